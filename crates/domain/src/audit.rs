@@ -1,0 +1,71 @@
+//! The vocabulary of the audit log: which events are recorded and how they ended.
+//!
+//! Every event name is a fixed identifier so that the log can be searched and never carries
+//! free text from a request; details are short reason codes chosen by the service.
+
+/// Something that happened to an account or was attempted against one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    SignUp,
+    VerificationEmailSent,
+    EmailVerified,
+    AccountCreatedByOperator,
+    SignIn,
+    SignOut,
+    PasswordResetRequested,
+    PasswordReset,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign_up",
+            Self::VerificationEmailSent => "verification_email_sent",
+            Self::EmailVerified => "email_verified",
+            Self::AccountCreatedByOperator => "account_created_by_operator",
+            Self::SignIn => "sign_in",
+            Self::SignOut => "sign_out",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Makes a value from a request (user agent, client address) safe to store and print:
+/// control characters, which could forge log lines or terminal escapes, become `?`, and the
+/// length is capped.
+pub fn sanitize_request_text(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .take(max_chars)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_text_cannot_forge_log_lines() {
+        assert_eq!(
+            sanitize_request_text("curl\n2026 sign_in success\u{1b}[2J", 100),
+            "curl?2026 sign_in success?[2J"
+        );
+        assert_eq!(sanitize_request_text("abcdef", 3), "abc");
+    }
+}

@@ -1,0 +1,20 @@
+//! Pure sign-in rules of latchkey: what an account, an email address, a phone number, a
+//! password and a session are, and the decisions made about them.
+//!
+//! Deliberately absent: IO, async, randomness and the clock. Every function that depends on
+//! time takes `now` as a parameter, and a denial is an ordinary value, never an error that
+//! would roll a transaction back.
+
+pub mod account;
+pub mod audit;
+pub mod contact;
+pub mod lockout;
+pub mod password;
+pub mod session;
+pub mod time;
+pub mod token;
+
+pub use account::{AccountId, AccountName, AccountStatus};
+pub use audit::{AuditEvent, AuditOutcome};
+pub use contact::{EmailAddress, PhoneNumber};
+pub use time::{Duration, Timestamp};

@@ -1,0 +1,38 @@
+//! Single-use links sent by email: what they are for and how long they live.
+
+use crate::time::Duration;
+
+/// What an emailed link lets its holder do. A token is only ever accepted for its purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Proves control of the email address given at sign-up.
+    VerifyEmail,
+    /// Lets the holder choose a new password (and nothing else: MFA stays as it is).
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "verify_email" => Some(Self::VerifyEmail),
+            "reset_password" => Some(Self::ResetPassword),
+            _ => None,
+        }
+    }
+
+    /// How long a link stays usable. A sign-up link may wait in an inbox for a day; a reset
+    /// link grants a credential change and is kept short.
+    pub fn lifetime(self) -> Duration {
+        match self {
+            Self::VerifyEmail => Duration::hours(24),
+            Self::ResetPassword => Duration::minutes(30),
+        }
+    }
+}

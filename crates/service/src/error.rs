@@ -1,0 +1,41 @@
+//! The errors a use case can end with. A denied sign-in is not among them: it is an ordinary
+//! outcome. An `Err` here means nothing was changed.
+
+use crate::password_hasher::HashError;
+use crate::store::StoreError;
+
+/// One problem with one input, worded for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl ToString) -> Self {
+        Self { field, message: message.to_string() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input was refused; each entry says which field and why.
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// The request conflicts with what exists (a duplicate sign-up).
+    #[error("{0}")]
+    Conflict(String),
+    /// An emailed link that is unknown, expired, superseded or already used.
+    #[error("This link is invalid, has expired or was already used.")]
+    LinkInvalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl ServiceError {
+    pub fn field(field: &'static str, message: impl ToString) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+}

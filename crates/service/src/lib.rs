@@ -1,0 +1,156 @@
+//! latchkey's use cases: load what a decision needs, let `latchkey-domain` decide, then apply
+//! the effects (state change, audit record, queued messages) in one store transaction.
+//!
+//! This crate defines the ports the use cases need — [`Store`], [`Clock`], [`EmailSender`] —
+//! and knows nothing of HTTP, SQL or SMTP. The console and the JSON API both call
+//! [`Service`]; neither contains a business rule of its own.
+
+pub mod accounts;
+pub mod clock;
+pub mod email;
+pub mod error;
+pub mod outbox;
+pub mod password_hasher;
+pub mod password_reset;
+pub mod secrets;
+pub mod sessions;
+pub mod sign_in;
+pub mod store;
+
+use std::sync::Arc;
+
+use latchkey_domain::audit::sanitize_request_text;
+use latchkey_domain::lockout::LockoutPolicy;
+use latchkey_domain::session::SessionPolicy;
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use email::{EmailSender, OutgoingEmail, SendError};
+pub use error::{FieldError, ServiceError};
+pub use password_hasher::{HashParams, PasswordHasher};
+pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
+pub use store::{AuditRecord, Store, StoreError};
+
+/// Settings the use cases read. Built once from the validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where people reach latchkey, without a trailing slash; links in emails start here.
+    pub public_url: String,
+    pub sessions: SessionPolicy,
+    pub lockout: LockoutPolicy,
+}
+
+/// Who is asking: recorded with every audit line. Built by the web layer from the
+/// connection, never from headers a client can set freely (except the user agent, which is
+/// only informative and is sanitised).
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub client_addr: String,
+    pub user_agent: String,
+}
+
+impl RequestContext {
+    pub fn new(client_addr: &str, user_agent: &str) -> Self {
+        Self {
+            client_addr: sanitize_request_text(client_addr, 64),
+            user_agent: sanitize_request_text(user_agent, 256),
+        }
+    }
+
+    /// For actions taken at the command line by an operator.
+    pub fn operator() -> Self {
+        Self::new("cli", "latchkey command line")
+    }
+}
+
+/// The use cases, with the ports they run on. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    outbox: outbox::OutboxWriter,
+    config: Arc<ServiceConfig>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        server_key: &ServerKey,
+        config: ServiceConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            hasher,
+            outbox: outbox::OutboxWriter::new(server_key),
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// Wakes delivery workers when a use case has queued a message.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.signal()
+    }
+
+    /// Opens queued payloads for the delivery worker.
+    pub fn outbox_reader(&self) -> outbox::OutboxReader {
+        self.outbox.reader()
+    }
+
+    pub async fn healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
+    fn audit(
+        &self,
+        ctx: &RequestContext,
+        account: Option<&AccountId>,
+        event: AuditEvent,
+        outcome: AuditOutcome,
+        detail: &str,
+    ) -> AuditRecord {
+        AuditRecord {
+            at: self.clock.now(),
+            account_id: account.cloned(),
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+            event: event.as_str().to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn link(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.config.public_url, path_and_query)
+    }
+
+    /// The newest audit records, for `latchkey audit`.
+    pub async fn recent_audit(
+        &self,
+        account: Option<&AccountId>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, ServiceError> {
+        Ok(self.store.recent_audit(account, limit.clamp(1, 10_000)).await?)
+    }
+}

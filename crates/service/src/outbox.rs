@@ -1,0 +1,100 @@
+//! Queuing messages: sealing them for the outbox table and opening them for delivery.
+//!
+//! Payloads are encrypted with a key derived from the server key, because a queued email
+//! carries a live link: a copy of the database must not be a copy of everyone's links. The
+//! recipient and kind are bound in as associated data, so a payload moved to another row no
+//! longer opens.
+
+use std::sync::Arc;
+
+use latchkey_domain::Timestamp;
+use tokio::sync::Notify;
+
+use crate::email::OutgoingEmail;
+use crate::secrets::{OpenError, Sealer, ServerKey};
+use crate::store::NewOutboxMessage;
+
+pub const KIND_EMAIL: &str = "email";
+
+fn context(kind: &str, recipient: &str) -> Vec<u8> {
+    format!("latchkey outbox\0{kind}\0{recipient}").into_bytes()
+}
+
+#[derive(Clone)]
+pub struct OutboxWriter {
+    sealer: Sealer,
+    signal: Arc<Notify>,
+}
+
+impl OutboxWriter {
+    pub fn new(key: &ServerKey) -> Self {
+        Self { sealer: key.sealer("outbox"), signal: Arc::new(Notify::new()) }
+    }
+
+    pub fn email(&self, email: &OutgoingEmail, now: Timestamp) -> NewOutboxMessage {
+        let plaintext = serde_json::to_vec(email).expect("an email serialises");
+        NewOutboxMessage {
+            kind: KIND_EMAIL,
+            recipient: email.to.clone(),
+            payload: self.sealer.seal(&plaintext, &context(KIND_EMAIL, &email.to)),
+            created_at: now,
+        }
+    }
+
+    /// Called after a commit that queued messages, so delivery starts without waiting for
+    /// the worker's next poll.
+    pub fn wake(&self) {
+        self.signal.notify_one();
+    }
+
+    pub fn signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.signal)
+    }
+
+    pub fn reader(&self) -> OutboxReader {
+        OutboxReader { sealer: self.sealer.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct OutboxReader {
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for OutboxReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutboxReader")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("queued payload is not a valid message: {0}")]
+    Decode(String),
+}
+
+impl OutboxReader {
+    pub fn email(&self, recipient: &str, payload: &[u8]) -> Result<OutgoingEmail, ReadError> {
+        let plaintext = self.sealer.open(payload, &context(KIND_EMAIL, recipient))?;
+        serde_json::from_slice(&plaintext).map_err(|e| ReadError::Decode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_email_opens_only_for_its_recipient() {
+        let key = ServerKey::generate();
+        let writer = OutboxWriter::new(&key);
+        let email = crate::email::verify_email("a@example.com", "Acme", "https://x/?token=t");
+        let queued = writer.email(&email, Timestamp(1));
+        assert!(!String::from_utf8_lossy(&queued.payload).contains("token=t"));
+        let reader = writer.reader();
+        assert_eq!(reader.email("a@example.com", &queued.payload).unwrap(), email);
+        assert!(reader.email("b@example.com", &queued.payload).is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! `Forgot password?`: a single-use emailed link that changes the password and nothing else.
+//!
+//! A reset proves control of the email address only. It therefore never removes or bypasses
+//! MFA (Keycloak's reset flow did, for years): sign-in after a reset still asks for every
+//! factor the account has.
+
+use latchkey_domain::password::check_new_password;
+use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::{AccountStatus, AuditEvent, AuditOutcome, EmailAddress};
+
+use crate::error::ServiceError;
+use crate::secrets::SecretToken;
+use crate::store::NewEmailToken;
+use crate::{RequestContext, Service, email};
+
+impl Service {
+    /// Sends a reset link if the address belongs to an active account. The caller shows the
+    /// same page either way.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let email = EmailAddress::parse(email).map_err(|e| ServiceError::field("email", e))?;
+        let now = self.clock.now();
+        let account = self.store.account_by_email(&email).await?;
+        let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
+            let audit = self.audit(ctx, None, AuditEvent::PasswordResetRequested, AuditOutcome::Failure, "unknown_email");
+            self.store.append_audit(&audit).await?;
+            return Ok(());
+        };
+        let token = SecretToken::generate();
+        let link = self.link(&format!("/password/reset?token={}", token.expose()));
+        let mail = email::reset_password(account.email.as_str(), &account.name, &link);
+        let stored = NewEmailToken {
+            token_hash: token.hash(),
+            account_id: account.id.clone(),
+            purpose: TokenPurpose::ResetPassword,
+            created_at: now,
+            expires_at: now + TokenPurpose::ResetPassword.lifetime(),
+        };
+        let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordResetRequested, AuditOutcome::Success, "");
+        self.store
+            .issue_email_token(&stored, &[self.outbox.email(&mail, now)], &audit)
+            .await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Sets a new password from a reset link. Every session of the account is signed out and
+    /// the owner is told by email.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let token = SecretToken::from_presented(token);
+        let account_id = match &token {
+            Some(token) => {
+                self.store
+                    .email_token_account(&token.hash(), TokenPurpose::ResetPassword, now)
+                    .await?
+            }
+            None => None,
+        };
+        let account = match &account_id {
+            Some(id) => self.store.account_by_id(id).await?,
+            None => None,
+        };
+        let (Some(token), Some(account)) = (token, account) else {
+            let audit = self.audit(ctx, None, AuditEvent::PasswordReset, AuditOutcome::Failure, "invalid_link");
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::LinkInvalid);
+        };
+        let local_part = account.email.as_str().split('@').next().unwrap_or_default();
+        check_new_password(new_password, &[account.email.as_str(), local_part, &account.name])
+            .map_err(|problem| ServiceError::field("password", problem))?;
+        let hash = self.hasher.hash(new_password).await?;
+        let when = format_time(now);
+        let mail = email::password_changed(
+            account.email.as_str(),
+            &account.name,
+            &when,
+            &ctx.client_addr,
+            &self.link("/password/forgot"),
+        );
+        let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordReset, AuditOutcome::Success, "");
+        let done = self
+            .store
+            .reset_password(&token.hash(), &account.id, &hash, now, &[self.outbox.email(&mail, now)], &audit)
+            .await?;
+        if !done {
+            let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordReset, AuditOutcome::Failure, "link_already_used");
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::LinkInvalid);
+        }
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+/// `2026-11-28 06:20`, in UTC, for emails.
+pub fn format_time(at: latchkey_domain::Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::OffsetDateTime::from_unix_timestamp(at.0)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| at.0.to_string())
+}

@@ -1,0 +1,61 @@
+//! Recognising, keeping alive and ending sessions.
+
+use latchkey_domain::session::{SessionKind, SessionTimes};
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
+
+use crate::error::ServiceError;
+use crate::secrets::{SecretToken, TokenHash};
+use crate::{RequestContext, Service};
+
+/// A live session, as the web layer sees it.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub kind: SessionKind,
+    pub expires_at: Timestamp,
+}
+
+impl Service {
+    /// The live session a presented token belongs to, if any. Expired, revoked and unknown
+    /// tokens all give `None`.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<CurrentSession>, ServiceError> {
+        let Some(token) = SecretToken::from_presented(token) else {
+            return Ok(None);
+        };
+        let hash = token.hash();
+        let Some(record) = self.store.session(&hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let times = SessionTimes {
+            created_at: record.created_at,
+            last_seen_at: record.last_seen_at,
+            expires_at: record.expires_at,
+        };
+        if record.revoked_at.is_some() || !self.config.sessions.is_live(times, now) {
+            return Ok(None);
+        }
+        if self.config.sessions.needs_touch(times, now) {
+            self.store.touch_session(&hash, now).await?;
+        }
+        Ok(Some(CurrentSession {
+            token_hash: hash,
+            account_id: record.account_id,
+            kind: record.kind,
+            expires_at: record.expires_at,
+        }))
+    }
+
+    /// `Sign out`: the session is revoked server-side, whatever the browser keeps.
+    pub async fn sign_out(
+        &self,
+        session: &CurrentSession,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let audit = self.audit(ctx, Some(&session.account_id), AuditEvent::SignOut, AuditOutcome::Success, "");
+        self.store.revoke_session(&session.token_hash, now, &audit).await?;
+        Ok(())
+    }
+}

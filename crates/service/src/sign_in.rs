@@ -1,0 +1,100 @@
+//! Signing in with the root user's email and password (journey steps 1–2).
+//!
+//! Every path through here costs one Argon2 run — unknown email, throttled account, wrong
+//! password, right password — so neither the answer nor its timing tells an attacker whether
+//! an address has an account.
+
+use latchkey_domain::lockout::Admission;
+use latchkey_domain::password::check_length;
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::{AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, Timestamp};
+
+use crate::error::ServiceError;
+use crate::secrets::SecretToken;
+use crate::store::NewSession;
+use crate::{RequestContext, Service};
+
+/// A session handed to a client. The token is the only copy: storage keeps its hash.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    pub token: SecretToken,
+    pub account_id: AccountId,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn(IssuedSession),
+    /// Wrong email or password, or an account that is throttled or locked: one answer for all.
+    Denied,
+    /// The password was right but the sign-up link was never followed.
+    EmailNotVerified,
+}
+
+impl Service {
+    /// Checks the password and, when it is right, issues a session that replaces `previous`
+    /// (the session identifier is rotated at every sign-in).
+    pub async fn sign_in_with_password(
+        &self,
+        email: &str,
+        password: &str,
+        previous: Option<&SecretToken>,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome, ServiceError> {
+        if let Err(problem) = check_length(password) {
+            return Err(ServiceError::field("password", problem));
+        }
+        let now = self.clock.now();
+        let account = match EmailAddress::parse(email) {
+            Ok(email) => self.store.account_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(account) = account else {
+            self.hasher.verify(password, None).await?;
+            let audit = self.audit(ctx, None, AuditEvent::SignIn, AuditOutcome::Failure, "unknown_email");
+            self.store.record_sign_in_failure(None, now, &audit).await?;
+            return Ok(SignInOutcome::Denied);
+        };
+        let admission = self.config.lockout.admit(account.failures, now);
+        if admission != Admission::Allowed {
+            // Not checked, so not counted: a throttled attacker cannot extend the lock, and
+            // the owner's correct password gets the same answer as a wrong one.
+            self.hasher.verify(password, None).await?;
+            let detail = match admission {
+                Admission::Locked => "locked",
+                _ => "throttled",
+            };
+            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, detail);
+            self.store.append_audit(&audit).await?;
+            return Ok(SignInOutcome::Denied);
+        }
+        if !self.hasher.verify(password, Some(&account.password_hash)).await? {
+            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, "wrong_password");
+            self.store.record_sign_in_failure(Some(&account.id), now, &audit).await?;
+            return Ok(SignInOutcome::Denied);
+        }
+        if account.status != AccountStatus::Active {
+            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, "email_not_verified");
+            self.store.append_audit(&audit).await?;
+            return Ok(SignInOutcome::EmailNotVerified);
+        }
+        let token = SecretToken::generate();
+        let session = NewSession {
+            token_hash: token.hash(),
+            account_id: account.id.clone(),
+            kind: SessionKind::Full,
+            created_at: now,
+            expires_at: self.config.sessions.expires_at(now),
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Success, "password");
+        let replaces = previous.map(SecretToken::hash);
+        self.store.start_session(&session, replaces.as_ref(), &audit).await?;
+        Ok(SignInOutcome::SignedIn(IssuedSession {
+            token,
+            account_id: account.id,
+            expires_at: session.expires_at,
+        }))
+    }
+}

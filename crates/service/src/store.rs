@@ -1,0 +1,282 @@
+//! The storage port: what the use cases need from a database, as whole units of work.
+//!
+//! Each method that changes state is one transaction in the implementation, and takes the
+//! audit record and the queued messages that belong to the change, so that a change, its
+//! audit trail and its notifications commit together or not at all. Single-use secrets are
+//! consumed by one conditional write; a method returns `Ok(None)`/`Ok(false)` when the
+//! condition did not hold (already used, expired, raced), never an error.
+
+use async_trait::async_trait;
+use latchkey_domain::lockout::FailureState;
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::{AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp};
+
+use crate::secrets::TokenHash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (an email or id already taken).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or refused the query.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A row held a value this version of latchkey cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub email: EmailAddress,
+    pub name: String,
+    pub phone: PhoneNumber,
+    pub phone_verified_at: Option<Timestamp>,
+    pub email_verified_at: Option<Timestamp>,
+    pub status: AccountStatus,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub email: EmailAddress,
+    pub name: String,
+    pub phone: PhoneNumber,
+    pub phone_verified_at: Option<Timestamp>,
+    pub email_verified_at: Option<Timestamp>,
+    pub status: AccountStatus,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub password_changed_at: Timestamp,
+    pub failures: FailureState,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEmailToken {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub purpose: TokenPurpose,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A message queued for delivery. The payload is sealed (encrypted) by the service because
+/// it may carry a link with a live token.
+#[derive(Debug, Clone)]
+pub struct NewOutboxMessage {
+    pub kind: &'static str,
+    pub recipient: String,
+    pub payload: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: Vec<u8>,
+    /// Attempts so far, including the one this claim starts.
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub attempts: i64,
+    pub delivered_at: Option<Timestamp>,
+    pub failed_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// One line of the audit log. Never holds a secret: tokens appear only as hashes, if at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: Timestamp,
+    pub account_id: Option<AccountId>,
+    pub client_addr: String,
+    pub user_agent: String,
+    pub event: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub kind: SessionKind,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub client_addr: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub kind: SessionKind,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevMail {
+    pub outbox_id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct DevMail {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Answers when the database can be reached (for `/healthz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Inserts an account with, optionally, its first email token, plus queued messages and
+    /// the audit record. `Conflict` when the email or id is taken.
+    async fn insert_account(
+        &self,
+        account: &NewAccount,
+        token: Option<&NewEmailToken>,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// Removes a sign-up that was never verified and was created before `created_before`, so
+    /// that an abandoned sign-up cannot hold an email address hostage.
+    async fn delete_unverified_account(
+        &self,
+        email: &EmailAddress,
+        created_before: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn account_by_email(&self, email: &EmailAddress) -> StoreResult<Option<AccountRecord>>;
+    async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>>;
+
+    /// Stores a new emailed token, invalidating every earlier unused token of the same
+    /// account and purpose (a resend makes the old link useless).
+    async fn issue_email_token(
+        &self,
+        token: &NewEmailToken,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// The account a live (unused, unexpired) token belongs to, without consuming it.
+    async fn email_token_account(
+        &self,
+        token_hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: Timestamp,
+    ) -> StoreResult<Option<AccountId>>;
+
+    /// Consumes a verify-email token of `account` and activates the account. `false` if the
+    /// token was not live (used, expired, invalidated or another account's).
+    async fn verify_email(
+        &self,
+        token_hash: &TokenHash,
+        account: &AccountId,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Consumes a reset-password token of `account`, sets the new hash, clears the failure
+    /// count and revokes every session of the account. `false` if the token was not live.
+    async fn reset_password(
+        &self,
+        token_hash: &TokenHash,
+        account: &AccountId,
+        password_hash: &str,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Issues a session after a successful sign-in: clears the account's failure count,
+    /// revokes the session it replaces (if any) and records the audit line.
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        replaces: Option<&TokenHash>,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// Counts a failed sign-in against `account` (when there is one) and records the audit
+    /// line. The count is incremented in the database, so concurrent failures all count.
+    async fn record_sign_in_failure(
+        &self,
+        account: Option<&AccountId>,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+    async fn touch_session(&self, token_hash: &TokenHash, now: Timestamp) -> StoreResult<()>;
+
+    /// Revokes a live session. `false` if it was already revoked or never existed.
+    async fn revoke_session(
+        &self,
+        token_hash: &TokenHash,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()>;
+    /// The newest `limit` audit records, newest first; only those of `account` when given.
+    async fn recent_audit(
+        &self,
+        account: Option<&AccountId>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Leases up to `limit` due messages until `lease_until`, counting an attempt for each.
+    /// A message whose lease runs out (its worker died) becomes due again.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>>;
+    /// Marks a message delivered and erases its payload.
+    async fn complete_outbox(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    /// Records a failed attempt: retry at `retry_at`, or give up for good when `None`
+    /// (the payload is then erased too).
+    async fn fail_outbox(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn outbox_status(&self, limit: i64) -> StoreResult<Vec<OutboxStatus>>;
+
+    /// Files a mail in the built-in mailbox. Keyed by the outbox id, so a redelivery after a
+    /// crash does not file it twice.
+    async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()>;
+    async fn dev_mails(&self, limit: i64) -> StoreResult<Vec<DevMail>>;
+    async fn dev_mail(&self, id: i64) -> StoreResult<Option<DevMail>>;
+}
