@@ -78,7 +78,9 @@ pub struct PhoneNumber(String);
 pub enum PhoneError {
     #[error("Enter a phone number.")]
     Empty,
-    #[error("Enter the phone number in international form: + and the country code, then the number (for example +44 20 7946 0958).")]
+    #[error(
+        "Enter the phone number in international form: + and the country code, then the number (for example +44 20 7946 0958)."
+    )]
     MissingCountryCode,
     #[error("That is not a valid phone number for its country.")]
     Invalid,
@@ -136,7 +138,11 @@ impl PhoneNumber {
     /// All but the last two digits hidden, as AWS shows the number it is about to call.
     pub fn masked(&self) -> String {
         let digits = self.0.len().saturating_sub(1);
-        let shown: String = self.0.chars().skip(self.0.len().saturating_sub(2)).collect();
+        let shown: String = self
+            .0
+            .chars()
+            .skip(self.0.len().saturating_sub(2))
+            .collect();
         format!("+{}{}", "*".repeat(digits.saturating_sub(2)), shown)
     }
 }
@@ -200,8 +206,14 @@ mod tests {
             Err(PhoneError::MissingCountryCode)
         );
         assert_eq!(PhoneNumber::parse("+44 12"), Err(PhoneError::Invalid));
-        assert_eq!(PhoneNumber::parse("+1 800 FLOWERS"), Err(PhoneError::Invalid));
-        assert_eq!(PhoneNumber::parse("+44+2079460958"), Err(PhoneError::Invalid));
+        assert_eq!(
+            PhoneNumber::parse("+1 800 FLOWERS"),
+            Err(PhoneError::Invalid)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+44+2079460958"),
+            Err(PhoneError::Invalid)
+        );
     }
 
     #[test]

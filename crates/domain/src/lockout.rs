@@ -41,7 +41,9 @@ pub struct FailureState {
 pub enum Admission {
     Allowed,
     /// Too many recent failures: no attempt is checked before `until`.
-    Throttled { until: Timestamp },
+    Throttled {
+        until: Timestamp,
+    },
     /// Too many failures in all: only a password reset unlocks the account.
     Locked,
 }
@@ -86,7 +88,10 @@ mod tests {
     #[test]
     fn first_failures_are_free() {
         let policy = LockoutPolicy::default();
-        assert_eq!(policy.admit(state(4, 100), Timestamp(100)), Admission::Allowed);
+        assert_eq!(
+            policy.admit(state(4, 100), Timestamp(100)),
+            Admission::Allowed
+        );
     }
 
     #[test]
@@ -94,12 +99,19 @@ mod tests {
         let policy = LockoutPolicy::default();
         assert_eq!(
             policy.admit(state(5, 100), Timestamp(129)),
-            Admission::Throttled { until: Timestamp(130) }
+            Admission::Throttled {
+                until: Timestamp(130)
+            }
         );
-        assert_eq!(policy.admit(state(5, 100), Timestamp(130)), Admission::Allowed);
+        assert_eq!(
+            policy.admit(state(5, 100), Timestamp(130)),
+            Admission::Allowed
+        );
         assert_eq!(
             policy.admit(state(6, 100), Timestamp(130)),
-            Admission::Throttled { until: Timestamp(160) }
+            Admission::Throttled {
+                until: Timestamp(160)
+            }
         );
     }
 
@@ -108,13 +120,18 @@ mod tests {
         let policy = LockoutPolicy::default();
         assert_eq!(
             policy.admit(state(60, 0), Timestamp(10)),
-            Admission::Throttled { until: Timestamp(3600) }
+            Admission::Throttled {
+                until: Timestamp(3600)
+            }
         );
     }
 
     #[test]
     fn hundred_failures_lock_the_account_whatever_the_time() {
         let policy = LockoutPolicy::default();
-        assert_eq!(policy.admit(state(100, 0), Timestamp(10_000_000)), Admission::Locked);
+        assert_eq!(
+            policy.admit(state(100, 0), Timestamp(10_000_000)),
+            Admission::Locked
+        );
     }
 }

@@ -18,7 +18,9 @@ pub enum PasswordProblem {
     TooLong,
     #[error("This password is one of the most commonly used; choose one that is harder to guess.")]
     Common,
-    #[error("This password repeats or follows a simple sequence; choose one that is harder to guess.")]
+    #[error(
+        "This password repeats or follows a simple sequence; choose one that is harder to guess."
+    )]
     Pattern,
     #[error("The password must not contain your email address or account name.")]
     ContainsContext,
@@ -122,16 +124,34 @@ mod tests {
 
     #[test]
     fn short_long_common_and_patterned_passwords_are_refused_with_a_reason() {
-        assert_eq!(check_new_password("short-pw", &[]), Err(PasswordProblem::TooShort));
+        assert_eq!(
+            check_new_password("short-pw", &[]),
+            Err(PasswordProblem::TooShort)
+        );
         assert_eq!(
             check_new_password(&"x1".repeat(600), &[]),
             Err(PasswordProblem::TooLong)
         );
-        assert_eq!(check_new_password("Password1234", &[]), Err(PasswordProblem::Common));
-        assert_eq!(check_new_password("aaaaaaaaaaaaaa", &[]), Err(PasswordProblem::Pattern));
-        assert_eq!(check_new_password("abcabcabcabc", &[]), Err(PasswordProblem::Pattern));
-        assert_eq!(check_new_password("123456789012", &[]), Err(PasswordProblem::Pattern));
-        assert_eq!(check_new_password("zyxwvutsrqpo", &[]), Err(PasswordProblem::Pattern));
+        assert_eq!(
+            check_new_password("Password1234", &[]),
+            Err(PasswordProblem::Common)
+        );
+        assert_eq!(
+            check_new_password("aaaaaaaaaaaaaa", &[]),
+            Err(PasswordProblem::Pattern)
+        );
+        assert_eq!(
+            check_new_password("abcabcabcabc", &[]),
+            Err(PasswordProblem::Pattern)
+        );
+        assert_eq!(
+            check_new_password("123456789012", &[]),
+            Err(PasswordProblem::Pattern)
+        );
+        assert_eq!(
+            check_new_password("zyxwvutsrqpo", &[]),
+            Err(PasswordProblem::Pattern)
+        );
     }
 
     #[test]
@@ -148,6 +168,9 @@ mod tests {
     fn sign_in_only_caps_the_length() {
         assert_eq!(check_length("a"), Ok(()));
         assert_eq!(check_length(&"a".repeat(MAX_BYTES)), Ok(()));
-        assert_eq!(check_length(&"a".repeat(MAX_BYTES + 1)), Err(PasswordProblem::TooLong));
+        assert_eq!(
+            check_length(&"a".repeat(MAX_BYTES + 1)),
+            Err(PasswordProblem::TooLong)
+        );
     }
 }

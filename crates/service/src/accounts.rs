@@ -86,8 +86,13 @@ impl Service {
                     .delete_unverified_account(&details.email, now - lifetime)
                     .await?;
             if !replaced {
-                let audit =
-                    self.audit(ctx, Some(&existing.id), AuditEvent::SignUp, AuditOutcome::Failure, "duplicate_email");
+                let audit = self.audit(
+                    ctx,
+                    Some(&existing.id),
+                    AuditEvent::SignUp,
+                    AuditOutcome::Failure,
+                    "duplicate_email",
+                );
                 self.store.append_audit(&audit).await?;
                 return Err(ServiceError::Conflict(duplicate_message(&existing)));
             }
@@ -115,15 +120,29 @@ impl Service {
                 created_at: now,
                 expires_at: now + lifetime,
             };
-            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignUp, AuditOutcome::Success, "pending_email_verification");
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignUp,
+                AuditOutcome::Success,
+                "pending_email_verification",
+            );
             match self
                 .store
-                .insert_account(&account, Some(&stored_token), &[self.outbox.email(&mail, now)], &audit)
+                .insert_account(
+                    &account,
+                    Some(&stored_token),
+                    &[self.outbox.email(&mail, now)],
+                    &audit,
+                )
                 .await
             {
                 Ok(()) => {
                     self.outbox.wake();
-                    return Ok(SignUpReceipt { account_id: account.id, email: details.email });
+                    return Ok(SignUpReceipt {
+                        account_id: account.id,
+                        email: details.email,
+                    });
                 }
                 // A random id collided with an existing one: draw again.
                 Err(StoreError::Conflict("account id")) => continue,
@@ -135,7 +154,9 @@ impl Service {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(ServiceError::Conflict("Could not allocate an account id; try again.".to_owned()))
+        Err(ServiceError::Conflict(
+            "Could not allocate an account id; try again.".to_owned(),
+        ))
     }
 
     /// Whether an emailed link is still good, without using it (to show the right page).
@@ -171,16 +192,38 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            let audit = self.audit(ctx, None, AuditEvent::EmailVerified, AuditOutcome::Failure, "invalid_link");
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::EmailVerified,
+                AuditOutcome::Failure,
+                "invalid_link",
+            );
             self.store.append_audit(&audit).await?;
             return Err(ServiceError::LinkInvalid);
         };
-        let audit = self.audit(ctx, Some(&account), AuditEvent::EmailVerified, AuditOutcome::Success, "");
-        if self.store.verify_email(&token.hash(), &account, now, &audit).await? {
+        let audit = self.audit(
+            ctx,
+            Some(&account),
+            AuditEvent::EmailVerified,
+            AuditOutcome::Success,
+            "",
+        );
+        if self
+            .store
+            .verify_email(&token.hash(), &account, now, &audit)
+            .await?
+        {
             Ok(account)
         } else {
             // Used by a concurrent request between the look-up and the consume.
-            let audit = self.audit(ctx, Some(&account), AuditEvent::EmailVerified, AuditOutcome::Failure, "link_already_used");
+            let audit = self.audit(
+                ctx,
+                Some(&account),
+                AuditEvent::EmailVerified,
+                AuditOutcome::Failure,
+                "link_already_used",
+            );
             self.store.append_audit(&audit).await?;
             Err(ServiceError::LinkInvalid)
         }
@@ -208,7 +251,13 @@ impl Service {
                 password_hash: password_hash.clone(),
                 created_at: now,
             };
-            let audit = self.audit(&ctx, Some(&account.id), AuditEvent::AccountCreatedByOperator, AuditOutcome::Success, "");
+            let audit = self.audit(
+                &ctx,
+                Some(&account.id),
+                AuditEvent::AccountCreatedByOperator,
+                AuditOutcome::Success,
+                "",
+            );
             match self.store.insert_account(&account, None, &[], &audit).await {
                 Ok(()) => return Ok(account.id),
                 Err(StoreError::Conflict("account id")) => continue,
@@ -221,7 +270,9 @@ impl Service {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(ServiceError::Conflict("Could not allocate an account id; try again.".to_owned()))
+        Err(ServiceError::Conflict(
+            "Could not allocate an account id; try again.".to_owned(),
+        ))
     }
 
     /// The account behind a session, for Security credentials and "who am I".

@@ -106,7 +106,11 @@ pub fn verify_email(to: &str, name: &str, link: &str) -> OutgoingEmail {
         to: to.to_owned(),
         subject: subject.to_owned(),
         text: render(&VerifyEmailText { name, link }),
-        html: render(&VerifyEmailHtml { subject, name, link }),
+        html: render(&VerifyEmailHtml {
+            subject,
+            name,
+            link,
+        }),
     }
 }
 
@@ -116,7 +120,11 @@ pub fn reset_password(to: &str, name: &str, link: &str) -> OutgoingEmail {
         to: to.to_owned(),
         subject: subject.to_owned(),
         text: render(&ResetPasswordText { name, link }),
-        html: render(&ResetPasswordHtml { subject, name, link }),
+        html: render(&ResetPasswordHtml {
+            subject,
+            name,
+            link,
+        }),
     }
 }
 
@@ -131,8 +139,19 @@ pub fn password_changed(
     OutgoingEmail {
         to: to.to_owned(),
         subject: subject.to_owned(),
-        text: render(&PasswordChangedText { name, when, client_addr, link }),
-        html: render(&PasswordChangedHtml { subject, name, when, client_addr, link }),
+        text: render(&PasswordChangedText {
+            name,
+            when,
+            client_addr,
+            link,
+        }),
+        html: render(&PasswordChangedHtml {
+            subject,
+            name,
+            when,
+            client_addr,
+            link,
+        }),
     }
 }
 
@@ -152,7 +171,13 @@ mod tests {
     #[test]
     fn reset_email_says_mfa_stays_on() {
         let mail = reset_password("a@example.com", "Acme", "https://x/reset?token=abc");
-        assert!(mail.text.contains("does not turn off multi-factor authentication"));
-        assert!(mail.html.contains("does not turn off multi-factor authentication"));
+        assert!(
+            mail.text
+                .contains("does not turn off multi-factor authentication")
+        );
+        assert!(
+            mail.html
+                .contains("does not turn off multi-factor authentication")
+        );
     }
 }

@@ -13,7 +13,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &'static str, message: impl ToString) -> Self {
-        Self { field, message: message.to_string() }
+        Self {
+            field,
+            message: message.to_string(),
+        }
     }
 }
 

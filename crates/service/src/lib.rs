@@ -75,7 +75,9 @@ pub struct Service {
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,6 +153,9 @@ impl Service {
         account: Option<&AccountId>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, ServiceError> {
-        Ok(self.store.recent_audit(account, limit.clamp(1, 10_000)).await?)
+        Ok(self
+            .store
+            .recent_audit(account, limit.clamp(1, 10_000))
+            .await?)
     }
 }

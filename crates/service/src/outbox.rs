@@ -28,7 +28,10 @@ pub struct OutboxWriter {
 
 impl OutboxWriter {
     pub fn new(key: &ServerKey) -> Self {
-        Self { sealer: key.sealer("outbox"), signal: Arc::new(Notify::new()) }
+        Self {
+            sealer: key.sealer("outbox"),
+            signal: Arc::new(Notify::new()),
+        }
     }
 
     pub fn email(&self, email: &OutgoingEmail, now: Timestamp) -> NewOutboxMessage {
@@ -36,7 +39,9 @@ impl OutboxWriter {
         NewOutboxMessage {
             kind: KIND_EMAIL,
             recipient: email.to.clone(),
-            payload: self.sealer.seal(&plaintext, &context(KIND_EMAIL, &email.to)),
+            payload: self
+                .sealer
+                .seal(&plaintext, &context(KIND_EMAIL, &email.to)),
             created_at: now,
         }
     }
@@ -52,7 +57,9 @@ impl OutboxWriter {
     }
 
     pub fn reader(&self) -> OutboxReader {
-        OutboxReader { sealer: self.sealer.clone() }
+        OutboxReader {
+            sealer: self.sealer.clone(),
+        }
     }
 }
 
@@ -94,7 +101,10 @@ mod tests {
         let queued = writer.email(&email, Timestamp(1));
         assert!(!String::from_utf8_lossy(&queued.payload).contains("token=t"));
         let reader = writer.reader();
-        assert_eq!(reader.email("a@example.com", &queued.payload).unwrap(), email);
+        assert_eq!(
+            reader.email("a@example.com", &queued.payload).unwrap(),
+            email
+        );
         assert!(reader.email("b@example.com", &queued.payload).is_err());
     }
 }

@@ -76,8 +76,9 @@ impl PasswordHasher {
     /// more slots add memory and latency, not throughput.
     pub fn new(params: HashParams, slots: usize) -> Result<Self, HashError> {
         let slots = slots.max(1);
-        let argon2_params = Params::new(params.memory_kib, params.iterations, params.lanes, Some(32))
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let argon2_params =
+            Params::new(params.memory_kib, params.iterations, params.lanes, Some(32))
+                .map_err(|e| HashError::Argon2(e.to_string()))?;
         let blocks = argon2_params.block_count();
         let mut buffers: Vec<Vec<Block>> = (0..slots).map(|_| vec![Block::new(); blocks]).collect();
         // The dummy hash answers for unknown emails; computing it here also proves the
@@ -107,7 +108,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.as_bytes().to_vec();
         let params = self.pool.params;
-        self.run(move |buffer| hash_with(&params, &password, buffer)).await?
+        self.run(move |buffer| hash_with(&params, &password, buffer))
+            .await?
     }
 
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
@@ -126,7 +128,12 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.pool.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        let _permit = self
+            .pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
             // A permit guarantees a buffer is free.
@@ -137,7 +144,10 @@ impl PasswordHasher {
                 .pop()
                 .ok_or(HashError::Closed)?;
             let result = job(&mut buffer);
-            pool.buffers.lock().map_err(|_| HashError::Closed)?.push(buffer);
+            pool.buffers
+                .lock()
+                .map_err(|_| HashError::Closed)?
+                .push(buffer);
             Ok(result)
         })
         .await
@@ -145,17 +155,27 @@ impl PasswordHasher {
     }
 }
 
-fn hash_with(params: &HashParams, password: &[u8], buffer: &mut [Block]) -> Result<String, HashError> {
+fn hash_with(
+    params: &HashParams,
+    password: &[u8],
+    buffer: &mut [Block],
+) -> Result<String, HashError> {
     let argon2_params = params.argon2();
     let salt = random_bytes::<16>();
     let mut out = [0u8; 32];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params.clone())
-        .hash_password_into_with_memory(password, &salt, &mut out, &mut buffer[..argon2_params.block_count()])
+        .hash_password_into_with_memory(
+            password,
+            &salt,
+            &mut out,
+            &mut buffer[..argon2_params.block_count()],
+        )
         .map_err(|e| HashError::Argon2(e.to_string()))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&argon2_params).map_err(|e| HashError::Argon2(e.to_string()))?,
+        params: ParamsString::try_from(&argon2_params)
+            .map_err(|e| HashError::Argon2(e.to_string()))?,
         salt: Some(Salt::new(&salt).map_err(|e| HashError::Argon2(e.to_string()))?),
         hash: Some(Output::new(&out).map_err(|e| HashError::Argon2(e.to_string()))?),
     };
@@ -164,7 +184,8 @@ fn hash_with(params: &HashParams, password: &[u8], buffer: &mut [Block]) -> Resu
 
 fn verify_with(password: &[u8], phc: &str, buffer: &mut Vec<Block>) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::MalformedHash)?;
-    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::MalformedHash)?;
+    let algorithm =
+        Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::MalformedHash)?;
     let version = parsed
         .version
         .map(Version::try_from)
@@ -197,7 +218,11 @@ mod tests {
     use super::*;
 
     fn small() -> HashParams {
-        HashParams { memory_kib: 1024, iterations: 1, lanes: 1 }
+        HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            lanes: 1,
+        }
     }
 
     #[tokio::test]
@@ -205,9 +230,24 @@ mod tests {
         let hasher = PasswordHasher::new(small(), 2).unwrap();
         let phc = hasher.hash("violet-anchor-tundra").await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
-        assert!(hasher.verify("violet-anchor-tundra", Some(&phc)).await.unwrap());
-        assert!(!hasher.verify("violet-anchor-tundrA", Some(&phc)).await.unwrap());
-        assert!(!hasher.verify("violet-anchor-tundr", Some(&phc)).await.unwrap());
+        assert!(
+            hasher
+                .verify("violet-anchor-tundra", Some(&phc))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("violet-anchor-tundrA", Some(&phc))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("violet-anchor-tundr", Some(&phc))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -235,8 +275,18 @@ mod tests {
             .unwrap()
             .to_string();
         let hasher = PasswordHasher::new(small(), 1).unwrap();
-        assert!(hasher.verify("reference-password", Some(&reference)).await.unwrap());
-        assert!(!hasher.verify("reference-passwore", Some(&reference)).await.unwrap());
+        assert!(
+            hasher
+                .verify("reference-password", Some(&reference))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("reference-passwore", Some(&reference))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

@@ -25,7 +25,13 @@ impl Service {
         let now = self.clock.now();
         let account = self.store.account_by_email(&email).await?;
         let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
-            let audit = self.audit(ctx, None, AuditEvent::PasswordResetRequested, AuditOutcome::Failure, "unknown_email");
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::PasswordResetRequested,
+                AuditOutcome::Failure,
+                "unknown_email",
+            );
             self.store.append_audit(&audit).await?;
             return Ok(());
         };
@@ -39,7 +45,13 @@ impl Service {
             created_at: now,
             expires_at: now + TokenPurpose::ResetPassword.lifetime(),
         };
-        let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordResetRequested, AuditOutcome::Success, "");
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::PasswordResetRequested,
+            AuditOutcome::Success,
+            "",
+        );
         self.store
             .issue_email_token(&stored, &[self.outbox.email(&mail, now)], &audit)
             .await?;
@@ -70,13 +82,22 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            let audit = self.audit(ctx, None, AuditEvent::PasswordReset, AuditOutcome::Failure, "invalid_link");
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::PasswordReset,
+                AuditOutcome::Failure,
+                "invalid_link",
+            );
             self.store.append_audit(&audit).await?;
             return Err(ServiceError::LinkInvalid);
         };
         let local_part = account.email.as_str().split('@').next().unwrap_or_default();
-        check_new_password(new_password, &[account.email.as_str(), local_part, &account.name])
-            .map_err(|problem| ServiceError::field("password", problem))?;
+        check_new_password(
+            new_password,
+            &[account.email.as_str(), local_part, &account.name],
+        )
+        .map_err(|problem| ServiceError::field("password", problem))?;
         let hash = self.hasher.hash(new_password).await?;
         let when = format_time(now);
         let mail = email::password_changed(
@@ -86,13 +107,32 @@ impl Service {
             &ctx.client_addr,
             &self.link("/password/forgot"),
         );
-        let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordReset, AuditOutcome::Success, "");
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::PasswordReset,
+            AuditOutcome::Success,
+            "",
+        );
         let done = self
             .store
-            .reset_password(&token.hash(), &account.id, &hash, now, &[self.outbox.email(&mail, now)], &audit)
+            .reset_password(
+                &token.hash(),
+                &account.id,
+                &hash,
+                now,
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
             .await?;
         if !done {
-            let audit = self.audit(ctx, Some(&account.id), AuditEvent::PasswordReset, AuditOutcome::Failure, "link_already_used");
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::PasswordReset,
+                AuditOutcome::Failure,
+                "link_already_used",
+            );
             self.store.append_audit(&audit).await?;
             return Err(ServiceError::LinkInvalid);
         }

@@ -46,8 +46,11 @@ impl SecretToken {
     /// Wraps a token presented by a client. Anything that is not the shape latchkey issues
     /// is refused before it reaches a query.
     pub fn from_presented(text: &str) -> Option<Self> {
-        (text.len() == 43 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(text.to_owned()))
+        (text.len() == 43
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(text.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -151,7 +154,13 @@ impl Sealer {
         let mut out = nonce_bytes.to_vec();
         let sealed = self
             .cipher
-            .encrypt(nonce, Payload { msg: plaintext, aad: context })
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .expect("encryption of an in-memory buffer cannot fail");
         out.extend_from_slice(&sealed);
         out
@@ -163,7 +172,13 @@ impl Sealer {
         }
         let (nonce, body) = sealed.split_at(24);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context,
+                },
+            )
             .map_err(|_| OpenError)
     }
 }
@@ -202,7 +217,10 @@ mod tests {
         let b = SecretToken::generate();
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.expose().len(), 43);
-        assert_eq!(a.hash(), SecretToken::from_presented(a.expose()).unwrap().hash());
+        assert_eq!(
+            a.hash(),
+            SecretToken::from_presented(a.expose()).unwrap().hash()
+        );
         assert_eq!(a.hash().as_str().len(), 64);
         assert!(format!("{a:?}").contains("redacted"));
     }

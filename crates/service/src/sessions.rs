@@ -54,8 +54,16 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        let audit = self.audit(ctx, Some(&session.account_id), AuditEvent::SignOut, AuditOutcome::Success, "");
-        self.store.revoke_session(&session.token_hash, now, &audit).await?;
+        let audit = self.audit(
+            ctx,
+            Some(&session.account_id),
+            AuditEvent::SignOut,
+            AuditOutcome::Success,
+            "",
+        );
+        self.store
+            .revoke_session(&session.token_hash, now, &audit)
+            .await?;
         Ok(())
     }
 }

@@ -7,7 +7,9 @@
 use latchkey_domain::lockout::Admission;
 use latchkey_domain::password::check_length;
 use latchkey_domain::session::SessionKind;
-use latchkey_domain::{AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, Timestamp};
+use latchkey_domain::{
+    AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, Timestamp,
+};
 
 use crate::error::ServiceError;
 use crate::secrets::SecretToken;
@@ -51,7 +53,13 @@ impl Service {
         };
         let Some(account) = account else {
             self.hasher.verify(password, None).await?;
-            let audit = self.audit(ctx, None, AuditEvent::SignIn, AuditOutcome::Failure, "unknown_email");
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                "unknown_email",
+            );
             self.store.record_sign_in_failure(None, now, &audit).await?;
             return Ok(SignInOutcome::Denied);
         };
@@ -64,17 +72,41 @@ impl Service {
                 Admission::Locked => "locked",
                 _ => "throttled",
             };
-            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, detail);
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                detail,
+            );
             self.store.append_audit(&audit).await?;
             return Ok(SignInOutcome::Denied);
         }
-        if !self.hasher.verify(password, Some(&account.password_hash)).await? {
-            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, "wrong_password");
-            self.store.record_sign_in_failure(Some(&account.id), now, &audit).await?;
+        if !self
+            .hasher
+            .verify(password, Some(&account.password_hash))
+            .await?
+        {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                "wrong_password",
+            );
+            self.store
+                .record_sign_in_failure(Some(&account.id), now, &audit)
+                .await?;
             return Ok(SignInOutcome::Denied);
         }
         if account.status != AccountStatus::Active {
-            let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Failure, "email_not_verified");
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                "email_not_verified",
+            );
             self.store.append_audit(&audit).await?;
             return Ok(SignInOutcome::EmailNotVerified);
         }
@@ -88,9 +120,17 @@ impl Service {
             client_addr: ctx.client_addr.clone(),
             user_agent: ctx.user_agent.clone(),
         };
-        let audit = self.audit(ctx, Some(&account.id), AuditEvent::SignIn, AuditOutcome::Success, "password");
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::SignIn,
+            AuditOutcome::Success,
+            "password",
+        );
         let replaces = previous.map(SecretToken::hash);
-        self.store.start_session(&session, replaces.as_ref(), &audit).await?;
+        self.store
+            .start_session(&session, replaces.as_ref(), &audit)
+            .await?;
         Ok(SignInOutcome::SignedIn(IssuedSession {
             token,
             account_id: account.id,

@@ -1,1 +1,74 @@
-//! placeholder
+//! The two implementations of latchkey's `Store` port: [`SqliteStore`] (the embedded
+//! default) and [`PgStore`] (for production and for several instances sharing one database).
+//!
+//! Both run the same SQL, written once in `queries.rs` and instantiated per backend by a
+//! macro; what differs (opening the database, the transaction mode, row locking in the
+//! outbox claim) is spelled out in `sqlite.rs` and `postgres.rs`. Migrations live in
+//! `migrations/{sqlite,postgres}/` under the same names. The contract tests in
+//! `tests/contract.rs` run every behaviour against both.
+
+mod postgres;
+mod queries;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use latchkey_service::Store;
+use latchkey_service::store::StoreError;
+
+pub use postgres::PgStore;
+pub use sqlite::{SqliteSettings, SqliteStore};
+
+/// A description of the opened database for start-up logs: backend, location and the
+/// durability settings read back from it.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    pub backend: &'static str,
+    pub location: String,
+    pub durability: String,
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending
+/// migrations. With no URL, an SQLite file in `data_dir` is used.
+pub async fn open(
+    url: Option<&str>,
+    data_dir: &Path,
+) -> Result<(Arc<dyn Store>, StoreInfo), StoreError> {
+    match url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::connect(url).await?;
+            let info = store.info().await?;
+            Ok((Arc::new(store), info))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let store = SqliteStore::open_url(url).await?;
+            let info = store.info().await?;
+            Ok((Arc::new(store), info))
+        }
+        Some(other) => Err(StoreError::Database(format!(
+            "unsupported database URL {other:?}: use sqlite://PATH or postgres://…"
+        ))),
+        None => {
+            let store = SqliteStore::open_file(&data_dir.join("latchkey.sqlite3")).await?;
+            let info = store.info().await?;
+            Ok((Arc::new(store), info))
+        }
+    }
+}
+
+fn db_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error
+        && db.is_unique_violation()
+    {
+        let which = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
+        return StoreError::Conflict(if which.contains("email") {
+            "email"
+        } else if which.contains("accounts") {
+            "account id"
+        } else {
+            "unique key"
+        });
+    }
+    StoreError::Database(error.to_string())
+}

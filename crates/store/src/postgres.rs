@@ -1,0 +1,91 @@
+//! PostgreSQL: for production and for several latchkey instances sharing one database.
+//! Commits are synchronous (`synchronous_commit=on` is read back and required), and the
+//! outbox claim locks rows with `FOR UPDATE SKIP LOCKED` so instances never deliver one
+//! message twice at the same time.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+use crate::{StoreInfo, db_error};
+use latchkey_service::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    location: String,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(db_error)?;
+        let location = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Database(format!("migrations failed: {e}")))?;
+        let store = Self { pool, location };
+        let commit = store.synchronous_commit().await?;
+        if commit != "on" && commit != "remote_write" && commit != "remote_apply" {
+            return Err(StoreError::Database(format!(
+                "PostgreSQL has synchronous_commit={commit}; latchkey needs it on, because a \
+                 consumed token or a counted failure must be durable before the answer"
+            )));
+        }
+        Ok(store)
+    }
+
+    async fn synchronous_commit(&self) -> Result<String, StoreError> {
+        sqlx::query("SHOW synchronous_commit")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)
+    }
+
+    /// The connection pool, for tests that must go around the `Store` port (for example to
+    /// prove the database itself refuses to edit the audit log).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn info(&self) -> Result<StoreInfo, StoreError> {
+        Ok(StoreInfo {
+            backend: "postgres",
+            location: self.location.clone(),
+            durability: format!("synchronous_commit={}", self.synchronous_commit().await?),
+        })
+    }
+
+    pub(crate) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.pool.begin().await.map_err(db_error)
+    }
+}
+
+crate::queries::sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    claim_outbox = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+        WHERE id IN (SELECT id FROM outbox
+                     WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
+                       AND (claimed_until IS NULL OR claimed_until <= $3)
+                     ORDER BY id LIMIT $4
+                     FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, recipient, payload, attempts"
+);

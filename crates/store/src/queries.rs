@@ -1,0 +1,708 @@
+//! The SQL latchkey runs, written once for both backends.
+//!
+//! Every statement uses `$n` placeholders (understood by SQLite and PostgreSQL alike), each
+//! number appearing once and in order, and only types both backends map the same way
+//! (`TEXT`/`String`, 64-bit integers, `BLOB`/`BYTEA`). The macro instantiates the `Store`
+//! implementation for one backend; a backend provides `self.pool`, `self.begin()` and the
+//! statements that must differ.
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty, claim_outbox = $claim_outbox:expr) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use latchkey_domain::lockout::FailureState;
+            use latchkey_domain::session::SessionKind;
+            use latchkey_domain::token::TokenPurpose;
+            use latchkey_domain::{
+                AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp,
+            };
+            use latchkey_service::TokenHash;
+            use latchkey_service::store::*;
+            use sqlx::Row;
+
+            use $crate::db_error;
+
+            type Tx = sqlx::Transaction<'static, $db>;
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn corrupt(what: &str, value: &str) -> StoreError {
+                StoreError::Corrupt(format!("{what}: {value:?}"))
+            }
+
+            fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
+                let id: String = row.try_get("id").map_err(db_error)?;
+                let email: String = row.try_get("email").map_err(db_error)?;
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let failures: i64 = row.try_get("failed_sign_ins").map_err(db_error)?;
+                Ok(AccountRecord {
+                    id: AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))?,
+                    email: EmailAddress::parse(&email).map_err(|_| corrupt("email", &email))?,
+                    name: row.try_get("name").map_err(db_error)?,
+                    phone: PhoneNumber::from_stored(row.try_get("phone").map_err(db_error)?),
+                    phone_verified_at: row
+                        .try_get::<Option<i64>, _>("phone_verified_at")
+                        .map_err(db_error)?
+                        .map(Timestamp),
+                    email_verified_at: row
+                        .try_get::<Option<i64>, _>("email_verified_at")
+                        .map_err(db_error)?
+                        .map(Timestamp),
+                    status: AccountStatus::parse(&status)
+                        .ok_or_else(|| corrupt("account status", &status))?,
+                    password_hash: row.try_get("password_hash").map_err(db_error)?,
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                    password_changed_at: Timestamp(
+                        row.try_get("password_changed_at").map_err(db_error)?,
+                    ),
+                    failures: FailureState {
+                        consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                        last_failure_at: row
+                            .try_get::<Option<i64>, _>("last_failed_sign_in_at")
+                            .map_err(db_error)?
+                            .map(Timestamp),
+                    },
+                })
+            }
+
+            fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
+                let account: Option<String> = row.try_get("account_id").map_err(db_error)?;
+                Ok(AuditRecord {
+                    at: Timestamp(row.try_get("at").map_err(db_error)?),
+                    account_id: account.as_deref().and_then(AccountId::parse),
+                    client_addr: row.try_get("client_addr").map_err(db_error)?,
+                    user_agent: row.try_get("user_agent").map_err(db_error)?,
+                    event: row.try_get("event").map_err(db_error)?,
+                    outcome: row.try_get("outcome").map_err(db_error)?,
+                    detail: row.try_get("detail").map_err(db_error)?,
+                })
+            }
+
+            fn dev_mail_from_row(row: &DbRow) -> StoreResult<DevMail> {
+                Ok(DevMail {
+                    id: row.try_get("id").map_err(db_error)?,
+                    recipient: row.try_get("recipient").map_err(db_error)?,
+                    subject: row.try_get("subject").map_err(db_error)?,
+                    text_body: row.try_get("text_body").map_err(db_error)?,
+                    html_body: row.try_get("html_body").map_err(db_error)?,
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                })
+            }
+
+            async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
+                     outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(audit.at.0)
+                .bind(audit.account_id.as_ref().map(|id| id.as_str().to_owned()))
+                .bind(&audit.client_addr)
+                .bind(&audit.user_agent)
+                .bind(&audit.event)
+                .bind(&audit.outcome)
+                .bind(&audit.detail)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn insert_outbox(tx: &mut Tx, messages: &[NewOutboxMessage]) -> StoreResult<()> {
+                for message in messages {
+                    sqlx::query(
+                        "INSERT INTO outbox (kind, recipient, payload, created_at, \
+                         next_attempt_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(message.kind)
+                    .bind(&message.recipient)
+                    .bind(&message.payload)
+                    .bind(message.created_at.0)
+                    .bind(message.created_at.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(())
+            }
+
+            async fn insert_token(tx: &mut Tx, token: &NewEmailToken) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token.token_hash.as_str())
+                .bind(token.account_id.as_str())
+                .bind(token.purpose.as_str())
+                .bind(token.created_at.0)
+                .bind(token.expires_at.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            /// The single conditional write that makes an emailed token single-use.
+            async fn consume_token(
+                tx: &mut Tx,
+                token_hash: &TokenHash,
+                account: &AccountId,
+                purpose: TokenPurpose,
+                now: Timestamp,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE email_tokens SET used_at = $1 WHERE token_hash = $2 \
+                     AND account_id = $3 AND purpose = $4 AND used_at IS NULL \
+                     AND invalidated_at IS NULL AND expires_at > $5",
+                )
+                .bind(now.0)
+                .bind(token_hash.as_str())
+                .bind(account.as_str())
+                .bind(purpose.as_str())
+                .bind(now.0)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn commit(tx: Tx) -> StoreResult<()> {
+                tx.commit().await.map_err(db_error)
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn insert_account(
+                    &self,
+                    account: &NewAccount,
+                    token: Option<&NewEmailToken>,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO accounts (id, email, name, phone, phone_verified_at, \
+                         email_verified_at, status, password_hash, created_at, \
+                         password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(account.id.as_str())
+                    .bind(account.email.as_str())
+                    .bind(&account.name)
+                    .bind(account.phone.as_str())
+                    .bind(account.phone_verified_at.map(|t| t.0))
+                    .bind(account.email_verified_at.map(|t| t.0))
+                    .bind(account.status.as_str())
+                    .bind(&account.password_hash)
+                    .bind(account.created_at.0)
+                    .bind(account.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if let Some(token) = token {
+                        insert_token(&mut tx, token).await?;
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn delete_unverified_account(
+                    &self,
+                    email: &EmailAddress,
+                    created_before: Timestamp,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "DELETE FROM accounts WHERE email = $1 \
+                         AND status = 'pending_verification' AND created_at < $2",
+                    )
+                    .bind(email.as_str())
+                    .bind(created_before.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn account_by_email(
+                    &self,
+                    email: &EmailAddress,
+                ) -> StoreResult<Option<AccountRecord>> {
+                    sqlx::query(
+                        "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
+                         status, password_hash, created_at, password_changed_at, \
+                         failed_sign_ins, last_failed_sign_in_at FROM accounts WHERE email = $1",
+                    )
+                        .bind(email.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?
+                        .as_ref()
+                        .map(account_from_row)
+                        .transpose()
+                }
+
+                async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
+                    sqlx::query(
+                        "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
+                         status, password_hash, created_at, password_changed_at, \
+                         failed_sign_ins, last_failed_sign_in_at FROM accounts WHERE id = $1",
+                    )
+                        .bind(id.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?
+                        .as_ref()
+                        .map(account_from_row)
+                        .transpose()
+                }
+
+                async fn issue_email_token(
+                    &self,
+                    token: &NewEmailToken,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+                         AND purpose = $3 AND used_at IS NULL AND invalidated_at IS NULL",
+                    )
+                    .bind(token.created_at.0)
+                    .bind(token.account_id.as_str())
+                    .bind(token.purpose.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_token(&mut tx, token).await?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn email_token_account(
+                    &self,
+                    token_hash: &TokenHash,
+                    purpose: TokenPurpose,
+                    now: Timestamp,
+                ) -> StoreResult<Option<AccountId>> {
+                    let row = sqlx::query(
+                        "SELECT account_id FROM email_tokens WHERE token_hash = $1 \
+                         AND purpose = $2 AND used_at IS NULL AND invalidated_at IS NULL \
+                         AND expires_at > $3",
+                    )
+                    .bind(token_hash.as_str())
+                    .bind(purpose.as_str())
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    match row {
+                        None => Ok(None),
+                        Some(row) => {
+                            let id: String = row.try_get("account_id").map_err(db_error)?;
+                            AccountId::parse(&id)
+                                .map(Some)
+                                .ok_or_else(|| corrupt("account id", &id))
+                        }
+                    }
+                }
+
+                async fn verify_email(
+                    &self,
+                    token_hash: &TokenHash,
+                    account: &AccountId,
+                    now: Timestamp,
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    if !consume_token(&mut tx, token_hash, account, TokenPurpose::VerifyEmail, now)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE accounts SET status = 'active', email_verified_at = $1 \
+                         WHERE id = $2",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn reset_password(
+                    &self,
+                    token_hash: &TokenHash,
+                    account: &AccountId,
+                    password_hash: &str,
+                    now: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    if !consume_token(&mut tx, token_hash, account, TokenPurpose::ResetPassword, now)
+                        .await?
+                    {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
+                         failed_sign_ins = 0, last_failed_sign_in_at = NULL WHERE id = $3",
+                    )
+                    .bind(password_hash)
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+                         AND purpose = $3 AND used_at IS NULL AND invalidated_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .bind(TokenPurpose::ResetPassword.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 \
+                         AND revoked_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn start_session(
+                    &self,
+                    session: &NewSession,
+                    replaces: Option<&TokenHash>,
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "UPDATE accounts SET failed_sign_ins = 0, last_failed_sign_in_at = NULL \
+                         WHERE id = $1",
+                    )
+                    .bind(session.account_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if let Some(old) = replaces {
+                        sqlx::query(
+                            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 \
+                             AND revoked_at IS NULL",
+                        )
+                        .bind(session.created_at.0)
+                        .bind(old.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    sqlx::query(
+                        "INSERT INTO sessions (token_hash, account_id, kind, created_at, \
+                         last_seen_at, expires_at, client_addr, user_agent) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(session.token_hash.as_str())
+                    .bind(session.account_id.as_str())
+                    .bind(session.kind.as_str())
+                    .bind(session.created_at.0)
+                    .bind(session.created_at.0)
+                    .bind(session.expires_at.0)
+                    .bind(&session.client_addr)
+                    .bind(&session.user_agent)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn record_sign_in_failure(
+                    &self,
+                    account: Option<&AccountId>,
+                    now: Timestamp,
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    if let Some(account) = account {
+                        sqlx::query(
+                            "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
+                             last_failed_sign_in_at = $1 WHERE id = $2",
+                        )
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+                    let row = sqlx::query(
+                        "SELECT token_hash, account_id, kind, created_at, last_seen_at, \
+                         expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+                    )
+                    .bind(token_hash.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let account: String = row.try_get("account_id").map_err(db_error)?;
+                    let kind: String = row.try_get("kind").map_err(db_error)?;
+                    Ok(Some(SessionRecord {
+                        token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
+                        account_id: AccountId::parse(&account)
+                            .ok_or_else(|| corrupt("account id", &account))?,
+                        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind", &kind))?,
+                        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                        last_seen_at: Timestamp(row.try_get("last_seen_at").map_err(db_error)?),
+                        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                        revoked_at: row
+                            .try_get::<Option<i64>, _>("revoked_at")
+                            .map_err(db_error)?
+                            .map(Timestamp),
+                    }))
+                }
+
+                async fn touch_session(&self, token_hash: &TokenHash, now: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 \
+                         AND last_seen_at < $3",
+                    )
+                    .bind(now.0)
+                    .bind(token_hash.as_str())
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn revoke_session(
+                    &self,
+                    token_hash: &TokenHash,
+                    now: Timestamp,
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 \
+                         AND revoked_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(token_hash.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn recent_audit(
+                    &self,
+                    account: Option<&AccountId>,
+                    limit: i64,
+                ) -> StoreResult<Vec<AuditRecord>> {
+                    let rows = match account {
+                        Some(account) => sqlx::query(
+                            "SELECT at, account_id, client_addr, user_agent, event, outcome, \
+                             detail FROM audit_log WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
+                        )
+                        .bind(account.as_str())
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await,
+                        None => sqlx::query(
+                            "SELECT at, account_id, client_addr, user_agent, event, outcome, \
+                             detail FROM audit_log ORDER BY id DESC LIMIT $1",
+                        )
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await,
+                    }
+                    .map_err(db_error)?;
+                    rows.iter().map(audit_from_row).collect()
+                }
+
+                async fn claim_outbox(
+                    &self,
+                    now: Timestamp,
+                    lease_until: Timestamp,
+                    limit: i64,
+                ) -> StoreResult<Vec<OutboxItem>> {
+                    let mut tx = self.begin().await?;
+                    let rows = sqlx::query($claim_outbox)
+                        .bind(lease_until.0)
+                        .bind(now.0)
+                        .bind(now.0)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    commit(tx).await?;
+                    let mut items = rows
+                        .iter()
+                        .map(|row| {
+                            Ok(OutboxItem {
+                                id: row.try_get("id").map_err(db_error)?,
+                                kind: row.try_get("kind").map_err(db_error)?,
+                                recipient: row.try_get("recipient").map_err(db_error)?,
+                                payload: row
+                                    .try_get::<Option<Vec<u8>>, _>("payload")
+                                    .map_err(db_error)?
+                                    .unwrap_or_default(),
+                                attempts: row.try_get("attempts").map_err(db_error)?,
+                            })
+                        })
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    items.sort_by_key(|item| item.id);
+                    Ok(items)
+                }
+
+                async fn complete_outbox(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE outbox SET delivered_at = $1, payload = NULL, \
+                         claimed_until = NULL WHERE id = $2",
+                    )
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn fail_outbox(
+                    &self,
+                    id: i64,
+                    error: &str,
+                    retry_at: Option<Timestamp>,
+                    now: Timestamp,
+                ) -> StoreResult<()> {
+                    let query = match retry_at {
+                        Some(at) => sqlx::query(
+                            "UPDATE outbox SET last_error = $1, next_attempt_at = $2, \
+                             claimed_until = NULL WHERE id = $3",
+                        )
+                        .bind(error)
+                        .bind(at.0)
+                        .bind(id),
+                        None => sqlx::query(
+                            "UPDATE outbox SET last_error = $1, failed_at = $2, payload = NULL, \
+                             claimed_until = NULL WHERE id = $3",
+                        )
+                        .bind(error)
+                        .bind(now.0)
+                        .bind(id),
+                    };
+                    query.execute(&self.pool).await.map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn outbox_status(&self, limit: i64) -> StoreResult<Vec<OutboxStatus>> {
+                    let rows = sqlx::query(
+                        "SELECT id, kind, recipient, attempts, delivered_at, failed_at, \
+                         last_error FROM outbox ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(OutboxStatus {
+                                id: row.try_get("id").map_err(db_error)?,
+                                kind: row.try_get("kind").map_err(db_error)?,
+                                recipient: row.try_get("recipient").map_err(db_error)?,
+                                attempts: row.try_get("attempts").map_err(db_error)?,
+                                delivered_at: row
+                                    .try_get::<Option<i64>, _>("delivered_at")
+                                    .map_err(db_error)?
+                                    .map(Timestamp),
+                                failed_at: row
+                                    .try_get::<Option<i64>, _>("failed_at")
+                                    .map_err(db_error)?
+                                    .map(Timestamp),
+                                last_error: row.try_get("last_error").map_err(db_error)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO dev_mailbox (outbox_id, recipient, subject, text_body, \
+                         html_body, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (outbox_id) DO NOTHING",
+                    )
+                    .bind(mail.outbox_id)
+                    .bind(&mail.recipient)
+                    .bind(&mail.subject)
+                    .bind(&mail.text_body)
+                    .bind(&mail.html_body)
+                    .bind(mail.created_at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn dev_mails(&self, limit: i64) -> StoreResult<Vec<DevMail>> {
+                    let rows = sqlx::query(
+                        "SELECT id, recipient, subject, text_body, html_body, created_at \
+                         FROM dev_mailbox ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(dev_mail_from_row).collect()
+                }
+
+                async fn dev_mail(&self, id: i64) -> StoreResult<Option<DevMail>> {
+                    sqlx::query(
+                        "SELECT id, recipient, subject, text_body, html_body, created_at \
+                         FROM dev_mailbox WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(dev_mail_from_row)
+                    .transpose()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use sql_store;

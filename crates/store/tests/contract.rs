@@ -1,0 +1,783 @@
+//! The store contract: every behaviour the use cases rely on, checked against SQLite and
+//! against PostgreSQL with the same assertions.
+
+use std::sync::Arc;
+
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::{AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp};
+use latchkey_service::store::*;
+use latchkey_service::{SecretToken, TokenHash};
+use latchkey_test_support::{Backend, backends};
+
+const T0: Timestamp = Timestamp(1_800_000_000);
+
+fn account(id: u64, email: &str) -> NewAccount {
+    NewAccount {
+        id: AccountId::from_random(id),
+        email: EmailAddress::parse(email).unwrap(),
+        name: "Acme".to_owned(),
+        phone: PhoneNumber::parse("+442079460958").unwrap(),
+        phone_verified_at: None,
+        email_verified_at: None,
+        status: AccountStatus::PendingVerification,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
+        created_at: T0,
+    }
+}
+
+fn audit(account: Option<&AccountId>, event: &str) -> AuditRecord {
+    AuditRecord {
+        at: T0,
+        account_id: account.cloned(),
+        client_addr: "127.0.0.1".to_owned(),
+        user_agent: "contract-test".to_owned(),
+        event: event.to_owned(),
+        outcome: "success".to_owned(),
+        detail: String::new(),
+    }
+}
+
+fn token(
+    account: &AccountId,
+    purpose: TokenPurpose,
+    created: Timestamp,
+) -> (SecretToken, NewEmailToken) {
+    let secret = SecretToken::generate();
+    let stored = NewEmailToken {
+        token_hash: secret.hash(),
+        account_id: account.clone(),
+        purpose,
+        created_at: created,
+        expires_at: created + purpose.lifetime(),
+    };
+    (secret, stored)
+}
+
+fn outbox(recipient: &str) -> NewOutboxMessage {
+    NewOutboxMessage {
+        kind: "email",
+        recipient: recipient.to_owned(),
+        payload: vec![1, 2, 3],
+        created_at: T0,
+    }
+}
+
+fn session(account: &AccountId) -> (SecretToken, NewSession) {
+    let secret = SecretToken::generate();
+    let new = NewSession {
+        token_hash: secret.hash(),
+        account_id: account.clone(),
+        kind: SessionKind::Full,
+        created_at: T0,
+        expires_at: T0 + latchkey_domain::Duration::hours(12),
+        client_addr: "127.0.0.1".to_owned(),
+        user_agent: "contract-test".to_owned(),
+    };
+    (secret, new)
+}
+
+async fn active_account(store: &Arc<dyn Store>, id: u64, email: &str) -> AccountId {
+    let mut new = account(id, email);
+    new.status = AccountStatus::Active;
+    store
+        .insert_account(&new, None, &[], &audit(Some(&new.id), "sign_up"))
+        .await
+        .unwrap();
+    new.id
+}
+
+#[tokio::test]
+async fn accounts_are_found_by_email_and_id_and_emails_are_unique() {
+    for Backend { name, store, .. } in backends().await {
+        let new = account(1, "ann@example.com");
+        let (_, stored) = token(&new.id, TokenPurpose::VerifyEmail, T0);
+        store
+            .insert_account(
+                &new,
+                Some(&stored),
+                &[outbox("ann@example.com")],
+                &audit(Some(&new.id), "sign_up"),
+            )
+            .await
+            .unwrap();
+        let by_email = store
+            .account_by_email(&new.email)
+            .await
+            .unwrap()
+            .expect(name);
+        assert_eq!(by_email.id, new.id, "{name}");
+        assert_eq!(
+            by_email.status,
+            AccountStatus::PendingVerification,
+            "{name}"
+        );
+        assert_eq!(by_email.phone.as_str(), "+442079460958", "{name}");
+        assert_eq!(by_email.failures.consecutive_failures, 0, "{name}");
+        let by_id = store.account_by_id(&new.id).await.unwrap().expect(name);
+        assert_eq!(by_id.email, new.email, "{name}");
+
+        let duplicate_email = account(2, "ann@example.com");
+        let err = store
+            .insert_account(
+                &duplicate_email,
+                None,
+                &[outbox("x")],
+                &audit(None, "sign_up"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict("email")),
+            "{name}: {err:?}"
+        );
+        let duplicate_id = account(1, "bob@example.com");
+        let err = store
+            .insert_account(&duplicate_id, None, &[], &audit(None, "sign_up"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict("account id")),
+            "{name}: {err:?}"
+        );
+
+        // The failed inserts left nothing behind: one message queued, one audit line.
+        assert_eq!(store.outbox_status(10).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            store.recent_audit(None, 10).await.unwrap().len(),
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_verification_link_is_consumed_exactly_once_even_under_concurrency() {
+    for Backend { name, store, .. } in backends().await {
+        let new = account(3, "cy@example.com");
+        let (secret, stored) = token(&new.id, TokenPurpose::VerifyEmail, T0);
+        store
+            .insert_account(&new, Some(&stored), &[], &audit(None, "sign_up"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .email_token_account(&secret.hash(), TokenPurpose::VerifyEmail, T0)
+                .await
+                .unwrap(),
+            Some(new.id.clone()),
+            "{name}"
+        );
+        // A token is only good for its own purpose.
+        assert_eq!(
+            store
+                .email_token_account(&secret.hash(), TokenPurpose::ResetPassword, T0)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        let attempts: Vec<_> = (0..16)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let hash = secret.hash();
+                let id = new.id.clone();
+                tokio::spawn(async move {
+                    store
+                        .verify_email(&hash, &id, T0, &audit(Some(&id), "email_verified"))
+                        .await
+                })
+            })
+            .collect();
+        let mut successes = 0;
+        for attempt in attempts {
+            if attempt.await.unwrap().unwrap() {
+                successes += 1;
+            }
+        }
+        assert_eq!(successes, 1, "{name}");
+        let account = store.account_by_id(&new.id).await.unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::Active, "{name}");
+        assert_eq!(account.email_verified_at, Some(T0), "{name}");
+        assert_eq!(
+            store
+                .email_token_account(&secret.hash(), TokenPurpose::VerifyEmail, T0)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        // Only the winning attempt wrote an audit line (plus the sign-up).
+        let events = store.recent_audit(Some(&new.id), 100).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.event == "email_verified")
+                .count(),
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_and_superseded_links_are_refused() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 4, "di@example.com").await;
+        let (first, first_stored) = token(&id, TokenPurpose::ResetPassword, T0);
+        store
+            .issue_email_token(
+                &first_stored,
+                &[outbox("di@example.com")],
+                &audit(Some(&id), "x"),
+            )
+            .await
+            .unwrap();
+        let later = T0 + latchkey_domain::Duration::minutes(1);
+        let (second, second_stored) = token(&id, TokenPurpose::ResetPassword, later);
+        store
+            .issue_email_token(&second_stored, &[], &audit(Some(&id), "x"))
+            .await
+            .unwrap();
+
+        // The resend made the first link useless.
+        assert_eq!(
+            store
+                .email_token_account(&first.hash(), TokenPurpose::ResetPassword, later)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        assert!(
+            !store
+                .reset_password(
+                    &first.hash(),
+                    &id,
+                    "new",
+                    later,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+
+        // The second expires after its lifetime.
+        let expired = later + TokenPurpose::ResetPassword.lifetime();
+        assert_eq!(
+            store
+                .email_token_account(&second.hash(), TokenPurpose::ResetPassword, expired)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
+        assert!(
+            !store
+                .reset_password(
+                    &second.hash(),
+                    &id,
+                    "new",
+                    expired,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let unchanged = store.account_by_id(&id).await.unwrap().unwrap();
+        assert!(unchanged.password_hash.starts_with("$argon2id$"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_session() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 5, "ed@example.com").await;
+        let (s1, new1) = session(&id);
+        store
+            .start_session(&new1, None, &audit(Some(&id), "sign_in"))
+            .await
+            .unwrap();
+        let (s2, new2) = session(&id);
+        store
+            .start_session(&new2, None, &audit(Some(&id), "sign_in"))
+            .await
+            .unwrap();
+        store
+            .record_sign_in_failure(Some(&id), T0, &audit(Some(&id), "sign_in"))
+            .await
+            .unwrap();
+        let (reset, stored) = token(&id, TokenPurpose::ResetPassword, T0);
+        store
+            .issue_email_token(&stored, &[], &audit(Some(&id), "x"))
+            .await
+            .unwrap();
+
+        let later = T0 + latchkey_domain::Duration::minutes(5);
+        assert!(
+            store
+                .reset_password(
+                    &reset.hash(),
+                    &id,
+                    "$argon2id$new",
+                    later,
+                    &[outbox("ed@example.com")],
+                    &audit(Some(&id), "password_reset")
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let account = store.account_by_id(&id).await.unwrap().unwrap();
+        assert_eq!(account.password_hash, "$argon2id$new", "{name}");
+        assert_eq!(account.password_changed_at, later, "{name}");
+        assert_eq!(account.failures.consecutive_failures, 0, "{name}");
+        for s in [s1, s2] {
+            assert_eq!(
+                store.session(&s.hash()).await.unwrap().unwrap().revoked_at,
+                Some(later),
+                "{name}"
+            );
+        }
+        // Single use.
+        assert!(
+            !store
+                .reset_password(
+                    &reset.hash(),
+                    &id,
+                    "$argon2id$again",
+                    later,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sign_in_failures_are_counted_atomically_and_a_sign_in_clears_them() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 6, "fay@example.com").await;
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let id = id.clone();
+                tokio::spawn(async move {
+                    store
+                        .record_sign_in_failure(
+                            Some(&id),
+                            Timestamp(T0.0 + i),
+                            &audit(Some(&id), "sign_in"),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let account = store.account_by_id(&id).await.unwrap().unwrap();
+        assert_eq!(account.failures.consecutive_failures, 16, "{name}");
+        assert!(account.failures.last_failure_at.is_some(), "{name}");
+
+        let (old, old_session) = session(&id);
+        store
+            .start_session(&old_session, None, &audit(Some(&id), "sign_in"))
+            .await
+            .unwrap();
+        let account = store.account_by_id(&id).await.unwrap().unwrap();
+        assert_eq!(account.failures.consecutive_failures, 0, "{name}");
+        assert_eq!(account.failures.last_failure_at, None, "{name}");
+
+        // A new sign-in from the same browser rotates the session: the old one is revoked.
+        let (new, new_session) = session(&id);
+        store
+            .start_session(
+                &new_session,
+                Some(&old.hash()),
+                &audit(Some(&id), "sign_in"),
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .session(&old.hash())
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            store
+                .session(&new.hash())
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_touched_and_revoked_once() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 7, "gus@example.com").await;
+        let (secret, new) = session(&id);
+        store
+            .start_session(&new, None, &audit(Some(&id), "sign_in"))
+            .await
+            .unwrap();
+        let record = store.session(&secret.hash()).await.unwrap().unwrap();
+        assert_eq!(record.account_id, id, "{name}");
+        assert_eq!(record.kind, SessionKind::Full, "{name}");
+        assert_eq!(record.last_seen_at, T0, "{name}");
+
+        let later = T0 + latchkey_domain::Duration::minutes(2);
+        store.touch_session(&secret.hash(), later).await.unwrap();
+        // A touch never moves time backwards.
+        store.touch_session(&secret.hash(), T0).await.unwrap();
+        assert_eq!(
+            store
+                .session(&secret.hash())
+                .await
+                .unwrap()
+                .unwrap()
+                .last_seen_at,
+            later,
+            "{name}"
+        );
+
+        assert!(
+            store
+                .revoke_session(&secret.hash(), later, &audit(Some(&id), "sign_out"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store
+                .revoke_session(&secret.hash(), later, &audit(Some(&id), "sign_out"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .session(&TokenHash("0".repeat(64)))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        let sign_outs = store.recent_audit(Some(&id), 10).await.unwrap();
+        assert_eq!(
+            sign_outs.iter().filter(|e| e.event == "sign_out").count(),
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_old_unverified_sign_ups_can_be_replaced() {
+    for Backend { name, store, .. } in backends().await {
+        let pending = account(8, "hal@example.com");
+        store
+            .insert_account(&pending, None, &[], &audit(None, "sign_up"))
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .delete_unverified_account(&pending.email, T0)
+                .await
+                .unwrap(),
+            "{name}: too recent"
+        );
+        let id = active_account(&store, 9, "ivy@example.com").await;
+        let ivy = EmailAddress::parse("ivy@example.com").unwrap();
+        assert!(
+            !store
+                .delete_unverified_account(&ivy, Timestamp(T0.0 + 1))
+                .await
+                .unwrap(),
+            "{name}: active"
+        );
+        assert!(store.account_by_id(&id).await.unwrap().is_some(), "{name}");
+        assert!(
+            store
+                .delete_unverified_account(&pending.email, Timestamp(T0.0 + 1))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .account_by_email(&pending.email)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_leases_messages_retries_and_erases_delivered_payloads() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 10, "jo@example.com").await;
+        let (_, stored) = token(&id, TokenPurpose::ResetPassword, T0);
+        store
+            .issue_email_token(
+                &stored,
+                &[outbox("jo@example.com"), outbox("jo@example.com")],
+                &audit(Some(&id), "x"),
+            )
+            .await
+            .unwrap();
+
+        let lease = T0 + latchkey_domain::Duration::seconds(60);
+        let claimed = store.claim_outbox(T0, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert_eq!(claimed[0].payload, vec![1, 2, 3], "{name}");
+        assert_eq!(claimed[0].attempts, 1, "{name}");
+        // Leased messages are not handed out twice.
+        assert!(
+            store.claim_outbox(T0, lease, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
+
+        store.complete_outbox(claimed[0].id, T0).await.unwrap();
+        let retry_at = T0 + latchkey_domain::Duration::seconds(30);
+        store
+            .fail_outbox(claimed[1].id, "421 try later", Some(retry_at), T0)
+            .await
+            .unwrap();
+        assert!(
+            store.claim_outbox(T0, lease, 10).await.unwrap().is_empty(),
+            "{name}: not due yet"
+        );
+        let again = store
+            .claim_outbox(retry_at, lease + latchkey_domain::Duration::seconds(30), 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1, "{name}");
+        assert_eq!(again[0].attempts, 2, "{name}");
+        store
+            .fail_outbox(again[0].id, "550 no such user", None, retry_at)
+            .await
+            .unwrap();
+
+        let status = store.outbox_status(10).await.unwrap();
+        let failed = status.iter().find(|s| s.id == again[0].id).unwrap();
+        assert_eq!(failed.failed_at, Some(retry_at), "{name}");
+        assert_eq!(
+            failed.last_error.as_deref(),
+            Some("550 no such user"),
+            "{name}"
+        );
+        let delivered = status.iter().find(|s| s.id == claimed[0].id).unwrap();
+        assert_eq!(delivered.delivered_at, Some(T0), "{name}");
+        // Nothing is due any more, ever.
+        assert!(
+            store
+                .claim_outbox(Timestamp(T0.0 + 100_000), Timestamp(T0.0 + 100_060), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_makes_a_message_due_again() {
+    for Backend { name, store, .. } in backends().await {
+        let new = account(11, "kit@example.com");
+        store
+            .insert_account(
+                &new,
+                None,
+                &[outbox("kit@example.com")],
+                &audit(None, "sign_up"),
+            )
+            .await
+            .unwrap();
+        let lease = T0 + latchkey_domain::Duration::seconds(60);
+        assert_eq!(
+            store.claim_outbox(T0, lease, 10).await.unwrap().len(),
+            1,
+            "{name}"
+        );
+        let reclaimed = store
+            .claim_outbox(lease, lease + latchkey_domain::Duration::seconds(60), 10)
+            .await
+            .unwrap();
+        assert_eq!(reclaimed.len(), 1, "{name}");
+        assert_eq!(reclaimed[0].attempts, 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_hand_out_one_message_twice() {
+    for Backend { name, store, .. } in backends().await {
+        let new = account(12, "lu@example.com");
+        let messages: Vec<_> = (0..20).map(|_| outbox("lu@example.com")).collect();
+        store
+            .insert_account(&new, None, &messages, &audit(None, "sign_up"))
+            .await
+            .unwrap();
+        let lease = T0 + latchkey_domain::Duration::seconds(60);
+        let claims: Vec<_> = (0..8)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.claim_outbox(T0, lease, 3).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for claim in claims {
+            ids.extend(
+                claim
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .into_iter()
+                    .map(|item| item.id),
+            );
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{name}: a message was claimed twice");
+        assert_eq!(count, 20, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_built_in_mailbox_files_a_redelivered_message_once() {
+    for Backend { name, store, .. } in backends().await {
+        let mail = NewDevMail {
+            outbox_id: 42,
+            recipient: "mo@example.com".to_owned(),
+            subject: "Hello".to_owned(),
+            text_body: "text".to_owned(),
+            html_body: "<p>html</p>".to_owned(),
+            created_at: T0,
+        };
+        store.insert_dev_mail(&mail).await.unwrap();
+        store.insert_dev_mail(&mail).await.unwrap();
+        let mails = store.dev_mails(10).await.unwrap();
+        assert_eq!(mails.len(), 1, "{name}");
+        let one = store.dev_mail(mails[0].id).await.unwrap().unwrap();
+        assert_eq!(one.subject, "Hello", "{name}");
+        assert_eq!(one.html_body, "<p>html</p>", "{name}");
+        assert!(
+            store.dev_mail(mails[0].id + 1).await.unwrap().is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_records_read_back_newest_first_and_per_account() {
+    for Backend { name, store, .. } in backends().await {
+        let a = AccountId::from_random(13);
+        for (i, event) in ["one", "two", "three"].iter().enumerate() {
+            let mut record = audit(Some(&a), event);
+            record.at = Timestamp(T0.0 + i as i64);
+            store.append_audit(&record).await.unwrap();
+        }
+        store.append_audit(&audit(None, "anonymous")).await.unwrap();
+        let all = store.recent_audit(None, 10).await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(),
+            ["anonymous", "three", "two", "one"],
+            "{name}"
+        );
+        let mine = store.recent_audit(Some(&a), 2).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|r| r.event.as_str()).collect::<Vec<_>>(),
+            ["three", "two"],
+            "{name}"
+        );
+        assert_eq!(mine[0].user_agent, "contract-test", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_edit_or_delete_audit_records() {
+    for backend in backends().await {
+        backend
+            .store
+            .append_audit(&audit(None, "kept"))
+            .await
+            .unwrap();
+        let statements = [
+            "UPDATE audit_log SET event = 'forged'",
+            "DELETE FROM audit_log",
+        ];
+        for sql in statements {
+            let refused = match (&backend.sqlite, &backend.postgres) {
+                (Some(s), _) => sqlx::query(sql).execute(s.pool()).await.is_err(),
+                (_, Some(p)) => sqlx::query(sql).execute(p.pool()).await.is_err(),
+                _ => unreachable!(),
+            };
+            assert!(refused, "{}: {sql} was allowed", backend.name);
+        }
+        let records = backend.store.recent_audit(None, 10).await.unwrap();
+        assert_eq!(records.len(), 1, "{}", backend.name);
+        assert_eq!(records[0].event, "kept", "{}", backend.name);
+    }
+}
+
+#[tokio::test]
+async fn committed_data_survives_reopening_the_database() {
+    for backend in backends().await {
+        let id = active_account(&backend.store, 14, "ned@example.com").await;
+        let reopened =
+            latchkey_store::open(Some(&backend.url), std::path::Path::new("/nonexistent"))
+                .await
+                .unwrap()
+                .0;
+        let account = reopened
+            .account_by_id(&id)
+            .await
+            .unwrap()
+            .expect(backend.name);
+        assert_eq!(
+            account.email.as_str(),
+            "ned@example.com",
+            "{}",
+            backend.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_runs_with_wal_full_sync_and_a_busy_timeout() {
+    let backend = latchkey_test_support::sqlite_backend().await;
+    let settings = backend.sqlite.unwrap().settings().await.unwrap();
+    assert_eq!(settings.journal_mode, "wal");
+    assert_eq!(settings.synchronous, 2, "synchronous=FULL");
+    assert!(settings.busy_timeout_ms >= 1000);
+    assert_eq!(settings.foreign_keys, 1);
+}
+
+#[tokio::test]
+async fn postgres_commits_synchronously() {
+    if let Some(url) = latchkey_test_support::postgres_admin_url() {
+        let backend = latchkey_test_support::postgres_backend(&url).await;
+        let info = backend.postgres.unwrap().info().await.unwrap();
+        assert_eq!(info.durability, "synchronous_commit=on");
+    }
+}
