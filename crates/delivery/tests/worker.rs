@@ -1,0 +1,205 @@
+//! The outbox worker against real stores: delivery into the built-in mailbox, retries,
+//! permanent failures and payloads that do not open.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use latchkey_delivery::{DevMailbox, OutboxWorker};
+use latchkey_domain::{AccountId, AccountStatus, Duration, EmailAddress, PhoneNumber, Timestamp};
+use latchkey_service::outbox::OutboxWriter;
+use latchkey_service::store::{AuditRecord, NewAccount};
+use latchkey_service::{EmailSender, FixedClock, OutgoingEmail, SendError, ServerKey, email};
+use latchkey_test_support::backends;
+
+const T0: Timestamp = Timestamp(1_800_000_000);
+
+fn audit() -> AuditRecord {
+    AuditRecord {
+        at: T0,
+        account_id: None,
+        client_addr: "test".into(),
+        user_agent: "test".into(),
+        event: "sign_up".into(),
+        outcome: "success".into(),
+        detail: String::new(),
+    }
+}
+
+fn account(n: u64) -> NewAccount {
+    NewAccount {
+        id: AccountId::from_random(n),
+        email: EmailAddress::parse(&format!("user{n}@example.com")).unwrap(),
+        name: "Acme".into(),
+        phone: PhoneNumber::parse("+442079460958").unwrap(),
+        phone_verified_at: None,
+        email_verified_at: None,
+        status: AccountStatus::PendingVerification,
+        password_hash: "x".into(),
+        created_at: T0,
+    }
+}
+
+/// Fails the first `failures` sends with the given error kind, then accepts.
+struct Flaky {
+    failures: usize,
+    permanent: bool,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl EmailSender for Flaky {
+    async fn send(&self, _: &OutgoingEmail, _: i64) -> Result<(), SendError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.failures {
+            return Err(if self.permanent {
+                SendError::Permanent("550 mailbox unavailable".into())
+            } else {
+                SendError::Temporary("421 try again later".into())
+            });
+        }
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "flaky".into()
+    }
+}
+
+#[tokio::test]
+async fn queued_mail_lands_in_the_built_in_mailbox_once() {
+    for backend in backends().await {
+        let store = backend.store;
+        let clock = Arc::new(FixedClock::new(T0));
+        let writer = OutboxWriter::new(&ServerKey::generate());
+        let mail = email::verify_email(
+            "user1@example.com",
+            "Acme",
+            "https://x/signup/verify?token=abc",
+        );
+        store
+            .insert_account(&account(1), None, &[writer.email(&mail, T0)], &audit())
+            .await
+            .unwrap();
+
+        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
+        let worker = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            writer.reader(),
+            mailbox,
+            writer.signal(),
+        );
+        assert_eq!(worker.deliver_due().await.unwrap(), 1, "{}", backend.name);
+        assert_eq!(worker.deliver_due().await.unwrap(), 0, "{}", backend.name);
+        let mails = store.dev_mails(10).await.unwrap();
+        assert_eq!(mails.len(), 1, "{}", backend.name);
+        assert_eq!(mails[0].recipient, "user1@example.com");
+        assert!(
+            mails[0]
+                .text_body
+                .contains("https://x/signup/verify?token=abc")
+        );
+        let status = store.outbox_status(10).await.unwrap();
+        assert_eq!(status[0].delivered_at, Some(T0), "{}", backend.name);
+    }
+}
+
+#[tokio::test]
+async fn temporary_failures_are_retried_after_a_back_off() {
+    for backend in backends().await {
+        let store = backend.store;
+        let clock = Arc::new(FixedClock::new(T0));
+        let writer = OutboxWriter::new(&ServerKey::generate());
+        let mail = email::verify_email("user2@example.com", "Acme", "https://x/");
+        store
+            .insert_account(&account(2), None, &[writer.email(&mail, T0)], &audit())
+            .await
+            .unwrap();
+        let sender = Arc::new(Flaky {
+            failures: 2,
+            permanent: false,
+            calls: AtomicUsize::new(0),
+        });
+        let worker = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            writer.reader(),
+            sender.clone(),
+            writer.signal(),
+        );
+
+        assert_eq!(worker.deliver_due().await.unwrap(), 1);
+        assert_eq!(
+            worker.deliver_due().await.unwrap(),
+            0,
+            "{}: waits for the back-off",
+            backend.name
+        );
+        clock.advance(Duration::seconds(15));
+        assert_eq!(worker.deliver_due().await.unwrap(), 1);
+        clock.advance(Duration::seconds(29));
+        assert_eq!(
+            worker.deliver_due().await.unwrap(),
+            0,
+            "{}: second back-off is longer",
+            backend.name
+        );
+        clock.advance(Duration::seconds(1));
+        assert_eq!(worker.deliver_due().await.unwrap(), 1);
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 3);
+        let status = store.outbox_status(10).await.unwrap();
+        assert!(status[0].delivered_at.is_some(), "{}", backend.name);
+        assert_eq!(status[0].attempts, 3);
+        assert_eq!(status[0].last_error.as_deref(), Some("421 try again later"));
+    }
+}
+
+#[tokio::test]
+async fn permanent_failures_and_unreadable_payloads_are_given_up() {
+    for backend in backends().await {
+        let store = backend.store;
+        let clock = Arc::new(FixedClock::new(T0));
+        let writer = OutboxWriter::new(&ServerKey::generate());
+        let other_key = OutboxWriter::new(&ServerKey::generate());
+        let mail = email::verify_email("user3@example.com", "Acme", "https://x/");
+        store
+            .insert_account(
+                &account(3),
+                None,
+                &[writer.email(&mail, T0), other_key.email(&mail, T0)],
+                &audit(),
+            )
+            .await
+            .unwrap();
+        let sender = Arc::new(Flaky {
+            failures: 1,
+            permanent: true,
+            calls: AtomicUsize::new(0),
+        });
+        let worker = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            writer.reader(),
+            sender.clone(),
+            writer.signal(),
+        );
+        assert_eq!(worker.deliver_due().await.unwrap(), 2);
+        // The message sealed under another key never reached the sender.
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::hours(48));
+        assert_eq!(
+            worker.deliver_due().await.unwrap(),
+            0,
+            "{}: given up for good",
+            backend.name
+        );
+        let status = store.outbox_status(10).await.unwrap();
+        assert!(
+            status
+                .iter()
+                .all(|s| s.failed_at.is_some() && s.delivered_at.is_none()),
+            "{}: {status:?}",
+            backend.name
+        );
+    }
+}
