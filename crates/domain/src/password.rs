@@ -94,7 +94,9 @@ pub fn check_length(password: &str) -> Result<(), PasswordProblem> {
 fn is_simple_pattern(password: &str) -> bool {
     let chars: Vec<char> = password.chars().collect();
     for unit in 1..=chars.len() / 3 {
-        if chars.len() % unit == 0 && chars.chunks(unit).all(|chunk| chunk == &chars[..unit]) {
+        if chars.len().is_multiple_of(unit)
+            && chars.chunks(unit).all(|chunk| chunk == &chars[..unit])
+        {
             return true;
         }
     }

@@ -1,1 +1,329 @@
-fn main() {}
+//! The `latchkey` binary: parses the command line and configuration, wires the real
+//! adapters (database, email sender, HTTP server) to the service, and runs.
+
+mod config;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use latchkey_delivery::{DevMailbox, OutboxWorker, SmtpSender};
+use latchkey_domain::lockout::LockoutPolicy;
+use latchkey_domain::session::SessionPolicy;
+use latchkey_service::accounts::SignUpRequest;
+use latchkey_service::{
+    Clock, EmailSender, HashParams, PasswordHasher, Service, ServiceConfig, ServiceError,
+    SystemClock,
+};
+
+use config::{Config, ConfigArgs};
+
+/// latchkey: self-hosted root-user sign-in with MFA and a safe way back in.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server (console, JSON API, delivery worker).
+    Serve,
+    /// Manage accounts from the command line.
+    Account {
+        #[command(subcommand)]
+        action: AccountCommand,
+    },
+    /// Print the most recent audit events, newest first.
+    Audit {
+        /// How many events to print.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only the events of this account id.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Create an active account with both contacts marked verified (operator bootstrap) and
+    /// print its account id.
+    Create {
+        /// Root user email address.
+        #[arg(long)]
+        email: String,
+        /// Phone number in international form, e.g. +442079460958.
+        #[arg(long)]
+        phone: String,
+        /// Account name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the
+        /// command line, where other users can see them).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Account {
+            action:
+                AccountCommand::Create {
+                    email,
+                    phone,
+                    name,
+                    password_stdin: _,
+                },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.strip_suffix('\n').unwrap_or(&password);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            let parts = Parts::open(&config).await?;
+            let request = SignUpRequest {
+                email,
+                account_name: name,
+                password: password.to_owned(),
+                phone,
+            };
+            match parts.service.create_account_by_operator(&request).await {
+                Ok(id) => {
+                    println!("{id}");
+                    Ok(())
+                }
+                Err(ServiceError::Invalid(fields)) => {
+                    let lines: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("--{}: {}", cli_flag(f.field), f.message))
+                        .collect();
+                    bail!("the account was not created:\n  {}", lines.join("\n  "))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Audit { limit, account } => {
+            let account = match account {
+                Some(text) => Some(
+                    latchkey_domain::AccountId::parse(&text)
+                        .context("--account must be a 12-digit account id")?,
+                ),
+                None => None,
+            };
+            let parts = Parts::open(&config).await?;
+            for record in parts.service.recent_audit(account.as_ref(), limit).await? {
+                println!(
+                    "{}  {:<12}  {:<15}  {:<26} {:<8} {:<22} {:?}",
+                    latchkey_service::password_reset::format_time(record.at),
+                    record
+                        .account_id
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    record.client_addr,
+                    record.event,
+                    record.outcome,
+                    if record.detail.is_empty() {
+                        "-"
+                    } else {
+                        &record.detail
+                    },
+                    record.user_agent,
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cli_flag(field: &str) -> &str {
+    match field {
+        "account_name" => "name",
+        "password" => "password-stdin",
+        other => other,
+    }
+}
+
+/// The pieces every command needs: configuration, key, store and service.
+struct Parts {
+    service: Service,
+    store_info: latchkey_store::StoreInfo,
+    key_created: bool,
+    key: latchkey_service::ServerKey,
+}
+
+impl Parts {
+    async fn open(config: &Config) -> anyhow::Result<Self> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+        }
+        let (key, key_created) = config::load_or_create_key(&config.secret_key_file)?;
+        let (store, store_info) =
+            latchkey_store::open(config.database_url.as_deref(), &config.data_dir)
+                .await
+                .with_context(|| match &config.database_url {
+                    Some(url) => format!("cannot open the database {}", config::redact_url(url)),
+                    None => format!("cannot open the database in {}", config.data_dir.display()),
+                })?;
+        let slots = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hasher = PasswordHasher::new(HashParams::default(), slots)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let service = Service::new(
+            store,
+            clock,
+            hasher,
+            &key,
+            ServiceConfig {
+                public_url: config.public_base(),
+                sessions: SessionPolicy::default(),
+                lockout: LockoutPolicy::default(),
+            },
+        );
+        Ok(Self {
+            service,
+            store_info,
+            key_created,
+            key,
+        })
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let parts = Parts::open(&config).await?;
+    let service = parts.service.clone();
+    let email: Arc<dyn EmailSender> = match &config.smtp_url {
+        Some(url) => Arc::new(SmtpSender::new(url, &config.mail_from)?),
+        None => Arc::new(DevMailbox::new(
+            service.store().clone(),
+            service.clock().clone(),
+        )),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
+    let local = listener.local_addr()?;
+
+    let base = config.public_base();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "latchkey listening on {local}; open {base}/ for the console"
+    );
+    tracing::info!(
+        backend = parts.store_info.backend,
+        location = %parts.store_info.location,
+        settings = %parts.store_info.durability,
+        "storage ready (migrations applied)"
+    );
+    if parts.key_created {
+        tracing::info!(file = %config.secret_key_file.display(), "created a new server key (mode 0600); back it up with the database");
+    }
+    match &config.smtp_url {
+        Some(_) => {
+            tracing::info!(sender = %email.describe(), from = %config.mail_from, "email: SMTP")
+        }
+        None => tracing::info!(
+            "email: built-in mailbox (embedded default), read mail at {base}/dev/mailbox"
+        ),
+    }
+    match &config.twilio {
+        Some(t) => {
+            tracing::info!(api = %t.api_base, from = %t.from, "voice: Twilio configured (used by phone verification once it ships)")
+        }
+        None => tracing::info!("voice: not configured; phone numbers are recorded unverified"),
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = OutboxWorker::new(
+        service.store().clone(),
+        service.clock().clone(),
+        service.outbox_reader(),
+        email,
+        service.outbox_signal(),
+    );
+    let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
+
+    let web = latchkey_web::WebConfig {
+        public_url: config.public_url.clone(),
+        dev_mailbox: config.smtp_url.is_none(),
+    };
+    let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
+    let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    tracing::info!("latchkey stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

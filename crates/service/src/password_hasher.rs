@@ -182,7 +182,7 @@ fn hash_with(
     Ok(phc.to_string())
 }
 
-fn verify_with(password: &[u8], phc: &str, buffer: &mut Vec<Block>) -> Result<bool, HashError> {
+fn verify_with(password: &[u8], phc: &str, buffer: &mut [Block]) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::MalformedHash)?;
     let algorithm =
         Algorithm::try_from(parsed.algorithm.as_str()).map_err(|_| HashError::MalformedHash)?;

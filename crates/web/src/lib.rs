@@ -1,1 +1,129 @@
-//! placeholder
+//! HTTP for latchkey: the HTML console, the JSON API under `/api/v1/`, and the pieces both
+//! need (cookies, CSRF, sessions, client identity, security headers).
+//!
+//! This is the only crate that knows HTTP. Handlers translate a request into a call on
+//! [`Service`](latchkey_service::Service) and its result into a page or JSON; they hold no
+//! business rule. [`app`] builds the whole router from an [`AppState`], so tests run it in
+//! process.
+
+mod api;
+mod client;
+mod console;
+mod cookies;
+mod csrf;
+mod error;
+mod middleware;
+mod page;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use latchkey_service::{Service, Signer};
+
+pub use api::openapi_document;
+
+/// The largest request body accepted anywhere. Every form and JSON document latchkey takes is
+/// a few fields; 16 KiB leaves room for a maximal password and nothing else.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Settings the HTTP layer needs beyond the service's.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// `LATCHKEY_PUBLIC_URL`: its origin is the only one allowed to post forms, and its
+    /// scheme decides whether cookies are `Secure` with the `__Host-` prefix.
+    pub public_url: url::Url,
+    /// The built-in mailbox is in use: `/dev/mailbox` exists and every page says so.
+    pub dev_mailbox: bool,
+}
+
+pub(crate) struct WebSettings {
+    pub public_origin: String,
+    pub secure_cookies: bool,
+    pub dev_mailbox: bool,
+    pub csrf: Signer,
+}
+
+impl WebSettings {
+    pub fn cookie_name(&self, base: &str) -> String {
+        if self.secure_cookies {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+}
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) service: Service,
+    pub(crate) web: Arc<WebSettings>,
+}
+
+impl AppState {
+    pub fn new(service: Service, config: WebConfig, csrf_signer: Signer) -> Self {
+        let origin = config.public_url.origin().ascii_serialization();
+        Self {
+            service,
+            web: Arc::new(WebSettings {
+                public_origin: origin,
+                secure_cookies: config.public_url.scheme() == "https",
+                dev_mailbox: config.dev_mailbox,
+                csrf: csrf_signer,
+            }),
+        }
+    }
+}
+
+/// The whole HTTP surface of latchkey.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .merge(console::routes())
+        .nest("/api/v1", api::routes())
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/static/style.css", axum::routing::get(style));
+    if state.web.dev_mailbox {
+        router = router.merge(console::dev_routes());
+    }
+    router
+        .fallback(console::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::ensure_csrf_cookie,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::log_requests))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.service.healthy().await {
+        (axum::http::StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable\n",
+        )
+            .into_response()
+    }
+}
+
+async fn style() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
+}

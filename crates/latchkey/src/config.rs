@@ -1,0 +1,478 @@
+//! The configuration of SPEC §4: flags win over environment variables, which win over the
+//! TOML file. Everything is validated here, once, before anything starts; a bad value stops
+//! start-up with a message naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// Settings shared by every command that opens the database or serves.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// TOML file with any of the settings below (keys in lower case without the prefix,
+    /// e.g. `listen = "127.0.0.1:8080"`).
+    #[arg(long, env = "LATCHKEY_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "LATCHKEY_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// Where people reach latchkey, e.g. https://login.example.com [default: http://LISTEN].
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the generated secret key [default: ./latchkey-data].
+    #[arg(long, env = "LATCHKEY_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER:PASSWORD@HOST/DB [default: SQLite in the data directory].
+    #[arg(long, env = "LATCHKEY_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// smtp://host:port, smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465
+    /// [default: the built-in mailbox at /dev/mailbox].
+    #[arg(long, env = "LATCHKEY_SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of latchkey's emails [default: latchkey@HOST of the public URL].
+    #[arg(long, env = "LATCHKEY_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Twilio account SID (voice calls; set all three Twilio settings or none).
+    #[arg(long, env = "LATCHKEY_TWILIO_ACCOUNT_SID", global = true)]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token.
+    #[arg(
+        long,
+        env = "LATCHKEY_TWILIO_AUTH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub twilio_auth_token: Option<String>,
+    /// Twilio number calls come from, in E.164.
+    #[arg(long, env = "LATCHKEY_TWILIO_FROM", global = true)]
+    pub twilio_from: Option<String>,
+    /// Base URL of Twilio's REST API [default: https://api.twilio.com].
+    #[arg(long, env = "LATCHKEY_TWILIO_API_BASE", global = true)]
+    pub twilio_api_base: Option<String>,
+    /// File holding the 256-bit server key (created with mode 0600 when missing)
+    /// [default: DATA_DIR/secret.key].
+    #[arg(long, env = "LATCHKEY_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// The TOML file: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub twilio_from: Option<String>,
+    pub twilio_api_base: Option<String>,
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Validated now so that a bad value stops start-up; the voice caller that uses them arrives
+/// with phone verification.
+#[derive(Clone)]
+#[allow(
+    dead_code,
+    reason = "read by the voice caller, which arrives with phone verification"
+)]
+pub struct Twilio {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub from: String,
+    pub api_base: url::Url,
+}
+
+impl std::fmt::Debug for Twilio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twilio")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"<redacted>")
+            .field("from", &self.from)
+            .field("api_base", &self.api_base.as_str())
+            .finish()
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub twilio: Option<Twilio>,
+    pub secret_key_file: PathBuf,
+}
+
+impl Config {
+    pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?;
+                parse_file(&text)
+                    .with_context(|| format!("in the configuration file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(args, file)
+    }
+
+    fn merge(args: &ConfigArgs, file: FileConfig) -> anyhow::Result<Self> {
+        let pick = |flag: &Option<String>, from_file: Option<String>| {
+            flag.clone().or(from_file).filter(|v| !v.trim().is_empty())
+        };
+        let listen_text =
+            pick(&args.listen, file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("LATCHKEY_LISTEN={listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
+
+        let public_url = match pick(&args.public_url, file.public_url) {
+            Some(text) => parse_public_url(&text)?,
+            None => parse_public_url(&format!("http://{listen}"))?,
+        };
+
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("latchkey-data"));
+
+        let database_url = pick(&args.database_url, file.database_url);
+        if let Some(url) = &database_url
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        {
+            bail!(
+                "LATCHKEY_DATABASE_URL must start with sqlite:// or postgres:// (got {:?})",
+                redact_url(url)
+            );
+        }
+
+        let smtp_url = pick(&args.smtp_url, file.smtp_url);
+        if let Some(url) = &smtp_url {
+            let parsed = url::Url::parse(url)
+                .with_context(|| format!("LATCHKEY_SMTP_URL={:?} is not a URL", redact_url(url)))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                bail!(
+                    "LATCHKEY_SMTP_URL must look like smtp://host:port or smtps://user:pass@host:465 (got {:?})",
+                    redact_url(url)
+                );
+            }
+        }
+        let mail_from = pick(&args.mail_from, file.mail_from).unwrap_or_else(|| {
+            format!(
+                "latchkey <latchkey@{}>",
+                public_url.host_str().unwrap_or("localhost")
+            )
+        });
+
+        let twilio = twilio(
+            pick(&args.twilio_account_sid, file.twilio_account_sid),
+            pick(&args.twilio_auth_token, file.twilio_auth_token),
+            pick(&args.twilio_from, file.twilio_from),
+            pick(&args.twilio_api_base, file.twilio_api_base),
+        )?;
+
+        let secret_key_file = args
+            .secret_key_file
+            .clone()
+            .or(file.secret_key_file)
+            .unwrap_or_else(|| data_dir.join("secret.key"));
+
+        Ok(Self {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            smtp_url,
+            mail_from,
+            twilio,
+            secret_key_file,
+        })
+    }
+
+    /// The public URL without its trailing slash, for building links.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+}
+
+pub fn parse_file(text: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn parse_public_url(text: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(text).with_context(|| {
+        format!("LATCHKEY_PUBLIC_URL={text:?} is not a URL like https://login.example.com")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!("LATCHKEY_PUBLIC_URL must be an http:// or https:// URL with a host (got {text:?})");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        bail!(
+            "LATCHKEY_PUBLIC_URL must be an origin without a path, such as https://login.example.com (got {text:?}); serving under a sub-path is not supported"
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!("LATCHKEY_PUBLIC_URL must not contain credentials");
+    }
+    Ok(url)
+}
+
+fn twilio(
+    sid: Option<String>,
+    token: Option<String>,
+    from: Option<String>,
+    api_base: Option<String>,
+) -> anyhow::Result<Option<Twilio>> {
+    match (sid, token, from) {
+        (None, None, None) => Ok(None),
+        (Some(account_sid), Some(auth_token), Some(from)) => {
+            if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
+                bail!(
+                    "LATCHKEY_TWILIO_ACCOUNT_SID must be a Twilio account SID (AC followed by 32 characters)"
+                );
+            }
+            latchkey_domain::PhoneNumber::parse(&from)
+                .map_err(|e| anyhow::anyhow!("LATCHKEY_TWILIO_FROM: {e}"))?;
+            let base = api_base.unwrap_or_else(|| "https://api.twilio.com".to_owned());
+            let api_base = url::Url::parse(&base)
+                .with_context(|| format!("LATCHKEY_TWILIO_API_BASE={base:?} is not a URL"))?;
+            Ok(Some(Twilio {
+                account_sid,
+                auth_token,
+                from,
+                api_base,
+            }))
+        }
+        _ => bail!(
+            "Twilio is half configured: set LATCHKEY_TWILIO_ACCOUNT_SID, LATCHKEY_TWILIO_AUTH_TOKEN and LATCHKEY_TWILIO_FROM together, or none of them"
+        ),
+    }
+}
+
+/// A URL with its password replaced, for error messages and logs.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// Reads the server key, or creates it (mode 0600) on first start.
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<(latchkey_service::ServerKey, bool)> {
+    use std::io::Write;
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret key file {}", path.display()))?;
+        let bytes = decode_hex(text.trim()).with_context(|| {
+            format!(
+                "the secret key file {} must hold 64 hexadecimal characters (256 bits)",
+                path.display()
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the secret key file is readable by other users; run chmod 600 on it");
+            }
+        }
+        return Ok((latchkey_service::ServerKey::from_bytes(bytes), false));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+    }
+    let key = latchkey_service::ServerKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
+    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    file.write_all(format!("{hex}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok((key, true))
+}
+
+fn decode_hex(text: &str) -> anyhow::Result<[u8; 32]> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("not 64 hexadecimal characters");
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_on_loopback_8080_with_sqlite_and_the_built_in_mailbox() {
+        let config = Config::merge(&ConfigArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("latchkey-data"));
+        assert!(
+            config.database_url.is_none() && config.smtp_url.is_none() && config.twilio.is_none()
+        );
+        assert_eq!(
+            config.secret_key_file,
+            PathBuf::from("latchkey-data/secret.key")
+        );
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_file() {
+        let file =
+            parse_file("listen = \"127.0.0.1:9000\"\nmail_from = \"ops@example.com\"\n").unwrap();
+        let args = ConfigArgs {
+            listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        };
+        let config = Config::merge(&args, file).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.mail_from, "ops@example.com");
+    }
+
+    #[test]
+    fn the_example_file_lists_every_key_and_parses() {
+        let text = include_str!("../../../docs/config.example.toml");
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = parse_file(&uncommented).unwrap();
+        assert!(file.listen.is_some() && file.public_url.is_some() && file.data_dir.is_some());
+        assert!(file.database_url.is_some() && file.smtp_url.is_some() && file.mail_from.is_some());
+        assert!(file.twilio_account_sid.is_some() && file.twilio_auth_token.is_some());
+        assert!(
+            file.twilio_from.is_some()
+                && file.twilio_api_base.is_some()
+                && file.secret_key_file.is_some()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_the_setting_named() {
+        assert!(
+            parse_file("lisen = \"x\"")
+                .unwrap_err()
+                .to_string()
+                .contains("lisen")
+        );
+        let bad = |args: ConfigArgs| {
+            Config::merge(&args, FileConfig::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            bad(ConfigArgs {
+                listen: Some("8080".into()),
+                ..Default::default()
+            })
+            .contains("LATCHKEY_LISTEN")
+        );
+        assert!(
+            bad(ConfigArgs {
+                public_url: Some("ftp://x".into()),
+                ..Default::default()
+            })
+            .contains("LATCHKEY_PUBLIC_URL")
+        );
+        assert!(
+            bad(ConfigArgs {
+                public_url: Some("https://x.example/login".into()),
+                ..Default::default()
+            })
+            .contains("sub-path")
+        );
+        assert!(
+            bad(ConfigArgs {
+                database_url: Some("mysql://x".into()),
+                ..Default::default()
+            })
+            .contains("LATCHKEY_DATABASE_URL")
+        );
+        assert!(
+            bad(ConfigArgs {
+                smtp_url: Some("http://mail".into()),
+                ..Default::default()
+            })
+            .contains("LATCHKEY_SMTP_URL")
+        );
+        assert!(
+            bad(ConfigArgs {
+                twilio_account_sid: Some("AC".into()),
+                ..Default::default()
+            })
+            .contains("half configured")
+        );
+    }
+
+    #[test]
+    fn passwords_in_urls_never_reach_messages() {
+        let args = ConfigArgs {
+            database_url: Some("mysql://u:hunter2@db/x".into()),
+            ..Default::default()
+        };
+        let message = Config::merge(&args, FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn the_key_file_is_created_private_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("latchkey-key-{}", std::process::id()));
+        let path = dir.join("secret.key");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (key, created) = load_or_create_key(&path).unwrap();
+        assert!(created);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let (again, created) = load_or_create_key(&path).unwrap();
+        assert!(!created);
+        assert_eq!(key.to_bytes(), again.to_bytes());
+        std::fs::write(&path, "short").unwrap();
+        assert!(load_or_create_key(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,299 @@
+//! The JSON API under `/api/v1/`: the same use cases as the console, for programs.
+//!
+//! Authentication is by bearer token (the session token returned at sign-in), never by
+//! cookie, so the API needs no CSRF token: a browser on another site cannot attach the
+//! header. Every error has one shape, [`ApiErrorBody`](crate::error::ApiErrorBody).
+
+mod openapi;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use latchkey_service::accounts::SignUpRequest;
+use latchkey_service::sign_in::SignInOutcome;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::client::Client;
+use crate::error::ApiError;
+use crate::session::Bearer;
+
+pub use openapi::openapi_document;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi::serve))
+        .route("/accounts", post(sign_up))
+        .route("/accounts/verify-email", post(verify_email))
+        .route("/sessions", post(sign_in))
+        .route("/sessions/current", delete(sign_out))
+        .route("/me", get(me))
+        .route("/password/forgot", post(forgot_password))
+        .route("/password/reset", post(reset_password))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
+        })
+}
+
+/// A JSON body parsed into `T`, with every failure in the API's own error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+                    _ => "malformed_json",
+                };
+                Err(ApiError::new(status, code, rejection.body_text()))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpBody {
+    email: String,
+    account_name: String,
+    password: String,
+    /// In international form, such as `+442079460958`.
+    phone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignUpResponse {
+    account_id: String,
+    email: String,
+    /// `pending_verification` until the emailed link is followed.
+    status: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts",
+    summary = "Create a new account; a verification link is emailed",
+    request_body = SignUpBody,
+    responses(
+        (status = 201, body = SignUpResponse),
+        (status = 409, description = "The email address is taken", body = crate::error::ApiErrorBody),
+        (status = 422, description = "Invalid fields", body = crate::error::ApiErrorBody),
+    ))]
+async fn sign_up(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<SignUpBody>,
+) -> Result<Response, ApiError> {
+    let request = SignUpRequest {
+        email: body.email,
+        account_name: body.account_name,
+        password: body.password,
+        phone: body.phone,
+    };
+    let receipt = state.service.sign_up(&request, &ctx).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignUpResponse {
+            account_id: receipt.account_id.to_string(),
+            email: receipt.email.to_string(),
+            status: "pending_verification".into(),
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The `token` parameter of the emailed link.
+    token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountIdResponse {
+    account_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/verify-email", tag = "accounts",
+    summary = "Follow the sign-up link: the email is verified and the account becomes active",
+    request_body = TokenBody,
+    responses(
+        (status = 200, body = AccountIdResponse),
+        (status = 410, description = "Invalid, expired or used link", body = crate::error::ApiErrorBody),
+    ))]
+async fn verify_email(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<AccountIdResponse>, ApiError> {
+    let account = state.service.verify_email(&body.token, &ctx).await?;
+    Ok(Json(AccountIdResponse {
+        account_id: account.to_string(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send as `Authorization: Bearer <session_token>`. Shown once; stored only hashed.
+    session_token: String,
+    account_id: String,
+    /// Unix seconds; the session also ends after 30 idle minutes.
+    expires_at: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+    summary = "Sign in as the root user with email and password",
+    request_body = SignInBody,
+    responses(
+        (status = 201, body = SessionResponse),
+        (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
+        (status = 403, description = "The email address is not verified yet", body = crate::error::ApiErrorBody),
+    ))]
+async fn sign_in(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<Response, ApiError> {
+    match state
+        .service
+        .sign_in_with_password(&body.email, &body.password, None, &ctx)
+        .await?
+    {
+        SignInOutcome::SignedIn(issued) => Ok((
+            StatusCode::CREATED,
+            Json(SessionResponse {
+                session_token: issued.token.expose().to_owned(),
+                account_id: issued.account_id.to_string(),
+                expires_at: issued.expires_at.0,
+            }),
+        )
+            .into_response()),
+        SignInOutcome::Denied => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            crate::console::DENIED_MESSAGE,
+        )),
+        SignInOutcome::EmailNotVerified => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            "Follow the verification link emailed at sign-up first.",
+        )),
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions",
+    summary = "Sign out: the session is revoked",
+    security(("session" = [])),
+    responses((status = 204), (status = 401, body = crate::error::ApiErrorBody)))]
+async fn sign_out(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    Bearer(session): Bearer,
+) -> Result<StatusCode, ApiError> {
+    state.service.sign_out(&session, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    account_id: String,
+    account_name: String,
+    email: String,
+    email_verified: bool,
+    /// All but the last two digits hidden.
+    phone_masked: String,
+    phone_verified: bool,
+    session_expires_at: i64,
+    mfa_devices: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "sessions",
+    summary = "Who am I: the account behind the session",
+    security(("session" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = crate::error::ApiErrorBody)))]
+async fn me(
+    State(state): State<AppState>,
+    Bearer(session): Bearer,
+) -> Result<Json<MeResponse>, ApiError> {
+    let account = state
+        .service
+        .account(&session.account_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Json(MeResponse {
+        account_id: account.id.to_string(),
+        account_name: account.name,
+        email: account.email.to_string(),
+        email_verified: account.email_verified_at.is_some(),
+        phone_masked: account.phone.masked(),
+        phone_verified: account.phone_verified_at.is_some(),
+        session_expires_at: session.expires_at.0,
+        mfa_devices: Vec::new(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotBody {
+    email: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/password/forgot", tag = "password",
+    summary = "Email a password-reset link, if the address has an account (same answer either way)",
+    request_body = ForgotBody,
+    responses((status = 202), (status = 422, body = crate::error::ApiErrorBody)))]
+async fn forgot_password(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<ForgotBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .request_password_reset(&body.email, &ctx)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    token: String,
+    password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/password/reset", tag = "password",
+    summary = "Set a new password with the emailed token; MFA is not affected and every session is signed out",
+    request_body = ResetBody,
+    responses(
+        (status = 204),
+        (status = 410, body = crate::error::ApiErrorBody),
+        (status = 422, body = crate::error::ApiErrorBody),
+    ))]
+async fn reset_password(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .reset_password(&body.token, &body.password, &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

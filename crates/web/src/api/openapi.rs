@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the handlers' annotations so it cannot drift from
+//! the routes (a test checks every route is in it).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "latchkey", description = "Root-user sign-in with MFA and a safe way back in."),
+    paths(
+        super::sign_up, super::verify_email, super::sign_in, super::sign_out, super::me,
+        super::forgot_password, super::reset_password,
+    ),
+    modifiers(&BearerSession),
+    tags(
+        (name = "accounts", description = "Sign-up and email verification"),
+        (name = "sessions", description = "Sign-in, sign-out and who am I"),
+        (name = "password", description = "Forgot password"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerSession;
+
+impl Modify for BearerSession {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}

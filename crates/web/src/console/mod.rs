@@ -1,0 +1,72 @@
+//! The HTML console: one module per group of screens, each with the labels of SPEC §1.
+//! Pages work without JavaScript.
+
+mod credentials;
+mod dev;
+mod password;
+mod sign_in;
+
+pub use sign_in::DENIED_MESSAGE;
+mod sign_up;
+
+use axum::Router;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::session::MaybeSignedIn;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route(
+            "/signin",
+            get(sign_in::email_page).post(sign_in::email_submit),
+        )
+        .route("/signin/password", post(sign_in::password_submit))
+        .route("/signout", post(sign_in::sign_out))
+        .route("/signup", get(sign_up::page).post(sign_up::submit))
+        .route(
+            "/signup/verify",
+            get(sign_up::verify_page).post(sign_up::verify_submit),
+        )
+        .route(
+            "/password/forgot",
+            get(password::forgot_page).post(password::forgot_submit),
+        )
+        .route(
+            "/password/reset",
+            get(password::reset_page).post(password::reset_submit),
+        )
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/security-credentials") }),
+        )
+        .route("/console/security-credentials", get(credentials::page))
+}
+
+/// Pages of the built-in providers; mounted only while they are in use.
+pub fn dev_routes() -> Router<AppState> {
+    Router::new()
+        .route("/dev/mailbox", get(dev::mailbox))
+        .route("/dev/mailbox/{id}", get(dev::mail))
+}
+
+async fn home(MaybeSignedIn(session): MaybeSignedIn) -> Response {
+    match session {
+        Some(_) => Redirect::to("/console/security-credentials").into_response(),
+        None => Redirect::to("/signin").into_response(),
+    }
+}
+
+pub async fn not_found() -> PageError {
+    PageError::not_found()
+}
+
+/// `?token=…` on an emailed link.
+#[derive(serde::Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    pub token: String,
+}

@@ -1,0 +1,199 @@
+//! `Create a new account` and the emailed verification link.
+//!
+//! Following the link shows a confirmation button rather than verifying on `GET`: mail
+//! scanners and link previews open links, and a `GET` must never change state.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use latchkey_domain::token::TokenPurpose;
+use latchkey_service::ServiceError;
+use latchkey_service::accounts::SignUpRequest;
+
+use super::TokenQuery;
+use crate::AppState;
+use crate::client::Client;
+use crate::csrf::ConsoleForm;
+use crate::error::PageError;
+use crate::page::{MessagePage, Page, render};
+
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub hint: &'static str,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_up.html")]
+struct SignUpPage {
+    page: Page,
+    fields: Vec<Field>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SignUpForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    account_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    phone: String,
+}
+
+fn fields(form: &SignUpForm, errors: &[latchkey_service::FieldError]) -> Vec<Field> {
+    let error = |name: &str| {
+        let messages: Vec<&str> = errors
+            .iter()
+            .filter(|e| e.field == name)
+            .map(|e| e.message.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join(" "))
+    };
+    vec![
+        Field {
+            name: "email",
+            label: "Root user email address",
+            kind: "email",
+            autocomplete: "email",
+            hint: "We will send a link to verify it.",
+            value: form.email.clone(),
+            error: error("email"),
+        },
+        Field {
+            name: "account_name",
+            label: "Account name",
+            kind: "text",
+            autocomplete: "organization",
+            hint: "A name for the account, such as your company or project.",
+            value: form.account_name.clone(),
+            error: error("account_name"),
+        },
+        // The password is never sent back into the page.
+        Field {
+            name: "password",
+            label: "Password",
+            kind: "password",
+            autocomplete: "new-password",
+            hint: "At least 12 characters; long passphrases are welcome.",
+            value: String::new(),
+            error: error("password"),
+        },
+        Field {
+            name: "phone",
+            label: "Phone number",
+            kind: "tel",
+            autocomplete: "tel",
+            hint: "In international form, such as +44 20 7946 0958. Used to call you if you lose your MFA device.",
+            value: form.phone.clone(),
+            error: error("phone"),
+        },
+    ]
+}
+
+pub async fn page(page: Page) -> Response {
+    render(&SignUpPage {
+        page,
+        fields: fields(&SignUpForm::default(), &[]),
+    })
+    .into_response()
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<SignUpForm>,
+) -> Result<Response, PageError> {
+    let request = SignUpRequest {
+        email: form.email.clone(),
+        account_name: form.account_name.clone(),
+        password: form.password.clone(),
+        phone: form.phone.clone(),
+    };
+    match state.service.sign_up(&request, &ctx).await {
+        Ok(receipt) => Ok(render(&MessagePage::new(
+            page,
+            "Check your email",
+            vec![
+                format!("We sent a verification link to {}. Open it within 24 hours to finish creating your account.", receipt.email),
+                format!("Your account ID is {}.", receipt.account_id),
+            ],
+            Some(("/signin", "Go to sign in")),
+        ))
+        .into_response()),
+        Err(ServiceError::Invalid(errors)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render(&SignUpPage { page: page.with_error("Please correct the fields marked below."), fields: fields(&form, &errors) }),
+        )
+            .into_response()),
+        Err(ServiceError::Conflict(message)) => Ok((
+            StatusCode::CONFLICT,
+            render(&SignUpPage { page: page.with_error(message), fields: fields(&form, &[]) }),
+        )
+            .into_response()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+pub struct ConfirmPage {
+    pub page: Page,
+    pub heading: &'static str,
+    pub explanation: &'static str,
+    pub action: &'static str,
+    pub button: &'static str,
+    pub token: String,
+}
+
+pub async fn verify_page(
+    State(state): State<AppState>,
+    page: Page,
+    Query(query): Query<TokenQuery>,
+) -> Result<Response, PageError> {
+    if !state
+        .service
+        .email_link_is_live(&query.token, TokenPurpose::VerifyEmail)
+        .await?
+    {
+        return Err(PageError::link_invalid());
+    }
+    Ok(render(&ConfirmPage {
+        page,
+        heading: "Verify your email address",
+        explanation: "Confirm that this email address belongs to you to finish creating your latchkey account.",
+        action: "/signup/verify",
+        button: "Verify email address",
+        token: query.token,
+    })
+    .into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn verify_submit(
+    State(state): State<AppState>,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<TokenForm>,
+) -> Result<Response, PageError> {
+    state.service.verify_email(&form.token, &ctx).await?;
+    Ok(render(&MessagePage::new(
+        page,
+        "Email address verified",
+        vec!["Your account is ready. Sign in with your email address and password.".to_owned()],
+        Some(("/signin", "Sign in")),
+    ))
+    .into_response())
+}

@@ -1,0 +1,57 @@
+//! Reading the `Cookie` header and writing `Set-Cookie`, for latchkey's two cookies
+//! (session and CSRF). Both are HttpOnly and SameSite=Lax; over HTTPS they are also Secure
+//! and carry the `__Host-` prefix, which pins them to this exact origin and path `/`.
+
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+
+pub const SESSION: &str = "latchkey_session";
+pub const CSRF: &str = "latchkey_csrf";
+
+/// The value of cookie `name`, if the request carries it.
+pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// A `Set-Cookie` value that lives as long as the browser session (the server enforces the
+/// real expiry).
+pub fn set(name: &str, value: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// A `Set-Cookie` value that removes the cookie.
+pub fn clear(name: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn finds_a_cookie_among_several_headers_and_pairs() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; latchkey_csrf=abc"));
+        headers.append(COOKIE, HeaderValue::from_static("latchkey_session=xyz"));
+        assert_eq!(get(&headers, CSRF).as_deref(), Some("abc"));
+        assert_eq!(get(&headers, SESSION).as_deref(), Some("xyz"));
+        assert_eq!(get(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_over_https() {
+        assert_eq!(set("n", "v", false), "n=v; Path=/; HttpOnly; SameSite=Lax");
+        assert!(set("__Host-n", "v", true).ends_with("; Secure"));
+        assert!(clear("n", false).contains("Max-Age=0"));
+    }
+}

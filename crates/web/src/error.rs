@@ -1,0 +1,215 @@
+//! How failures look: an HTML page for the console, one JSON shape for the API.
+//!
+//! Internal errors are logged in full and shown as a generic message that promises what is
+//! true (nothing was changed); the details never reach the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use latchkey_service::{FieldError, ServiceError};
+use serde::Serialize;
+
+use crate::page::MessagePage;
+
+/// A console error page.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub heading: &'static str,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            heading: "Something is wrong with that request",
+            message: message.into(),
+        }
+    }
+
+    pub fn too_large() -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            heading: "Too much data",
+            message: "The form sent more data than latchkey accepts. Nothing was changed.".into(),
+        }
+    }
+
+    pub fn csrf() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            heading: "This form has expired",
+            message: "The page you submitted was out of date or did not come from latchkey. Go back, reload the page and try again. (latchkey needs cookies to be enabled.)".into(),
+        }
+    }
+
+    pub fn cross_origin(origin: &str, expected: &str) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            heading: "Form refused",
+            message: format!(
+                "A form was submitted from {origin}, but latchkey only accepts forms from {expected} (LATCHKEY_PUBLIC_URL). Nothing was changed."
+            ),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            heading: "Page not found",
+            message: "There is no page at this address.".into(),
+        }
+    }
+
+    pub fn link_invalid() -> Self {
+        Self {
+            status: StatusCode::GONE,
+            heading: "This link cannot be used",
+            message: "The link is invalid, has expired, was replaced by a newer one or was already used. Nothing was changed.".into(),
+        }
+    }
+
+    pub fn internal() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            heading: "Something went wrong on our side",
+            message: "latchkey could not complete the request and nothing was changed. Try again in a moment.".into(),
+        }
+    }
+}
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Invalid(fields) => PageError::bad_request(
+                fields
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            ServiceError::Conflict(message) => Self {
+                status: StatusCode::CONFLICT,
+                heading: "Conflict",
+                message,
+            },
+            ServiceError::LinkInvalid => Self::link_invalid(),
+            other => {
+                tracing::error!(error = %other, "request failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = MessagePage::plain(
+            self.heading,
+            vec![self.message],
+            Some(("/", "Go to latchkey")),
+        );
+        (self.status, Html(page.render_html())).into_response()
+    }
+}
+
+/// The single error shape of the JSON API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    pub error: ApiErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorDetail {
+    /// A stable, machine-readable code such as `invalid_request` or `invalid_credentials`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// Per-field problems, for `invalid_request`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<ApiFieldError>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiFieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ApiErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ApiErrorBody {
+                error: ApiErrorDetail {
+                    code: code.into(),
+                    message: message.into(),
+                    fields: Vec::new(),
+                },
+            },
+        }
+    }
+
+    pub fn forbidden(code: &str, message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "A valid session token is required (Authorization: Bearer …).",
+        )
+    }
+
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "Some fields are invalid.",
+        );
+        error.body.error.fields = fields
+            .into_iter()
+            .map(|f| ApiFieldError {
+                field: f.field.to_owned(),
+                message: f.message,
+            })
+            .collect();
+        error
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Invalid(fields) => Self::invalid(fields),
+            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            ServiceError::LinkInvalid => Self::new(
+                StatusCode::GONE,
+                "link_invalid",
+                "The token is invalid, has expired, was replaced or was already used.",
+            ),
+            other => {
+                tracing::error!(error = %other, "API request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "The request failed and nothing was changed; try again.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}

@@ -1,0 +1,132 @@
+//! Layers every response goes through: the CSRF cookie, the same-origin rule for writes,
+//! security headers and the request log.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::csrf::{CsrfCookie, new_cookie_value};
+use crate::error::{ApiError, PageError};
+use crate::{AppState, cookies};
+
+/// Gives every browser a CSRF cookie, and hands its value to the handlers.
+pub async fn ensure_csrf_cookie(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    // The API authenticates with bearer tokens and has no forms; it gets no cookie.
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path == "/healthz" || path.starts_with("/static/") {
+        return next.run(req).await;
+    }
+    let name = state.web.cookie_name(cookies::CSRF);
+    let existing = cookies::get(req.headers(), &name)
+        .filter(|value| latchkey_service::SecretToken::from_presented(value).is_some());
+    let cookie = match existing {
+        Some(value) => CsrfCookie {
+            value,
+            fresh: false,
+        },
+        None => CsrfCookie {
+            value: new_cookie_value(),
+            fresh: true,
+        },
+    };
+    req.extensions_mut().insert(cookie.clone());
+    let mut response = next.run(req).await;
+    let handler_set_it = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&format!("{name}="))));
+    if cookie.fresh
+        && !handler_set_it
+        && let Ok(value) = HeaderValue::from_str(&cookies::set(
+            &name,
+            &cookie.value,
+            state.web.secure_cookies,
+        ))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Refuses writes that a browser says come from another site: a present `Origin` must be
+/// latchkey's public origin, and `Sec-Fetch-Site` must not be `cross-site` or `same-site`.
+/// Clients that send neither header (curl, server-to-server API use) are not browsers
+/// acting for someone else, and pass.
+pub async fn same_origin_writes(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    let bad_origin = origin.is_some_and(|o| o != state.web.public_origin);
+    let cross_site = fetch_site.is_some_and(|s| s == "cross-site" || s == "same-site");
+    if bad_origin || cross_site {
+        let shown = origin.unwrap_or("another site").to_owned();
+        tracing::warn!(origin = %shown, "refused a cross-origin write");
+        return if req.uri().path().starts_with("/api/") {
+            ApiError::forbidden(
+                "cross_origin",
+                "Requests from other origins are not accepted.",
+            )
+            .into_response()
+        } else {
+            PageError::cross_origin(&shown, &state.web.public_origin).into_response()
+        };
+    }
+    next.run(req).await
+}
+
+/// Headers that keep pages from being framed, sniffed, cached or leaking their URL (which
+/// may hold a link token) to other sites.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set("x-content-type-options", "nosniff");
+    set("referrer-policy", "no-referrer");
+    set("x-frame-options", "DENY");
+    set("cache-control", "no-store");
+    response
+}
+
+/// One log line per request. The query string is never logged: it may carry a link token.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path = %latchkey_domain::audit::sanitize_request_text(&path, 200),
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,68 @@
+//! Recognising the signed-in user: by cookie in the console, by bearer token in the API.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_service::sessions::CurrentSession;
+
+use crate::error::{ApiError, PageError};
+use crate::{AppState, cookies};
+
+/// The console session, if the browser has a live one.
+pub struct MaybeSignedIn(pub Option<CurrentSession>);
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let name = state.web.cookie_name(cookies::SESSION);
+        let Some(token) = cookies::get(&parts.headers, &name) else {
+            return Ok(Self(None));
+        };
+        Ok(Self(state.service.authenticate(&token).await?))
+    }
+}
+
+/// A console page that needs a session; without one the browser is sent to sign in.
+pub struct SignedIn(pub CurrentSession);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeSignedIn::from_request_parts(parts, state).await {
+            Ok(MaybeSignedIn(Some(session))) => Ok(Self(session)),
+            Ok(MaybeSignedIn(None)) => Err(Redirect::to("/signin").into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// An API call authenticated with `Authorization: Bearer <session token>`.
+pub struct Bearer(pub CurrentSession);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        match state.service.authenticate(token.trim()).await? {
+            Some(session) => Ok(Self(session)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}

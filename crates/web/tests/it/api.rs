@@ -1,0 +1,273 @@
+//! The JSON API: the same journey as the console, its single error shape, and the OpenAPI
+//! document.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::json;
+
+use crate::harness::{PASSWORD, TestApp};
+
+#[tokio::test]
+async fn sign_up_verify_sign_in_who_am_i_and_sign_out_over_json() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut client = app.browser();
+        let created = client
+            .api("POST", "/api/v1/accounts", None, Some(json!({"email": "ann@example.com", "account_name": "Acme", "password": PASSWORD, "phone": "+1 415 555 2671"})))
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{name}: {}",
+            created.body
+        );
+        assert_eq!(created.json()["status"], "pending_verification");
+        let account_id = created.json()["account_id"].as_str().unwrap().to_owned();
+        assert_eq!(account_id.len(), 12);
+
+        let link = app.link_in_latest_mail("ann@example.com").await;
+        let token = link.split("token=").nth(1).unwrap();
+        let verified = client
+            .api(
+                "POST",
+                "/api/v1/accounts/verify-email",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(verified.status, StatusCode::OK, "{name}");
+        assert_eq!(verified.json()["account_id"], account_id.as_str());
+        let again = client
+            .api(
+                "POST",
+                "/api/v1/accounts/verify-email",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::GONE, "{name}");
+        assert_eq!(again.json()["error"]["code"], "link_invalid");
+
+        let session = client
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "ann@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(session.status, StatusCode::CREATED, "{name}");
+        let token = session.json()["session_token"].as_str().unwrap().to_owned();
+
+        let me = client.api("GET", "/api/v1/me", Some(&token), None).await;
+        assert_eq!(me.status, StatusCode::OK, "{name}");
+        let me = me.json();
+        assert_eq!(me["account_id"], account_id.as_str());
+        assert_eq!(me["email"], "ann@example.com");
+        assert_eq!(me["email_verified"], true);
+        assert_eq!(me["phone_verified"], false);
+        assert_eq!(me["phone_masked"], "+*********71");
+
+        assert_eq!(
+            client
+                .api("DELETE", "/api/v1/sessions/current", Some(&token), None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        let gone = client.api("GET", "/api/v1/me", Some(&token), None).await;
+        assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(gone.json()["error"]["code"], "unauthenticated");
+    }
+}
+
+#[tokio::test]
+async fn api_sign_in_answers_unknown_and_wrong_alike() {
+    let app = TestApp::sqlite().await;
+    app.active_account("bo@example.com").await;
+    let mut client = app.browser();
+    let wrong = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "bo@example.com", "password": "nope-nope-nope"})),
+        )
+        .await;
+    let unknown = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "nope-nope-nope"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.json()["error"]["code"], "invalid_credentials");
+    assert!(wrong.set_cookies().is_empty() && unknown.set_cookies().is_empty());
+}
+
+#[tokio::test]
+async fn bad_json_gets_the_api_error_shape_and_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let mut client = app.browser();
+    let send_raw = |content_type: &'static str, body: String| {
+        Request::post("/api/v1/accounts")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let cases = [
+        (send_raw("application/json", "{not json".into()), StatusCode::BAD_REQUEST, "malformed_json"),
+        (send_raw("text/plain", "{}".into()), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (send_raw("application/json", json!({"email": "a@example.com"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (send_raw("application/json", json!({"email": "a@example.com", "account_name": "A", "password": PASSWORD, "phone": "+442079460958", "admin": true}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+        (send_raw("application/json", format!("{{\"email\": \"{}\"}}", "x".repeat(20_000))), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+    ];
+    for (request, status, code) in cases {
+        let response = client.send(request).await;
+        assert_eq!(response.status, status, "{}", response.body);
+        assert_eq!(response.json()["error"]["code"], code, "{}", response.body);
+        assert!(
+            response.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    let invalid = client
+        .api(
+            "POST",
+            "/api/v1/accounts",
+            None,
+            Some(json!({"email": "bad", "account_name": "A", "password": "short", "phone": "12"})),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<String> = invalid.json()["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["email", "phone", "password"]);
+    assert!(app.store.outbox_status(10).await.unwrap().is_empty());
+    assert_eq!(
+        client
+            .api("GET", "/api/v1/nothing-here", None, None)
+            .await
+            .json()["error"]["code"],
+        "not_found"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_api_sign_up_conflicts() {
+    let app = TestApp::sqlite().await;
+    app.active_account("cy@example.com").await;
+    let mut client = app.browser();
+    let dup = client
+        .api("POST", "/api/v1/accounts", None, Some(json!({"email": "cy@example.com", "account_name": "Acme", "password": PASSWORD, "phone": "+442079460958"})))
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert_eq!(dup.json()["error"]["code"], "conflict");
+}
+
+#[tokio::test]
+async fn password_reset_over_json() {
+    let app = TestApp::sqlite().await;
+    app.active_account("di@example.com").await;
+    let mut client = app.browser();
+    assert_eq!(
+        client
+            .api(
+                "POST",
+                "/api/v1/password/forgot",
+                None,
+                Some(json!({"email": "di@example.com"}))
+            )
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        client
+            .api(
+                "POST",
+                "/api/v1/password/forgot",
+                None,
+                Some(json!({"email": "nobody@example.com"}))
+            )
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let link = app.link_in_latest_mail("di@example.com").await;
+    let token = link.split("token=").nth(1).unwrap();
+    let weak = client
+        .api(
+            "POST",
+            "/api/v1/password/reset",
+            None,
+            Some(json!({"token": token, "password": "short"})),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let done = client
+        .api(
+            "POST",
+            "/api/v1/password/reset",
+            None,
+            Some(json!({"token": token, "password": "fresh-harbor-signal-3"})),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    let session = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "di@example.com", "password": "fresh-harbor-signal-3"})),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_api_route() {
+    let app = TestApp::sqlite().await;
+    let mut client = app.browser();
+    let doc = client.api("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let expected = [
+        ("/api/v1/accounts", "post"),
+        ("/api/v1/accounts/verify-email", "post"),
+        ("/api/v1/sessions", "post"),
+        ("/api/v1/sessions/current", "delete"),
+        ("/api/v1/me", "get"),
+        ("/api/v1/password/forgot", "post"),
+        ("/api/v1/password/reset", "post"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum::<usize>(),
+        expected.len()
+    );
+    for (path, method) in expected {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    assert!(doc["components"]["schemas"]["ApiErrorBody"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["session"]["scheme"],
+        "bearer"
+    );
+}

@@ -1,0 +1,313 @@
+//! A test app (real store, fixed clock, built-in mailbox) and a tiny browser that keeps
+//! cookies and reads CSRF tokens out of forms.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use latchkey_delivery::{DevMailbox, OutboxWorker};
+use latchkey_domain::Timestamp;
+use latchkey_domain::lockout::LockoutPolicy;
+use latchkey_domain::session::SessionPolicy;
+use latchkey_service::accounts::SignUpRequest;
+use latchkey_service::{
+    FixedClock, HashParams, PasswordHasher, ServerKey, Service, ServiceConfig, Store,
+};
+use latchkey_test_support::Backend;
+use tower::ServiceExt;
+
+pub const ORIGIN: &str = "http://latchkey.test";
+pub const PASSWORD: &str = "violet-anchor-tundra-42";
+
+pub struct TestApp {
+    pub name: &'static str,
+    pub router: Router,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<FixedClock>,
+    pub service: Service,
+    worker: OutboxWorker,
+    _backend: Backend,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        let store = backend.store.clone();
+        let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
+        // Small Argon2 parameters keep the suite fast; production parameters are tested in
+        // the service crate and used by the end-to-end suite.
+        let hasher = PasswordHasher::new(
+            HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+                lanes: 1,
+            },
+            2,
+        )
+        .unwrap();
+        let key = ServerKey::generate();
+        let service = Service::new(
+            store.clone(),
+            clock.clone(),
+            hasher,
+            &key,
+            ServiceConfig {
+                public_url: ORIGIN.to_owned(),
+                sessions: SessionPolicy::default(),
+                lockout: LockoutPolicy::default(),
+            },
+        );
+        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
+        let worker = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            service.outbox_reader(),
+            mailbox,
+            service.outbox_signal(),
+        );
+        let web = latchkey_web::WebConfig {
+            public_url: url::Url::parse(ORIGIN).unwrap(),
+            dev_mailbox: true,
+        };
+        let router = latchkey_web::app(latchkey_web::AppState::new(
+            service.clone(),
+            web,
+            key.signer("csrf"),
+        ));
+        Self {
+            name: backend.name,
+            router,
+            store,
+            clock,
+            service,
+            worker,
+            _backend: backend,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        Self::new(latchkey_test_support::sqlite_backend().await).await
+    }
+
+    pub async fn all() -> Vec<Self> {
+        let mut apps = Vec::new();
+        for backend in latchkey_test_support::backends().await {
+            apps.push(Self::new(backend).await);
+        }
+        apps
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            router: self.router.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    /// Delivers queued mail and returns the first link to latchkey in the newest mail to
+    /// `to`, as a path and query.
+    pub async fn link_in_latest_mail(&self, to: &str) -> String {
+        self.worker.deliver_due().await.unwrap();
+        let mail = self
+            .store
+            .dev_mails(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.recipient == to)
+            .unwrap_or_else(|| panic!("no mail to {to}"));
+        let link = mail
+            .text_body
+            .split_whitespace()
+            .find(|w| w.starts_with(ORIGIN))
+            .unwrap_or_else(|| panic!("no link in {:?}", mail.subject));
+        link[ORIGIN.len()..].to_owned()
+    }
+
+    pub async fn mails_to(&self, to: &str) -> Vec<latchkey_service::store::DevMail> {
+        self.worker.deliver_due().await.unwrap();
+        self.store
+            .dev_mails(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.recipient == to)
+            .collect()
+    }
+
+    pub async fn active_account(&self, email: &str) -> latchkey_domain::AccountId {
+        self.service
+            .create_account_by_operator(&SignUpRequest {
+                email: email.to_owned(),
+                account_name: "Acme".to_owned(),
+                password: PASSWORD.to_owned(),
+                phone: "+442079460958".to_owned(),
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit_events(&self) -> Vec<(String, String, String)> {
+        self.store
+            .recent_audit(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|r| (r.event, r.outcome, r.detail))
+            .collect()
+    }
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no CSRF token in page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A cookie-keeping client that sends same-origin requests the way a browser does.
+pub struct Browser {
+    router: Router,
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub async fn send(&mut self, request: Request<Body>) -> Page {
+        let response: Response<Body> = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for cookie in headers.get_all(header::SET_COOKIE) {
+            let cookie = cookie.to_str().unwrap();
+            let (pair, attributes) = cookie.split_once(';').unwrap_or((cookie, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Page {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Posts a form as the browser would from one of latchkey's pages.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, ORIGIN)
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Loads `page_path`, then posts `fields` plus the page's CSRF token to `action`.
+    pub async fn submit(&mut self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(page_path).await;
+        let token = page.csrf();
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post(action, &all).await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookies.get("latchkey_session").cloned()
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let page = self.get("/signin").await;
+        let token = page.csrf();
+        let step2 = self
+            .post("/signin", &[("email", email), ("csrf_token", &token)])
+            .await;
+        assert_eq!(step2.status, StatusCode::OK, "{}", step2.body);
+        let token = step2.csrf();
+        self.post(
+            "/signin/password",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &token),
+            ],
+        )
+        .await
+    }
+
+    pub async fn api(
+        &mut self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+}

@@ -1,0 +1,5 @@
+//! In-process HTTP tests of the console and the JSON API, on real stores.
+
+mod api;
+mod console;
+mod harness;
