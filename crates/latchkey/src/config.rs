@@ -104,7 +104,8 @@ impl std::fmt::Debug for Twilio {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub public_url: url::Url,
+    /// As configured; see [`Config::public_url_for`] for the URL in effect.
+    pub public_url: Option<url::Url>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub smtp_url: Option<String>,
@@ -138,10 +139,9 @@ impl Config {
             format!("LATCHKEY_LISTEN={listen_text:?} is not an address like 127.0.0.1:8080")
         })?;
 
-        let public_url = match pick(&args.public_url, file.public_url) {
-            Some(text) => parse_public_url(&text)?,
-            None => parse_public_url(&format!("http://{listen}"))?,
-        };
+        let public_url = pick(&args.public_url, file.public_url)
+            .map(|text| parse_public_url(&text))
+            .transpose()?;
 
         let data_dir = args
             .data_dir
@@ -175,7 +175,10 @@ impl Config {
         let mail_from = pick(&args.mail_from, file.mail_from).unwrap_or_else(|| {
             format!(
                 "latchkey <latchkey@{}>",
-                public_url.host_str().unwrap_or("localhost")
+                public_url
+                    .as_ref()
+                    .and_then(|u| u.host_str())
+                    .unwrap_or("localhost")
             )
         });
 
@@ -204,9 +207,17 @@ impl Config {
         })
     }
 
-    /// The public URL without its trailing slash, for building links.
-    pub fn public_base(&self) -> String {
-        self.public_url.as_str().trim_end_matches('/').to_owned()
+    /// The public URL in effect once the server is bound to `bound`: the configured one, or
+    /// `http://` and the bound address (loopback when listening on every interface).
+    pub fn public_url_for(&self, bound: SocketAddr) -> url::Url {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let mut addr = bound;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        url::Url::parse(&format!("http://{addr}")).expect("a socket address makes a valid URL")
     }
 }
 
@@ -337,7 +348,15 @@ mod tests {
     fn defaults_serve_on_loopback_8080_with_sqlite_and_the_built_in_mailbox() {
         let config = Config::merge(&ConfigArgs::default(), FileConfig::default()).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(
+            config.public_url_for(config.listen).as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        let everywhere: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(
+            config.public_url_for(everywhere).as_str(),
+            "http://127.0.0.1:9000/"
+        );
         assert_eq!(config.data_dir, PathBuf::from("latchkey-data"));
         assert!(
             config.database_url.is_none() && config.smtp_url.is_none() && config.twilio.is_none()

@@ -97,8 +97,11 @@ fn main() -> std::process::ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a person at a terminal; log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
 }
@@ -122,7 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot read the password from standard input")?;
             let password = password.strip_suffix('\n').unwrap_or(&password);
             let password = password.strip_suffix('\r').unwrap_or(password);
-            let parts = Parts::open(&config).await?;
+            let parts = Parts::open(&config, &config.public_url_for(config.listen)).await?;
             let request = SignUpRequest {
                 email,
                 account_name: name,
@@ -152,7 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let parts = Parts::open(&config).await?;
+            let parts = Parts::open(&config, &config.public_url_for(config.listen)).await?;
             for record in parts.service.recent_audit(account.as_ref(), limit).await? {
                 println!(
                     "{}  {:<12}  {:<15}  {:<26} {:<8} {:<22} {:?}",
@@ -194,7 +197,7 @@ struct Parts {
 }
 
 impl Parts {
-    async fn open(config: &Config) -> anyhow::Result<Self> {
+    async fn open(config: &Config, public_url: &url::Url) -> anyhow::Result<Self> {
         if config.database_url.is_none() {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
                 format!(
@@ -222,7 +225,7 @@ impl Parts {
             hasher,
             &key,
             ServiceConfig {
-                public_url: config.public_base(),
+                public_url: public_url.as_str().trim_end_matches('/').to_owned(),
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
             },
@@ -237,7 +240,12 @@ impl Parts {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let parts = Parts::open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = config.public_url_for(local);
+    let parts = Parts::open(&config, &public_url).await?;
     let service = parts.service.clone();
     let email: Arc<dyn EmailSender> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpSender::new(url, &config.mail_from)?),
@@ -246,12 +254,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             service.clock().clone(),
         )),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
-    let local = listener.local_addr()?;
 
-    let base = config.public_base();
+    let base = service.config().public_url.clone();
+    if config.public_url.is_none() && config.listen.ip().is_unspecified() {
+        tracing::warn!(
+            "LATCHKEY_PUBLIC_URL is not set: forms are accepted only from {base}; set it to the address people use"
+        );
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         "latchkey listening on {local}; open {base}/ for the console"
@@ -291,7 +300,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
 
     let web = latchkey_web::WebConfig {
-        public_url: config.public_url.clone(),
+        public_url,
         dev_mailbox: config.smtp_url.is_none(),
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));

@@ -95,7 +95,9 @@ pub async fn same_origin_writes(
 }
 
 /// Headers that keep pages from being framed, sniffed, cached or leaking their URL (which
-/// may hold a link token) to other sites.
+/// may hold a link token) to other sites. The referrer policy is `same-origin`, not
+/// `no-referrer`: with `no-referrer` Chromium sends `Origin: null` on form posts, which the
+/// same-origin check must refuse.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
@@ -109,7 +111,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set("x-content-type-options", "nosniff");
-    set("referrer-policy", "no-referrer");
+    set("referrer-policy", "same-origin");
     set("x-frame-options", "DENY");
     set("cache-control", "no-store");
     response

@@ -617,7 +617,7 @@ async fn every_page_is_hardened_and_the_mailbox_says_what_it_is() {
         );
         assert_eq!(
             page.headers.get("referrer-policy").unwrap(),
-            "no-referrer",
+            "same-origin",
             "{path}"
         );
         assert_eq!(

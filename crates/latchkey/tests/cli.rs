@@ -1,0 +1,208 @@
+//! The `latchkey` binary as an operator uses it: `account create`, `audit`, `serve` and its
+//! configuration errors.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use latchkey_test_support::TempDir;
+
+fn latchkey(dir: &TempDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LATCHKEY_DATA_DIR", dir.path())
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn create(dir: &TempDir, email: &str, password: &str) -> std::process::Output {
+    let mut child = latchkey(dir)
+        .args([
+            "account",
+            "create",
+            "--email",
+            email,
+            "--phone",
+            "+44 20 7946 0958",
+            "--name",
+            "Acme",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn account_create_prints_the_id_and_stores_an_owasp_strength_hash() {
+    let dir = TempDir::new();
+    let output = create(&dir, "ops@example.com", "violet-anchor-tundra-42");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(
+        id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()),
+        "{id}"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let account = runtime.block_on(async {
+        let (store, _) = latchkey_store::open(None, dir.path()).await.unwrap();
+        store
+            .account_by_email(&latchkey_domain::EmailAddress::parse("ops@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(account.id.as_str(), id);
+    assert!(
+        account
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        account.password_hash
+    );
+    assert!(account.email_verified_at.is_some() && account.phone_verified_at.is_some());
+    assert_eq!(account.phone.as_str(), "+442079460958");
+
+    let audit = latchkey(&dir)
+        .args(["audit", "--limit", "5"])
+        .output()
+        .unwrap();
+    assert!(audit.status.success());
+    let audit = String::from_utf8(audit.stdout).unwrap();
+    assert!(
+        audit.contains("account_created_by_operator") && audit.contains(&id),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains("violet-anchor"),
+        "no password in the audit log"
+    );
+}
+
+#[test]
+fn account_create_explains_what_is_wrong_and_creates_nothing() {
+    let dir = TempDir::new();
+    let output = create(&dir, "not-an-email", "short");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--email")
+            && stderr.contains("--password-stdin: Use at least 12 characters"),
+        "{stderr}"
+    );
+    assert!(
+        create(&dir, "dup@example.com", "violet-anchor-tundra-42")
+            .status
+            .success()
+    );
+    let again = create(&dir, "DUP@example.com", "violet-anchor-tundra-42");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = TempDir::new();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["account", "create", "--help"],
+        vec!["audit", "--help"],
+    ] {
+        let output = latchkey(&dir).args(&args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let serve_help = String::from_utf8(
+        latchkey(&dir)
+            .args(["serve", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for variable in [
+        "LATCHKEY_LISTEN",
+        "LATCHKEY_PUBLIC_URL",
+        "LATCHKEY_DATABASE_URL",
+        "LATCHKEY_SMTP_URL",
+        "LATCHKEY_SECRET_KEY_FILE",
+        "LATCHKEY_TWILIO_API_BASE",
+    ] {
+        assert!(
+            serve_help.contains(variable),
+            "{variable} missing from --help"
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_the_setting_named() {
+    let dir = TempDir::new();
+    let output = latchkey(&dir)
+        .args(["serve"])
+        .env("LATCHKEY_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("LATCHKEY_LISTEN"));
+
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nsmtp_host = \"x\"\n").unwrap();
+    let output = latchkey(&dir)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("smtp_host"));
+}
+
+#[test]
+fn serve_starts_on_its_embedded_defaults_and_says_what_it_uses() {
+    let dir = TempDir::new();
+    let mut child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Read the start-up lines as they are written; the last one names the mailbox.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("voice:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let log = seen.join("\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("latchkey listening on 127.0.0.1:"), "{log}");
+    assert!(log.contains("backend=\"sqlite\""), "{log}");
+    assert!(log.contains("synchronous=FULL"), "{log}");
+    assert!(log.contains("built-in mailbox"), "{log}");
+    assert!(log.contains("created a new server key"), "{log}");
+    let key = dir.path().join("secret.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+}
