@@ -85,19 +85,22 @@ def latchkey_binary():
 
 
 class Server:
-    def __init__(self, smtp_port, database_url=None):
+    def __init__(self, smtp_port=None, database_url=None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="latchkey-e2e-")
-        env = dict(os.environ)
+        # Only the settings below: nothing from the caller's environment leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")}
         env.update({
             "LATCHKEY_LISTEN": f"127.0.0.1:{self.port}",
             "LATCHKEY_PUBLIC_URL": self.base,
             "LATCHKEY_DATA_DIR": self.dir,
-            "LATCHKEY_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-            "LATCHKEY_MAIL_FROM": "latchkey <latchkey@example.test>",
             "RUST_LOG": "info,sqlx=warn",
         })
+        # Without an SMTP server latchkey uses its built-in mailbox, as on a fresh machine.
+        if smtp_port is not None:
+            env["LATCHKEY_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+            env["LATCHKEY_MAIL_FROM"] = "latchkey <latchkey@example.test>"
         if database_url:
             env["LATCHKEY_DATABASE_URL"] = database_url
         self.log_path = Path(self.dir) / "latchkey.log"

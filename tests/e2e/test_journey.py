@@ -118,3 +118,26 @@ def test_forgot_password_resets_by_emailed_link(page, server, smtp):
     # The link was single-use.
     page.goto(link)
     expect(page.get_by_role("heading", name="This link cannot be used")).to_be_visible()
+
+
+def test_on_the_embedded_defaults_mail_is_read_in_the_built_in_mailbox(page):
+    server = Server()
+    try:
+        sign_up(page, server, "dee@example.com")
+        expect(page.get_by_role("note")).to_contain_text("built-in mailbox")
+        page.get_by_role("link", name="built-in mailbox").click()
+        page.get_by_role("link", name="Verify your email address for latchkey").click()
+        expect(page.get_by_text("dee@example.com", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Open link 1").click()
+        page.get_by_role("button", name="Verify email address").click()
+        expect(page.get_by_role("heading", name="Email address verified")).to_be_visible()
+        page.get_by_role("link", name="Sign in").click()
+        page.get_by_label("Root user email address").fill("dee@example.com")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Security credentials")).to_be_visible()
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_text("You have signed out.")).to_be_visible()
+    finally:
+        server.stop()
