@@ -9,10 +9,12 @@ pub mod account;
 pub mod audit;
 pub mod contact;
 pub mod lockout;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod time;
 pub mod token;
+pub mod totp;
 
 pub use account::{AccountId, AccountName, AccountStatus};
 pub use audit::{AuditEvent, AuditOutcome};

@@ -115,6 +115,7 @@ impl Service {
             token_hash: token.hash(),
             account_id: account.id.clone(),
             kind: SessionKind::Full,
+            mfa_device_id: None,
             created_at: now,
             expires_at: self.config.sessions.expires_at(now),
             client_addr: ctx.client_addr.clone(),

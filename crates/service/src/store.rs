@@ -8,8 +8,10 @@
 
 use async_trait::async_trait;
 use latchkey_domain::lockout::FailureState;
+use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::totp::TotpParams;
 use latchkey_domain::{AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp};
 
 use crate::secrets::TokenHash;
@@ -114,6 +116,8 @@ pub struct NewSession {
     pub token_hash: TokenHash,
     pub account_id: AccountId,
     pub kind: SessionKind,
+    /// The MFA device that authorised the session, if any: removing it revokes the session.
+    pub mfa_device_id: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub client_addr: String,
@@ -129,6 +133,72 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// An MFA device as stored. The secret is sealed; only the service opens it.
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: DeviceKind,
+    pub name: String,
+    pub secret_sealed: Vec<u8>,
+    pub params: TotpParams,
+    pub drift_steps: i64,
+    pub last_used_step: Option<i64>,
+    pub failed_attempts: u32,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: DeviceKind,
+    pub name: String,
+    pub secret_sealed: Vec<u8>,
+    pub params: TotpParams,
+    /// The later of the two enrolment steps: both are consumed.
+    pub last_used_step: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEnrollment {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: DeviceKind,
+    pub secret_sealed: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrollmentRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: DeviceKind,
+    pub secret_sealed: Vec<u8>,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOutcome {
+    Assigned,
+    /// The account already has the maximum number of devices.
+    LimitReached,
+    /// The enrolment expired or was already used (a stale page).
+    EnrollmentGone,
+    /// An active device of the account already has this name.
+    NameTaken,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignInAttemptRecord {
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -273,6 +343,94 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn outbox_status(&self, limit: i64) -> StoreResult<Vec<OutboxStatus>>;
+
+    /// The account's active MFA devices, oldest first.
+    async fn mfa_devices(&self, account: &AccountId) -> StoreResult<Vec<DeviceRecord>>;
+
+    async fn create_enrollment(&self, enrollment: &NewEnrollment) -> StoreResult<()>;
+    /// A live (unexpired, unused) enrolment of `account`.
+    async fn enrollment(
+        &self,
+        id: &str,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Option<EnrollmentRecord>>;
+
+    /// Turns a live enrolment into a device, within the per-account cap, with the audit record
+    /// and notification. The cap is checked with the account row locked, so concurrent
+    /// activations cannot exceed it.
+    async fn assign_device(
+        &self,
+        enrollment_id: &str,
+        device: &NewDevice,
+        max_devices: usize,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<AssignOutcome>;
+
+    /// Records that the password was right and a code is now awaited.
+    async fn start_sign_in_attempt(
+        &self,
+        token_hash: &TokenHash,
+        account: &AccountId,
+        now: Timestamp,
+        expires_at: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    /// A live, not yet completed attempt.
+    async fn sign_in_attempt(
+        &self,
+        token_hash: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SignInAttemptRecord>>;
+
+    /// Completes a sign-in with a code: consumes `step` on the device (only if it is later
+    /// than every step used before), completes the attempt, clears the failure counts and
+    /// issues the session — all or nothing. `false` when the step or the attempt was already
+    /// used (a replay or a race).
+    async fn complete_mfa_sign_in(
+        &self,
+        attempt: &TokenHash,
+        device_id: &str,
+        step: i64,
+        session: &NewSession,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Counts a failed code against the account and the device, with its audit record and,
+    /// for a replayed code, the owner's notification.
+    async fn record_mfa_failure(
+        &self,
+        account: &AccountId,
+        device_id: Option<&str>,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// Records a resync: the new drift, and `later_step` as used. `false` if the device is
+    /// gone or `later_step` is not after the last used step.
+    async fn resync_device(
+        &self,
+        account: &AccountId,
+        device_id: &str,
+        later_step: i64,
+        drift_steps: i64,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Removes a device (kept as a record with `removed_at`) and revokes every session it
+    /// authorised. Returns how many active devices remain, or `None` if it was not active.
+    async fn remove_device(
+        &self,
+        account: &AccountId,
+        device_id: &str,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<Option<usize>>;
 
     /// Files a mail in the built-in mailbox. Keyed by the outbox id, so a redelivery after a
     /// crash does not file it twice.

@@ -11,6 +11,8 @@ macro_rules! sql_store {
         const _: () = {
             use async_trait::async_trait;
             use latchkey_domain::lockout::FailureState;
+            use latchkey_domain::mfa::DeviceKind;
+            use latchkey_domain::totp::{TotpAlgorithm, TotpParams};
             use latchkey_domain::session::SessionKind;
             use latchkey_domain::token::TokenPurpose;
             use latchkey_domain::{
@@ -162,6 +164,93 @@ macro_rules! sql_store {
                 .await
                 .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (token_hash, account_id, kind, created_at, \
+                     last_seen_at, expires_at, client_addr, user_agent, mfa_device_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(session.token_hash.as_str())
+                .bind(session.account_id.as_str())
+                .bind(session.kind.as_str())
+                .bind(session.created_at.0)
+                .bind(session.created_at.0)
+                .bind(session.expires_at.0)
+                .bind(&session.client_addr)
+                .bind(&session.user_agent)
+                .bind(session.mfa_device_id.as_deref())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn clear_failures(tx: &mut Tx, account: &AccountId) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE accounts SET failed_sign_ins = 0, last_failed_sign_in_at = NULL \
+                     WHERE id = $1",
+                )
+                .bind(account.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            /// Takes the account row's write lock (PostgreSQL; SQLite's `BEGIN IMMEDIATE`
+            /// already serialises writers), so that checks over the account's devices and
+            /// the change that follows them cannot interleave with another transaction's.
+            async fn lock_account(tx: &mut Tx, account: &AccountId, now: Timestamp) -> StoreResult<bool> {
+                let done = sqlx::query("UPDATE accounts SET mfa_changed_at = $1 WHERE id = $2")
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn active_device_count(tx: &mut Tx, account: &AccountId) -> StoreResult<usize> {
+                let count: i64 = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL",
+                )
+                .bind(account.as_str())
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_error)?
+                .try_get("n")
+                .map_err(db_error)?;
+                Ok(count as usize)
+            }
+
+            fn device_from_row(row: &DbRow) -> StoreResult<DeviceRecord> {
+                let account: String = row.try_get("account_id").map_err(db_error)?;
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                let algorithm: String = row.try_get("algorithm").map_err(db_error)?;
+                let digits: i64 = row.try_get("digits").map_err(db_error)?;
+                let failed: i64 = row.try_get("failed_attempts").map_err(db_error)?;
+                Ok(DeviceRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+                    kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind", &kind))?,
+                    name: row.try_get("name").map_err(db_error)?,
+                    secret_sealed: row
+                        .try_get::<Option<Vec<u8>>, _>("secret_sealed")
+                        .map_err(db_error)?
+                        .unwrap_or_default(),
+                    params: TotpParams {
+                        algorithm: TotpAlgorithm::parse(&algorithm).ok_or_else(|| corrupt("algorithm", &algorithm))?,
+                        digits: u32::try_from(digits).map_err(|_| corrupt("digits", &digits.to_string()))?,
+                        period: row.try_get("period").map_err(db_error)?,
+                    },
+                    drift_steps: row.try_get("drift_steps").map_err(db_error)?,
+                    last_used_step: row.try_get("last_used_step").map_err(db_error)?,
+                    failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                    last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(Timestamp),
+                })
             }
 
             async fn commit(tx: Tx) -> StoreResult<()> {
@@ -394,14 +483,6 @@ macro_rules! sql_store {
                     audit: &AuditRecord,
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
-                    sqlx::query(
-                        "UPDATE accounts SET failed_sign_ins = 0, last_failed_sign_in_at = NULL \
-                         WHERE id = $1",
-                    )
-                    .bind(session.account_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
                     if let Some(old) = replaces {
                         sqlx::query(
                             "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 \
@@ -413,22 +494,8 @@ macro_rules! sql_store {
                         .await
                         .map_err(db_error)?;
                     }
-                    sqlx::query(
-                        "INSERT INTO sessions (token_hash, account_id, kind, created_at, \
-                         last_seen_at, expires_at, client_addr, user_agent) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(session.token_hash.as_str())
-                    .bind(session.account_id.as_str())
-                    .bind(session.kind.as_str())
-                    .bind(session.created_at.0)
-                    .bind(session.created_at.0)
-                    .bind(session.expires_at.0)
-                    .bind(&session.client_addr)
-                    .bind(&session.user_agent)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    clear_failures(&mut tx, &session.account_id).await?;
+                    insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await
                 }
@@ -655,6 +722,326 @@ macro_rules! sql_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn mfa_devices(&self, account: &AccountId) -> StoreResult<Vec<DeviceRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, account_id, kind, name, secret_sealed, algorithm, digits, period, \
+                         drift_steps, last_used_step, failed_attempts, created_at, last_used_at \
+                         FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL \
+                         ORDER BY created_at, id",
+                    )
+                    .bind(account.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(device_from_row).collect()
+                }
+
+                async fn create_enrollment(&self, enrollment: &NewEnrollment) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO mfa_enrollments (id, account_id, kind, secret_sealed, \
+                         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&enrollment.id)
+                    .bind(enrollment.account_id.as_str())
+                    .bind(enrollment.kind.as_str())
+                    .bind(&enrollment.secret_sealed)
+                    .bind(enrollment.created_at.0)
+                    .bind(enrollment.expires_at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn enrollment(
+                    &self,
+                    id: &str,
+                    account: &AccountId,
+                    now: Timestamp,
+                ) -> StoreResult<Option<EnrollmentRecord>> {
+                    let row = sqlx::query(
+                        "SELECT id, account_id, kind, secret_sealed, expires_at FROM mfa_enrollments \
+                         WHERE id = $1 AND account_id = $2 AND completed_at IS NULL AND expires_at > $3",
+                    )
+                    .bind(id)
+                    .bind(account.as_str())
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let kind: String = row.try_get("kind").map_err(db_error)?;
+                    Ok(Some(EnrollmentRecord {
+                        id: row.try_get("id").map_err(db_error)?,
+                        account_id: account.clone(),
+                        kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind", &kind))?,
+                        secret_sealed: row.try_get("secret_sealed").map_err(db_error)?,
+                        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                    }))
+                }
+
+                async fn assign_device(
+                    &self,
+                    enrollment_id: &str,
+                    device: &NewDevice,
+                    max_devices: usize,
+                    now: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<AssignOutcome> {
+                    let mut tx = self.begin().await?;
+                    lock_account(&mut tx, &device.account_id, now).await?;
+                    if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
+                        return Ok(AssignOutcome::LimitReached);
+                    }
+                    let done = sqlx::query(
+                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE id = $2 \
+                         AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
+                    )
+                    .bind(now.0)
+                    .bind(enrollment_id)
+                    .bind(device.account_id.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(AssignOutcome::EnrollmentGone);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
+                         algorithm, digits, period, last_used_step, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&device.id)
+                    .bind(device.account_id.as_str())
+                    .bind(device.kind.as_str())
+                    .bind(&device.name)
+                    .bind(&device.secret_sealed)
+                    .bind(device.params.algorithm.as_str())
+                    .bind(i64::from(device.params.digits))
+                    .bind(device.params.period)
+                    .bind(device.last_used_step)
+                    .bind(device.created_at.0)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Ok(AssignOutcome::NameTaken);
+                        }
+                        Err(e) => return Err(db_error(e)),
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(AssignOutcome::Assigned)
+                }
+
+                async fn start_sign_in_attempt(
+                    &self,
+                    token_hash: &TokenHash,
+                    account: &AccountId,
+                    now: Timestamp,
+                    expires_at: Timestamp,
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(token_hash.as_str())
+                    .bind(account.as_str())
+                    .bind(now.0)
+                    .bind(expires_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn sign_in_attempt(
+                    &self,
+                    token_hash: &TokenHash,
+                    now: Timestamp,
+                ) -> StoreResult<Option<SignInAttemptRecord>> {
+                    let row = sqlx::query(
+                        "SELECT account_id, created_at, expires_at FROM sign_in_attempts \
+                         WHERE token_hash = $1 AND completed_at IS NULL AND expires_at > $2",
+                    )
+                    .bind(token_hash.as_str())
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let account: String = row.try_get("account_id").map_err(db_error)?;
+                    Ok(Some(SignInAttemptRecord {
+                        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+                        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                    }))
+                }
+
+                async fn complete_mfa_sign_in(
+                    &self,
+                    attempt: &TokenHash,
+                    device_id: &str,
+                    step: i64,
+                    session: &NewSession,
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let now = session.created_at;
+                    let mut tx = self.begin().await?;
+                    // The step is consumed only if it is later than every step used before:
+                    // a code, or any earlier one, is never accepted twice.
+                    let consumed = sqlx::query(
+                        "UPDATE mfa_devices SET last_used_step = $1, last_used_at = $2, \
+                         failed_attempts = 0 WHERE id = $3 AND account_id = $4 \
+                         AND removed_at IS NULL \
+                         AND (last_used_step IS NULL OR last_used_step < $5)",
+                    )
+                    .bind(step)
+                    .bind(now.0)
+                    .bind(device_id)
+                    .bind(session.account_id.as_str())
+                    .bind(step)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if consumed.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    let completed = sqlx::query(
+                        "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
+                         AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
+                    )
+                    .bind(now.0)
+                    .bind(attempt.as_str())
+                    .bind(session.account_id.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if completed.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    clear_failures(&mut tx, &session.account_id).await?;
+                    insert_session(&mut tx, session).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn record_mfa_failure(
+                    &self,
+                    account: &AccountId,
+                    device_id: Option<&str>,
+                    now: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
+                         last_failed_sign_in_at = $1 WHERE id = $2",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if let Some(device_id) = device_id {
+                        sqlx::query(
+                            "UPDATE mfa_devices SET failed_attempts = failed_attempts + 1 \
+                             WHERE id = $1 AND account_id = $2",
+                        )
+                        .bind(device_id)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn resync_device(
+                    &self,
+                    account: &AccountId,
+                    device_id: &str,
+                    later_step: i64,
+                    drift_steps: i64,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE mfa_devices SET drift_steps = $1, last_used_step = $2, \
+                         failed_attempts = 0 WHERE id = $3 AND account_id = $4 \
+                         AND removed_at IS NULL \
+                         AND (last_used_step IS NULL OR last_used_step < $5)",
+                    )
+                    .bind(drift_steps)
+                    .bind(later_step)
+                    .bind(device_id)
+                    .bind(account.as_str())
+                    .bind(later_step)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn remove_device(
+                    &self,
+                    account: &AccountId,
+                    device_id: &str,
+                    now: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<Option<usize>> {
+                    let mut tx = self.begin().await?;
+                    lock_account(&mut tx, account, now).await?;
+                    let done = sqlx::query(
+                        "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
+                         WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(device_id)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(None);
+                    }
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE mfa_device_id = $2 \
+                         AND account_id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(device_id)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let remaining = active_device_count(&mut tx, account).await?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(Some(remaining))
                 }
 
                 async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()> {

@@ -69,6 +69,7 @@ fn session(account: &AccountId) -> (SecretToken, NewSession) {
         token_hash: secret.hash(),
         account_id: account.clone(),
         kind: SessionKind::Full,
+        mfa_device_id: None,
         created_at: T0,
         expires_at: T0 + latchkey_domain::Duration::hours(12),
         client_addr: "127.0.0.1".to_owned(),
@@ -779,5 +780,552 @@ async fn postgres_commits_synchronously() {
         let backend = latchkey_test_support::postgres_backend(&url).await;
         let info = backend.postgres.unwrap().info().await.unwrap();
         assert_eq!(info.durability, "synchronous_commit=on");
+    }
+}
+
+mod mfa {
+    use super::*;
+    use latchkey_domain::Duration;
+    use latchkey_domain::mfa::DeviceKind;
+    use latchkey_domain::totp::TotpParams;
+
+    fn enrollment(account: &AccountId, id: &str) -> NewEnrollment {
+        NewEnrollment {
+            id: id.to_owned(),
+            account_id: account.clone(),
+            kind: DeviceKind::Virtual,
+            secret_sealed: vec![9; 40],
+            created_at: T0,
+            expires_at: T0 + Duration::minutes(15),
+        }
+    }
+
+    fn device(account: &AccountId, id: &str, name: &str) -> NewDevice {
+        NewDevice {
+            id: id.to_owned(),
+            account_id: account.clone(),
+            kind: DeviceKind::Virtual,
+            name: name.to_owned(),
+            secret_sealed: vec![7; 40],
+            params: TotpParams::VIRTUAL,
+            last_used_step: 100,
+            created_at: T0,
+        }
+    }
+
+    async fn add(
+        store: &Arc<dyn Store>,
+        account: &AccountId,
+        id: &str,
+        name: &str,
+    ) -> AssignOutcome {
+        store
+            .create_enrollment(&enrollment(account, &format!("enr-{id}")))
+            .await
+            .unwrap();
+        store
+            .assign_device(
+                &format!("enr-{id}"),
+                &device(account, id, name),
+                8,
+                T0,
+                &[],
+                &audit(Some(account), "mfa_activated"),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn mfa_session(account: &AccountId, device: &str) -> (SecretToken, NewSession) {
+        let (secret, mut new) = session(account);
+        new.mfa_device_id = Some(device.to_owned());
+        (secret, new)
+    }
+
+    #[tokio::test]
+    async fn an_enrolment_becomes_one_device_once() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 20, "mfa1@example.com").await;
+            store
+                .create_enrollment(&enrollment(&id, "enr-1"))
+                .await
+                .unwrap();
+            assert!(
+                store.enrollment("enr-1", &id, T0).await.unwrap().is_some(),
+                "{name}"
+            );
+            let other = AccountId::from_random(999);
+            assert!(
+                store
+                    .enrollment("enr-1", &other, T0)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}: another account's"
+            );
+            let outcome = store
+                .assign_device(
+                    "enr-1",
+                    &device(&id, "dev-1", "Phone"),
+                    8,
+                    T0,
+                    &[],
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome, AssignOutcome::Assigned, "{name}");
+            let again = store
+                .assign_device(
+                    "enr-1",
+                    &device(&id, "dev-2", "Phone 2"),
+                    8,
+                    T0,
+                    &[],
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                again,
+                AssignOutcome::EnrollmentGone,
+                "{name}: a stale page cannot add a second device"
+            );
+            assert!(
+                store.enrollment("enr-1", &id, T0).await.unwrap().is_none(),
+                "{name}"
+            );
+
+            let devices = store.mfa_devices(&id).await.unwrap();
+            assert_eq!(devices.len(), 1, "{name}");
+            assert_eq!(devices[0].name, "Phone");
+            assert_eq!(
+                devices[0].last_used_step,
+                Some(100),
+                "{name}: enrolment steps are consumed"
+            );
+            assert_eq!(devices[0].params, TotpParams::VIRTUAL);
+            assert_eq!(devices[0].secret_sealed, vec![7; 40]);
+
+            assert_eq!(
+                add(&store, &id, "dev-3", "Phone").await,
+                AssignOutcome::NameTaken,
+                "{name}"
+            );
+            store
+                .create_enrollment(&enrollment(&id, "enr-old"))
+                .await
+                .unwrap();
+            let late = T0 + Duration::minutes(15);
+            assert!(
+                store
+                    .enrollment("enr-old", &id, late)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}: expired"
+            );
+            let outcome = store
+                .assign_device(
+                    "enr-old",
+                    &device(&id, "dev-4", "Late"),
+                    8,
+                    late,
+                    &[],
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome, AssignOutcome::EnrollmentGone, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_activations_never_exceed_eight_devices() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 21, "mfa2@example.com").await;
+            for i in 0..12 {
+                store
+                    .create_enrollment(&enrollment(&id, &format!("enr-{i}")))
+                    .await
+                    .unwrap();
+            }
+            let tasks: Vec<_> = (0..12)
+                .map(|i| {
+                    let store = Arc::clone(&store);
+                    let id = id.clone();
+                    tokio::spawn(async move {
+                        store
+                            .assign_device(
+                                &format!("enr-{i}"),
+                                &device(&id, &format!("dev-{i}"), &format!("Device {i}")),
+                                8,
+                                T0,
+                                &[],
+                                &audit(Some(&id), "x"),
+                            )
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut assigned = 0;
+            let mut refused = 0;
+            for task in tasks {
+                match task.await.unwrap() {
+                    AssignOutcome::Assigned => assigned += 1,
+                    AssignOutcome::LimitReached => refused += 1,
+                    other => panic!("{name}: {other:?}"),
+                }
+            }
+            assert_eq!((assigned, refused), (8, 4), "{name}");
+            assert_eq!(store.mfa_devices(&id).await.unwrap().len(), 8, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_step_signs_in_once_even_with_sixteen_concurrent_attempts() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 22, "mfa3@example.com").await;
+            assert_eq!(
+                add(&store, &id, "dev-1", "Phone").await,
+                AssignOutcome::Assigned
+            );
+            let attempts: Vec<SecretToken> = (0..16).map(|_| SecretToken::generate()).collect();
+            for attempt in &attempts {
+                store
+                    .start_sign_in_attempt(
+                        &attempt.hash(),
+                        &id,
+                        T0,
+                        T0 + Duration::minutes(10),
+                        &audit(Some(&id), "x"),
+                    )
+                    .await
+                    .unwrap();
+            }
+            let tasks: Vec<_> = attempts
+                .iter()
+                .map(|attempt| {
+                    let store = Arc::clone(&store);
+                    let id = id.clone();
+                    let hash = attempt.hash();
+                    tokio::spawn(async move {
+                        let (_, new) = mfa_session(&id, "dev-1");
+                        store
+                            .complete_mfa_sign_in(
+                                &hash,
+                                "dev-1",
+                                101,
+                                &new,
+                                &audit(Some(&id), "sign_in"),
+                            )
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            let mut wins = 0;
+            for task in tasks {
+                if task.await.unwrap() {
+                    wins += 1;
+                }
+            }
+            assert_eq!(wins, 1, "{name}");
+            // The winner's attempt is spent; the others are still open but step 101 and
+            // every earlier step are gone for good.
+            let open: Vec<_> = {
+                let mut open = Vec::new();
+                for attempt in &attempts {
+                    if store
+                        .sign_in_attempt(&attempt.hash(), T0)
+                        .await
+                        .unwrap()
+                        .is_some()
+                    {
+                        open.push(attempt.hash());
+                    }
+                }
+                open
+            };
+            assert_eq!(open.len(), 15, "{name}");
+            let (_, new) = mfa_session(&id, "dev-1");
+            assert!(
+                !store
+                    .complete_mfa_sign_in(&open[0], "dev-1", 101, &new, &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            assert!(
+                !store
+                    .complete_mfa_sign_in(&open[0], "dev-1", 100, &new, &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            let (_, new) = mfa_session(&id, "dev-1");
+            assert!(
+                store
+                    .complete_mfa_sign_in(&open[0], "dev-1", 102, &new, &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            // An attempt is single-use too.
+            let (_, new) = mfa_session(&id, "dev-1");
+            assert!(
+                !store
+                    .complete_mfa_sign_in(&open[0], "dev-1", 103, &new, &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            let sessions = store
+                .recent_audit(Some(&id), 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.event == "sign_in")
+                .count();
+            assert_eq!(
+                sessions, 1,
+                "{name}: only the winner was audited as a sign-in"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_expire_and_belong_to_their_account() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 23, "mfa4@example.com").await;
+            add(&store, &id, "dev-1", "Phone").await;
+            let attempt = SecretToken::generate();
+            store
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &id,
+                    T0,
+                    T0 + Duration::minutes(10),
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap();
+            let record = store
+                .sign_in_attempt(&attempt.hash(), T0)
+                .await
+                .unwrap()
+                .expect(name);
+            assert_eq!(record.account_id, id);
+            let late = T0 + Duration::minutes(10);
+            assert!(
+                store
+                    .sign_in_attempt(&attempt.hash(), late)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}"
+            );
+            let (_, mut new) = mfa_session(&id, "dev-1");
+            new.created_at = late;
+            assert!(
+                !store
+                    .complete_mfa_sign_in(
+                        &attempt.hash(),
+                        "dev-1",
+                        101,
+                        &new,
+                        &audit(Some(&id), "x")
+                    )
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            // The failed completion rolled back: step 101 is still unused.
+            assert_eq!(
+                store.mfa_devices(&id).await.unwrap()[0].last_used_step,
+                Some(100),
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_count_on_the_account_and_the_device() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 24, "mfa5@example.com").await;
+            add(&store, &id, "dev-1", "Phone").await;
+            for _ in 0..3 {
+                store
+                    .record_mfa_failure(
+                        &id,
+                        Some("dev-1"),
+                        T0,
+                        &[outbox("mfa5@example.com")],
+                        &audit(Some(&id), "mfa_code"),
+                    )
+                    .await
+                    .unwrap();
+            }
+            store
+                .record_mfa_failure(&id, None, T0, &[], &audit(Some(&id), "mfa_code"))
+                .await
+                .unwrap();
+            assert_eq!(
+                store
+                    .account_by_id(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .failures
+                    .consecutive_failures,
+                4,
+                "{name}"
+            );
+            assert_eq!(
+                store.mfa_devices(&id).await.unwrap()[0].failed_attempts,
+                3,
+                "{name}"
+            );
+            assert_eq!(store.outbox_status(10).await.unwrap().len(), 3, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resync_records_drift_and_only_moves_forward() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 25, "mfa6@example.com").await;
+            add(&store, &id, "dev-1", "Phone").await;
+            assert!(
+                !store
+                    .resync_device(&id, "dev-1", 100, -3, &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}: used step"
+            );
+            assert!(
+                store
+                    .resync_device(&id, "dev-1", 110, -3, &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            let device = &store.mfa_devices(&id).await.unwrap()[0];
+            assert_eq!(
+                (device.drift_steps, device.last_used_step),
+                (-3, Some(110)),
+                "{name}"
+            );
+            assert!(
+                !store
+                    .resync_device(&id, "no-such", 200, 0, &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authorised() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 26, "mfa7@example.com").await;
+            add(&store, &id, "dev-1", "Phone").await;
+            add(&store, &id, "dev-2", "Tablet").await;
+            let (by_phone, new) = mfa_session(&id, "dev-1");
+            store
+                .start_session(&new, None, &audit(Some(&id), "sign_in"))
+                .await
+                .unwrap();
+            let (by_tablet, new) = mfa_session(&id, "dev-2");
+            store
+                .start_session(&new, None, &audit(Some(&id), "sign_in"))
+                .await
+                .unwrap();
+
+            assert_eq!(
+                store
+                    .remove_device(&id, "dev-1", T0, &[], &audit(Some(&id), "mfa_removed"))
+                    .await
+                    .unwrap(),
+                Some(1),
+                "{name}"
+            );
+            assert_eq!(
+                store
+                    .remove_device(&id, "dev-1", T0, &[], &audit(Some(&id), "mfa_removed"))
+                    .await
+                    .unwrap(),
+                None,
+                "{name}"
+            );
+            assert!(
+                store
+                    .session(&by_phone.hash())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .revoked_at
+                    .is_some(),
+                "{name}"
+            );
+            assert!(
+                store
+                    .session(&by_tablet.hash())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .revoked_at
+                    .is_none(),
+                "{name}"
+            );
+            let left: Vec<String> = store
+                .mfa_devices(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            assert_eq!(left, ["dev-2"], "{name}");
+            // A removed device's codes can never be used again, and its name is free.
+            let (_, new) = mfa_session(&id, "dev-1");
+            let attempt = SecretToken::generate();
+            store
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &id,
+                    T0,
+                    T0 + Duration::minutes(10),
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap();
+            assert!(
+                !store
+                    .complete_mfa_sign_in(
+                        &attempt.hash(),
+                        "dev-1",
+                        500,
+                        &new,
+                        &audit(Some(&id), "x")
+                    )
+                    .await
+                    .unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                add(&store, &id, "dev-3", "Phone").await,
+                AssignOutcome::Assigned,
+                "{name}"
+            );
+            assert_eq!(
+                store
+                    .remove_device(&id, "dev-2", T0, &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                Some(1),
+                "{name}"
+            );
+        }
     }
 }
