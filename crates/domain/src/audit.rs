@@ -14,6 +14,11 @@ pub enum AuditEvent {
     SignOut,
     PasswordResetRequested,
     PasswordReset,
+    SignInPasswordVerified,
+    MfaActivated,
+    MfaResynced,
+    MfaRemoved,
+    MfaCode,
 }
 
 impl AuditEvent {
@@ -27,6 +32,11 @@ impl AuditEvent {
             Self::SignOut => "sign_out",
             Self::PasswordResetRequested => "password_reset_requested",
             Self::PasswordReset => "password_reset",
+            Self::SignInPasswordVerified => "sign_in_password_verified",
+            Self::MfaActivated => "mfa_activated",
+            Self::MfaResynced => "mfa_resynced",
+            Self::MfaRemoved => "mfa_removed",
+            Self::MfaCode => "mfa_code",
         }
     }
 }

@@ -95,6 +95,65 @@ struct PasswordChangedHtml<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/notice.txt")]
+struct NoticeText<'a> {
+    name: &'a str,
+    paragraphs: &'a [String],
+    when: &'a str,
+    client_addr: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/notice.html")]
+struct NoticeHtml<'a> {
+    subject: &'a str,
+    name: &'a str,
+    paragraphs: &'a [String],
+    when: &'a str,
+    client_addr: &'a str,
+    link: &'a str,
+}
+
+/// What happened, for a security notice: the subject and a few sentences.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub subject: String,
+    pub paragraphs: Vec<String>,
+}
+
+/// A security notice to the account's email: an MFA change, a reused code, a recovery.
+pub fn security_notice(
+    to: &str,
+    name: &str,
+    notice: &Notice,
+    when: &str,
+    client_addr: &str,
+    link: &str,
+) -> OutgoingEmail {
+    let paragraphs = &notice.paragraphs;
+    OutgoingEmail {
+        to: to.to_owned(),
+        subject: notice.subject.clone(),
+        text: render(&NoticeText {
+            name,
+            paragraphs,
+            when,
+            client_addr,
+            link,
+        }),
+        html: render(&NoticeHtml {
+            subject: &notice.subject,
+            name,
+            paragraphs,
+            when,
+            client_addr,
+            link,
+        }),
+    }
+}
+
 fn render(template: &impl Template) -> String {
     // Templates are compiled in; rendering into a String can only fail on a formatting bug.
     template.render().expect("email template renders")

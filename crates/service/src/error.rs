@@ -31,6 +31,9 @@ pub enum ServiceError {
     /// An emailed link that is unknown, expired, superseded or already used.
     #[error("This link is invalid, has expired or was already used.")]
     LinkInvalid,
+    /// The sign-in attempt between password and MFA code expired or was completed.
+    #[error("This sign-in took too long or was already completed. Start again.")]
+    SignInExpired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -9,6 +9,8 @@ pub mod accounts;
 pub mod clock;
 pub mod email;
 pub mod error;
+pub mod mfa;
+pub mod mfa_sign_in;
 pub mod outbox;
 pub mod password_hasher;
 pub mod password_reset;
@@ -70,6 +72,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     outbox: outbox::OutboxWriter,
+    mfa_sealer: Sealer,
     config: Arc<ServiceConfig>,
 }
 
@@ -94,6 +97,7 @@ impl Service {
             clock,
             hasher,
             outbox: outbox::OutboxWriter::new(server_key),
+            mfa_sealer: server_key.sealer("mfa-secret"),
             config: Arc::new(config),
         }
     }

@@ -14,6 +14,10 @@ pub struct CurrentSession {
     pub account_id: AccountId,
     pub kind: SessionKind,
     pub expires_at: Timestamp,
+    /// When the session was issued: the moment its holder last proved who they are.
+    pub authenticated_at: Timestamp,
+    /// The MFA device that authorised it, if any.
+    pub mfa_device_id: Option<String>,
 }
 
 impl Service {
@@ -44,6 +48,8 @@ impl Service {
             account_id: record.account_id,
             kind: record.kind,
             expires_at: record.expires_at,
+            authenticated_at: record.created_at,
+            mfa_device_id: record.mfa_device_id,
         }))
     }
 

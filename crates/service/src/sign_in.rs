@@ -5,6 +5,7 @@
 //! an address has an account.
 
 use latchkey_domain::lockout::Admission;
+use latchkey_domain::mfa::SIGN_IN_ATTEMPT_LIFETIME;
 use latchkey_domain::password::check_length;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::{
@@ -31,6 +32,15 @@ pub enum SignInOutcome {
     Denied,
     /// The password was right but the sign-up link was never followed.
     EmailNotVerified,
+    /// The password was right and the account has MFA devices: a code is needed next.
+    MfaRequired(PendingMfa),
+}
+
+/// A sign-in waiting for its MFA code. The token is the only copy; it goes in a cookie.
+#[derive(Debug, Clone)]
+pub struct PendingMfa {
+    pub attempt: SecretToken,
+    pub expires_at: Timestamp,
 }
 
 impl Service {
@@ -109,6 +119,26 @@ impl Service {
             );
             self.store.append_audit(&audit).await?;
             return Ok(SignInOutcome::EmailNotVerified);
+        }
+        if !self.store.mfa_devices(&account.id).await?.is_empty() {
+            // The failure count is deliberately not cleared here: a code guesser must not be
+            // able to reset it by re-entering a known password between guesses.
+            let attempt = SecretToken::generate();
+            let expires_at = now + SIGN_IN_ATTEMPT_LIFETIME;
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignInPasswordVerified,
+                AuditOutcome::Success,
+                "mfa_required",
+            );
+            self.store
+                .start_sign_in_attempt(&attempt.hash(), &account.id, now, expires_at, &audit)
+                .await?;
+            return Ok(SignInOutcome::MfaRequired(PendingMfa {
+                attempt,
+                expires_at,
+            }));
         }
         let token = SecretToken::generate();
         let session = NewSession {

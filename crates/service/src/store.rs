@@ -133,6 +133,7 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    pub mfa_device_id: Option<String>,
 }
 
 /// An MFA device as stored. The secret is sealed; only the service opens it.
@@ -199,6 +200,8 @@ pub struct SignInAttemptRecord {
     pub account_id: AccountId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The account's failure count when the password was accepted.
+    pub failures_at_start: u32,
 }
 
 #[derive(Debug, Clone)]

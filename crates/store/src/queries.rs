@@ -525,7 +525,7 @@ macro_rules! sql_store {
                 async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
                     let row = sqlx::query(
                         "SELECT token_hash, account_id, kind, created_at, last_seen_at, \
-                         expires_at, revoked_at FROM sessions WHERE token_hash = $1",
+                         expires_at, revoked_at, mfa_device_id FROM sessions WHERE token_hash = $1",
                     )
                     .bind(token_hash.as_str())
                     .fetch_optional(&self.pool)
@@ -546,6 +546,7 @@ macro_rules! sql_store {
                             .try_get::<Option<i64>, _>("revoked_at")
                             .map_err(db_error)?
                             .map(Timestamp),
+                        mfa_device_id: row.try_get("mfa_device_id").map_err(db_error)?,
                     }))
                 }
 
@@ -850,13 +851,15 @@ macro_rules! sql_store {
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
                     sqlx::query(
-                        "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at, \
+                         failures_at_start) \
+                         SELECT $1, $2, $3, $4, failed_sign_ins FROM accounts WHERE id = $5",
                     )
                     .bind(token_hash.as_str())
                     .bind(account.as_str())
                     .bind(now.0)
                     .bind(expires_at.0)
+                    .bind(account.as_str())
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -870,7 +873,7 @@ macro_rules! sql_store {
                     now: Timestamp,
                 ) -> StoreResult<Option<SignInAttemptRecord>> {
                     let row = sqlx::query(
-                        "SELECT account_id, created_at, expires_at FROM sign_in_attempts \
+                        "SELECT account_id, created_at, expires_at, failures_at_start FROM sign_in_attempts \
                          WHERE token_hash = $1 AND completed_at IS NULL AND expires_at > $2",
                     )
                     .bind(token_hash.as_str())
@@ -884,6 +887,7 @@ macro_rules! sql_store {
                         account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
                         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
                         expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                        failures_at_start: u32::try_from(row.try_get::<i64, _>("failures_at_start").map_err(db_error)?).unwrap_or(u32::MAX),
                     }))
                 }
 

@@ -7,6 +7,8 @@ use axum::http::header::COOKIE;
 
 pub const SESSION: &str = "latchkey_session";
 pub const CSRF: &str = "latchkey_csrf";
+/// The sign-in attempt between the password and the MFA code.
+pub const ATTEMPT: &str = "latchkey_attempt";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

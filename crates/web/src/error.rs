@@ -95,6 +95,11 @@ impl From<ServiceError> for PageError {
                 message,
             },
             ServiceError::LinkInvalid => Self::link_invalid(),
+            ServiceError::SignInExpired => Self {
+                status: StatusCode::GONE,
+                heading: "Sign in again",
+                message: "This sign-in took too long or was already completed. Nothing was changed; start again from the sign-in page.".into(),
+            },
             other => {
                 tracing::error!(error = %other, "request failed");
                 Self::internal()
@@ -195,6 +200,11 @@ impl From<ServiceError> for ApiError {
                 StatusCode::GONE,
                 "link_invalid",
                 "The token is invalid, has expired, was replaced or was already used.",
+            ),
+            ServiceError::SignInExpired => Self::new(
+                StatusCode::GONE,
+                "sign_in_expired",
+                "The sign-in attempt expired or was already completed; sign in with the password again.",
             ),
             other => {
                 tracing::error!(error = %other, "API request failed");

@@ -14,6 +14,7 @@ mod csrf;
 mod error;
 mod middleware;
 mod page;
+mod qr;
 mod session;
 
 use std::sync::Arc;

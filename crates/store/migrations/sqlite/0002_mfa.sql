@@ -35,7 +35,10 @@ CREATE TABLE sign_in_attempts (
     account_id   TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     created_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
-    completed_at INTEGER
+    completed_at INTEGER,
+    -- The account's failure count when the password was accepted: only failures after it
+    -- throttle the code step.
+    failures_at_start INTEGER NOT NULL DEFAULT 0
 );
 
 ALTER TABLE sessions ADD COLUMN mfa_device_id TEXT;

@@ -4,6 +4,7 @@
 //! cookie, so the API needs no CSRF token: a browser on another site cannot attach the
 //! header. Every error has one shape, [`ApiErrorBody`](crate::error::ApiErrorBody).
 
+mod mfa;
 mod openapi;
 
 use axum::Json;
@@ -32,6 +33,13 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts/verify-email", post(verify_email))
         .route("/sessions", post(sign_in))
         .route("/sessions/current", delete(sign_out))
+        .route("/sessions/mfa", post(mfa::sign_in_with_code))
+        .route("/sessions/mfa/resync", post(mfa::resync_during_sign_in))
+        .route("/mfa/devices", get(mfa::list))
+        .route("/mfa/virtual", post(mfa::begin_virtual))
+        .route("/mfa/virtual/{enrollment_id}", post(mfa::assign_virtual))
+        .route("/mfa/devices/{device_id}/resync", post(mfa::resync))
+        .route("/mfa/devices/{device_id}/remove", post(mfa::remove))
         .route("/me", get(me))
         .route("/password/forgot", post(forgot_password))
         .route("/password/reset", post(reset_password))
@@ -149,6 +157,16 @@ pub struct SignInBody {
     password: String,
 }
 
+impl From<latchkey_service::sign_in::IssuedSession> for SessionResponse {
+    fn from(issued: latchkey_service::sign_in::IssuedSession) -> Self {
+        Self {
+            session_token: issued.token.expose().to_owned(),
+            account_id: issued.account_id.to_string(),
+            expires_at: issued.expires_at.0,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     /// Send as `Authorization: Bearer <session_token>`. Shown once; stored only hashed.
@@ -162,7 +180,8 @@ pub struct SessionResponse {
     summary = "Sign in as the root user with email and password",
     request_body = SignInBody,
     responses(
-        (status = 201, body = SessionResponse),
+        (status = 201, description = "Signed in (the account has no MFA device)", body = SessionResponse),
+        (status = 202, description = "Password accepted; an MFA code is needed next", body = mfa::MfaRequiredResponse),
         (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
         (status = 403, description = "The email address is not verified yet", body = crate::error::ApiErrorBody),
     ))]
@@ -176,15 +195,24 @@ async fn sign_in(
         .sign_in_with_password(&body.email, &body.password, None, &ctx)
         .await?
     {
-        SignInOutcome::SignedIn(issued) => Ok((
-            StatusCode::CREATED,
-            Json(SessionResponse {
-                session_token: issued.token.expose().to_owned(),
-                account_id: issued.account_id.to_string(),
-                expires_at: issued.expires_at.0,
-            }),
-        )
-            .into_response()),
+        SignInOutcome::SignedIn(issued) => {
+            Ok((StatusCode::CREATED, Json(SessionResponse::from(issued))).into_response())
+        }
+        SignInOutcome::MfaRequired(pending) => {
+            let challenge = state
+                .service
+                .mfa_challenge(pending.attempt.expose())
+                .await?;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(mfa::MfaRequiredResponse::new(
+                    pending.attempt.expose().to_owned(),
+                    pending.expires_at.0,
+                    mfa::devices_json(&challenge.devices),
+                )),
+            )
+                .into_response())
+        }
         SignInOutcome::Denied => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -221,7 +249,7 @@ pub struct MeResponse {
     phone_masked: String,
     phone_verified: bool,
     session_expires_at: i64,
-    mfa_devices: Vec<String>,
+    mfa_devices: Vec<mfa::DeviceJson>,
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "sessions",
@@ -245,7 +273,7 @@ async fn me(
         phone_masked: account.phone.masked(),
         phone_verified: account.phone_verified_at.is_some(),
         session_expires_at: session.expires_at.0,
-        mfa_devices: Vec::new(),
+        mfa_devices: mfa::devices_json(&state.service.devices(&account.id).await?),
     }))
 }
 

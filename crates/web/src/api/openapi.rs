@@ -11,12 +11,15 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::sign_up, super::verify_email, super::sign_in, super::sign_out, super::me,
         super::forgot_password, super::reset_password,
+        super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
+        super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove,
     ),
     modifiers(&BearerSession),
     tags(
         (name = "accounts", description = "Sign-up and email verification"),
         (name = "sessions", description = "Sign-in, sign-out and who am I"),
         (name = "password", description = "Forgot password"),
+        (name = "mfa", description = "MFA devices"),
     )
 )]
 struct ApiDoc;

@@ -1,9 +1,11 @@
 //! `Security credentials`: the account and its MFA devices (journey step 8).
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_domain::mfa::MAX_DEVICES;
 
+use super::mfa::DeviceRow;
 use crate::AppState;
 use crate::error::PageError;
 use crate::page::{Page, render};
@@ -18,17 +20,46 @@ struct CredentialsPage {
     email: String,
     phone_masked: String,
     phone_verified: bool,
+    devices: Vec<DeviceRow>,
+    max_devices: usize,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// Notices after a redirect. Only these fixed texts can appear: the query names one, it
+/// cannot inject its own.
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "mfa-added" => {
+            Some("MFA device assigned. From now on, signing in asks for a code from it.")
+        }
+        "mfa-resynced" => Some("MFA device resynchronised."),
+        "mfa-removed" => Some("MFA device removed."),
+        "mfa-removed-last" => Some(
+            "MFA device removed. Your account is no longer protected by MFA: activate a new MFA device.",
+        ),
+        _ => None,
+    }
 }
 
 pub async fn page(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
     mut page: Page,
+    Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let Some(account) = state.service.account(&session.account_id).await? else {
         return Ok(Redirect::to("/signin").into_response());
     };
+    let devices = state.service.devices(&account.id).await?;
     page.signed_in_as = Some(account.email.to_string());
+    if let Some(text) = notice(done.done.as_deref()) {
+        page = page.with_notice(text);
+    }
     Ok(render(&CredentialsPage {
         page,
         account_name: account.name,
@@ -36,6 +67,8 @@ pub async fn page(
         email: account.email.to_string(),
         phone_masked: account.phone.masked(),
         phone_verified: account.phone_verified_at.is_some(),
+        devices: devices.iter().map(DeviceRow::from).collect(),
+        max_devices: MAX_DEVICES,
     })
     .into_response())
 }

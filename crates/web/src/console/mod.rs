@@ -3,6 +3,7 @@
 
 mod credentials;
 mod dev;
+mod mfa;
 mod password;
 mod sign_in;
 
@@ -25,6 +26,12 @@ pub fn routes() -> Router<AppState> {
             get(sign_in::email_page).post(sign_in::email_submit),
         )
         .route("/signin/password", post(sign_in::password_submit))
+        .route(
+            "/signin/mfa",
+            get(sign_in::mfa_page).post(sign_in::mfa_submit),
+        )
+        .route("/signin/mfa/troubleshoot", get(sign_in::troubleshoot_page))
+        .route("/signin/mfa/resync", post(sign_in::resync_submit))
         .route("/signout", post(sign_in::sign_out))
         .route("/signup", get(sign_up::page).post(sign_up::submit))
         .route(
@@ -44,6 +51,17 @@ pub fn routes() -> Router<AppState> {
             get(|| async { Redirect::to("/console/security-credentials") }),
         )
         .route("/console/security-credentials", get(credentials::page))
+        .route(
+            "/console/mfa/activate",
+            get(mfa::activate_page).post(mfa::activate_submit),
+        )
+        .route(
+            "/console/mfa/virtual/{id}",
+            get(mfa::virtual_page).post(mfa::virtual_submit),
+        )
+        .route("/console/mfa/{id}/manage", get(mfa::manage_page))
+        .route("/console/mfa/{id}/resync", post(mfa::resync_submit))
+        .route("/console/mfa/{id}/remove", post(mfa::remove_submit))
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use latchkey_domain::EmailAddress;
+use latchkey_service::mfa_sign_in::{CODE_DENIED, CodeOutcome};
 use latchkey_service::sign_in::SignInOutcome;
 use latchkey_service::{SecretToken, ServiceError};
 
@@ -122,6 +123,14 @@ pub async fn password_submit(
             )
                 .into_response())
         }
+        Ok(SignInOutcome::MfaRequired(pending)) => {
+            let cookie = format!(
+                "{}; Max-Age={}",
+                cookies::set(&state.web.cookie_name(cookies::ATTEMPT), pending.attempt.expose(), state.web.secure_cookies),
+                latchkey_domain::mfa::SIGN_IN_ATTEMPT_LIFETIME.0
+            );
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/signin/mfa")).into_response())
+        }
         Ok(SignInOutcome::Denied) => Ok((
             StatusCode::UNAUTHORIZED,
             render(&PasswordStep { page: page.with_error(DENIED_MESSAGE), email }),
@@ -179,4 +188,223 @@ pub async fn sign_out(
         Redirect::to("/signin?signed_out=1"),
     )
         .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "console/mfa_code.html")]
+struct MfaPage {
+    page: Page,
+    devices: Vec<super::mfa::DeviceRow>,
+    selected: String,
+    code_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/troubleshoot.html")]
+struct TroubleshootPage {
+    page: Page,
+    devices: Vec<super::mfa::DeviceRow>,
+    selected: String,
+    code_error: Option<String>,
+}
+
+fn attempt_cookie(state: &AppState, headers: &HeaderMap) -> String {
+    cookies::get(headers, &state.web.cookie_name(cookies::ATTEMPT)).unwrap_or_default()
+}
+
+/// The MFA page (or the troubleshoot page) for the attempt in the browser's cookie.
+async fn mfa_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    page: Page,
+    selected: &str,
+    code_error: Option<String>,
+    status: StatusCode,
+    troubleshoot: bool,
+) -> Result<Response, PageError> {
+    let challenge = state
+        .service
+        .mfa_challenge(&attempt_cookie(state, headers))
+        .await?;
+    let devices: Vec<super::mfa::DeviceRow> = challenge
+        .devices
+        .iter()
+        .map(super::mfa::DeviceRow::from)
+        .collect();
+    let selected = if devices.iter().any(|d| d.id == selected) {
+        selected.to_owned()
+    } else {
+        devices.first().map(|d| d.id.clone()).unwrap_or_default()
+    };
+    let html = if troubleshoot {
+        render(&TroubleshootPage {
+            page,
+            devices,
+            selected,
+            code_error,
+        })
+    } else {
+        render(&MfaPage {
+            page,
+            devices,
+            selected,
+            code_error,
+        })
+    };
+    Ok((status, html).into_response())
+}
+
+pub async fn mfa_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+    Query(query): Query<MfaQuery>,
+) -> Result<Response, PageError> {
+    let page = match query.resynced {
+        Some(_) => page.with_notice("Your MFA device was resynchronised. Enter its current code."),
+        None => page,
+    };
+    mfa_step(&state, &headers, page, "", None, StatusCode::OK, false).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct MfaQuery {
+    #[serde(default)]
+    resynced: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    device_id: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn mfa_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let attempt = attempt_cookie(&state, &headers);
+    match state
+        .service
+        .sign_in_with_code(&attempt, &form.device_id, &form.code, &ctx)
+        .await
+    {
+        Ok(CodeOutcome::SignedIn(issued)) => {
+            let secure = state.web.secure_cookies;
+            Ok((
+                AppendHeaders([
+                    (
+                        header::SET_COOKIE,
+                        cookies::set(
+                            &state.web.cookie_name(cookies::SESSION),
+                            issued.token.expose(),
+                            secure,
+                        ),
+                    ),
+                    (
+                        header::SET_COOKIE,
+                        cookies::set(
+                            &state.web.cookie_name(cookies::CSRF),
+                            &new_cookie_value(),
+                            secure,
+                        ),
+                    ),
+                    (
+                        header::SET_COOKIE,
+                        cookies::clear(&state.web.cookie_name(cookies::ATTEMPT), secure),
+                    ),
+                ]),
+                Redirect::to("/console/security-credentials"),
+            )
+                .into_response())
+        }
+        Ok(CodeOutcome::Denied) => {
+            mfa_step(
+                &state,
+                &headers,
+                page.with_error(CODE_DENIED),
+                &form.device_id,
+                None,
+                StatusCode::UNAUTHORIZED,
+                false,
+            )
+            .await
+        }
+        Err(ServiceError::Invalid(fields)) => {
+            let message = fields
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join(" ");
+            mfa_step(
+                &state,
+                &headers,
+                page,
+                &form.device_id,
+                Some(message),
+                StatusCode::BAD_REQUEST,
+                false,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn troubleshoot_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+) -> Result<Response, PageError> {
+    mfa_step(&state, &headers, page, "", None, StatusCode::OK, true).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct ResyncForm {
+    #[serde(default)]
+    device_id: String,
+    #[serde(default)]
+    code1: String,
+    #[serde(default)]
+    code2: String,
+}
+
+pub async fn resync_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<ResyncForm>,
+) -> Result<Response, PageError> {
+    let attempt = attempt_cookie(&state, &headers);
+    match state
+        .service
+        .resync_during_sign_in(&attempt, &form.device_id, &form.code1, &form.code2, &ctx)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to("/signin/mfa?resynced=1").into_response()),
+        Err(ServiceError::Invalid(fields)) => {
+            let message = fields
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join(" ");
+            mfa_step(
+                &state,
+                &headers,
+                page,
+                &form.device_id,
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                true,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
 }

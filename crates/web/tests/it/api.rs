@@ -250,6 +250,13 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/me", "get"),
         ("/api/v1/password/forgot", "post"),
         ("/api/v1/password/reset", "post"),
+        ("/api/v1/sessions/mfa", "post"),
+        ("/api/v1/sessions/mfa/resync", "post"),
+        ("/api/v1/mfa/devices", "get"),
+        ("/api/v1/mfa/virtual", "post"),
+        ("/api/v1/mfa/virtual/{enrollment_id}", "post"),
+        ("/api/v1/mfa/devices/{device_id}/resync", "post"),
+        ("/api/v1/mfa/devices/{device_id}/remove", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

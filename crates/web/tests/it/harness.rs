@@ -311,3 +311,28 @@ impl Browser {
         self.send(request.body(body).unwrap()).await
     }
 }
+
+/// A code for `secret` (base32, as the set-up page shows it) at the current step plus
+/// `offset` steps, computed from the RFC 6238 definition.
+pub fn totp(secret_base32: &str, clock: &FixedClock, offset: i64) -> String {
+    use latchkey_domain::totp::{TotpParams, code_at};
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(secret_base32.as_bytes())
+        .unwrap();
+    let step = TotpParams::VIRTUAL.step_at(latchkey_service::Clock::now(clock)) + offset;
+    format!("{:06}", code_at(&secret, TotpParams::VIRTUAL, step))
+}
+
+impl Page {
+    /// The text of the element with `id`, e.g. the secret key on the set-up page.
+    pub fn element_text(&self, id: &str) -> String {
+        let marker = format!("id=\"{id}\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no #{id} in page:\n{}", self.body));
+        let open_end = self.body[start..].find('>').unwrap() + start + 1;
+        let close = self.body[open_end..].find('<').unwrap() + open_end;
+        self.body[open_end..close].trim().to_owned()
+    }
+}

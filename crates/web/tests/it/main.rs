@@ -3,3 +3,4 @@
 mod api;
 mod console;
 mod harness;
+mod mfa;
