@@ -791,3 +791,66 @@ async fn the_same_operations_over_json() {
         "the password-only session was not authorised by the device"
     );
 }
+
+#[tokio::test]
+async fn a_password_reset_never_removes_or_bypasses_mfa() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.active_account("kit@example.com").await;
+        let mut browser = app.browser();
+        browser.sign_in("kit@example.com", PASSWORD).await;
+        let secret = activate(&app, &mut browser, "Phone").await;
+        browser
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+
+        browser
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", "kit@example.com")],
+            )
+            .await;
+        let link = app.link_in_latest_mail("kit@example.com").await;
+        let form = browser.get(&link).await;
+        let token = link.split("token=").nth(1).unwrap();
+        let done = browser
+            .post(
+                "/password/reset",
+                &[
+                    ("token", token),
+                    ("password", "new-orchid-lantern-7"),
+                    ("confirm_password", "new-orchid-lantern-7"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{name}");
+        assert_eq!(
+            device_ids(&app, "kit@example.com").await.len(),
+            1,
+            "{name}: the device is still there"
+        );
+
+        let after = browser
+            .sign_in("kit@example.com", "new-orchid-lantern-7")
+            .await;
+        assert_eq!(
+            after.location(),
+            "/signin/mfa",
+            "{name}: the new password still needs MFA"
+        );
+        assert!(
+            browser.session_cookie().is_none(),
+            "{name}: no session before the code"
+        );
+        app.clock.advance(Duration::seconds(30));
+        assert_eq!(
+            submit_code(&mut browser, None, &totp(&secret, &app.clock, 0))
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+    }
+}
