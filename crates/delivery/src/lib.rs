@@ -7,9 +7,13 @@
 //! picked up again when its lease runs out.
 
 mod dev_mailbox;
+mod dev_phone;
 mod smtp;
+mod twilio;
 mod worker;
 
 pub use dev_mailbox::DevMailbox;
+pub use dev_phone::DevPhone;
 pub use smtp::{SmtpConfigError, SmtpSender};
+pub use twilio::{TwilioCaller, TwilioConfig};
 pub use worker::{OutboxWorker, RetryPolicy};

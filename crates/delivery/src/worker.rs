@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use latchkey_domain::{Duration, Timestamp};
-use latchkey_service::outbox::{KIND_EMAIL, OutboxReader};
+use latchkey_service::outbox::{KIND_CALL, KIND_EMAIL, OutboxReader};
+use latchkey_service::store::CallStatus;
 use latchkey_service::store::OutboxItem;
-use latchkey_service::{Clock, EmailSender, SendError, Store, StoreError};
+use latchkey_service::{Clock, EmailSender, SendError, Store, StoreError, VoiceCaller};
 use tokio::sync::{Notify, watch};
 
 /// How long a worker may hold a message before another may take it, and how retries back off.
@@ -51,6 +52,7 @@ pub struct OutboxWorker {
     clock: Arc<dyn Clock>,
     reader: OutboxReader,
     email: Arc<dyn EmailSender>,
+    voice: Arc<dyn VoiceCaller>,
     signal: Arc<Notify>,
     policy: RetryPolicy,
 }
@@ -61,6 +63,7 @@ impl OutboxWorker {
         clock: Arc<dyn Clock>,
         reader: OutboxReader,
         email: Arc<dyn EmailSender>,
+        voice: Arc<dyn VoiceCaller>,
         signal: Arc<Notify>,
     ) -> Self {
         Self {
@@ -68,6 +71,7 @@ impl OutboxWorker {
             clock,
             reader,
             email,
+            voice,
             signal,
             policy: RetryPolicy::default(),
         }
@@ -119,6 +123,10 @@ impl OutboxWorker {
                 // open: give it up rather than retry it forever.
                 Err(e) => Err(SendError::Permanent(e.to_string())),
             },
+            KIND_CALL => match self.reader.call(&item.recipient, &item.payload) {
+                Ok(call) => self.place_call(&call).await?,
+                Err(e) => Err(SendError::Permanent(e.to_string())),
+            },
             other => Err(SendError::Permanent(format!(
                 "unknown message kind {other:?}"
             ))),
@@ -138,6 +146,37 @@ impl OutboxWorker {
                 tracing::error!(id = item.id, %error, "outbox: delivery failed permanently");
                 self.store.fail_outbox(item.id, &error, None, now).await
             }
+        }
+    }
+}
+
+impl OutboxWorker {
+    /// Places a queued verification call unless it stopped mattering (superseded by a newer
+    /// call, or its code expired) — a retry never rings a phone for a dead request.
+    async fn place_call(
+        &self,
+        call: &latchkey_service::OutgoingCall,
+    ) -> Result<Result<(), SendError>, StoreError> {
+        let now = self.clock.now();
+        match self.store.call(&call.call_id).await? {
+            Some(record) if record.status == CallStatus::Queued && now < record.code_expires_at => {
+            }
+            _ => return Ok(Ok(())),
+        }
+        match self.voice.place_call(call).await {
+            Ok(placed) => {
+                self.store
+                    .bind_call(&call.call_id, &placed.provider_call_id, self.clock.now())
+                    .await?;
+                Ok(Ok(()))
+            }
+            Err(SendError::Permanent(error)) => {
+                self.store
+                    .end_call(&call.call_id, CallStatus::Failed, self.clock.now())
+                    .await?;
+                Ok(Err(SendError::Permanent(error)))
+            }
+            Err(temporary) => Ok(Err(temporary)),
         }
     }
 }

@@ -87,6 +87,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
             clock.clone(),
             writer.reader(),
             mailbox,
+            Arc::new(latchkey_delivery::DevPhone),
             writer.signal(),
         );
         assert_eq!(worker.deliver_due().await.unwrap(), 1, "{}", backend.name);
@@ -125,6 +126,7 @@ async fn temporary_failures_are_retried_after_a_back_off() {
             clock.clone(),
             writer.reader(),
             sender.clone(),
+            Arc::new(latchkey_delivery::DevPhone),
             writer.signal(),
         );
 
@@ -181,6 +183,7 @@ async fn permanent_failures_and_unreadable_payloads_are_given_up() {
             clock.clone(),
             writer.reader(),
             sender.clone(),
+            Arc::new(latchkey_delivery::DevPhone),
             writer.signal(),
         );
         assert_eq!(worker.deliver_due().await.unwrap(), 2);

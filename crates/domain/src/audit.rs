@@ -19,6 +19,13 @@ pub enum AuditEvent {
     MfaResynced,
     MfaRemoved,
     MfaCode,
+    RecoveryStarted,
+    RecoveryEmailSent,
+    RecoveryEmailVerified,
+    RecoveryCallPlaced,
+    PhoneCode,
+    RecoveryCompleted,
+    RecoveryCancelled,
 }
 
 impl AuditEvent {
@@ -37,6 +44,13 @@ impl AuditEvent {
             Self::MfaResynced => "mfa_resynced",
             Self::MfaRemoved => "mfa_removed",
             Self::MfaCode => "mfa_code",
+            Self::RecoveryStarted => "recovery_started",
+            Self::RecoveryEmailSent => "recovery_email_sent",
+            Self::RecoveryEmailVerified => "recovery_email_verified",
+            Self::RecoveryCallPlaced => "recovery_call_placed",
+            Self::PhoneCode => "phone_code",
+            Self::RecoveryCompleted => "recovery_completed",
+            Self::RecoveryCancelled => "recovery_cancelled",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod contact;
 pub mod lockout;
 pub mod mfa;
 pub mod password;
+pub mod recovery;
 pub mod session;
 pub mod time;
 pub mod token;

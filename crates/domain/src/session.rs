@@ -7,18 +7,23 @@ use crate::time::{Duration, Timestamp};
 pub enum SessionKind {
     /// Password (and, once the account has devices, MFA).
     Full,
+    /// Earned by `Sign in using alternative factors` (password + email + phone): it lands on
+    /// Security credentials to replace a lost device and lives at most an hour.
+    AlternativeFactors,
 }
 
 impl SessionKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Full => "full",
+            Self::AlternativeFactors => "alternative_factors",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "full" => Some(Self::Full),
+            "alternative_factors" => Some(Self::AlternativeFactors),
             _ => None,
         }
     }

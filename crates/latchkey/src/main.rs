@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use latchkey_delivery::{DevMailbox, OutboxWorker, SmtpSender};
+use latchkey_delivery::{
+    DevMailbox, DevPhone, OutboxWorker, SmtpSender, TwilioCaller, TwilioConfig,
+};
 use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
 use latchkey_service::{
     Clock, EmailSender, HashParams, PasswordHasher, Service, ServiceConfig, ServiceError,
-    SystemClock,
+    SystemClock, VoiceCaller,
 };
 
 use config::{Config, ConfigArgs};
@@ -228,6 +230,7 @@ impl Parts {
                 public_url: public_url.as_str().trim_end_matches('/').to_owned(),
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
+                recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
             },
         );
         Ok(Self {
@@ -247,6 +250,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let public_url = config.public_url_for(local);
     let parts = Parts::open(&config, &public_url).await?;
     let service = parts.service.clone();
+    let voice: Arc<dyn VoiceCaller> = match &config.twilio {
+        Some(t) => Arc::new(
+            TwilioCaller::new(TwilioConfig {
+                account_sid: t.account_sid.clone(),
+                auth_token: t.auth_token.clone(),
+                from: t.from.clone(),
+                api_base: t.api_base.clone(),
+                public_url: service.config().public_url.clone(),
+            })
+            .map_err(anyhow::Error::msg)?,
+        ),
+        None => Arc::new(DevPhone),
+    };
     let email: Arc<dyn EmailSender> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpSender::new(url, &config.mail_from)?),
         None => Arc::new(DevMailbox::new(
@@ -283,10 +299,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
     match &config.twilio {
-        Some(t) => {
-            tracing::info!(api = %t.api_base, from = %t.from, "voice: Twilio configured (used by phone verification once it ships)")
-        }
-        None => tracing::info!("voice: not configured; phone numbers are recorded unverified"),
+        Some(_) => tracing::info!(caller = %voice.describe(), "voice: Twilio"),
+        None => tracing::info!(
+            "voice: built-in phone (embedded default), answer calls at {base}/dev/phone"
+        ),
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -295,6 +311,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         service.clock().clone(),
         service.outbox_reader(),
         email,
+        voice,
         service.outbox_signal(),
     );
     let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
@@ -302,6 +319,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let web = latchkey_web::WebConfig {
         public_url,
         dev_mailbox: config.smtp_url.is_none(),
+        twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
     let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -34,6 +34,9 @@ pub enum ServiceError {
     /// The sign-in attempt between password and MFA code expired or was completed.
     #[error("This sign-in took too long or was already completed. Start again.")]
     SignInExpired,
+    /// The recovery flow expired, was completed or was cancelled.
+    #[error("This sign-in with alternative factors has ended. Start again from the sign-in page.")]
+    RecoveryExpired,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -14,15 +14,18 @@ pub mod mfa_sign_in;
 pub mod outbox;
 pub mod password_hasher;
 pub mod password_reset;
+pub mod recovery;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;
 pub mod store;
+pub mod voice;
 
 use std::sync::Arc;
 
 use latchkey_domain::audit::sanitize_request_text;
 use latchkey_domain::lockout::LockoutPolicy;
+use latchkey_domain::recovery::RecoveryPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 
@@ -32,6 +35,7 @@ pub use error::{FieldError, ServiceError};
 pub use password_hasher::{HashParams, PasswordHasher};
 pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
 pub use store::{AuditRecord, Store, StoreError};
+pub use voice::{CallScript, OutgoingCall, PlacedCall, VoiceCaller};
 
 /// Settings the use cases read. Built once from the validated configuration.
 #[derive(Debug, Clone)]
@@ -40,6 +44,7 @@ pub struct ServiceConfig {
     pub public_url: String,
     pub sessions: SessionPolicy,
     pub lockout: LockoutPolicy,
+    pub recovery: RecoveryPolicy,
 }
 
 /// Who is asking: recorded with every audit line. Built by the web layer from the
@@ -73,6 +78,8 @@ pub struct Service {
     hasher: PasswordHasher,
     outbox: outbox::OutboxWriter,
     mfa_sealer: Sealer,
+    phone_codes: Signer,
+    recovery_cancel: Signer,
     config: Arc<ServiceConfig>,
 }
 
@@ -98,6 +105,8 @@ impl Service {
             hasher,
             outbox: outbox::OutboxWriter::new(server_key),
             mfa_sealer: server_key.sealer("mfa-secret"),
+            phone_codes: server_key.signer("phone-code"),
+            recovery_cancel: server_key.signer("recovery-cancel"),
             config: Arc::new(config),
         }
     }

@@ -15,6 +15,7 @@ use crate::secrets::{OpenError, Sealer, ServerKey};
 use crate::store::NewOutboxMessage;
 
 pub const KIND_EMAIL: &str = "email";
+pub const KIND_CALL: &str = "call";
 
 fn context(kind: &str, recipient: &str) -> Vec<u8> {
     format!("latchkey outbox\0{kind}\0{recipient}").into_bytes()
@@ -42,6 +43,16 @@ impl OutboxWriter {
             payload: self
                 .sealer
                 .seal(&plaintext, &context(KIND_EMAIL, &email.to)),
+            created_at: now,
+        }
+    }
+
+    pub fn call(&self, call: &crate::voice::OutgoingCall, now: Timestamp) -> NewOutboxMessage {
+        let plaintext = serde_json::to_vec(call).expect("a call serialises");
+        NewOutboxMessage {
+            kind: KIND_CALL,
+            recipient: call.to.clone(),
+            payload: self.sealer.seal(&plaintext, &context(KIND_CALL, &call.to)),
             created_at: now,
         }
     }
@@ -83,6 +94,15 @@ pub enum ReadError {
 }
 
 impl OutboxReader {
+    pub fn call(
+        &self,
+        recipient: &str,
+        payload: &[u8],
+    ) -> Result<crate::voice::OutgoingCall, ReadError> {
+        let plaintext = self.sealer.open(payload, &context(KIND_CALL, recipient))?;
+        serde_json::from_slice(&plaintext).map_err(|e| ReadError::Decode(e.to_string()))
+    }
+
     pub fn email(&self, recipient: &str, payload: &[u8]) -> Result<OutgoingEmail, ReadError> {
         let plaintext = self.sealer.open(payload, &context(KIND_EMAIL, recipient))?;
         serde_json::from_slice(&plaintext).map_err(|e| ReadError::Decode(e.to_string()))

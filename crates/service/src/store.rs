@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use latchkey_domain::lockout::FailureState;
 use latchkey_domain::mfa::DeviceKind;
+use latchkey_domain::recovery::RecoveryState;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::token::TokenPurpose;
 use latchkey_domain::totp::TotpParams;
@@ -202,6 +203,125 @@ pub struct SignInAttemptRecord {
     pub expires_at: Timestamp,
     /// The account's failure count when the password was accepted.
     pub failures_at_start: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecoveryFlow {
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub cancel_token_hash: TokenHash,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A new emailed link for a recovery flow, and the budget it must fit in.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryEmail<'a> {
+    pub flow_id: &'a str,
+    pub token_hash: &'a TokenHash,
+    pub link_expires_at: Timestamp,
+    pub max_emails: u32,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveryFlowRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub state: RecoveryState,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub emails_sent: u32,
+    pub email_token_expires_at: Option<Timestamp>,
+    pub calls_placed: u32,
+}
+
+/// What a verification call is for: each purpose has its own transition when the right
+/// digits arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPurpose {
+    Recovery,
+}
+
+impl CallPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "recovery" => Some(Self::Recovery),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub id: String,
+    pub account_id: AccountId,
+    pub purpose: CallPurpose,
+    pub flow_id: String,
+    pub to_number: String,
+    /// HMAC of the 6-digit code under a server subkey: never the code itself.
+    pub code_hash: String,
+    pub code_expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// A call's life: queued (in the outbox) → placed (the provider took it) → verified, or
+/// failed / superseded (a newer call of the same flow) / ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    Queued,
+    Placed,
+    Verified,
+    Failed,
+    Superseded,
+    Ended,
+}
+
+impl CallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Placed => "placed",
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Superseded => "superseded",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(Self::Queued),
+            "placed" => Some(Self::Placed),
+            "verified" => Some(Self::Verified),
+            "failed" => Some(Self::Failed),
+            "superseded" => Some(Self::Superseded),
+            "ended" => Some(Self::Ended),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub purpose: CallPurpose,
+    pub flow_id: Option<String>,
+    pub to_number: String,
+    pub code_hash: String,
+    pub code_expires_at: Timestamp,
+    pub provider_call_id: Option<String>,
+    pub status: CallStatus,
+    pub digit_attempts: u32,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -434,6 +554,119 @@ pub trait Store: Send + Sync {
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<Option<usize>>;
+
+    async fn create_recovery_flow(
+        &self,
+        flow: &NewRecoveryFlow,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    async fn recovery_flow(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RecoveryFlowRecord>>;
+    /// The flow a live emailed link belongs to (without using it).
+    async fn recovery_flow_by_email_token(
+        &self,
+        email_token_hash: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<RecoveryFlowRecord>>;
+
+    /// Stores a new email link for a flow still waiting for it (the earlier link stops
+    /// working), within `max_emails`. `false` when the flow moved on, expired or is over budget.
+    async fn record_recovery_email(
+        &self,
+        email: &RecoveryEmail<'_>,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Step 1 done: consumes the link. `false` if it was not the flow's live link.
+    async fn verify_recovery_email(
+        &self,
+        flow_id: &str,
+        email_token_hash: &TokenHash,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Calls created for `account` since `since` (toll-fraud budget), or by everyone when
+    /// `account` is `None`.
+    async fn count_calls(&self, account: Option<&AccountId>, since: Timestamp) -> StoreResult<u32>;
+
+    /// Queues a verification call for a flow at step 2, within `max_calls` for the flow;
+    /// earlier calls of the flow stop counting (superseded).
+    async fn place_recovery_call(
+        &self,
+        call: &NewCall,
+        max_calls: u32,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>>;
+    /// The flow's newest call.
+    async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>>;
+    /// The provider accepted a queued call: remember its id (Twilio's CallSid). `false` if the
+    /// call is no longer queued (superseded, or already bound).
+    async fn bind_call(
+        &self,
+        id: &str,
+        provider_call_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Ends a call that is not verified (status callback, failed placement).
+    async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()>;
+
+    /// Counts wrong digits on a live call, and on the account's failure count. Returns the
+    /// call's attempts so far.
+    async fn record_wrong_digits(
+        &self,
+        call_id: &str,
+        account: &AccountId,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<u32>;
+
+    /// The right digits arrived on the placed call: the call is verified and its flow moves
+    /// to the next step, together. `false` if either had already moved on.
+    async fn verify_call(
+        &self,
+        call_id: &str,
+        provider_call_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Step 3: completes the flow, signs out every other session of the account and issues
+    /// the recovery session. `false` if the flow was not at step 3 (replayed, expired).
+    async fn complete_recovery(
+        &self,
+        flow_id: &str,
+        session: &NewSession,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// `This wasn't me`: cancels the flow, signs out everywhere and blocks alternative-factor
+    /// sign-in until a real factor is used. Returns the account, or `None` for an unknown link.
+    async fn cancel_recovery(
+        &self,
+        flow_id: &str,
+        account: &AccountId,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    async fn recovery_flow_by_cancel_token(
+        &self,
+        cancel_token_hash: &TokenHash,
+    ) -> StoreResult<Option<RecoveryFlowRecord>>;
+
+    /// When alternative-factor sign-in was blocked by `This wasn't me`, if it still is.
+    async fn recovery_blocked_at(&self, account: &AccountId) -> StoreResult<Option<Timestamp>>;
+
+    /// Recent calls placed through the built-in phone, newest first.
+    async fn dev_calls(&self, limit: i64) -> StoreResult<Vec<CallRecord>>;
 
     /// Files a mail in the built-in mailbox. Keyed by the outbox id, so a redelivery after a
     /// crash does not file it twice.

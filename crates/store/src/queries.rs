@@ -12,6 +12,7 @@ macro_rules! sql_store {
             use async_trait::async_trait;
             use latchkey_domain::lockout::FailureState;
             use latchkey_domain::mfa::DeviceKind;
+            use latchkey_domain::recovery::RecoveryState;
             use latchkey_domain::totp::{TotpAlgorithm, TotpParams};
             use latchkey_domain::session::SessionKind;
             use latchkey_domain::token::TokenPurpose;
@@ -251,6 +252,50 @@ macro_rules! sql_store {
                     created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
                     last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(Timestamp),
                 })
+            }
+
+            fn flow_from_row(row: &DbRow) -> StoreResult<RecoveryFlowRecord> {
+                let account: String = row.try_get("account_id").map_err(db_error)?;
+                let state: String = row.try_get("state").map_err(db_error)?;
+                Ok(RecoveryFlowRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+                    state: RecoveryState::parse(&state).ok_or_else(|| corrupt("recovery state", &state))?,
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                    expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                    emails_sent: u32::try_from(row.try_get::<i64, _>("emails_sent").map_err(db_error)?).unwrap_or(u32::MAX),
+                    email_token_expires_at: row.try_get::<Option<i64>, _>("email_token_expires_at").map_err(db_error)?.map(Timestamp),
+                    calls_placed: u32::try_from(row.try_get::<i64, _>("calls_placed").map_err(db_error)?).unwrap_or(u32::MAX),
+                })
+            }
+
+            fn call_from_row(row: &DbRow) -> StoreResult<CallRecord> {
+                let account: String = row.try_get("account_id").map_err(db_error)?;
+                let purpose: String = row.try_get("purpose").map_err(db_error)?;
+                let status: String = row.try_get("status").map_err(db_error)?;
+                Ok(CallRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+                    purpose: CallPurpose::parse(&purpose).ok_or_else(|| corrupt("call purpose", &purpose))?,
+                    flow_id: row.try_get("flow_id").map_err(db_error)?,
+                    to_number: row.try_get("to_number").map_err(db_error)?,
+                    code_hash: row.try_get("code_hash").map_err(db_error)?,
+                    code_expires_at: Timestamp(row.try_get("code_expires_at").map_err(db_error)?),
+                    provider_call_id: row.try_get("provider_call_id").map_err(db_error)?,
+                    status: CallStatus::parse(&status).ok_or_else(|| corrupt("call status", &status))?,
+                    digit_attempts: u32::try_from(row.try_get::<i64, _>("digit_attempts").map_err(db_error)?).unwrap_or(u32::MAX),
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                })
+            }
+
+            async fn revoke_all_sessions(tx: &mut Tx, account: &AccountId, now: Timestamp) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
             }
 
             async fn commit(tx: Tx) -> StoreResult<()> {
@@ -935,6 +980,12 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     clear_failures(&mut tx, &session.account_id).await?;
+                    // A real factor was used: alternative-factor sign-in is allowed again.
+                    sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
+                        .bind(session.account_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
@@ -1046,6 +1097,406 @@ macro_rules! sql_store {
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
                     Ok(Some(remaining))
+                }
+
+                async fn create_recovery_flow(&self, flow: &NewRecoveryFlow, outbox: &[NewOutboxMessage], audit: &AuditRecord) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO recovery_flows (id, token_hash, account_id, state, created_at, \
+                         expires_at, cancel_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&flow.id)
+                    .bind(flow.token_hash.as_str())
+                    .bind(flow.account_id.as_str())
+                    .bind(RecoveryState::EmailPending.as_str())
+                    .bind(flow.created_at.0)
+                    .bind(flow.expires_at.0)
+                    .bind(flow.cancel_token_hash.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn recovery_flow(&self, token_hash: &TokenHash) -> StoreResult<Option<RecoveryFlowRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
+                         email_token_expires_at, calls_placed FROM recovery_flows WHERE token_hash = $1",
+                    )
+                    .bind(token_hash.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(flow_from_row)
+                    .transpose()
+                }
+
+                async fn recovery_flow_by_email_token(&self, email_token_hash: &TokenHash, now: Timestamp) -> StoreResult<Option<RecoveryFlowRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
+                         email_token_expires_at, calls_placed FROM recovery_flows \
+                         WHERE email_token_hash = $1 AND state = 'email_pending' \
+                         AND email_token_expires_at > $2 AND expires_at > $3",
+                    )
+                    .bind(email_token_hash.as_str())
+                    .bind(now.0)
+                    .bind(now.0)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(flow_from_row)
+                    .transpose()
+                }
+
+                async fn recovery_flow_by_cancel_token(&self, cancel_token_hash: &TokenHash) -> StoreResult<Option<RecoveryFlowRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
+                         email_token_expires_at, calls_placed FROM recovery_flows WHERE cancel_token_hash = $1",
+                    )
+                    .bind(cancel_token_hash.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(flow_from_row)
+                    .transpose()
+                }
+
+                async fn record_recovery_email(
+                    &self,
+                    email: &RecoveryEmail<'_>,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let RecoveryEmail { flow_id, token_hash: email_token_hash, link_expires_at, max_emails, now } = *email;
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE recovery_flows SET email_token_hash = $1, email_token_expires_at = $2, \
+                         emails_sent = emails_sent + 1 WHERE id = $3 AND state = 'email_pending' \
+                         AND emails_sent < $4 AND expires_at > $5",
+                    )
+                    .bind(email_token_hash.as_str())
+                    .bind(link_expires_at.0)
+                    .bind(flow_id)
+                    .bind(i64::from(max_emails))
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn verify_recovery_email(&self, flow_id: &str, email_token_hash: &TokenHash, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE recovery_flows SET state = 'email_verified', email_verified_at = $1, \
+                         email_token_hash = NULL WHERE id = $2 AND email_token_hash = $3 \
+                         AND state = 'email_pending' AND email_token_expires_at > $4 AND expires_at > $5",
+                    )
+                    .bind(now.0)
+                    .bind(flow_id)
+                    .bind(email_token_hash.as_str())
+                    .bind(now.0)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn count_calls(&self, account: Option<&AccountId>, since: Timestamp) -> StoreResult<u32> {
+                    let row = match account {
+                        Some(account) => sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE account_id = $1 AND created_at >= $2")
+                            .bind(account.as_str())
+                            .bind(since.0)
+                            .fetch_one(&self.pool)
+                            .await,
+                        None => sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE created_at >= $1")
+                            .bind(since.0)
+                            .fetch_one(&self.pool)
+                            .await,
+                    }
+                    .map_err(db_error)?;
+                    Ok(u32::try_from(row.try_get::<i64, _>("n").map_err(db_error)?).unwrap_or(u32::MAX))
+                }
+
+                async fn place_recovery_call(
+                    &self,
+                    call: &NewCall,
+                    max_calls: u32,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let counted = sqlx::query(
+                        "UPDATE recovery_flows SET calls_placed = calls_placed + 1 WHERE id = $1 \
+                         AND state = 'email_verified' AND calls_placed < $2 AND expires_at > $3",
+                    )
+                    .bind(&call.flow_id)
+                    .bind(i64::from(max_calls))
+                    .bind(call.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if counted.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE flow_id = $2 \
+                         AND status IN ('queued', 'placed')",
+                    )
+                    .bind(call.created_at.0)
+                    .bind(&call.flow_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "INSERT INTO calls (id, account_id, purpose, flow_id, to_number, code_hash, \
+                         code_expires_at, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&call.id)
+                    .bind(call.account_id.as_str())
+                    .bind(call.purpose.as_str())
+                    .bind(&call.flow_id)
+                    .bind(&call.to_number)
+                    .bind(&call.code_hash)
+                    .bind(call.code_expires_at.0)
+                    .bind(CallStatus::Queued.as_str())
+                    .bind(call.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
+                         provider_call_id, status, digit_attempts, created_at FROM calls WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(call_from_row)
+                    .transpose()
+                }
+
+                async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
+                         provider_call_id, status, digit_attempts, created_at FROM calls WHERE flow_id = $1 \
+                         ORDER BY created_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(flow_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(call_from_row)
+                    .transpose()
+                }
+
+                async fn bind_call(&self, id: &str, provider_call_id: &str, now: Timestamp) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE calls SET provider_call_id = $1, status = 'placed', placed_at = $2 \
+                         WHERE id = $3 AND status = 'queued' AND provider_call_id IS NULL",
+                    )
+                    .bind(provider_call_id)
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE calls SET status = $1, ended_at = $2 WHERE id = $3 \
+                         AND status IN ('queued', 'placed')",
+                    )
+                    .bind(status.as_str())
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn record_wrong_digits(&self, call_id: &str, account: &AccountId, now: Timestamp, audit: &AuditRecord) -> StoreResult<u32> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query("UPDATE calls SET digit_attempts = digit_attempts + 1 WHERE id = $1")
+                        .bind(call_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
+                         last_failed_sign_in_at = $1 WHERE id = $2",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let attempts: i64 = sqlx::query("SELECT digit_attempts FROM calls WHERE id = $1")
+                        .bind(call_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .try_get("digit_attempts")
+                        .map_err(db_error)?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+                }
+
+                async fn verify_call(&self, call_id: &str, provider_call_id: &str, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let verified = sqlx::query(
+                        "UPDATE calls SET status = 'verified', verified_at = $1 WHERE id = $2 \
+                         AND provider_call_id = $3 AND status = 'placed' AND code_expires_at > $4",
+                    )
+                    .bind(now.0)
+                    .bind(call_id)
+                    .bind(provider_call_id)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if verified.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    let moved = sqlx::query(
+                        "UPDATE recovery_flows SET state = 'phone_verified', phone_verified_at = $1 \
+                         WHERE id = (SELECT flow_id FROM calls WHERE id = $2 AND purpose = 'recovery') \
+                         AND state = 'email_verified' AND expires_at > $3",
+                    )
+                    .bind(now.0)
+                    .bind(call_id)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if moved.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn complete_recovery(
+                    &self,
+                    flow_id: &str,
+                    session: &NewSession,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let now = session.created_at;
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE recovery_flows SET state = 'completed', completed_at = $1 WHERE id = $2 \
+                         AND account_id = $3 AND state = 'phone_verified' AND expires_at > $4",
+                    )
+                    .bind(now.0)
+                    .bind(flow_id)
+                    .bind(session.account_id.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    revoke_all_sessions(&mut tx, &session.account_id, now).await?;
+                    insert_session(&mut tx, session).await?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn cancel_recovery(&self, flow_id: &str, account: &AccountId, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE id = $2 \
+                         AND account_id = $3 AND cancelled_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(flow_id)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 \
+                         WHERE account_id = $2 AND cancelled_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    revoke_all_sessions(&mut tx, account, now).await?;
+                    sqlx::query("UPDATE accounts SET recovery_blocked_at = $1 WHERE id = $2")
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn recovery_blocked_at(&self, account: &AccountId) -> StoreResult<Option<Timestamp>> {
+                    let row = sqlx::query("SELECT recovery_blocked_at FROM accounts WHERE id = $1")
+                        .bind(account.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                    match row {
+                        Some(row) => Ok(row.try_get::<Option<i64>, _>("recovery_blocked_at").map_err(db_error)?.map(Timestamp)),
+                        None => Ok(None),
+                    }
+                }
+
+                async fn dev_calls(&self, limit: i64) -> StoreResult<Vec<CallRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
+                         provider_call_id, status, digit_attempts, created_at FROM calls \
+                         WHERE provider_call_id LIKE 'dev-%' ORDER BY created_at DESC, id DESC LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(call_from_row).collect()
                 }
 
                 async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()> {

@@ -9,6 +9,10 @@ pub const SESSION: &str = "latchkey_session";
 pub const CSRF: &str = "latchkey_csrf";
 /// The sign-in attempt between the password and the MFA code.
 pub const ATTEMPT: &str = "latchkey_attempt";
+/// The recovery flow (`Sign in using alternative factors`).
+pub const RECOVERY: &str = "latchkey_recovery";
+/// The 6-digit code of the current verification call, shown on the recovery page.
+pub const CALL_CODE: &str = "latchkey_call_code";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

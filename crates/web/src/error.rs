@@ -95,6 +95,11 @@ impl From<ServiceError> for PageError {
                 message,
             },
             ServiceError::LinkInvalid => Self::link_invalid(),
+            ServiceError::RecoveryExpired => Self {
+                status: StatusCode::GONE,
+                heading: "Sign in again",
+                message: "This sign-in with alternative factors has ended (it expired, was completed or was stopped). Nothing was changed; start again from the sign-in page.".into(),
+            },
             ServiceError::SignInExpired => Self {
                 status: StatusCode::GONE,
                 heading: "Sign in again",
@@ -200,6 +205,11 @@ impl From<ServiceError> for ApiError {
                 StatusCode::GONE,
                 "link_invalid",
                 "The token is invalid, has expired, was replaced or was already used.",
+            ),
+            ServiceError::RecoveryExpired => Self::new(
+                StatusCode::GONE,
+                "recovery_expired",
+                "The recovery flow expired, was completed or was cancelled; start again.",
             ),
             ServiceError::SignInExpired => Self::new(
                 StatusCode::GONE,

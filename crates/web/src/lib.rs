@@ -16,6 +16,7 @@ mod middleware;
 mod page;
 mod qr;
 mod session;
+mod voice;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use latchkey_service::{Service, Signer};
 
 pub use api::openapi_document;
+pub use voice::twilio_signature;
 
 /// The largest request body accepted anywhere. Every form and JSON document latchkey takes is
 /// a few fields; 16 KiB leaves room for a maximal password and nothing else.
@@ -37,12 +39,16 @@ pub struct WebConfig {
     pub public_url: url::Url,
     /// The built-in mailbox is in use: `/dev/mailbox` exists and every page says so.
     pub dev_mailbox: bool,
+    /// Twilio's auth token: every `/twilio/*` webhook must carry its signature. Without it
+    /// the built-in phone is in use (`/dev/phone`) and the Twilio routes do not exist.
+    pub twilio_auth_token: Option<String>,
 }
 
 pub(crate) struct WebSettings {
     pub public_origin: String,
     pub secure_cookies: bool,
     pub dev_mailbox: bool,
+    pub twilio_auth_token: Option<String>,
     pub csrf: Signer,
 }
 
@@ -72,6 +78,7 @@ impl AppState {
                 public_origin: origin,
                 secure_cookies: config.public_url.scheme() == "https",
                 dev_mailbox: config.dev_mailbox,
+                twilio_auth_token: config.twilio_auth_token,
                 csrf: csrf_signer,
             }),
         }
@@ -88,6 +95,10 @@ pub fn app(state: AppState) -> Router {
     if state.web.dev_mailbox {
         router = router.merge(console::dev_routes());
     }
+    router = match state.web.twilio_auth_token {
+        Some(_) => router.merge(voice::twilio_routes()),
+        None => router.merge(voice::dev_phone_routes()),
+    };
     router
         .fallback(console::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -20,7 +20,11 @@ pub async fn ensure_csrf_cookie(
 ) -> Response {
     // The API authenticates with bearer tokens and has no forms; it gets no cookie.
     let path = req.uri().path();
-    if path.starts_with("/api/") || path == "/healthz" || path.starts_with("/static/") {
+    if path.starts_with("/api/")
+        || path.starts_with("/twilio/")
+        || path == "/healthz"
+        || path.starts_with("/static/")
+    {
         return next.run(req).await;
     }
     let name = state.web.cookie_name(cookies::CSRF);

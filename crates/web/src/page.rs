@@ -13,6 +13,7 @@ use crate::csrf::{CsrfCookie, token_for};
 pub struct Page {
     pub csrf_token: String,
     pub dev_mailbox: bool,
+    pub dev_phone: bool,
     pub signed_in_as: Option<String>,
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -45,6 +46,7 @@ impl FromRequestParts<AppState> for Page {
         Ok(Page {
             csrf_token,
             dev_mailbox: state.web.dev_mailbox,
+            dev_phone: state.web.twilio_auth_token.is_none(),
             ..Page::default()
         })
     }

@@ -4,6 +4,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::mfa::MAX_DEVICES;
+use latchkey_domain::session::SessionKind;
+use latchkey_service::password_reset::format_time;
 
 use super::mfa::DeviceRow;
 use crate::AppState;
@@ -22,6 +24,9 @@ struct CredentialsPage {
     phone_verified: bool,
     devices: Vec<DeviceRow>,
     max_devices: usize,
+    /// Set for a session earned with alternative factors: when it ends.
+    recovery_session_ends: Option<String>,
+    recoveries: Vec<(String, &'static str, String)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -69,6 +74,15 @@ pub async fn page(
         phone_verified: account.phone_verified_at.is_some(),
         devices: devices.iter().map(DeviceRow::from).collect(),
         max_devices: MAX_DEVICES,
+        recovery_session_ends: (session.kind == SessionKind::AlternativeFactors)
+            .then(|| format_time(session.expires_at)),
+        recoveries: state
+            .service
+            .recent_recoveries(&account.id)
+            .await?
+            .into_iter()
+            .map(|n| (format_time(n.at), n.event, n.client_addr))
+            .collect(),
     })
     .into_response())
 }

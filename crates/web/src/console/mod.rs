@@ -5,6 +5,7 @@ mod credentials;
 mod dev;
 mod mfa;
 mod password;
+mod recovery;
 mod sign_in;
 
 pub use sign_in::DENIED_MESSAGE;
@@ -32,6 +33,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/signin/mfa/troubleshoot", get(sign_in::troubleshoot_page))
         .route("/signin/mfa/resync", post(sign_in::resync_submit))
+        .route(
+            "/signin/recovery",
+            get(recovery::page).post(recovery::start),
+        )
+        .route("/signin/recovery/email", post(recovery::send_email))
+        .route("/signin/recovery/call", post(recovery::call))
+        .route("/signin/recovery/complete", post(recovery::complete))
+        .route(
+            "/recovery/email",
+            get(recovery::email_link).post(recovery::email_confirm),
+        )
+        .route(
+            "/recovery/cancel",
+            get(recovery::cancel_link).post(recovery::cancel_confirm),
+        )
         .route("/signout", post(sign_in::sign_out))
         .route("/signup", get(sign_up::page).post(sign_up::submit))
         .route(

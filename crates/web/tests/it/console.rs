@@ -651,6 +651,7 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
     let web = latchkey_web::WebConfig {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: false,
+        twilio_auth_token: None,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),

@@ -33,6 +33,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(backend: Backend) -> Self {
+        Self::with_voice(backend, Arc::new(latchkey_delivery::DevPhone), None).await
+    }
+
+    /// An app whose calls go through `voice`; with `twilio_auth_token` the Twilio webhook
+    /// routes replace the built-in phone.
+    pub async fn with_voice(
+        backend: Backend,
+        voice: Arc<dyn latchkey_service::VoiceCaller>,
+        twilio_auth_token: Option<String>,
+    ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
         // Small Argon2 parameters keep the suite fast; production parameters are tested in
@@ -56,6 +66,7 @@ impl TestApp {
                 public_url: ORIGIN.to_owned(),
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
+                recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
             },
         );
         let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
@@ -64,11 +75,13 @@ impl TestApp {
             clock.clone(),
             service.outbox_reader(),
             mailbox,
+            voice,
             service.outbox_signal(),
         );
         let web = latchkey_web::WebConfig {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
+            twilio_auth_token,
         };
         let router = latchkey_web::app(latchkey_web::AppState::new(
             service.clone(),
@@ -123,6 +136,11 @@ impl TestApp {
             .find(|w| w.starts_with(ORIGIN))
             .unwrap_or_else(|| panic!("no link in {:?}", mail.subject));
         link[ORIGIN.len()..].to_owned()
+    }
+
+    /// Runs the outbox worker once (delivers mail, places calls).
+    pub async fn deliver(&self) {
+        self.worker.deliver_due().await.unwrap();
     }
 
     pub async fn mails_to(&self, to: &str) -> Vec<latchkey_service::store::DevMail> {

@@ -4,3 +4,4 @@ mod api;
 mod console;
 mod harness;
 mod mfa;
+mod recovery;

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::harness::{Browser, PASSWORD, TestApp, totp};
 
 /// Activates a virtual device from the set-up page; returns its secret key.
-async fn activate(app: &TestApp, browser: &mut Browser, name: &str) -> String {
+pub async fn activate(app: &TestApp, browser: &mut Browser, name: &str) -> String {
     let chooser = browser.get("/console/mfa/activate").await;
     assert_eq!(chooser.status, StatusCode::OK);
     assert!(chooser.body.contains("Virtual MFA device") && chooser.body.contains("Continue"));
@@ -60,13 +60,13 @@ async fn activate(app: &TestApp, browser: &mut Browser, name: &str) -> String {
     secret
 }
 
-async fn password_step(browser: &mut Browser, email: &str) {
+pub async fn password_step(browser: &mut Browser, email: &str) {
     let page = browser.sign_in(email, PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert_eq!(page.location(), "/signin/mfa");
 }
 
-async fn submit_code(
+pub async fn submit_code(
     browser: &mut Browser,
     device_id: Option<&str>,
     code: &str,
@@ -93,7 +93,7 @@ async fn submit_code(
         .await
 }
 
-async fn device_ids(app: &TestApp, email: &str) -> Vec<String> {
+pub async fn device_ids(app: &TestApp, email: &str) -> Vec<String> {
     let account = app
         .store
         .account_by_email(&latchkey_domain::EmailAddress::parse(email).unwrap())

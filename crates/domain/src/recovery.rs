@@ -1,0 +1,238 @@
+//! `Sign in using alternative factors`: the recovery flow's states, lifetimes and budgets.
+//!
+//! The flow is a strict sequence — password (in the sign-in attempt that starts it) → email
+//! link → voice call → session — persisted so that it survives restarts and works across
+//! instances. Each transition is a conditional write on the current state, so steps cannot be
+//! skipped, reordered or replayed.
+
+use crate::time::{Duration, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryState {
+    /// Started; waiting for the email link.
+    EmailPending,
+    /// Email proven; waiting for the voice call's digits.
+    EmailVerified,
+    /// Phone proven; `Sign in to the console` may be pressed.
+    PhoneVerified,
+    /// A session was issued. Terminal.
+    Completed,
+    /// Ended by `This wasn't me`. Terminal.
+    Cancelled,
+}
+
+impl RecoveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailPending => "email_pending",
+            Self::EmailVerified => "email_verified",
+            Self::PhoneVerified => "phone_verified",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email_pending" => Some(Self::EmailPending),
+            "email_verified" => Some(Self::EmailVerified),
+            "phone_verified" => Some(Self::PhoneVerified),
+            "completed" => Some(Self::Completed),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// Lifetimes and budgets of the flow. The defaults follow SPEC §2's suggestions.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryPolicy {
+    pub flow_lifetime: Duration,
+    pub email_link_lifetime: Duration,
+    pub phone_code_lifetime: Duration,
+    /// Verification emails one flow may send (the first and the resends).
+    pub emails_per_flow: u32,
+    /// Calls one flow may place (`Call me now` and each `Try again`).
+    pub calls_per_flow: u32,
+    /// Calls placed for one account within [`RecoveryPolicy::account_call_window`].
+    pub calls_per_account: u32,
+    pub account_call_window: Duration,
+    /// Calls placed by the whole server within [`RecoveryPolicy::global_call_window`]
+    /// (toll-fraud protection).
+    pub calls_global: u32,
+    pub global_call_window: Duration,
+    /// Wrong digit entries allowed on one call before it hangs up.
+    pub digit_attempts_per_call: u32,
+    /// The recovery session's absolute lifetime (≤ 1 hour).
+    pub session_lifetime: Duration,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self {
+            flow_lifetime: Duration::minutes(30),
+            email_link_lifetime: Duration::minutes(15),
+            phone_code_lifetime: Duration::minutes(10),
+            emails_per_flow: 3,
+            calls_per_flow: 3,
+            calls_per_account: 6,
+            account_call_window: Duration::hours(24),
+            calls_global: 200,
+            global_call_window: Duration::hours(1),
+            digit_attempts_per_call: 3,
+            session_lifetime: Duration::hours(1),
+        }
+    }
+}
+
+/// A persisted flow, as the rules need to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowFacts {
+    pub state: RecoveryState,
+    pub expires_at: Timestamp,
+    pub emails_sent: u32,
+    pub calls_placed: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Expired,
+    WrongStep,
+    EmailBudget,
+    CallBudget,
+}
+
+impl RecoveryPolicy {
+    pub fn expires_at(&self, started: Timestamp) -> Timestamp {
+        started + self.flow_lifetime
+    }
+
+    pub fn may_send_email(&self, flow: FlowFacts, now: Timestamp) -> Result<(), Refusal> {
+        if now >= flow.expires_at {
+            return Err(Refusal::Expired);
+        }
+        if flow.state != RecoveryState::EmailPending {
+            return Err(Refusal::WrongStep);
+        }
+        if flow.emails_sent >= self.emails_per_flow {
+            return Err(Refusal::EmailBudget);
+        }
+        Ok(())
+    }
+
+    /// Whether a call may be placed for this flow; the per-account and global budgets are
+    /// counted by the store and passed in.
+    pub fn may_call(
+        &self,
+        flow: FlowFacts,
+        account_calls_in_window: u32,
+        global_calls_in_window: u32,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        if now >= flow.expires_at {
+            return Err(Refusal::Expired);
+        }
+        if flow.state != RecoveryState::EmailVerified {
+            return Err(Refusal::WrongStep);
+        }
+        if flow.calls_placed >= self.calls_per_flow
+            || account_calls_in_window >= self.calls_per_account
+            || global_calls_in_window >= self.calls_global
+        {
+            return Err(Refusal::CallBudget);
+        }
+        Ok(())
+    }
+
+    pub fn may_complete(&self, flow: FlowFacts, now: Timestamp) -> Result<(), Refusal> {
+        if now >= flow.expires_at {
+            return Err(Refusal::Expired);
+        }
+        if flow.state != RecoveryState::PhoneVerified {
+            return Err(Refusal::WrongStep);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(state: RecoveryState) -> FlowFacts {
+        FlowFacts {
+            state,
+            expires_at: Timestamp(1800),
+            emails_sent: 0,
+            calls_placed: 0,
+        }
+    }
+
+    #[test]
+    fn steps_run_in_order_only() {
+        let policy = RecoveryPolicy::default();
+        let now = Timestamp(0);
+        assert_eq!(
+            policy.may_send_email(flow(RecoveryState::EmailPending), now),
+            Ok(())
+        );
+        assert_eq!(
+            policy.may_send_email(flow(RecoveryState::EmailVerified), now),
+            Err(Refusal::WrongStep)
+        );
+        assert_eq!(
+            policy.may_call(flow(RecoveryState::EmailPending), 0, 0, now),
+            Err(Refusal::WrongStep)
+        );
+        assert_eq!(
+            policy.may_call(flow(RecoveryState::EmailVerified), 0, 0, now),
+            Ok(())
+        );
+        assert_eq!(
+            policy.may_complete(flow(RecoveryState::EmailVerified), now),
+            Err(Refusal::WrongStep)
+        );
+        assert_eq!(
+            policy.may_complete(flow(RecoveryState::PhoneVerified), now),
+            Ok(())
+        );
+        assert_eq!(
+            policy.may_complete(flow(RecoveryState::Completed), now),
+            Err(Refusal::WrongStep)
+        );
+    }
+
+    #[test]
+    fn the_whole_flow_expires() {
+        let policy = RecoveryPolicy::default();
+        let late = Timestamp(1800);
+        assert_eq!(
+            policy.may_send_email(flow(RecoveryState::EmailPending), late),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(
+            policy.may_call(flow(RecoveryState::EmailVerified), 0, 0, late),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(
+            policy.may_complete(flow(RecoveryState::PhoneVerified), late),
+            Err(Refusal::Expired)
+        );
+    }
+
+    #[test]
+    fn emails_and_calls_are_budgeted_per_flow_account_and_server() {
+        let policy = RecoveryPolicy::default();
+        let now = Timestamp(0);
+        let mut f = flow(RecoveryState::EmailPending);
+        f.emails_sent = 3;
+        assert_eq!(policy.may_send_email(f, now), Err(Refusal::EmailBudget));
+        let mut f = flow(RecoveryState::EmailVerified);
+        f.calls_placed = 3;
+        assert_eq!(policy.may_call(f, 0, 0, now), Err(Refusal::CallBudget));
+        let f = flow(RecoveryState::EmailVerified);
+        assert_eq!(policy.may_call(f, 6, 0, now), Err(Refusal::CallBudget));
+        assert_eq!(policy.may_call(f, 0, 200, now), Err(Refusal::CallBudget));
+        assert_eq!(policy.may_call(f, 5, 199, now), Ok(()));
+    }
+}

@@ -1,0 +1,564 @@
+//! `Troubleshoot MFA` → `Sign in using alternative factors` (journey steps 4–7).
+//!
+//! Started only with a live sign-in attempt (the password was verified moments ago), the
+//! flow moves email_pending → email_verified → phone_verified → completed, each step one
+//! conditional write on the previous state. The browser holds the flow's token in a cookie;
+//! the emailed link carries a different token and works in any browser. Failures count on
+//! the account's lockout, and no new link or call resets that count.
+
+use latchkey_domain::lockout::Admission;
+use latchkey_domain::recovery::{FlowFacts, RecoveryState, Refusal};
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
+
+use crate::email::Notice;
+use crate::error::ServiceError;
+use crate::secrets::{SecretToken, random_below, random_bytes};
+use crate::sign_in::IssuedSession;
+use crate::store::{
+    AccountRecord, CallPurpose, CallStatus, NewCall, NewRecoveryFlow, NewSession, RecoveryEmail,
+    RecoveryFlowRecord,
+};
+use crate::voice::OutgoingCall;
+use crate::{RequestContext, Service};
+
+/// What the recovery page shows.
+#[derive(Debug, Clone)]
+pub struct RecoveryView {
+    pub state: RecoveryState,
+    pub expires_at: Timestamp,
+    pub email_masked: String,
+    pub phone_masked: String,
+    pub emails_sent: u32,
+    pub emails_left: u32,
+    pub calls_placed: u32,
+    pub calls_left: u32,
+    /// The newest call's status, once one was placed.
+    pub call_status: Option<CallStatus>,
+}
+
+/// A started flow: the token goes in the browser's cookie.
+#[derive(Debug, Clone)]
+pub struct StartedRecovery {
+    pub token: SecretToken,
+    pub expires_at: Timestamp,
+}
+
+/// A placed call: the code to show on screen (it is stored only as an HMAC).
+#[derive(Clone)]
+pub struct CallCode {
+    pub code: String,
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for CallCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallCode(<redacted>)")
+    }
+}
+
+fn refusal(refused: Refusal) -> ServiceError {
+    match refused {
+        Refusal::Expired => ServiceError::RecoveryExpired,
+        Refusal::WrongStep => ServiceError::Conflict("That step is not available now: finish the current step first.".to_owned()),
+        Refusal::EmailBudget => ServiceError::Conflict("No more verification emails can be sent for this sign-in. Use the link in the last email, or start again later.".to_owned()),
+        Refusal::CallBudget => ServiceError::Conflict("No more calls can be placed for now. Wait a while before trying again; if this keeps happening, contact the operator.".to_owned()),
+    }
+}
+
+fn facts(flow: &RecoveryFlowRecord) -> FlowFacts {
+    FlowFacts {
+        state: flow.state,
+        expires_at: flow.expires_at,
+        emails_sent: flow.emails_sent,
+        calls_placed: flow.calls_placed,
+    }
+}
+
+impl Service {
+    /// The `This wasn't me` token of a flow: derived from the flow id with a server subkey, so
+    /// both notices can carry it without storing it; storage keeps only its hash.
+    fn cancel_token(&self, flow_id: &str) -> SecretToken {
+        let tag = self
+            .recovery_cancel
+            .sign(format!("recovery-cancel\0{flow_id}").as_bytes());
+        SecretToken::from_presented(&tag).expect("an HMAC tag has the shape of a token")
+    }
+
+    async fn live_flow(
+        &self,
+        token: &str,
+    ) -> Result<(RecoveryFlowRecord, AccountRecord), ServiceError> {
+        let token = SecretToken::from_presented(token).ok_or(ServiceError::RecoveryExpired)?;
+        let flow = self
+            .store
+            .recovery_flow(&token.hash())
+            .await?
+            .ok_or(ServiceError::RecoveryExpired)?;
+        if self.clock.now() >= flow.expires_at
+            || matches!(
+                flow.state,
+                RecoveryState::Cancelled | RecoveryState::Completed
+            )
+        {
+            return Err(ServiceError::RecoveryExpired);
+        }
+        let account = self
+            .store
+            .account_by_id(&flow.account_id)
+            .await?
+            .ok_or(ServiceError::RecoveryExpired)?;
+        Ok((flow, account))
+    }
+
+    fn recovery_notice(
+        &self,
+        account: &AccountRecord,
+        flow_id: &str,
+        subject: &str,
+        lead: String,
+        ctx: &RequestContext,
+    ) -> crate::OutgoingEmail {
+        let cancel = self.link(&format!(
+            "/recovery/cancel?token={}",
+            self.cancel_token(flow_id).expose()
+        ));
+        let notice = Notice {
+            subject: subject.to_owned(),
+            paragraphs: vec![
+                lead,
+                format!(
+                    "If this wasn't you, open this link now: it ends the recovery, signs out every session and blocks sign-in with alternative factors until you sign in with your MFA device: {cancel}"
+                ),
+            ],
+        };
+        self.notice_email(account, &notice, ctx)
+    }
+
+    /// `Sign in using alternative factors`, from the MFA page of a live sign-in attempt.
+    pub async fn start_recovery(
+        &self,
+        attempt: &str,
+        ctx: &RequestContext,
+    ) -> Result<StartedRecovery, ServiceError> {
+        let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
+        let now = self.clock.now();
+        let attempt = self
+            .store
+            .sign_in_attempt(&token.hash(), now)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        let account = self
+            .store
+            .account_by_id(&attempt.account_id)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        if self.store.recovery_blocked_at(&account.id).await?.is_some() {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryStarted,
+                AuditOutcome::Failure,
+                "blocked_by_owner",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::Conflict(
+                "Sign-in with alternative factors is blocked for this account because its owner reported a recovery they did not start. Sign in with an MFA device, or contact the operator.".to_owned(),
+            ));
+        }
+        let flow_token = SecretToken::generate();
+        let id = format!(
+            "rec-{}",
+            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        );
+        let expires_at = self.config.recovery.expires_at(now);
+        let mail = self.recovery_notice(
+            &account,
+            &id,
+            "Someone started to sign in to your latchkey account with alternative factors",
+            "Someone entered your password and chose to sign in with your email address and phone number instead of an MFA device. They will need to open a link we email to you and answer a call to your phone.".to_owned(),
+            ctx,
+        );
+        let flow = NewRecoveryFlow {
+            id: id.clone(),
+            token_hash: flow_token.hash(),
+            account_id: account.id.clone(),
+            cancel_token_hash: self.cancel_token(&id).hash(),
+            created_at: now,
+            expires_at,
+        };
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::RecoveryStarted,
+            AuditOutcome::Success,
+            &id,
+        );
+        self.store
+            .create_recovery_flow(&flow, &[self.outbox.email(&mail, now)], &audit)
+            .await?;
+        self.outbox.wake();
+        Ok(StartedRecovery {
+            token: flow_token,
+            expires_at,
+        })
+    }
+
+    pub async fn recovery_view(&self, token: &str) -> Result<RecoveryView, ServiceError> {
+        let (flow, account) = self.live_flow(token).await?;
+        let call = self.store.latest_call(&flow.id).await?;
+        let policy = &self.config.recovery;
+        Ok(RecoveryView {
+            state: flow.state,
+            expires_at: flow.expires_at,
+            email_masked: account.email.masked(),
+            phone_masked: account.phone.masked(),
+            emails_sent: flow.emails_sent,
+            emails_left: policy.emails_per_flow.saturating_sub(flow.emails_sent),
+            calls_placed: flow.calls_placed,
+            calls_left: policy.calls_per_flow.saturating_sub(flow.calls_placed),
+            call_status: call.map(|c| c.status),
+        })
+    }
+
+    /// Step 1, `Send verification email` (and resend): a new single-use link; any earlier
+    /// link of the flow stops working.
+    pub async fn send_recovery_email(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (flow, account) = self.live_flow(token).await?;
+        let now = self.clock.now();
+        let policy = self.config.recovery;
+        if let Err(refused) = policy.may_send_email(facts(&flow), now) {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryEmailSent,
+                AuditOutcome::Failure,
+                "refused",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(refusal(refused));
+        }
+        let link_token = SecretToken::generate();
+        let link = self.link(&format!("/recovery/email?token={}", link_token.expose()));
+        let notice = Notice {
+            subject: "Verify your email address to sign in to latchkey".to_owned(),
+            paragraphs: vec![
+                "You are signing in with alternative factors because you cannot use your MFA device. Open this link within 15 minutes to verify your email address; then return to the sign-in page for the phone call.".to_owned(),
+                link,
+                "If you did not ask for this, ignore this email; without the link nobody can continue.".to_owned(),
+            ],
+        };
+        let mail = self.notice_email(&account, &notice, ctx);
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::RecoveryEmailSent,
+            AuditOutcome::Success,
+            &flow.id,
+        );
+        let stored = self
+            .store
+            .record_recovery_email(
+                &RecoveryEmail {
+                    flow_id: &flow.id,
+                    token_hash: &link_token.hash(),
+                    link_expires_at: now + policy.email_link_lifetime,
+                    max_emails: policy.emails_per_flow,
+                    now,
+                },
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
+            .await?;
+        if !stored {
+            return Err(refusal(Refusal::WrongStep));
+        }
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Whether an emailed recovery link is still good (for the confirmation page).
+    pub async fn recovery_link_is_live(&self, token: &str) -> Result<bool, ServiceError> {
+        let Some(token) = SecretToken::from_presented(token) else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .recovery_flow_by_email_token(&token.hash(), self.clock.now())
+            .await?
+            .is_some())
+    }
+
+    /// The emailed link was confirmed (in any browser): step 1 is done.
+    pub async fn verify_recovery_email(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let token = SecretToken::from_presented(token);
+        let flow = match &token {
+            Some(token) => {
+                self.store
+                    .recovery_flow_by_email_token(&token.hash(), now)
+                    .await?
+            }
+            None => None,
+        };
+        let (Some(token), Some(flow)) = (token, flow) else {
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::RecoveryEmailVerified,
+                AuditOutcome::Failure,
+                "invalid_link",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::LinkInvalid);
+        };
+        let audit = self.audit(
+            ctx,
+            Some(&flow.account_id),
+            AuditEvent::RecoveryEmailVerified,
+            AuditOutcome::Success,
+            &flow.id,
+        );
+        if self
+            .store
+            .verify_recovery_email(&flow.id, &token.hash(), now, &audit)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::LinkInvalid)
+        }
+    }
+
+    /// Step 2, `Call me now` / `Try again`: a new 6-digit code and a call to the verified
+    /// number, within the per-flow, per-account and server-wide budgets.
+    pub async fn call_for_recovery(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<CallCode, ServiceError> {
+        let (flow, account) = self.live_flow(token).await?;
+        let now = self.clock.now();
+        let policy = self.config.recovery;
+        let account_calls = self
+            .store
+            .count_calls(Some(&account.id), now - policy.account_call_window)
+            .await?;
+        let all_calls = self
+            .store
+            .count_calls(None, now - policy.global_call_window)
+            .await?;
+        if let Err(refused) = policy.may_call(facts(&flow), account_calls, all_calls, now) {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryCallPlaced,
+                AuditOutcome::Failure,
+                if refused == Refusal::CallBudget {
+                    "call_budget"
+                } else {
+                    "refused"
+                },
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(refusal(refused));
+        }
+        if account.phone_verified_at.is_none() {
+            return Err(ServiceError::Conflict("This account's phone number was never verified, so it cannot be used to sign in. Contact the operator.".to_owned()));
+        }
+        let code = format!("{:06}", random_below(1_000_000));
+        let call_id = format!(
+            "call-{}",
+            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        );
+        let expires_at = now + policy.phone_code_lifetime;
+        let call = NewCall {
+            id: call_id.clone(),
+            account_id: account.id.clone(),
+            purpose: CallPurpose::Recovery,
+            flow_id: flow.id.clone(),
+            to_number: account.phone.as_str().to_owned(),
+            code_hash: self.phone_code_hash(&call_id, &code),
+            code_expires_at: expires_at,
+            created_at: now,
+        };
+        let message = self.outbox.call(
+            &OutgoingCall {
+                call_id: call_id.clone(),
+                to: account.phone.as_str().to_owned(),
+            },
+            now,
+        );
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::RecoveryCallPlaced,
+            AuditOutcome::Success,
+            &call_id,
+        );
+        if !self
+            .store
+            .place_recovery_call(&call, policy.calls_per_flow, &[message], &audit)
+            .await?
+        {
+            return Err(refusal(Refusal::WrongStep));
+        }
+        self.outbox.wake();
+        Ok(CallCode { code, expires_at })
+    }
+
+    /// Step 3, `Sign in to the console`: a recovery session (one hour), every other session
+    /// signed out, the owner told.
+    pub async fn complete_recovery(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, ServiceError> {
+        let (flow, account) = self.live_flow(token).await?;
+        let now = self.clock.now();
+        let policy = self.config.recovery;
+        policy.may_complete(facts(&flow), now).map_err(refusal)?;
+        // Lockout applies to every path that mints a session, this one included.
+        if let Admission::Locked = self.config.lockout.admit(account.failures, now) {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryCompleted,
+                AuditOutcome::Failure,
+                "locked",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::Conflict("This account is locked after too many failed attempts. Reset the password with Forgot password? first.".to_owned()));
+        }
+        if self.store.recovery_blocked_at(&account.id).await?.is_some() {
+            return Err(ServiceError::RecoveryExpired);
+        }
+        let session_token = SecretToken::generate();
+        let expires_at = now + policy.session_lifetime;
+        let session = NewSession {
+            token_hash: session_token.hash(),
+            account_id: account.id.clone(),
+            kind: SessionKind::AlternativeFactors,
+            mfa_device_id: None,
+            created_at: now,
+            expires_at,
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        let mail = self.recovery_notice(
+            &account,
+            &flow.id,
+            "You signed in to latchkey with alternative factors",
+            "Your account was signed in with its password, email address and phone number instead of an MFA device. Every other session was signed out. The new session can replace MFA devices and ends within an hour.".to_owned(),
+            ctx,
+        );
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::RecoveryCompleted,
+            AuditOutcome::Success,
+            &flow.id,
+        );
+        if !self
+            .store
+            .complete_recovery(&flow.id, &session, &[self.outbox.email(&mail, now)], &audit)
+            .await?
+        {
+            return Err(refusal(Refusal::WrongStep));
+        }
+        self.outbox.wake();
+        Ok(IssuedSession {
+            token: session_token,
+            account_id: account.id,
+            expires_at,
+        })
+    }
+
+    /// Whether a `This wasn't me` link is genuine (for its confirmation page).
+    pub async fn cancel_link_is_valid(&self, token: &str) -> Result<bool, ServiceError> {
+        let Some(token) = SecretToken::from_presented(token) else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .recovery_flow_by_cancel_token(&token.hash())
+            .await?
+            .is_some_and(|f| f.state != RecoveryState::Cancelled))
+    }
+
+    /// `This wasn't me`: ends the recovery (and its session), signs out everywhere, and blocks
+    /// alternative factors until a real factor is used.
+    pub async fn cancel_recovery(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<AccountId, ServiceError> {
+        let token = SecretToken::from_presented(token).ok_or(ServiceError::LinkInvalid)?;
+        let flow = self
+            .store
+            .recovery_flow_by_cancel_token(&token.hash())
+            .await?
+            .ok_or(ServiceError::LinkInvalid)?;
+        let audit = self.audit(
+            ctx,
+            Some(&flow.account_id),
+            AuditEvent::RecoveryCancelled,
+            AuditOutcome::Success,
+            &flow.id,
+        );
+        if self
+            .store
+            .cancel_recovery(&flow.id, &flow.account_id, self.clock.now(), &audit)
+            .await?
+        {
+            Ok(flow.account_id)
+        } else {
+            Err(ServiceError::LinkInvalid)
+        }
+    }
+}
+
+/// A line for Security credentials about a recent sign-in with alternative factors.
+#[derive(Debug, Clone)]
+pub struct RecoveryNote {
+    pub event: &'static str,
+    pub at: Timestamp,
+    pub client_addr: String,
+}
+
+impl Service {
+    /// Recoveries started, completed or stopped on the account in the last two weeks, newest
+    /// first: the owner sees them on Security credentials as well as in the emails.
+    pub async fn recent_recoveries(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<RecoveryNote>, ServiceError> {
+        let since = self.clock.now() - latchkey_domain::Duration::hours(24 * 14);
+        let records = self.store.recent_audit(Some(account), 200).await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| r.at >= since && r.outcome == "success")
+            .filter_map(|r| {
+                let event = match r.event.as_str() {
+                    "recovery_started" => "started",
+                    "recovery_completed" => "completed",
+                    "recovery_cancelled" => "stopped with This wasn't me",
+                    _ => return None,
+                };
+                Some(RecoveryNote {
+                    event,
+                    at: r.at,
+                    client_addr: r.client_addr,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,223 @@
+//! Verification calls: the port that places them, and what the call says when the phone
+//! answers and when digits arrive.
+//!
+//! Both providers — Twilio's webhooks and the built-in phone at `/dev/phone` — go through
+//! [`Service::answer_call`] and [`Service::receive_digits`]. Only digits that arrive on a
+//! call latchkey placed (matched by our call id *and* the provider's call id), for a flow
+//! still waiting at the phone step, before the code expires, count.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use latchkey_domain::{AuditEvent, AuditOutcome};
+
+use crate::email::SendError;
+use crate::error::ServiceError;
+use crate::store::{CallRecord, CallStatus};
+use crate::{RequestContext, Service};
+
+/// A call to place: our id (which the webhook URLs carry) and the verified number.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutgoingCall {
+    pub call_id: String,
+    pub to: String,
+}
+
+/// The provider's id for a placed call (Twilio's `CallSid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedCall {
+    pub provider_call_id: String,
+}
+
+/// Places calls. Implementations: Twilio (REST) and the built-in phone.
+#[async_trait]
+pub trait VoiceCaller: Send + Sync {
+    async fn place_call(&self, call: &OutgoingCall) -> Result<PlacedCall, SendError>;
+    fn describe(&self) -> String;
+}
+
+/// What the call says next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallScript {
+    /// Ask for the 6 digits (again, after a wrong entry, when `retry`).
+    Prompt { retry: bool },
+    /// The right digits: thank and hang up.
+    Verified,
+    /// Too many wrong entries: say so and hang up.
+    TooManyAttempts,
+    /// Not a call latchkey is waiting on (unknown, superseded, expired, already verified).
+    NotValid,
+}
+
+impl CallScript {
+    /// The words spoken, shared by Twilio's `<Say>` and the built-in phone's screen.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::Prompt { retry: false } => {
+                "Hello, this is latchkey. To verify your phone number, enter the 6 digit code shown on your screen."
+            }
+            Self::Prompt { retry: true } => {
+                "That code is not correct. Enter the 6 digit code shown on your screen."
+            }
+            Self::Verified => {
+                "Thank you. Your phone number is verified. You can return to your screen. Goodbye."
+            }
+            Self::TooManyAttempts => {
+                "That code is not correct, and there are no attempts left on this call. Use Try again on your screen for a new call. Goodbye."
+            }
+            Self::NotValid => "This call is no longer valid. Goodbye.",
+        }
+    }
+
+    pub fn expects_digits(self) -> bool {
+        matches!(self, Self::Prompt { .. })
+    }
+}
+
+impl Service {
+    pub(crate) fn phone_code_hash(&self, call_id: &str, digits: &str) -> String {
+        self.phone_codes
+            .sign(format!("phone-code\0{call_id}\0{digits}").as_bytes())
+    }
+
+    /// The call if it is one latchkey is waiting on: placed by us with this provider id (or
+    /// still unbound, when the provider's webhook beats our own record of the placement).
+    async fn live_call(
+        &self,
+        call_id: &str,
+        provider_call_id: &str,
+    ) -> Result<Option<CallRecord>, ServiceError> {
+        let Some(call) = self.store.call(call_id).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if now >= call.code_expires_at {
+            return Ok(None);
+        }
+        match (&call.provider_call_id, call.status) {
+            (Some(bound), CallStatus::Placed)
+                if bound.as_bytes().ct_eq(provider_call_id.as_bytes()).into() =>
+            {
+                Ok(Some(call))
+            }
+            (None, CallStatus::Queued) => {
+                if self.store.bind_call(call_id, provider_call_id, now).await? {
+                    Ok(self.store.call(call_id).await?)
+                } else {
+                    Ok(None)
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The phone picked up.
+    pub async fn answer_call(
+        &self,
+        call_id: &str,
+        provider_call_id: &str,
+    ) -> Result<CallScript, ServiceError> {
+        Ok(match self.live_call(call_id, provider_call_id).await? {
+            Some(_) => CallScript::Prompt { retry: false },
+            None => CallScript::NotValid,
+        })
+    }
+
+    /// Digits keyed on the phone.
+    pub async fn receive_digits(
+        &self,
+        call_id: &str,
+        provider_call_id: &str,
+        digits: &str,
+        ctx: &RequestContext,
+    ) -> Result<CallScript, ServiceError> {
+        let Some(call) = self.live_call(call_id, provider_call_id).await? else {
+            let audit = self.audit(
+                ctx,
+                None,
+                AuditEvent::PhoneCode,
+                AuditOutcome::Failure,
+                "call_not_valid",
+            );
+            self.store.append_audit(&audit).await?;
+            return Ok(CallScript::NotValid);
+        };
+        let now = self.clock.now();
+        let well_formed = digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit());
+        let expected = call.code_hash.as_bytes();
+        let matches = well_formed
+            && bool::from(
+                self.phone_code_hash(&call.id, digits)
+                    .as_bytes()
+                    .ct_eq(expected),
+            );
+        if matches {
+            let audit = self.audit(
+                ctx,
+                Some(&call.account_id),
+                AuditEvent::PhoneCode,
+                AuditOutcome::Success,
+                &call.id,
+            );
+            if self
+                .store
+                .verify_call(&call.id, provider_call_id, now, &audit)
+                .await?
+            {
+                return Ok(CallScript::Verified);
+            }
+            return Ok(CallScript::NotValid);
+        }
+        let audit = self.audit(
+            ctx,
+            Some(&call.account_id),
+            AuditEvent::PhoneCode,
+            AuditOutcome::Failure,
+            "wrong_digits",
+        );
+        let attempts = self
+            .store
+            .record_wrong_digits(&call.id, &call.account_id, now, &audit)
+            .await?;
+        if attempts >= self.config.recovery.digit_attempts_per_call {
+            self.store
+                .end_call(&call.id, CallStatus::Ended, now)
+                .await?;
+            return Ok(CallScript::TooManyAttempts);
+        }
+        Ok(CallScript::Prompt { retry: true })
+    }
+
+    /// A provider's status report (`completed`, `busy`, `no-answer`, `failed`, …): a call
+    /// that ended without the right digits stops being live.
+    pub async fn call_status(
+        &self,
+        call_id: &str,
+        provider_call_id: &str,
+        status: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(call) = self.store.call(call_id).await? else {
+            return Ok(());
+        };
+        if call.provider_call_id.as_deref() != Some(provider_call_id) {
+            return Ok(());
+        }
+        let ended = match status {
+            "completed" => Some(CallStatus::Ended),
+            "busy" | "no-answer" | "failed" | "canceled" => Some(CallStatus::Failed),
+            _ => None,
+        };
+        if let Some(ended) = ended {
+            self.store
+                .end_call(call_id, ended, self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls of the built-in phone, for `/dev/phone`.
+    pub async fn dev_calls(&self) -> Result<Vec<CallRecord>, ServiceError> {
+        Ok(self.store.dev_calls(50).await?)
+    }
+}

@@ -1,0 +1,862 @@
+//! `Sign in using alternative factors`: the journey on the built-in phone, the Twilio
+//! webhooks, and every abuse case of the issue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use latchkey_domain::Duration;
+use latchkey_service::{OutgoingCall, PlacedCall, SendError, VoiceCaller};
+
+use crate::harness::{Browser, PASSWORD, Page, TestApp, totp};
+use crate::mfa::{activate, device_ids, password_step, submit_code};
+
+/// An account with one virtual device, signed out; returns the device's secret.
+async fn account_with_device(app: &TestApp, browser: &mut Browser, email: &str) -> String {
+    app.active_account(email).await;
+    browser.sign_in(email, PASSWORD).await;
+    let secret = activate(app, browser, "Lost phone").await;
+    browser
+        .submit("/console/security-credentials", "/signout", &[])
+        .await;
+    app.clock.advance(Duration::seconds(30));
+    secret
+}
+
+/// Password, then `Troubleshoot MFA` → `Sign in using alternative factors`.
+async fn start(browser: &mut Browser, email: &str) -> Page {
+    password_step(browser, email).await;
+    let troubleshoot = browser.get("/signin/mfa/troubleshoot").await;
+    assert!(
+        troubleshoot
+            .body
+            .contains("Sign in using alternative factors")
+    );
+    let started = browser
+        .post("/signin/recovery", &[("csrf_token", &troubleshoot.csrf())])
+        .await;
+    assert_eq!(started.location(), "/signin/recovery", "{}", started.body);
+    browser.get("/signin/recovery").await
+}
+
+/// Presses a button of the recovery page (the CSRF token is the browser's, whichever form
+/// it is read from: some states show no form at all).
+async fn press(browser: &mut Browser, action: &str) -> Page {
+    let csrf = browser.get("/signup").await.csrf();
+    browser.post(action, &[("csrf_token", &csrf)]).await
+}
+
+/// Follows the emailed link in `browser` (any browser) and confirms it.
+async fn confirm_email(app: &TestApp, browser: &mut Browser, email: &str) -> Page {
+    let link = app.link_in_latest_mail(email).await;
+    assert!(link.starts_with("/recovery/email?token="), "{link}");
+    let confirm = browser.get(&link).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let token = link.split("token=").nth(1).unwrap();
+    browser
+        .post(
+            "/recovery/email",
+            &[("token", token), ("csrf_token", &confirm.csrf())],
+        )
+        .await
+}
+
+/// Answers the newest ringing call on the built-in phone and keys `digits`.
+async fn key_on_dev_phone(app: &TestApp, browser: &mut Browser, digits: &str) -> Page {
+    app.deliver().await;
+    let phone = browser.get("/dev/phone").await;
+    let marker = "href=\"/dev/phone/";
+    let start = phone
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no ringing call:\n{}", phone.body))
+        + marker.len();
+    let call_id = phone.body[start..start + phone.body[start..].find('"').unwrap()].to_owned();
+    let answered = browser.get(&format!("/dev/phone/{call_id}")).await;
+    assert!(
+        answered
+            .body
+            .contains("enter the 6 digit code shown on your screen"),
+        "{}",
+        answered.body
+    );
+    browser
+        .post(
+            &format!("/dev/phone/{call_id}/digits"),
+            &[("digits", digits), ("csrf_token", &answered.csrf())],
+        )
+        .await
+}
+
+fn code_on(page: &Page) -> String {
+    page.element_text("phone-code")
+}
+
+#[tokio::test]
+async fn the_whole_journey_on_the_embedded_defaults() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut browser = app.browser();
+        let lost = account_with_device(&app, &mut browser, "ann@example.com").await;
+        let mut other_device = app.browser();
+        password_step(&mut other_device, "ann@example.com").await;
+        submit_code(&mut other_device, None, &totp(&lost, &app.clock, 0)).await;
+        assert!(other_device.session_cookie().is_some());
+
+        let page = start(&mut browser, "ann@example.com").await;
+        for label in [
+            "Step 1: Email address verification",
+            "Send verification email",
+            "Step 2: Phone number verification",
+            "Call me now",
+            "Sign in to the console",
+            "a***@example.com",
+            "+**********58",
+        ] {
+            assert!(page.body.contains(label), "{name}: {label}");
+        }
+        let sent = press(&mut browser, "/signin/recovery/email").await;
+        assert_eq!(sent.location(), "/signin/recovery", "{name}");
+        let waiting = browser.get("/signin/recovery").await;
+        assert!(
+            waiting.body.contains("http-equiv=\"refresh\""),
+            "{name}: the page polls"
+        );
+
+        // The link is opened in another browser; the original page moves on.
+        let mut phone_browser = app.browser();
+        let confirmed = confirm_email(&app, &mut phone_browser, "ann@example.com").await;
+        assert_eq!(
+            confirmed.status,
+            StatusCode::OK,
+            "{name}: {}",
+            confirmed.body
+        );
+        let step2 = browser.get("/signin/recovery").await;
+        assert!(
+            step2.body.contains("✓ Verified") && step2.body.contains("Call me now"),
+            "{name}"
+        );
+
+        let called = press(&mut browser, "/signin/recovery/call").await;
+        assert_eq!(called.location(), "/signin/recovery", "{name}");
+        let with_code = browser.get("/signin/recovery").await;
+        let code = code_on(&with_code);
+        assert_eq!(code.len(), 6, "{name}");
+        let done = key_on_dev_phone(&app, &mut browser, &code).await;
+        assert!(
+            done.body.contains("Your phone number is verified"),
+            "{name}: {}",
+            done.body
+        );
+
+        let step3 = browser.get("/signin/recovery").await;
+        assert!(
+            !step3.body.contains("http-equiv=\"refresh\""),
+            "{name}: nothing to wait for"
+        );
+        let signed_in = press(&mut browser, "/signin/recovery/complete").await;
+        assert_eq!(
+            signed_in.location(),
+            "/console/security-credentials",
+            "{name}: {}",
+            signed_in.body
+        );
+        let credentials = browser.get("/console/security-credentials").await;
+        assert!(credentials.body.contains("Lost phone"), "{name}");
+        assert!(
+            credentials
+                .body
+                .contains("signed in with alternative factors"),
+            "{name}"
+        );
+        assert_eq!(
+            other_device
+                .get("/console/security-credentials")
+                .await
+                .location(),
+            "/signin",
+            "{name}: other sessions signed out"
+        );
+
+        // Remove the lost device, activate a new one, sign out, sign in with the new one.
+        let lost_id = device_ids(&app, "ann@example.com").await.remove(0);
+        let manage = browser.get(&format!("/console/mfa/{lost_id}/manage")).await;
+        let removed = browser
+            .post(
+                &format!("/console/mfa/{lost_id}/remove"),
+                &[("csrf_token", &manage.csrf())],
+            )
+            .await;
+        assert_eq!(
+            removed.location(),
+            "/console/security-credentials?done=mfa-removed-last",
+            "{name}: {}",
+            removed.body
+        );
+        let new = activate(&app, &mut browser, "New phone").await;
+        browser
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+        app.clock.advance(Duration::seconds(30));
+        password_step(&mut browser, "ann@example.com").await;
+        let new_id = device_ids(&app, "ann@example.com").await.remove(0);
+        assert_eq!(
+            submit_code(&mut browser, Some(&lost_id), &totp(&lost, &app.clock, 0))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: the old device is refused"
+        );
+        assert_eq!(
+            submit_code(&mut browser, Some(&new_id), &totp(&new, &app.clock, 0))
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+
+        let subjects: Vec<String> = app
+            .mails_to("ann@example.com")
+            .await
+            .into_iter()
+            .map(|m| m.subject)
+            .collect();
+        assert!(
+            subjects.iter().any(|s| s.contains("started to sign in")),
+            "{name}: {subjects:?}"
+        );
+        assert!(
+            subjects
+                .iter()
+                .any(|s| s.contains("signed in to latchkey with alternative factors")),
+            "{name}"
+        );
+        let events: Vec<String> = app
+            .audit_events()
+            .await
+            .into_iter()
+            .map(|(e, o, _)| format!("{e}:{o}"))
+            .collect();
+        for expected in [
+            "recovery_started:success",
+            "recovery_email_sent:success",
+            "recovery_email_verified:success",
+            "recovery_call_placed:success",
+            "phone_code:success",
+            "recovery_completed:success",
+        ] {
+            assert!(events.contains(&expected.to_owned()), "{name}: {expected}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn steps_cannot_be_skipped_reordered_or_started_without_the_password() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "bo@example.com").await;
+
+        let mut stranger = app.browser();
+        let page = stranger.get("/signin").await;
+        let no_password = stranger
+            .post("/signin/recovery", &[("csrf_token", &page.csrf())])
+            .await;
+        assert_eq!(
+            no_password.status,
+            StatusCode::GONE,
+            "{name}: no attempt, no flow"
+        );
+
+        start(&mut browser, "bo@example.com").await;
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/call").await.status,
+            StatusCode::CONFLICT,
+            "{name}: call before email"
+        );
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/complete")
+                .await
+                .status,
+            StatusCode::CONFLICT,
+            "{name}: sign in before both"
+        );
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "bo@example.com").await;
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/email").await.status,
+            StatusCode::CONFLICT,
+            "{name}: step 1 is over"
+        );
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/complete")
+                .await
+                .status,
+            StatusCode::CONFLICT,
+            "{name}: phone first"
+        );
+        press(&mut browser, "/signin/recovery/call").await;
+        let code = code_on(&browser.get("/signin/recovery").await);
+        key_on_dev_phone(&app, &mut browser, &code).await;
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/complete")
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+        // Replaying the last step (a second tab, a resubmitted form) gets nothing.
+        let mut replay = app.browser();
+        replay.cookies = browser.cookies.clone();
+        replay.cookies.remove("latchkey_session");
+        let flow_cookie = app_flow_cookie(&browser);
+        assert!(flow_cookie.is_none(), "{name}: the flow cookie is cleared");
+    }
+}
+
+fn app_flow_cookie(browser: &Browser) -> Option<String> {
+    browser.cookies.get("latchkey_recovery").cloned()
+}
+
+#[tokio::test]
+async fn links_are_single_use_expire_and_a_resend_invalidates_the_earlier_one() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "cy@example.com").await;
+    start(&mut browser, "cy@example.com").await;
+    press(&mut browser, "/signin/recovery/email").await;
+    let first = app.link_in_latest_mail("cy@example.com").await;
+    press(&mut browser, "/signin/recovery/email").await;
+    let second = app.link_in_latest_mail("cy@example.com").await;
+    assert_ne!(first, second);
+    assert_eq!(
+        browser.get(&first).await.status,
+        StatusCode::GONE,
+        "the resend made the first link useless"
+    );
+    // Fifteen minutes later the second one is dead too.
+    app.clock.advance(Duration::minutes(15));
+    assert_eq!(browser.get(&second).await.status, StatusCode::GONE);
+    let token = second.split("token=").nth(1).unwrap();
+    let csrf = browser.get("/signin/recovery").await.csrf();
+    assert_eq!(
+        browser
+            .post(
+                "/recovery/email",
+                &[("token", token), ("csrf_token", &csrf)]
+            )
+            .await
+            .status,
+        StatusCode::GONE
+    );
+    // A third (the last allowed) works once.
+    press(&mut browser, "/signin/recovery/email").await;
+    let third = app.link_in_latest_mail("cy@example.com").await;
+    let confirm = browser.get(&third).await;
+    let token = third.split("token=").nth(1).unwrap();
+    assert_eq!(
+        browser
+            .post(
+                "/recovery/email",
+                &[("token", token), ("csrf_token", &confirm.csrf())]
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        browser
+            .post(
+                "/recovery/email",
+                &[("token", token), ("csrf_token", &confirm.csrf())]
+            )
+            .await
+            .status,
+        StatusCode::GONE
+    );
+}
+
+#[tokio::test]
+async fn floods_of_emails_and_calls_hit_their_budgets() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "di@example.com").await;
+    start(&mut browser, "di@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/email").await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+    assert_eq!(
+        press(&mut browser, "/signin/recovery/email").await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        app.mails_to("di@example.com")
+            .await
+            .iter()
+            .filter(|m| m
+                .subject
+                .starts_with("Verify your email address to sign in"))
+            .count(),
+        3
+    );
+    confirm_email(&app, &mut browser, "di@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/call").await.status,
+            StatusCode::SEE_OTHER
+        );
+    }
+    let refused = press(&mut browser, "/signin/recovery/call").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("No more calls"));
+    app.deliver().await;
+    assert_eq!(
+        app.store
+            .count_calls(None, latchkey_domain::Timestamp(0))
+            .await
+            .unwrap(),
+        3
+    );
+    let rang = app.service.dev_calls().await.unwrap();
+    assert_eq!(
+        rang.len(),
+        1,
+        "calls superseded before the worker reached them never ring"
+    );
+    assert_eq!(rang[0].status, latchkey_service::store::CallStatus::Placed);
+    let details: Vec<String> = app
+        .audit_events()
+        .await
+        .into_iter()
+        .map(|(_, _, d)| d)
+        .collect();
+    assert!(details.contains(&"call_budget".to_owned()));
+}
+
+#[tokio::test]
+async fn wrong_digits_are_bounded_counted_and_a_new_call_does_not_reset_the_count() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "ed@example.com").await;
+    start(&mut browser, "ed@example.com").await;
+    press(&mut browser, "/signin/recovery/email").await;
+    confirm_email(&app, &mut browser, "ed@example.com").await;
+    press(&mut browser, "/signin/recovery/call").await;
+    let first_code = code_on(&browser.get("/signin/recovery").await);
+    let wrong = if first_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let retry = key_on_dev_phone(&app, &mut browser, wrong).await;
+    assert!(
+        retry
+            .body
+            .contains("That code is not correct. Enter the 6 digit code")
+    );
+    let phone = browser.get("/dev/phone").await;
+    assert!(phone.body.contains("ringing"));
+    let call_id = app.service.dev_calls().await.unwrap()[0].id.clone();
+    for expected in [
+        "That code is not correct. Enter",
+        "no attempts left on this call",
+    ] {
+        let page = browser.get(&format!("/dev/phone/{call_id}")).await;
+        let keyed = browser
+            .post(
+                &format!("/dev/phone/{call_id}/digits"),
+                &[("digits", wrong), ("csrf_token", &page.csrf())],
+            )
+            .await;
+        assert!(keyed.body.contains(expected), "{expected}: {}", keyed.body);
+    }
+    // The call is over: even the right code on it changes nothing.
+    let page = browser.get(&format!("/dev/phone/{call_id}")).await;
+    assert!(page.body.contains("no longer valid"));
+    let account = app
+        .store
+        .account_by_email(&latchkey_domain::EmailAddress::parse("ed@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.failures.consecutive_failures, 3,
+        "wrong digits count on the account"
+    );
+    // Try again: a new call and a new code; the old code does not work on it, and the count
+    // is not reset.
+    press(&mut browser, "/signin/recovery/call").await;
+    let second_code = code_on(&browser.get("/signin/recovery").await);
+    assert!(
+        key_on_dev_phone(&app, &mut browser, &first_code)
+            .await
+            .body
+            .contains("not correct")
+            || first_code == second_code
+    );
+    let account = app.store.account_by_id(&account.id).await.unwrap().unwrap();
+    assert!(account.failures.consecutive_failures >= 3);
+    assert!(
+        key_on_dev_phone(&app, &mut browser, &second_code)
+            .await
+            .body
+            .contains("verified")
+    );
+}
+
+#[tokio::test]
+async fn the_flow_expires_after_thirty_minutes() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "fay@example.com").await;
+    start(&mut browser, "fay@example.com").await;
+    press(&mut browser, "/signin/recovery/email").await;
+    app.clock.advance(Duration::minutes(30));
+    let page = browser.get("/signin/recovery").await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.body.contains("Sign in again"));
+}
+
+#[tokio::test]
+async fn this_wasnt_me_ends_the_recovery_signs_out_and_blocks_until_a_real_factor() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut attacker = app.browser();
+        let secret = account_with_device(&app, &mut attacker, "gus@example.com").await;
+        start(&mut attacker, "gus@example.com").await;
+        let started_mail = app
+            .mails_to("gus@example.com")
+            .await
+            .into_iter()
+            .find(|m| m.subject.contains("started to sign in"))
+            .expect(name);
+        let cancel = started_mail
+            .text_body
+            .split_whitespace()
+            .find(|w| w.contains("/recovery/cancel?token="))
+            .unwrap()
+            .trim_end_matches(['.', ','])
+            .to_owned();
+        let cancel_path = &cancel[crate::harness::ORIGIN.len()..];
+
+        // The attacker gets all the way in (they have the phone and the mailbox too here).
+        press(&mut attacker, "/signin/recovery/email").await;
+        confirm_email(&app, &mut attacker, "gus@example.com").await;
+        press(&mut attacker, "/signin/recovery/call").await;
+        let code = code_on(&attacker.get("/signin/recovery").await);
+        key_on_dev_phone(&app, &mut attacker, &code).await;
+        press(&mut attacker, "/signin/recovery/complete").await;
+        assert_eq!(
+            attacker.get("/console/security-credentials").await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+
+        let mut owner = app.browser();
+        let confirm = owner.get(cancel_path).await;
+        assert!(confirm.body.contains("This wasn"), "{name}");
+        let token = cancel_path.split("token=").nth(1).unwrap();
+        let stopped = owner
+            .post(
+                "/recovery/cancel",
+                &[("token", token), ("csrf_token", &confirm.csrf())],
+            )
+            .await;
+        assert_eq!(stopped.status, StatusCode::OK, "{name}: {}", stopped.body);
+        assert_eq!(
+            attacker
+                .get("/console/security-credentials")
+                .await
+                .location(),
+            "/signin",
+            "{name}: the recovery session ended"
+        );
+
+        // Blocked: a new recovery cannot start...
+        password_step(&mut attacker, "gus@example.com").await;
+        let troubleshoot = attacker.get("/signin/mfa/troubleshoot").await;
+        let blocked = attacker
+            .post("/signin/recovery", &[("csrf_token", &troubleshoot.csrf())])
+            .await;
+        assert_eq!(blocked.status, StatusCode::CONFLICT, "{name}");
+        assert!(blocked.body.contains("blocked"), "{name}");
+        // ...until the owner signs in with the MFA device.
+        app.clock.advance(Duration::seconds(30));
+        password_step(&mut owner, "gus@example.com").await;
+        assert_eq!(
+            submit_code(&mut owner, None, &totp(&secret, &app.clock, 0))
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+        password_step(&mut attacker, "gus@example.com").await;
+        let troubleshoot = attacker.get("/signin/mfa/troubleshoot").await;
+        assert_eq!(
+            attacker
+                .post("/signin/recovery", &[("csrf_token", &troubleshoot.csrf())])
+                .await
+                .status,
+            StatusCode::SEE_OTHER,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_recovery_session_lasts_at_most_an_hour() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "hal@example.com").await;
+    start(&mut browser, "hal@example.com").await;
+    press(&mut browser, "/signin/recovery/email").await;
+    confirm_email(&app, &mut browser, "hal@example.com").await;
+    press(&mut browser, "/signin/recovery/call").await;
+    let code = code_on(&browser.get("/signin/recovery").await);
+    key_on_dev_phone(&app, &mut browser, &code).await;
+    press(&mut browser, "/signin/recovery/complete").await;
+    for _ in 0..5 {
+        app.clock.advance(Duration::minutes(12));
+        browser.get("/console/security-credentials").await;
+    }
+    assert_eq!(
+        browser
+            .get("/console/security-credentials")
+            .await
+            .location(),
+        "/signin"
+    );
+}
+
+/// Stands in for Twilio's REST API inside the process (the end-to-end suite uses a real
+/// HTTP server speaking Twilio's protocol): hands out CallSids.
+struct FakeTwilioRest(AtomicUsize);
+
+#[async_trait]
+impl VoiceCaller for FakeTwilioRest {
+    async fn place_call(&self, _call: &OutgoingCall) -> Result<PlacedCall, SendError> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(PlacedCall {
+            provider_call_id: format!("CA{n:032}"),
+        })
+    }
+    fn describe(&self) -> String {
+        "fake Twilio REST".into()
+    }
+}
+
+const TOKEN: &str = "twilio-auth-token-for-tests";
+
+fn signed(
+    path: &str,
+    params: &[(&str, &str)],
+    token: Option<&str>,
+    url_base: &str,
+) -> Request<Body> {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut request =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(token) = token {
+        let signature = latchkey_web::twilio_signature(token, &format!("{url_base}{path}"), &owned);
+        request = request.header("x-twilio-signature", signature);
+    }
+    request
+        .body(Body::from(serde_urlencoded::to_string(params).unwrap()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
+    for backend in latchkey_test_support::backends().await {
+        let app = TestApp::with_voice(
+            backend,
+            Arc::new(FakeTwilioRest(AtomicUsize::new(1))),
+            Some(TOKEN.to_owned()),
+        )
+        .await;
+        let name = app.name;
+        let mut browser = app.browser();
+        assert_eq!(
+            browser.get("/dev/phone").await.status,
+            StatusCode::NOT_FOUND,
+            "{name}: no built-in phone with Twilio"
+        );
+        account_with_device(&app, &mut browser, "ivy@example.com").await;
+        start(&mut browser, "ivy@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "ivy@example.com").await;
+        press(&mut browser, "/signin/recovery/call").await;
+        let code = code_on(&browser.get("/signin/recovery").await);
+        app.deliver().await;
+        let call = app
+            .store
+            .call(&{
+                let flows = app.service.store().recent_audit(None, 100).await.unwrap();
+                flows
+                    .into_iter()
+                    .find(|r| r.event == "recovery_call_placed")
+                    .unwrap()
+                    .detail
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let sid = call.provider_call_id.clone().unwrap();
+        assert!(sid.starts_with("CA"), "{name}");
+        let base = crate::harness::ORIGIN;
+        let voice = format!("/twilio/voice/{}", call.id);
+        let gather = format!("/twilio/gather/{}", call.id);
+
+        // Unsigned, forged, signed with another token, or signed over a Host-derived URL: 403.
+        assert_eq!(
+            browser
+                .send(signed(&voice, &[("CallSid", &sid)], None, base))
+                .await
+                .status,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        assert_eq!(
+            browser
+                .send(signed(
+                    &voice,
+                    &[("CallSid", &sid)],
+                    Some("wrong-token"),
+                    base
+                ))
+                .await
+                .status,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        assert_eq!(
+            browser
+                .send(signed(
+                    &voice,
+                    &[("CallSid", &sid)],
+                    Some(TOKEN),
+                    "http://evil.example"
+                ))
+                .await
+                .status,
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        let mut tampered = signed(
+            &gather,
+            &[("CallSid", &sid), ("Digits", "000000")],
+            Some(TOKEN),
+            base,
+        );
+        *tampered.body_mut() = Body::from(format!("CallSid={sid}&Digits={code}"));
+        assert_eq!(
+            browser.send(tampered).await.status,
+            StatusCode::FORBIDDEN,
+            "{name}: a changed parameter breaks the signature"
+        );
+
+        let answered = browser
+            .send(signed(
+                &voice,
+                &[("CallSid", &sid), ("To", "+442079460958")],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert_eq!(answered.status, StatusCode::OK, "{name}");
+        assert!(
+            answered
+                .body
+                .contains("<Gather input=\"dtmf\" numDigits=\"6\""),
+            "{name}: {}",
+            answered.body
+        );
+        assert!(
+            answered
+                .body
+                .contains(&format!("action=\"{base}{gather}\"")),
+            "{name}"
+        );
+
+        // Digits arriving with another CallSid (an inbound call, another flow's call) or for an
+        // unknown call id change nothing.
+        let other = browser
+            .send(signed(
+                &gather,
+                &[
+                    ("CallSid", "CA99999999999999999999999999999999"),
+                    ("Digits", &code),
+                ],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(other.body.contains("no longer valid"), "{name}");
+        let unknown = browser
+            .send(signed(
+                "/twilio/gather/call-unknown",
+                &[("CallSid", &sid), ("Digits", &code)],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(unknown.body.contains("no longer valid"), "{name}");
+        assert!(
+            !browser
+                .get("/signin/recovery")
+                .await
+                .body
+                .contains("Sign in to the console</button>\n    </form>"),
+            "{name}"
+        );
+
+        let verified = browser
+            .send(signed(
+                &gather,
+                &[("CallSid", &sid), ("Digits", &code)],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(
+            verified.body.contains("Your phone number is verified"),
+            "{name}: {}",
+            verified.body
+        );
+        // The same webhook again (a replay) is refused and changes nothing.
+        let replayed = browser
+            .send(signed(
+                &gather,
+                &[("CallSid", &sid), ("Digits", &code)],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(replayed.body.contains("no longer valid"), "{name}");
+        let status = browser
+            .send(signed(
+                &format!("/twilio/status/{}", call.id),
+                &[("CallSid", &sid), ("CallStatus", "completed")],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert_eq!(status.status, StatusCode::NO_CONTENT, "{name}");
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/complete")
+                .await
+                .location(),
+            "/console/security-credentials",
+            "{name}"
+        );
+    }
+}
