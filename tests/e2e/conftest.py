@@ -85,8 +85,9 @@ def latchkey_binary():
 
 
 class Server:
-    def __init__(self, smtp_port=None, database_url=None):
+    def __init__(self, smtp_port=None, database_url=None, twilio=None):
         self.port = free_port()
+        self.database_url = database_url
         self.base = f"http://127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="latchkey-e2e-")
         # Only the settings below: nothing from the caller's environment leaks in.
@@ -103,6 +104,11 @@ class Server:
             env["LATCHKEY_MAIL_FROM"] = "latchkey <latchkey@example.test>"
         if database_url:
             env["LATCHKEY_DATABASE_URL"] = database_url
+        if twilio is not None:
+            env["LATCHKEY_TWILIO_ACCOUNT_SID"] = twilio.account_sid
+            env["LATCHKEY_TWILIO_AUTH_TOKEN"] = twilio.auth_token
+            env["LATCHKEY_TWILIO_FROM"] = "+14155550100"
+            env["LATCHKEY_TWILIO_API_BASE"] = twilio.api_base
         self.log_path = Path(self.dir) / "latchkey.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([str(latchkey_binary()), "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -29,6 +29,8 @@ def oathtool(secret, at):
 
 def create_account(server, email):
     env = {"LATCHKEY_DATA_DIR": server.dir, "PATH": "/usr/bin:/bin"}
+    if server.database_url:
+        env["LATCHKEY_DATABASE_URL"] = server.database_url
     out = subprocess.run(
         [str(latchkey_binary()), "account", "create", "--email", email, "--phone", "+442079460958", "--name", "Acme", "--password-stdin"],
         input=PASSWORD + "\n", env=env, check=True, capture_output=True, text=True,
