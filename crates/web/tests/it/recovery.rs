@@ -301,226 +301,232 @@ async fn steps_cannot_be_skipped_reordered_or_started_without_the_password() {
         press(&mut browser, "/signin/recovery/call").await;
         let code = code_on(&browser.get("/signin/recovery").await);
         key_on_dev_phone(&app, &mut browser, &code).await;
-        assert_eq!(
-            press(&mut browser, "/signin/recovery/complete")
-                .await
-                .status,
-            StatusCode::SEE_OTHER,
-            "{name}"
+        let flow_cookie = browser
+            .cookies
+            .get("latchkey_recovery")
+            .cloned()
+            .expect(name);
+        let done = press(&mut browser, "/signin/recovery/complete").await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{name}");
+        assert!(
+            !browser.cookies.contains_key("latchkey_recovery"),
+            "{name}: the flow cookie is cleared"
         );
-        // Replaying the last step (a second tab, a resubmitted form) gets nothing.
+        // Replaying the last step (a second tab, a resubmitted form) issues nothing.
         let mut replay = app.browser();
-        replay.cookies = browser.cookies.clone();
-        replay.cookies.remove("latchkey_session");
-        let flow_cookie = app_flow_cookie(&browser);
-        assert!(flow_cookie.is_none(), "{name}: the flow cookie is cleared");
+        replay
+            .cookies
+            .insert("latchkey_recovery".into(), flow_cookie);
+        let replayed = press(&mut replay, "/signin/recovery/complete").await;
+        assert_eq!(replayed.status, StatusCode::GONE, "{name}");
+        assert!(replay.session_cookie().is_none(), "{name}");
     }
-}
-
-fn app_flow_cookie(browser: &Browser) -> Option<String> {
-    browser.cookies.get("latchkey_recovery").cloned()
 }
 
 #[tokio::test]
 async fn links_are_single_use_expire_and_a_resend_invalidates_the_earlier_one() {
-    let app = TestApp::sqlite().await;
-    let mut browser = app.browser();
-    account_with_device(&app, &mut browser, "cy@example.com").await;
-    start(&mut browser, "cy@example.com").await;
-    press(&mut browser, "/signin/recovery/email").await;
-    let first = app.link_in_latest_mail("cy@example.com").await;
-    press(&mut browser, "/signin/recovery/email").await;
-    let second = app.link_in_latest_mail("cy@example.com").await;
-    assert_ne!(first, second);
-    assert_eq!(
-        browser.get(&first).await.status,
-        StatusCode::GONE,
-        "the resend made the first link useless"
-    );
-    // Fifteen minutes later the second one is dead too.
-    app.clock.advance(Duration::minutes(15));
-    assert_eq!(browser.get(&second).await.status, StatusCode::GONE);
-    let token = second.split("token=").nth(1).unwrap();
-    let csrf = browser.get("/signin/recovery").await.csrf();
-    assert_eq!(
-        browser
-            .post(
-                "/recovery/email",
-                &[("token", token), ("csrf_token", &csrf)]
-            )
-            .await
-            .status,
-        StatusCode::GONE
-    );
-    // A third (the last allowed) works once.
-    press(&mut browser, "/signin/recovery/email").await;
-    let third = app.link_in_latest_mail("cy@example.com").await;
-    let confirm = browser.get(&third).await;
-    let token = third.split("token=").nth(1).unwrap();
-    assert_eq!(
-        browser
-            .post(
-                "/recovery/email",
-                &[("token", token), ("csrf_token", &confirm.csrf())]
-            )
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        browser
-            .post(
-                "/recovery/email",
-                &[("token", token), ("csrf_token", &confirm.csrf())]
-            )
-            .await
-            .status,
-        StatusCode::GONE
-    );
+    for app in TestApp::all().await {
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "cy@example.com").await;
+        start(&mut browser, "cy@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        let first = app.link_in_latest_mail("cy@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        let second = app.link_in_latest_mail("cy@example.com").await;
+        assert_ne!(first, second);
+        assert_eq!(
+            browser.get(&first).await.status,
+            StatusCode::GONE,
+            "the resend made the first link useless"
+        );
+        // Fifteen minutes later the second one is dead too.
+        app.clock.advance(Duration::minutes(15));
+        assert_eq!(browser.get(&second).await.status, StatusCode::GONE);
+        let token = second.split("token=").nth(1).unwrap();
+        let csrf = browser.get("/signin/recovery").await.csrf();
+        assert_eq!(
+            browser
+                .post(
+                    "/recovery/email",
+                    &[("token", token), ("csrf_token", &csrf)]
+                )
+                .await
+                .status,
+            StatusCode::GONE
+        );
+        // A third (the last allowed) works once.
+        press(&mut browser, "/signin/recovery/email").await;
+        let third = app.link_in_latest_mail("cy@example.com").await;
+        let confirm = browser.get(&third).await;
+        let token = third.split("token=").nth(1).unwrap();
+        assert_eq!(
+            browser
+                .post(
+                    "/recovery/email",
+                    &[("token", token), ("csrf_token", &confirm.csrf())]
+                )
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            browser
+                .post(
+                    "/recovery/email",
+                    &[("token", token), ("csrf_token", &confirm.csrf())]
+                )
+                .await
+                .status,
+            StatusCode::GONE
+        );
+    }
 }
 
 #[tokio::test]
 async fn floods_of_emails_and_calls_hit_their_budgets() {
-    let app = TestApp::sqlite().await;
-    let mut browser = app.browser();
-    account_with_device(&app, &mut browser, "di@example.com").await;
-    start(&mut browser, "di@example.com").await;
-    for _ in 0..3 {
+    for app in TestApp::all().await {
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "di@example.com").await;
+        start(&mut browser, "di@example.com").await;
+        for _ in 0..3 {
+            assert_eq!(
+                press(&mut browser, "/signin/recovery/email").await.status,
+                StatusCode::SEE_OTHER
+            );
+        }
         assert_eq!(
             press(&mut browser, "/signin/recovery/email").await.status,
-            StatusCode::SEE_OTHER
+            StatusCode::CONFLICT
         );
-    }
-    assert_eq!(
-        press(&mut browser, "/signin/recovery/email").await.status,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        app.mails_to("di@example.com")
-            .await
-            .iter()
-            .filter(|m| m
-                .subject
-                .starts_with("Verify your email address to sign in"))
-            .count(),
-        3
-    );
-    confirm_email(&app, &mut browser, "di@example.com").await;
-    for _ in 0..3 {
         assert_eq!(
-            press(&mut browser, "/signin/recovery/call").await.status,
-            StatusCode::SEE_OTHER
+            app.mails_to("di@example.com")
+                .await
+                .iter()
+                .filter(|m| m
+                    .subject
+                    .starts_with("Verify your email address to sign in"))
+                .count(),
+            3
         );
-    }
-    let refused = press(&mut browser, "/signin/recovery/call").await;
-    assert_eq!(refused.status, StatusCode::CONFLICT);
-    assert!(refused.body.contains("No more calls"));
-    app.deliver().await;
-    assert_eq!(
-        app.store
-            .count_calls(None, latchkey_domain::Timestamp(0))
+        confirm_email(&app, &mut browser, "di@example.com").await;
+        for _ in 0..3 {
+            assert_eq!(
+                press(&mut browser, "/signin/recovery/call").await.status,
+                StatusCode::SEE_OTHER
+            );
+        }
+        let refused = press(&mut browser, "/signin/recovery/call").await;
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        assert!(refused.body.contains("No more calls"));
+        app.deliver().await;
+        assert_eq!(
+            app.store
+                .count_calls(None, latchkey_domain::Timestamp(0))
+                .await
+                .unwrap(),
+            3
+        );
+        let rang = app.service.dev_calls().await.unwrap();
+        assert_eq!(
+            rang.len(),
+            1,
+            "calls superseded before the worker reached them never ring"
+        );
+        assert_eq!(rang[0].status, latchkey_service::store::CallStatus::Placed);
+        let details: Vec<String> = app
+            .audit_events()
             .await
-            .unwrap(),
-        3
-    );
-    let rang = app.service.dev_calls().await.unwrap();
-    assert_eq!(
-        rang.len(),
-        1,
-        "calls superseded before the worker reached them never ring"
-    );
-    assert_eq!(rang[0].status, latchkey_service::store::CallStatus::Placed);
-    let details: Vec<String> = app
-        .audit_events()
-        .await
-        .into_iter()
-        .map(|(_, _, d)| d)
-        .collect();
-    assert!(details.contains(&"call_budget".to_owned()));
+            .into_iter()
+            .map(|(_, _, d)| d)
+            .collect();
+        assert!(details.contains(&"call_budget".to_owned()));
+    }
 }
 
 #[tokio::test]
 async fn wrong_digits_are_bounded_counted_and_a_new_call_does_not_reset_the_count() {
-    let app = TestApp::sqlite().await;
-    let mut browser = app.browser();
-    account_with_device(&app, &mut browser, "ed@example.com").await;
-    start(&mut browser, "ed@example.com").await;
-    press(&mut browser, "/signin/recovery/email").await;
-    confirm_email(&app, &mut browser, "ed@example.com").await;
-    press(&mut browser, "/signin/recovery/call").await;
-    let first_code = code_on(&browser.get("/signin/recovery").await);
-    let wrong = if first_code == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
-    let retry = key_on_dev_phone(&app, &mut browser, wrong).await;
-    assert!(
-        retry
-            .body
-            .contains("That code is not correct. Enter the 6 digit code")
-    );
-    let phone = browser.get("/dev/phone").await;
-    assert!(phone.body.contains("ringing"));
-    let call_id = app.service.dev_calls().await.unwrap()[0].id.clone();
-    for expected in [
-        "That code is not correct. Enter",
-        "no attempts left on this call",
-    ] {
+    for app in TestApp::all().await {
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "ed@example.com").await;
+        start(&mut browser, "ed@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "ed@example.com").await;
+        press(&mut browser, "/signin/recovery/call").await;
+        let first_code = code_on(&browser.get("/signin/recovery").await);
+        let wrong = if first_code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        let retry = key_on_dev_phone(&app, &mut browser, wrong).await;
+        assert!(
+            retry
+                .body
+                .contains("That code is not correct. Enter the 6 digit code")
+        );
+        let phone = browser.get("/dev/phone").await;
+        assert!(phone.body.contains("ringing"));
+        let call_id = app.service.dev_calls().await.unwrap()[0].id.clone();
+        for expected in [
+            "That code is not correct. Enter",
+            "no attempts left on this call",
+        ] {
+            let page = browser.get(&format!("/dev/phone/{call_id}")).await;
+            let keyed = browser
+                .post(
+                    &format!("/dev/phone/{call_id}/digits"),
+                    &[("digits", wrong), ("csrf_token", &page.csrf())],
+                )
+                .await;
+            assert!(keyed.body.contains(expected), "{expected}: {}", keyed.body);
+        }
+        // The call is over: even the right code on it changes nothing.
         let page = browser.get(&format!("/dev/phone/{call_id}")).await;
-        let keyed = browser
-            .post(
-                &format!("/dev/phone/{call_id}/digits"),
-                &[("digits", wrong), ("csrf_token", &page.csrf())],
-            )
-            .await;
-        assert!(keyed.body.contains(expected), "{expected}: {}", keyed.body);
+        assert!(page.body.contains("no longer valid"));
+        let account = app
+            .store
+            .account_by_email(&latchkey_domain::EmailAddress::parse("ed@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            account.failures.consecutive_failures, 3,
+            "wrong digits count on the account"
+        );
+        // Try again: a new call and a new code; the old code does not work on it, and the count
+        // is not reset.
+        press(&mut browser, "/signin/recovery/call").await;
+        let second_code = code_on(&browser.get("/signin/recovery").await);
+        assert!(
+            key_on_dev_phone(&app, &mut browser, &first_code)
+                .await
+                .body
+                .contains("not correct")
+                || first_code == second_code
+        );
+        let account = app.store.account_by_id(&account.id).await.unwrap().unwrap();
+        assert!(account.failures.consecutive_failures >= 3);
+        assert!(
+            key_on_dev_phone(&app, &mut browser, &second_code)
+                .await
+                .body
+                .contains("verified")
+        );
     }
-    // The call is over: even the right code on it changes nothing.
-    let page = browser.get(&format!("/dev/phone/{call_id}")).await;
-    assert!(page.body.contains("no longer valid"));
-    let account = app
-        .store
-        .account_by_email(&latchkey_domain::EmailAddress::parse("ed@example.com").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        account.failures.consecutive_failures, 3,
-        "wrong digits count on the account"
-    );
-    // Try again: a new call and a new code; the old code does not work on it, and the count
-    // is not reset.
-    press(&mut browser, "/signin/recovery/call").await;
-    let second_code = code_on(&browser.get("/signin/recovery").await);
-    assert!(
-        key_on_dev_phone(&app, &mut browser, &first_code)
-            .await
-            .body
-            .contains("not correct")
-            || first_code == second_code
-    );
-    let account = app.store.account_by_id(&account.id).await.unwrap().unwrap();
-    assert!(account.failures.consecutive_failures >= 3);
-    assert!(
-        key_on_dev_phone(&app, &mut browser, &second_code)
-            .await
-            .body
-            .contains("verified")
-    );
 }
 
 #[tokio::test]
 async fn the_flow_expires_after_thirty_minutes() {
-    let app = TestApp::sqlite().await;
-    let mut browser = app.browser();
-    account_with_device(&app, &mut browser, "fay@example.com").await;
-    start(&mut browser, "fay@example.com").await;
-    press(&mut browser, "/signin/recovery/email").await;
-    app.clock.advance(Duration::minutes(30));
-    let page = browser.get("/signin/recovery").await;
-    assert_eq!(page.status, StatusCode::GONE);
-    assert!(page.body.contains("Sign in again"));
+    for app in TestApp::all().await {
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "fay@example.com").await;
+        start(&mut browser, "fay@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        app.clock.advance(Duration::minutes(30));
+        let page = browser.get("/signin/recovery").await;
+        assert_eq!(page.status, StatusCode::GONE);
+        assert!(page.body.contains("Sign in again"));
+    }
 }
 
 #[tokio::test]
@@ -611,27 +617,28 @@ async fn this_wasnt_me_ends_the_recovery_signs_out_and_blocks_until_a_real_facto
 
 #[tokio::test]
 async fn the_recovery_session_lasts_at_most_an_hour() {
-    let app = TestApp::sqlite().await;
-    let mut browser = app.browser();
-    account_with_device(&app, &mut browser, "hal@example.com").await;
-    start(&mut browser, "hal@example.com").await;
-    press(&mut browser, "/signin/recovery/email").await;
-    confirm_email(&app, &mut browser, "hal@example.com").await;
-    press(&mut browser, "/signin/recovery/call").await;
-    let code = code_on(&browser.get("/signin/recovery").await);
-    key_on_dev_phone(&app, &mut browser, &code).await;
-    press(&mut browser, "/signin/recovery/complete").await;
-    for _ in 0..5 {
-        app.clock.advance(Duration::minutes(12));
-        browser.get("/console/security-credentials").await;
+    for app in TestApp::all().await {
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "hal@example.com").await;
+        start(&mut browser, "hal@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "hal@example.com").await;
+        press(&mut browser, "/signin/recovery/call").await;
+        let code = code_on(&browser.get("/signin/recovery").await);
+        key_on_dev_phone(&app, &mut browser, &code).await;
+        press(&mut browser, "/signin/recovery/complete").await;
+        for _ in 0..5 {
+            app.clock.advance(Duration::minutes(12));
+            browser.get("/console/security-credentials").await;
+        }
+        assert_eq!(
+            browser
+                .get("/console/security-credentials")
+                .await
+                .location(),
+            "/signin"
+        );
     }
-    assert_eq!(
-        browser
-            .get("/console/security-credentials")
-            .await
-            .location(),
-        "/signin"
-    );
 }
 
 /// Stands in for Twilio's REST API inside the process (the end-to-end suite uses a real
