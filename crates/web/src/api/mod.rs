@@ -6,6 +6,7 @@
 
 mod mfa;
 mod openapi;
+mod recovery;
 
 use axum::Json;
 use axum::Router;
@@ -40,6 +41,13 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/virtual/{enrollment_id}", post(mfa::assign_virtual))
         .route("/mfa/devices/{device_id}/resync", post(mfa::resync))
         .route("/mfa/devices/{device_id}/remove", post(mfa::remove))
+        .route("/recovery", post(recovery::start))
+        .route("/recovery/status", post(recovery::status))
+        .route("/recovery/email", post(recovery::send_email))
+        .route("/recovery/verify-email", post(recovery::verify_email))
+        .route("/recovery/call", post(recovery::call))
+        .route("/recovery/complete", post(recovery::complete))
+        .route("/recovery/cancel", post(recovery::cancel))
         .route("/me", get(me))
         .route("/password/forgot", post(forgot_password))
         .route("/password/reset", post(reset_password))

@@ -13,6 +13,9 @@ use utoipa::{Modify, OpenApi};
         super::forgot_password, super::reset_password,
         super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
         super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove,
+        super::recovery::start, super::recovery::status, super::recovery::send_email,
+        super::recovery::verify_email, super::recovery::call, super::recovery::complete,
+        super::recovery::cancel,
     ),
     modifiers(&BearerSession),
     tags(
@@ -20,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sessions", description = "Sign-in, sign-out and who am I"),
         (name = "password", description = "Forgot password"),
         (name = "mfa", description = "MFA devices"),
+        (name = "recovery", description = "Sign in using alternative factors"),
     )
 )]
 struct ApiDoc;

@@ -257,6 +257,13 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/mfa/virtual/{enrollment_id}", "post"),
         ("/api/v1/mfa/devices/{device_id}/resync", "post"),
         ("/api/v1/mfa/devices/{device_id}/remove", "post"),
+        ("/api/v1/recovery", "post"),
+        ("/api/v1/recovery/status", "post"),
+        ("/api/v1/recovery/email", "post"),
+        ("/api/v1/recovery/verify-email", "post"),
+        ("/api/v1/recovery/call", "post"),
+        ("/api/v1/recovery/complete", "post"),
+        ("/api/v1/recovery/cancel", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

@@ -10,6 +10,8 @@ use axum::http::{Request, StatusCode, header};
 use latchkey_domain::Duration;
 use latchkey_service::{OutgoingCall, PlacedCall, SendError, VoiceCaller};
 
+use serde_json::json;
+
 use crate::harness::{Browser, PASSWORD, Page, TestApp, totp};
 use crate::mfa::{activate, device_ids, password_step, submit_code};
 
@@ -866,4 +868,103 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
             "{name}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_same_flow_over_json() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    let secret = account_with_device(&app, &mut browser, "jo@example.com").await;
+    let _ = secret;
+    let mut client = app.browser();
+    let pending = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "jo@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let attempt = pending.json()["attempt_token"].as_str().unwrap().to_owned();
+    let started = client
+        .api(
+            "POST",
+            "/api/v1/recovery",
+            None,
+            Some(json!({"attempt_token": attempt})),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let flow = json!({"recovery_token": started.json()["recovery_token"]});
+    assert_eq!(
+        client
+            .api("POST", "/api/v1/recovery/call", None, Some(flow.clone()))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        client
+            .api("POST", "/api/v1/recovery/email", None, Some(flow.clone()))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let link = app.link_in_latest_mail("jo@example.com").await;
+    let token = link.split("token=").nth(1).unwrap();
+    assert_eq!(
+        client
+            .api(
+                "POST",
+                "/api/v1/recovery/verify-email",
+                None,
+                Some(json!({"token": token}))
+            )
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        client
+            .api("POST", "/api/v1/recovery/status", None, Some(flow.clone()))
+            .await
+            .json()["state"],
+        "email_verified"
+    );
+    let call = client
+        .api("POST", "/api/v1/recovery/call", None, Some(flow.clone()))
+        .await;
+    assert_eq!(call.status, StatusCode::CREATED);
+    let code = call.json()["code"].as_str().unwrap().to_owned();
+    key_on_dev_phone(&app, &mut browser, &code).await;
+    let status = client
+        .api("POST", "/api/v1/recovery/status", None, Some(flow.clone()))
+        .await
+        .json();
+    assert_eq!(status["state"], "phone_verified");
+    assert_eq!(status["call_status"], "verified");
+    let session = client
+        .api(
+            "POST",
+            "/api/v1/recovery/complete",
+            None,
+            Some(flow.clone()),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
+    let token = session.json()["session_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        client
+            .api("GET", "/api/v1/mfa/devices", Some(&token), None)
+            .await
+            .json()["devices"][0]["name"],
+        "Lost phone"
+    );
+    assert_eq!(
+        client
+            .api("POST", "/api/v1/recovery/complete", None, Some(flow))
+            .await
+            .status,
+        StatusCode::GONE
+    );
 }
