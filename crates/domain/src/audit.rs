@@ -26,6 +26,7 @@ pub enum AuditEvent {
     PhoneCode,
     RecoveryCompleted,
     RecoveryCancelled,
+    SignUpCallPlaced,
 }
 
 impl AuditEvent {
@@ -51,6 +52,7 @@ impl AuditEvent {
             Self::PhoneCode => "phone_code",
             Self::RecoveryCompleted => "recovery_completed",
             Self::RecoveryCancelled => "recovery_cancelled",
+            Self::SignUpCallPlaced => "sign_up_call_placed",
         }
     }
 }

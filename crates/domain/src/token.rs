@@ -9,6 +9,9 @@ pub enum TokenPurpose {
     VerifyEmail,
     /// Lets the holder choose a new password (and nothing else: MFA stays as it is).
     ResetPassword,
+    /// Held by the browser that verified a sign-up's email: lets it ask for the phone call
+    /// that verifies the phone number, the last step before the account exists.
+    ContinueSignUp,
 }
 
 impl TokenPurpose {
@@ -16,6 +19,7 @@ impl TokenPurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::ContinueSignUp => "continue_sign_up",
         }
     }
 
@@ -23,6 +27,7 @@ impl TokenPurpose {
         match text {
             "verify_email" => Some(Self::VerifyEmail),
             "reset_password" => Some(Self::ResetPassword),
+            "continue_sign_up" => Some(Self::ContinueSignUp),
             _ => None,
         }
     }
@@ -33,6 +38,7 @@ impl TokenPurpose {
         match self {
             Self::VerifyEmail => Duration::hours(24),
             Self::ResetPassword => Duration::minutes(30),
+            Self::ContinueSignUp => Duration::hours(1),
         }
     }
 }

@@ -28,6 +28,15 @@ pub struct SignUpReceipt {
     pub email: EmailAddress,
 }
 
+/// The outcome of following a sign-up link.
+#[derive(Debug, Clone)]
+pub struct EmailVerified {
+    pub account_id: AccountId,
+    /// Present while the phone still needs its call: the browser keeps it (a cookie) to ask
+    /// for the call. `None` when the account is ready.
+    pub continue_token: Option<SecretToken>,
+}
+
 /// A validated set of account details.
 struct AccountDetails {
     email: EmailAddress,
@@ -175,12 +184,13 @@ impl Service {
             .is_some())
     }
 
-    /// Follows the sign-up link: the email is proven and the account becomes usable.
+    /// Follows the sign-up link: the email is proven. The account becomes usable once its
+    /// phone is verified too; until then the browser gets a token to ask for the call.
     pub async fn verify_email(
         &self,
         token: &str,
         ctx: &RequestContext,
-    ) -> Result<AccountId, ServiceError> {
+    ) -> Result<EmailVerified, ServiceError> {
         let now = self.clock.now();
         let token = SecretToken::from_presented(token);
         let account = match &token {
@@ -209,12 +219,22 @@ impl Service {
             AuditOutcome::Success,
             "",
         );
+        let phone_verified = self
+            .store
+            .account_by_id(&account)
+            .await?
+            .is_some_and(|a| a.phone_verified_at.is_some());
+        let next = (!phone_verified).then(|| self.continue_sign_up_token(&account, now));
+        let stored = next.as_ref().map(|(_, stored)| stored);
         if self
             .store
-            .verify_email(&token.hash(), &account, now, &audit)
+            .verify_email(&token.hash(), &account, now, stored, &audit)
             .await?
         {
-            Ok(account)
+            Ok(EmailVerified {
+                account_id: account,
+                continue_token: next.map(|(token, _)| token),
+            })
         } else {
             // Used by a concurrent request between the look-up and the consume.
             let audit = self.audit(
@@ -227,6 +247,22 @@ impl Service {
             self.store.append_audit(&audit).await?;
             Err(ServiceError::LinkInvalid)
         }
+    }
+
+    pub(crate) fn continue_sign_up_token(
+        &self,
+        account: &AccountId,
+        now: latchkey_domain::Timestamp,
+    ) -> (SecretToken, NewEmailToken) {
+        let token = SecretToken::generate();
+        let stored = NewEmailToken {
+            token_hash: token.hash(),
+            account_id: account.clone(),
+            purpose: TokenPurpose::ContinueSignUp,
+            created_at: now,
+            expires_at: now + TokenPurpose::ContinueSignUp.lifetime(),
+        };
+        (token, stored)
     }
 
     /// `latchkey account create`: an operator vouches for both contacts, so the account is
@@ -285,6 +321,9 @@ fn duplicate_message(existing: &AccountRecord) -> String {
     match existing.status {
         AccountStatus::Active => {
             "An account with this email address already exists. Sign in, or use Forgot password? if you cannot.".to_owned()
+        }
+        AccountStatus::PendingVerification if existing.email_verified_at.is_some() => {
+            "A sign-up with this email address is waiting for its phone verification. Sign in with its password to finish it.".to_owned()
         }
         AccountStatus::PendingVerification => {
             "A sign-up with this email address is waiting for its verification link. Follow the link in that email; if it expires, you can sign up again.".to_owned()

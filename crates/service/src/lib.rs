@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_up_phone;
 pub mod store;
 pub mod voice;
 

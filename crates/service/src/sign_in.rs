@@ -32,6 +32,9 @@ pub enum SignInOutcome {
     Denied,
     /// The password was right but the sign-up link was never followed.
     EmailNotVerified,
+    /// The password was right and the email verified, but the phone call never completed:
+    /// the token lets this browser ask for it.
+    PhoneNotVerified(SecretToken),
     /// The password was right and the account has MFA devices: a code is needed next.
     MfaRequired(PendingMfa),
 }
@@ -110,6 +113,19 @@ impl Service {
             return Ok(SignInOutcome::Denied);
         }
         if account.status != AccountStatus::Active {
+            if account.email_verified_at.is_some() && account.phone_verified_at.is_none() {
+                let audit = self.audit(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::SignIn,
+                    AuditOutcome::Failure,
+                    "phone_not_verified",
+                );
+                self.store.append_audit(&audit).await?;
+                let (token, stored) = self.continue_sign_up_token(&account.id, now);
+                self.store.insert_token(&stored).await?;
+                return Ok(SignInOutcome::PhoneNotVerified(token));
+            }
             let audit = self.audit(
                 ctx,
                 Some(&account.id),

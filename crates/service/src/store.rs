@@ -242,18 +242,22 @@ pub struct RecoveryFlowRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallPurpose {
     Recovery,
+    /// Verifying the phone number given at sign-up.
+    SignUp,
 }
 
 impl CallPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Recovery => "recovery",
+            Self::SignUp => "sign_up",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "recovery" => Some(Self::Recovery),
+            "sign_up" => Some(Self::SignUp),
             _ => None,
         }
     }
@@ -264,6 +268,7 @@ pub struct NewCall {
     pub id: String,
     pub account_id: AccountId,
     pub purpose: CallPurpose,
+    /// The recovery flow the call belongs to; for sign-up, the sign-up's own id.
     pub flow_id: String,
     pub to_number: String,
     /// HMAC of the 6-digit code under a server subkey: never the code itself.
@@ -387,15 +392,36 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Option<AccountId>>;
 
-    /// Consumes a verify-email token of `account` and activates the account. `false` if the
-    /// token was not live (used, expired, invalidated or another account's).
+    /// Consumes a verify-email token of `account`, records the email as verified, activates
+    /// the account if its phone is verified too, and stores `next` (the token that lets this
+    /// browser go on to the phone call). `false` if the token was not live.
     async fn verify_email(
         &self,
         token_hash: &TokenHash,
         account: &AccountId,
         now: Timestamp,
+        next: Option<&NewEmailToken>,
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
+
+    /// Stores a token without invalidating others (sign-up continuation after a sign-in).
+    async fn insert_token(&self, token: &NewEmailToken) -> StoreResult<()>;
+
+    /// Queues a sign-up phone-verification call; earlier sign-up calls of the account are
+    /// superseded.
+    async fn place_sign_up_call(
+        &self,
+        call: &NewCall,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// The account's newest call for `purpose`.
+    async fn latest_account_call(
+        &self,
+        account: &AccountId,
+        purpose: CallPurpose,
+    ) -> StoreResult<Option<CallRecord>>;
 
     /// Consumes a reset-password token of `account`, sets the new hash, clears the failure
     /// count and revokes every session of the account. `false` if the token was not live.

@@ -449,6 +449,7 @@ macro_rules! sql_store {
                     token_hash: &TokenHash,
                     account: &AccountId,
                     now: Timestamp,
+                    next: Option<&NewEmailToken>,
                     audit: &AuditRecord,
                 ) -> StoreResult<bool> {
                     let mut tx = self.begin().await?;
@@ -458,7 +459,8 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     sqlx::query(
-                        "UPDATE accounts SET status = 'active', email_verified_at = $1 \
+                        "UPDATE accounts SET email_verified_at = $1, status = CASE \
+                         WHEN phone_verified_at IS NOT NULL THEN 'active' ELSE status END \
                          WHERE id = $2",
                     )
                     .bind(now.0)
@@ -466,9 +468,66 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                    if let Some(next) = next {
+                        insert_token(&mut tx, next).await?;
+                    }
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
                     Ok(true)
+                }
+
+                async fn insert_token(&self, token: &NewEmailToken) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    insert_token(&mut tx, token).await?;
+                    commit(tx).await
+                }
+
+                async fn place_sign_up_call(&self, call: &NewCall, outbox: &[NewOutboxMessage], audit: &AuditRecord) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(
+                        "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE account_id = $2 \
+                         AND purpose = 'sign_up' AND status IN ('queued', 'placed')",
+                    )
+                    .bind(call.created_at.0)
+                    .bind(call.account_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "INSERT INTO calls (id, account_id, purpose, flow_id, to_number, code_hash, \
+                         code_expires_at, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&call.id)
+                    .bind(call.account_id.as_str())
+                    .bind(call.purpose.as_str())
+                    .bind(&call.flow_id)
+                    .bind(&call.to_number)
+                    .bind(&call.code_hash)
+                    .bind(call.code_expires_at.0)
+                    .bind(CallStatus::Queued.as_str())
+                    .bind(call.created_at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn latest_account_call(&self, account: &AccountId, purpose: CallPurpose) -> StoreResult<Option<CallRecord>> {
+                    sqlx::query(
+                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
+                         provider_call_id, status, digit_attempts, created_at FROM calls \
+                         WHERE account_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+                    )
+                    .bind(account.as_str())
+                    .bind(purpose.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(call_from_row)
+                    .transpose()
                 }
 
                 async fn reset_password(
@@ -1388,14 +1447,32 @@ macro_rules! sql_store {
                     if verified.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    let moved = sqlx::query(
-                        "UPDATE recovery_flows SET state = 'phone_verified', phone_verified_at = $1 \
-                         WHERE id = (SELECT flow_id FROM calls WHERE id = $2 AND purpose = 'recovery') \
-                         AND state = 'email_verified' AND expires_at > $3",
-                    )
-                    .bind(now.0)
-                    .bind(call_id)
-                    .bind(now.0)
+                    let purpose: String = sqlx::query("SELECT purpose FROM calls WHERE id = $1")
+                        .bind(call_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .try_get("purpose")
+                        .map_err(db_error)?;
+                    // The call's purpose decides what the right digits prove.
+                    let moved = match CallPurpose::parse(&purpose) {
+                        Some(CallPurpose::Recovery) => sqlx::query(
+                            "UPDATE recovery_flows SET state = 'phone_verified', phone_verified_at = $1 \
+                             WHERE id = (SELECT flow_id FROM calls WHERE id = $2) \
+                             AND state = 'email_verified' AND expires_at > $3",
+                        )
+                        .bind(now.0)
+                        .bind(call_id)
+                        .bind(now.0),
+                        Some(CallPurpose::SignUp) => sqlx::query(
+                            "UPDATE accounts SET phone_verified_at = $1, status = 'active' \
+                             WHERE id = (SELECT account_id FROM calls WHERE id = $2) \
+                             AND phone_verified_at IS NULL AND email_verified_at IS NOT NULL",
+                        )
+                        .bind(now.0)
+                        .bind(call_id),
+                        None => return Err(corrupt("call purpose", &purpose)),
+                    }
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

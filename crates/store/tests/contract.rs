@@ -7,6 +7,7 @@ use latchkey_domain::session::SessionKind;
 use latchkey_domain::token::TokenPurpose;
 use latchkey_domain::{AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp};
 use latchkey_service::store::*;
+
 use latchkey_service::{SecretToken, TokenHash};
 use latchkey_test_support::{Backend, backends};
 
@@ -155,7 +156,9 @@ async fn accounts_are_found_by_email_and_id_and_emails_are_unique() {
 #[tokio::test]
 async fn a_verification_link_is_consumed_exactly_once_even_under_concurrency() {
     for Backend { name, store, .. } in backends().await {
-        let new = account(3, "cy@example.com");
+        // The phone is already verified, so the email link is the last step.
+        let mut new = account(3, "cy@example.com");
+        new.phone_verified_at = Some(T0);
         let (secret, stored) = token(&new.id, TokenPurpose::VerifyEmail, T0);
         store
             .insert_account(&new, Some(&stored), &[], &audit(None, "sign_up"))
@@ -185,7 +188,7 @@ async fn a_verification_link_is_consumed_exactly_once_even_under_concurrency() {
                 let id = new.id.clone();
                 tokio::spawn(async move {
                     store
-                        .verify_email(&hash, &id, T0, &audit(Some(&id), "email_verified"))
+                        .verify_email(&hash, &id, T0, None, &audit(Some(&id), "email_verified"))
                         .await
                 })
             })
@@ -218,6 +221,100 @@ async fn a_verification_link_is_consumed_exactly_once_even_under_concurrency() {
             1,
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn an_account_is_active_only_once_email_and_phone_are_verified() {
+    for Backend { name, store, .. } in backends().await {
+        let new = account(30, "both@example.com");
+        let (secret, stored) = token(&new.id, TokenPurpose::VerifyEmail, T0);
+        store
+            .insert_account(&new, Some(&stored), &[], &audit(None, "sign_up"))
+            .await
+            .unwrap();
+        let (next, next_stored) = token(&new.id, TokenPurpose::ContinueSignUp, T0);
+        assert!(
+            store
+                .verify_email(
+                    &secret.hash(),
+                    &new.id,
+                    T0,
+                    Some(&next_stored),
+                    &audit(Some(&new.id), "x")
+                )
+                .await
+                .unwrap()
+        );
+        let account = store.account_by_id(&new.id).await.unwrap().unwrap();
+        assert_eq!(account.email_verified_at, Some(T0), "{name}");
+        assert_eq!(
+            account.status,
+            AccountStatus::PendingVerification,
+            "{name}: the phone is next"
+        );
+        assert_eq!(
+            store
+                .email_token_account(&next.hash(), TokenPurpose::ContinueSignUp, T0)
+                .await
+                .unwrap(),
+            Some(new.id.clone()),
+            "{name}"
+        );
+        let call = NewCall {
+            id: "call-1".into(),
+            account_id: new.id.clone(),
+            purpose: CallPurpose::SignUp,
+            flow_id: "sign-up".into(),
+            to_number: "+442079460958".into(),
+            code_hash: "hash".into(),
+            code_expires_at: T0 + latchkey_domain::Duration::minutes(10),
+            created_at: T0,
+        };
+        store
+            .place_sign_up_call(
+                &call,
+                &[outbox("+442079460958")],
+                &audit(Some(&new.id), "x"),
+            )
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .await
+                .unwrap(),
+            "{name}: not placed yet"
+        );
+        assert!(store.bind_call("call-1", "CA1", T0).await.unwrap());
+        assert!(
+            !store.bind_call("call-1", "CA2", T0).await.unwrap(),
+            "{name}: bound once"
+        );
+        assert!(
+            !store
+                .verify_call("call-1", "CA2", T0, &audit(Some(&new.id), "x"))
+                .await
+                .unwrap(),
+            "{name}: another call's id"
+        );
+        assert!(
+            store
+                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store
+                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .await
+                .unwrap(),
+            "{name}: one-shot"
+        );
+        let account = store.account_by_id(&new.id).await.unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::Active, "{name}");
+        assert_eq!(account.phone_verified_at, Some(T0), "{name}");
     }
 }
 

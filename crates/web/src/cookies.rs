@@ -13,6 +13,8 @@ pub const ATTEMPT: &str = "latchkey_attempt";
 pub const RECOVERY: &str = "latchkey_recovery";
 /// The 6-digit code of the current verification call, shown on the recovery page.
 pub const CALL_CODE: &str = "latchkey_call_code";
+/// A sign-up whose email is verified and whose phone call is next.
+pub const SIGN_UP: &str = "latchkey_sign_up";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

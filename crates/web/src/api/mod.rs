@@ -7,6 +7,7 @@
 mod mfa;
 mod openapi;
 mod recovery;
+mod sign_up_phone;
 
 use axum::Json;
 use axum::Router;
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi::serve))
         .route("/accounts", post(sign_up))
         .route("/accounts/verify-email", post(verify_email))
+        .route("/accounts/phone/status", post(sign_up_phone::status))
+        .route("/accounts/phone/call", post(sign_up_phone::call))
         .route("/sessions", post(sign_in))
         .route("/sessions/current", delete(sign_out))
         .route("/sessions/mfa", post(mfa::sign_in_with_code))
@@ -138,6 +141,10 @@ pub struct TokenBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountIdResponse {
     account_id: String,
+    /// Present while the phone number still needs its verification call: pass it to
+    /// `POST /api/v1/accounts/phone/call`. The account exists once the call succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_up_token: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts/verify-email", tag = "accounts",
@@ -152,9 +159,10 @@ async fn verify_email(
     Client(ctx): Client,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<AccountIdResponse>, ApiError> {
-    let account = state.service.verify_email(&body.token, &ctx).await?;
+    let verified = state.service.verify_email(&body.token, &ctx).await?;
     Ok(Json(AccountIdResponse {
-        account_id: account.to_string(),
+        account_id: verified.account_id.to_string(),
+        sign_up_token: verified.continue_token.map(|t| t.expose().to_owned()),
     }))
 }
 
@@ -189,7 +197,7 @@ pub struct SessionResponse {
     request_body = SignInBody,
     responses(
         (status = 201, description = "Signed in (the account has no MFA device)", body = SessionResponse),
-        (status = 202, description = "Password accepted; an MFA code is needed next", body = mfa::MfaRequiredResponse),
+        (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = mfa::MfaRequiredResponse),
         (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
         (status = 403, description = "The email address is not verified yet", body = crate::error::ApiErrorBody),
     ))]
@@ -226,6 +234,11 @@ async fn sign_in(
             "invalid_credentials",
             crate::console::DENIED_MESSAGE,
         )),
+        SignInOutcome::PhoneNotVerified(token) => Ok((
+            StatusCode::ACCEPTED,
+            Json(sign_up_phone::PhoneRequired::new(token.expose().to_owned())),
+        )
+            .into_response()),
         SignInOutcome::EmailNotVerified => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "email_not_verified",

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove,
         super::recovery::start, super::recovery::status, super::recovery::send_email,
         super::recovery::verify_email, super::recovery::call, super::recovery::complete,
-        super::recovery::cancel,
+        super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call,
     ),
     modifiers(&BearerSession),
     tags(

@@ -54,6 +54,8 @@ pub fn routes() -> Router<AppState> {
             "/signup/verify",
             get(sign_up::verify_page).post(sign_up::verify_submit),
         )
+        .route("/signup/phone", get(sign_up::phone_page))
+        .route("/signup/phone/call", post(sign_up::phone_call))
         .route(
             "/password/forgot",
             get(password::forgot_page).post(password::forgot_submit),

@@ -136,6 +136,7 @@ pub async fn password_submit(
             render(&PasswordStep { page: page.with_error(DENIED_MESSAGE), email }),
         )
             .into_response()),
+        Ok(SignInOutcome::PhoneNotVerified(token)) => Ok(super::sign_up::continue_to_phone(&state, &token)),
         Ok(SignInOutcome::EmailNotVerified) => Ok((
             StatusCode::FORBIDDEN,
             render(&MessagePage::new(

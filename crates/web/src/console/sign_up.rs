@@ -12,11 +12,12 @@ use latchkey_service::ServiceError;
 use latchkey_service::accounts::SignUpRequest;
 
 use super::TokenQuery;
-use crate::AppState;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{MessagePage, Page, render};
+use crate::{AppState, cookies};
+use latchkey_service::store::CallStatus;
 
 pub struct Field {
     pub name: &'static str,
@@ -188,7 +189,10 @@ pub async fn verify_submit(
     Client(ctx): Client,
     ConsoleForm(form): ConsoleForm<TokenForm>,
 ) -> Result<Response, PageError> {
-    state.service.verify_email(&form.token, &ctx).await?;
+    let verified = state.service.verify_email(&form.token, &ctx).await?;
+    if let Some(token) = verified.continue_token {
+        return Ok(continue_to_phone(&state, &token));
+    }
     Ok(render(&MessagePage::new(
         page,
         "Email address verified",
@@ -196,4 +200,98 @@ pub async fn verify_submit(
         Some(("/signin", "Sign in")),
     ))
     .into_response())
+}
+
+/// Sends the browser to the phone step, holding the sign-up's continuation token.
+pub fn continue_to_phone(state: &AppState, token: &latchkey_service::SecretToken) -> Response {
+    let lifetime = latchkey_domain::token::TokenPurpose::ContinueSignUp
+        .lifetime()
+        .0;
+    let cookie = format!(
+        "{}; Max-Age={lifetime}",
+        cookies::set(
+            &state.web.cookie_name(cookies::SIGN_UP),
+            token.expose(),
+            state.web.secure_cookies
+        )
+    );
+    (
+        [(axum::http::header::SET_COOKIE, cookie)],
+        axum::response::Redirect::to("/signup/phone"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_up_phone.html")]
+struct PhonePage {
+    page: Page,
+    waiting: bool,
+    verified: bool,
+    phone: String,
+    code: Option<String>,
+    call_status: &'static str,
+}
+
+pub async fn phone_page(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    page: Page,
+) -> Result<Response, PageError> {
+    let token =
+        cookies::get(&headers, &state.web.cookie_name(cookies::SIGN_UP)).unwrap_or_default();
+    let view = state.service.sign_up_phone_view(&token).await?;
+    let code = cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)).filter(|c| {
+        c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) && view.call_status.is_some()
+    });
+    let call_live = matches!(
+        view.call_status,
+        Some(CallStatus::Queued | CallStatus::Placed)
+    );
+    let call_status = match view.call_status {
+        Some(CallStatus::Queued) => "calling",
+        Some(CallStatus::Placed) => "ringing — answer and key the code",
+        Some(CallStatus::Verified) => "verified",
+        Some(CallStatus::Failed) => "the call could not be completed; use Try again",
+        Some(CallStatus::Superseded) => "replaced by a newer call",
+        Some(CallStatus::Ended) => "ended without the right code; use Try again",
+        None => "not called yet",
+    };
+    Ok(render(&PhonePage {
+        page,
+        waiting: call_live && !view.verified,
+        verified: view.verified,
+        phone: view.phone_masked,
+        code: code.filter(|_| !view.verified),
+        call_status,
+    })
+    .into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
+
+pub async fn phone_call(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Client(ctx): Client,
+    ConsoleForm(_): ConsoleForm<EmptyForm>,
+) -> Result<Response, PageError> {
+    let token =
+        cookies::get(&headers, &state.web.cookie_name(cookies::SIGN_UP)).unwrap_or_default();
+    let code = state.service.call_for_sign_up(&token, &ctx).await?;
+    let lifetime = state.service.config().recovery.phone_code_lifetime.0;
+    let cookie = format!(
+        "{}; Max-Age={lifetime}",
+        cookies::set(
+            &state.web.cookie_name(cookies::CALL_CODE),
+            &code.code,
+            state.web.secure_cookies
+        )
+    );
+    Ok((
+        [(axum::http::header::SET_COOKIE, cookie)],
+        axum::response::Redirect::to("/signup/phone"),
+    )
+        .into_response())
 }

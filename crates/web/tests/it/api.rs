@@ -37,6 +37,41 @@ async fn sign_up_verify_sign_in_who_am_i_and_sign_out_over_json() {
             .await;
         assert_eq!(verified.status, StatusCode::OK, "{name}");
         assert_eq!(verified.json()["account_id"], account_id.as_str());
+        let sign_up_token = verified.json()["sign_up_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let early = client
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "ann@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(early.status, StatusCode::ACCEPTED, "{name}");
+        assert_eq!(early.json()["status"], "phone_verification_required");
+        let call = client
+            .api(
+                "POST",
+                "/api/v1/accounts/phone/call",
+                None,
+                Some(json!({"sign_up_token": sign_up_token})),
+            )
+            .await;
+        assert_eq!(call.status, StatusCode::CREATED, "{name}: {}", call.body);
+        let code = call.json()["code"].as_str().unwrap().to_owned();
+        let mut phone = app.browser();
+        crate::harness::key_on_dev_phone(&app, &mut phone, &code).await;
+        let status = client
+            .api(
+                "POST",
+                "/api/v1/accounts/phone/status",
+                None,
+                Some(json!({"sign_up_token": sign_up_token})),
+            )
+            .await;
+        assert_eq!(status.json()["verified"], true, "{name}");
         let again = client
             .api(
                 "POST",
@@ -65,7 +100,7 @@ async fn sign_up_verify_sign_in_who_am_i_and_sign_out_over_json() {
         assert_eq!(me["account_id"], account_id.as_str());
         assert_eq!(me["email"], "ann@example.com");
         assert_eq!(me["email_verified"], true);
-        assert_eq!(me["phone_verified"], false);
+        assert_eq!(me["phone_verified"], true);
         assert_eq!(me["phone_masked"], "+*********71");
 
         assert_eq!(
@@ -264,6 +299,8 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/recovery/call", "post"),
         ("/api/v1/recovery/complete", "post"),
         ("/api/v1/recovery/cancel", "post"),
+        ("/api/v1/accounts/phone/status", "post"),
+        ("/api/v1/accounts/phone/call", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use latchkey_domain::Duration;
 
-use crate::harness::{Browser, ORIGIN, PASSWORD, TestApp};
+use crate::harness::{Browser, ORIGIN, PASSWORD, TestApp, key_on_dev_phone};
 
 async fn sign_up(browser: &mut Browser, email: &str) -> crate::harness::Page {
     browser
@@ -51,8 +51,44 @@ async fn a_person_signs_up_verifies_signs_in_sees_credentials_and_signs_out() {
                 &[("token", token), ("csrf_token", &confirm.csrf())],
             )
             .await;
-        assert_eq!(verified.status, StatusCode::OK, "{name}: {}", verified.body);
-        assert!(verified.body.contains("Email address verified"), "{name}");
+        assert_eq!(
+            verified.location(),
+            "/signup/phone",
+            "{name}: {}",
+            verified.body
+        );
+
+        // The account exists only once the phone is verified too; a sign-in in between is
+        // sent back to the phone step.
+        let mut elsewhere = app.browser();
+        let early = elsewhere.sign_in("ann@example.com", PASSWORD).await;
+        assert_eq!(early.location(), "/signup/phone", "{name}");
+        let phone = browser.get("/signup/phone").await;
+        assert!(
+            phone.body.contains("Verify your phone number") && phone.body.contains("Call me now"),
+            "{name}"
+        );
+        let called = browser
+            .post("/signup/phone/call", &[("csrf_token", &phone.csrf())])
+            .await;
+        assert_eq!(called.location(), "/signup/phone", "{name}");
+        let code = browser
+            .get("/signup/phone")
+            .await
+            .element_text("phone-code");
+        let answered = key_on_dev_phone(&app, &mut browser, &code).await;
+        assert!(
+            answered.body.contains("Your phone number is verified"),
+            "{name}"
+        );
+        assert!(
+            browser
+                .get("/signup/phone")
+                .await
+                .body
+                .contains("Your account is ready"),
+            "{name}"
+        );
 
         let signed_in = browser.sign_in("ann@example.com", PASSWORD).await;
         assert_eq!(
@@ -100,8 +136,8 @@ async fn a_person_signs_up_verifies_signs_in_sees_credentials_and_signs_out() {
             "{name}: stored in E.164"
         );
         assert!(
-            account.phone_verified_at.is_none(),
-            "{name}: phone not verified yet"
+            account.phone_verified_at.is_some(),
+            "{name}: phone verified by the call"
         );
 
         let signed_out = browser
@@ -456,11 +492,11 @@ async fn a_duplicate_sign_up_is_refused_and_an_abandoned_one_can_be_replaced() {
             )
             .await
             .status,
-        StatusCode::OK
+        StatusCode::SEE_OTHER
     );
     let taken = sign_up(&mut browser, "ivy@example.com").await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
-    assert!(taken.body.contains("already exists"));
+    assert!(taken.body.contains("waiting for its phone verification"));
 }
 
 #[tokio::test]
@@ -479,7 +515,7 @@ async fn verification_links_work_once_and_garbage_links_not_at_all() {
             )
             .await
             .status,
-        StatusCode::OK
+        StatusCode::SEE_OTHER
     );
     let reused = browser
         .post(

@@ -354,3 +354,30 @@ impl Page {
         self.body[open_end..close].trim().to_owned()
     }
 }
+
+/// Answers the newest ringing call on the built-in phone and keys `digits`.
+pub async fn key_on_dev_phone(app: &TestApp, browser: &mut Browser, digits: &str) -> Page {
+    app.deliver().await;
+    let phone = browser.get("/dev/phone").await;
+    let marker = "href=\"/dev/phone/";
+    let start = phone
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no ringing call:\n{}", phone.body))
+        + marker.len();
+    let call_id = phone.body[start..start + phone.body[start..].find('"').unwrap()].to_owned();
+    let answered = browser.get(&format!("/dev/phone/{call_id}")).await;
+    assert!(
+        answered
+            .body
+            .contains("enter the 6 digit code shown on your screen"),
+        "{}",
+        answered.body
+    );
+    browser
+        .post(
+            &format!("/dev/phone/{call_id}/digits"),
+            &[("digits", digits), ("csrf_token", &answered.csrf())],
+        )
+        .await
+}

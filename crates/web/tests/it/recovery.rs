@@ -12,7 +12,7 @@ use latchkey_service::{OutgoingCall, PlacedCall, SendError, VoiceCaller};
 
 use serde_json::json;
 
-use crate::harness::{Browser, PASSWORD, Page, TestApp, totp};
+use crate::harness::{Browser, PASSWORD, Page, TestApp, key_on_dev_phone, totp};
 use crate::mfa::{activate, device_ids, password_step, submit_code};
 
 /// An account with one virtual device, signed out; returns the device's secret.
@@ -61,33 +61,6 @@ async fn confirm_email(app: &TestApp, browser: &mut Browser, email: &str) -> Pag
         .post(
             "/recovery/email",
             &[("token", token), ("csrf_token", &confirm.csrf())],
-        )
-        .await
-}
-
-/// Answers the newest ringing call on the built-in phone and keys `digits`.
-async fn key_on_dev_phone(app: &TestApp, browser: &mut Browser, digits: &str) -> Page {
-    app.deliver().await;
-    let phone = browser.get("/dev/phone").await;
-    let marker = "href=\"/dev/phone/";
-    let start = phone
-        .body
-        .find(marker)
-        .unwrap_or_else(|| panic!("no ringing call:\n{}", phone.body))
-        + marker.len();
-    let call_id = phone.body[start..start + phone.body[start..].find('"').unwrap()].to_owned();
-    let answered = browser.get(&format!("/dev/phone/{call_id}")).await;
-    assert!(
-        answered
-            .body
-            .contains("enter the 6 digit code shown on your screen"),
-        "{}",
-        answered.body
-    );
-    browser
-        .post(
-            &format!("/dev/phone/{call_id}/digits"),
-            &[("digits", digits), ("csrf_token", &answered.csrf())],
         )
         .await
 }

@@ -1,0 +1,125 @@
+//! The last step of sign-up: the phone number is verified by the same automated call as
+//! recovery's step 2. The browser that verified the email (or a later sign-in with the right
+//! password) holds a continuation token; the account exists only once the right digits
+//! arrive on the call latchkey placed.
+
+use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
+
+use crate::error::ServiceError;
+use crate::recovery::CallCode;
+use crate::secrets::{SecretToken, random_below, random_bytes};
+use crate::store::{AccountRecord, CallPurpose, CallStatus, NewCall};
+use crate::voice::OutgoingCall;
+use crate::{RequestContext, Service};
+
+/// What the phone-verification page shows.
+#[derive(Debug, Clone)]
+pub struct SignUpPhoneView {
+    pub phone_masked: String,
+    pub verified: bool,
+    pub call_status: Option<CallStatus>,
+}
+
+impl Service {
+    async fn sign_up_account(&self, token: &str) -> Result<AccountRecord, ServiceError> {
+        let token = SecretToken::from_presented(token).ok_or(ServiceError::LinkInvalid)?;
+        let account: AccountId = self
+            .store
+            .email_token_account(
+                &token.hash(),
+                TokenPurpose::ContinueSignUp,
+                self.clock.now(),
+            )
+            .await?
+            .ok_or(ServiceError::LinkInvalid)?;
+        self.store
+            .account_by_id(&account)
+            .await?
+            .ok_or(ServiceError::LinkInvalid)
+    }
+
+    pub async fn sign_up_phone_view(&self, token: &str) -> Result<SignUpPhoneView, ServiceError> {
+        let account = self.sign_up_account(token).await?;
+        let call = self
+            .store
+            .latest_account_call(&account.id, CallPurpose::SignUp)
+            .await?;
+        Ok(SignUpPhoneView {
+            phone_masked: account.phone.masked(),
+            verified: account.phone_verified_at.is_some(),
+            call_status: call.map(|c| c.status),
+        })
+    }
+
+    /// `Call me now` / `Try again` on the sign-up phone page, within the per-account and
+    /// server-wide call budgets.
+    pub async fn call_for_sign_up(
+        &self,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<CallCode, ServiceError> {
+        let account = self.sign_up_account(token).await?;
+        if account.phone_verified_at.is_some() {
+            return Err(ServiceError::Conflict(
+                "This phone number is already verified.".to_owned(),
+            ));
+        }
+        let now = self.clock.now();
+        let policy = self.config.recovery;
+        let account_calls = self
+            .store
+            .count_calls(Some(&account.id), now - policy.account_call_window)
+            .await?;
+        let all_calls = self
+            .store
+            .count_calls(None, now - policy.global_call_window)
+            .await?;
+        if account_calls >= policy.calls_per_account || all_calls >= policy.calls_global {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignUpCallPlaced,
+                AuditOutcome::Failure,
+                "call_budget",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::Conflict("No more calls can be placed for now. Wait a while before trying again; if this keeps happening, contact the operator.".to_owned()));
+        }
+        let code = format!("{:06}", random_below(1_000_000));
+        let call_id = format!(
+            "call-{}",
+            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        );
+        let expires_at = now + policy.phone_code_lifetime;
+        let call = NewCall {
+            id: call_id.clone(),
+            account_id: account.id.clone(),
+            purpose: CallPurpose::SignUp,
+            flow_id: format!("sign-up-{}", account.id),
+            to_number: account.phone.as_str().to_owned(),
+            code_hash: self.phone_code_hash(&call_id, &code),
+            code_expires_at: expires_at,
+            created_at: now,
+        };
+        let message = self.outbox.call(
+            &OutgoingCall {
+                call_id: call_id.clone(),
+                to: account.phone.as_str().to_owned(),
+            },
+            now,
+        );
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::SignUpCallPlaced,
+            AuditOutcome::Success,
+            &call_id,
+        );
+        self.store
+            .place_sign_up_call(&call, &[message], &audit)
+            .await?;
+        self.outbox.wake();
+        Ok(CallCode { code, expires_at })
+    }
+}

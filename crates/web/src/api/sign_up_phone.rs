@@ -1,0 +1,92 @@
+//! The sign-up's last step over JSON: the phone-verification call.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiJson;
+use crate::AppState;
+use crate::client::Client;
+use crate::error::{ApiError, ApiErrorBody};
+
+/// Returned by sign-in when the password is right but the phone was never verified.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneRequired {
+    /// Always `phone_verification_required`.
+    status: String,
+    sign_up_token: String,
+}
+
+impl PhoneRequired {
+    pub fn new(sign_up_token: String) -> Self {
+        Self {
+            status: "phone_verification_required".into(),
+            sign_up_token,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpTokenBody {
+    sign_up_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneStatus {
+    phone_masked: String,
+    verified: bool,
+    call_status: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneCall {
+    /// Show it to the person, who keys it into the phone.
+    code: String,
+    expires_at: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/phone/status", tag = "accounts",
+    summary = "Whether the sign-up's phone number is verified yet",
+    request_body = SignUpTokenBody,
+    responses((status = 200, body = PhoneStatus), (status = 410, body = ApiErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignUpTokenBody>,
+) -> Result<Json<PhoneStatus>, ApiError> {
+    let view = state
+        .service
+        .sign_up_phone_view(&body.sign_up_token)
+        .await?;
+    Ok(Json(PhoneStatus {
+        phone_masked: view.phone_masked,
+        verified: view.verified,
+        call_status: view.call_status.map(|s| s.as_str().to_owned()),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/phone/call", tag = "accounts",
+    summary = "Call me now: verify the sign-up's phone number by an automated call",
+    request_body = SignUpTokenBody,
+    responses((status = 201, body = PhoneCall), (status = 409, body = ApiErrorBody), (status = 410, body = ApiErrorBody)))]
+pub async fn call(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<SignUpTokenBody>,
+) -> Result<Response, ApiError> {
+    let code = state
+        .service
+        .call_for_sign_up(&body.sign_up_token, &ctx)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PhoneCall {
+            code: code.code,
+            expires_at: code.expires_at.0,
+        }),
+    )
+        .into_response())
+}
