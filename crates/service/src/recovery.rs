@@ -425,7 +425,17 @@ impl Service {
         let (flow, account) = self.live_flow(token).await?;
         let now = self.clock.now();
         let policy = self.config.recovery;
-        policy.may_complete(facts(&flow), now).map_err(refusal)?;
+        if let Err(refused) = policy.may_complete(facts(&flow), now) {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryCompleted,
+                AuditOutcome::Failure,
+                "wrong_step",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(refusal(refused));
+        }
         // Lockout applies to every path that mints a session, this one included.
         if let Admission::Locked = self.config.lockout.admit(account.failures, now) {
             let audit = self.audit(
