@@ -13,13 +13,12 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::email::Notice;
 use crate::error::ServiceError;
-use crate::secrets::{SecretToken, random_below, random_bytes};
+use crate::secrets::{SecretToken, random_bytes};
 use crate::sign_in::IssuedSession;
 use crate::store::{
-    AccountRecord, CallPurpose, CallStatus, NewCall, NewRecoveryFlow, NewSession, RecoveryEmail,
+    AccountRecord, CallPurpose, CallStatus, NewRecoveryFlow, NewSession, RecoveryEmail,
     RecoveryFlowRecord,
 };
-use crate::voice::OutgoingCall;
 use crate::{RequestContext, Service};
 
 /// What the recovery page shows.
@@ -348,14 +347,7 @@ impl Service {
         let (flow, account) = self.live_flow(token).await?;
         let now = self.clock.now();
         let policy = self.config.recovery;
-        let account_calls = self
-            .store
-            .count_calls(Some(&account.id), now - policy.account_call_window)
-            .await?;
-        let all_calls = self
-            .store
-            .count_calls(None, now - policy.global_call_window)
-            .await?;
+        let (account_calls, all_calls) = self.call_budgets(&account.id).await?;
         if let Err(refused) = policy.may_call(facts(&flow), account_calls, all_calls, now) {
             let audit = self.audit(
                 ctx,
@@ -374,29 +366,8 @@ impl Service {
         if account.phone_verified_at.is_none() {
             return Err(ServiceError::Conflict("This account's phone number was never verified, so it cannot be used to sign in. Contact the operator.".to_owned()));
         }
-        let code = format!("{:06}", random_below(1_000_000));
-        let call_id = format!(
-            "call-{}",
-            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
-        );
-        let expires_at = now + policy.phone_code_lifetime;
-        let call = NewCall {
-            id: call_id.clone(),
-            account_id: account.id.clone(),
-            purpose: CallPurpose::Recovery,
-            flow_id: flow.id.clone(),
-            to_number: account.phone.as_str().to_owned(),
-            code_hash: self.phone_code_hash(&call_id, &code),
-            code_expires_at: expires_at,
-            created_at: now,
-        };
-        let message = self.outbox.call(
-            &OutgoingCall {
-                call_id: call_id.clone(),
-                to: account.phone.as_str().to_owned(),
-            },
-            now,
-        );
+        let prepared = self.prepare_call(&account, CallPurpose::Recovery, &flow.id);
+        let call_id = prepared.call.id.clone();
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -406,13 +377,18 @@ impl Service {
         );
         if !self
             .store
-            .place_recovery_call(&call, policy.calls_per_flow, &[message], &audit)
+            .place_recovery_call(
+                &prepared.call,
+                policy.calls_per_flow,
+                &[prepared.message],
+                &audit,
+            )
             .await?
         {
             return Err(refusal(Refusal::WrongStep));
         }
         self.outbox.wake();
-        Ok(CallCode { code, expires_at })
+        Ok(prepared.code)
     }
 
     /// Step 3, `Sign in to the console`: a recovery session (one hour), every other session

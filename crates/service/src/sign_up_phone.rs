@@ -8,9 +8,8 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 
 use crate::error::ServiceError;
 use crate::recovery::CallCode;
-use crate::secrets::{SecretToken, random_below, random_bytes};
-use crate::store::{AccountRecord, CallPurpose, CallStatus, NewCall};
-use crate::voice::OutgoingCall;
+use crate::secrets::SecretToken;
+use crate::store::{AccountRecord, CallPurpose, CallStatus};
 use crate::{RequestContext, Service};
 
 /// What the phone-verification page shows.
@@ -65,16 +64,8 @@ impl Service {
                 "This phone number is already verified.".to_owned(),
             ));
         }
-        let now = self.clock.now();
         let policy = self.config.recovery;
-        let account_calls = self
-            .store
-            .count_calls(Some(&account.id), now - policy.account_call_window)
-            .await?;
-        let all_calls = self
-            .store
-            .count_calls(None, now - policy.global_call_window)
-            .await?;
+        let (account_calls, all_calls) = self.call_budgets(&account.id).await?;
         if account_calls >= policy.calls_per_account || all_calls >= policy.calls_global {
             let audit = self.audit(
                 ctx,
@@ -86,29 +77,12 @@ impl Service {
             self.store.append_audit(&audit).await?;
             return Err(ServiceError::Conflict("No more calls can be placed for now. Wait a while before trying again; if this keeps happening, contact the operator.".to_owned()));
         }
-        let code = format!("{:06}", random_below(1_000_000));
-        let call_id = format!(
-            "call-{}",
-            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        let prepared = self.prepare_call(
+            &account,
+            CallPurpose::SignUp,
+            &format!("sign-up-{}", account.id),
         );
-        let expires_at = now + policy.phone_code_lifetime;
-        let call = NewCall {
-            id: call_id.clone(),
-            account_id: account.id.clone(),
-            purpose: CallPurpose::SignUp,
-            flow_id: format!("sign-up-{}", account.id),
-            to_number: account.phone.as_str().to_owned(),
-            code_hash: self.phone_code_hash(&call_id, &code),
-            code_expires_at: expires_at,
-            created_at: now,
-        };
-        let message = self.outbox.call(
-            &OutgoingCall {
-                call_id: call_id.clone(),
-                to: account.phone.as_str().to_owned(),
-            },
-            now,
-        );
+        let call_id = prepared.call.id.clone();
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -117,9 +91,9 @@ impl Service {
             &call_id,
         );
         self.store
-            .place_sign_up_call(&call, &[message], &audit)
+            .place_sign_up_call(&prepared.call, &[prepared.message], &audit)
             .await?;
         self.outbox.wake();
-        Ok(CallCode { code, expires_at })
+        Ok(prepared.code)
     }
 }

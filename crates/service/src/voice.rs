@@ -10,11 +10,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use latchkey_domain::{AuditEvent, AuditOutcome};
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 
 use crate::email::SendError;
 use crate::error::ServiceError;
-use crate::store::{CallRecord, CallStatus};
+use crate::recovery::CallCode;
+use crate::secrets::{random_below, random_bytes};
+use crate::store::{AccountRecord, CallPurpose, CallRecord, CallStatus, NewCall, NewOutboxMessage};
 use crate::{RequestContext, Service};
 
 /// A call to place: our id (which the webhook URLs carry) and the verified number.
@@ -75,7 +77,67 @@ impl CallScript {
     }
 }
 
+/// A verification call ready to store: the row, its outbox message, and the code to show.
+pub(crate) struct PreparedCall {
+    pub call: NewCall,
+    pub message: NewOutboxMessage,
+    pub code: CallCode,
+}
+
 impl Service {
+    /// A new 6-digit code (from the OS generator) and the call that will ask for it, to the
+    /// account's verified number. Only the code's HMAC is stored.
+    pub(crate) fn prepare_call(
+        &self,
+        account: &AccountRecord,
+        purpose: CallPurpose,
+        flow_id: &str,
+    ) -> PreparedCall {
+        let now = self.clock.now();
+        let code = format!("{:06}", random_below(1_000_000));
+        let call_id = format!(
+            "call-{}",
+            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        );
+        let expires_at = now + self.config.recovery.phone_code_lifetime;
+        let to = account.phone.as_str().to_owned();
+        let call = NewCall {
+            id: call_id.clone(),
+            account_id: account.id.clone(),
+            purpose,
+            flow_id: flow_id.to_owned(),
+            to_number: to.clone(),
+            code_hash: self.phone_code_hash(&call_id, &code),
+            code_expires_at: expires_at,
+            created_at: now,
+        };
+        let message = self.outbox.call(&OutgoingCall { call_id, to }, now);
+        PreparedCall {
+            call,
+            message,
+            code: CallCode { code, expires_at },
+        }
+    }
+
+    /// The per-account and server-wide call budgets (toll-fraud protection), counted over
+    /// every purpose.
+    pub(crate) async fn call_budgets(
+        &self,
+        account: &AccountId,
+    ) -> Result<(u32, u32), ServiceError> {
+        let now = self.clock.now();
+        let policy = self.config.recovery;
+        let account_calls = self
+            .store
+            .count_calls(Some(account), now - policy.account_call_window)
+            .await?;
+        let all_calls = self
+            .store
+            .count_calls(None, now - policy.global_call_window)
+            .await?;
+        Ok((account_calls, all_calls))
+    }
+
     pub(crate) fn phone_code_hash(&self, call_id: &str, digits: &str) -> String {
         self.phone_codes
             .sign(format!("phone-code\0{call_id}\0{digits}").as_bytes())

@@ -106,3 +106,17 @@ pub struct TokenQuery {
     #[serde(default)]
     pub token: String,
 }
+
+/// How a verification call is doing, for the recovery and sign-up phone pages.
+pub fn call_status_text(status: Option<latchkey_service::store::CallStatus>) -> &'static str {
+    use latchkey_service::store::CallStatus;
+    match status {
+        Some(CallStatus::Queued) => "calling",
+        Some(CallStatus::Placed) => "ringing — answer and key the code",
+        Some(CallStatus::Verified) => "verified",
+        Some(CallStatus::Failed) => "the call could not be completed; use Try again",
+        Some(CallStatus::Superseded) => "replaced by a newer call",
+        Some(CallStatus::Ended) => "ended without the right code; use Try again",
+        None => "not called yet",
+    }
+}

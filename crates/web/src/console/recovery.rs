@@ -98,15 +98,7 @@ pub async fn page(
         .then(|| cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)))
         .flatten()
         .filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
-    let call_status = match view.call_status {
-        Some(CallStatus::Queued) => "calling",
-        Some(CallStatus::Placed) => "ringing — answer and key the code",
-        Some(CallStatus::Verified) => "verified",
-        Some(CallStatus::Failed) => "the call could not be completed; use Try again",
-        Some(CallStatus::Superseded) => "replaced by a newer call",
-        Some(CallStatus::Ended) => "ended without the right code; use Try again",
-        None => "not called yet",
-    };
+    let call_status = super::call_status_text(view.call_status);
     let waiting = (!email_done && view.emails_sent > 0) || (email_done && !phone_done && call_live);
     Ok(render(&RecoveryPage {
         page,

@@ -248,15 +248,7 @@ pub async fn phone_page(
         view.call_status,
         Some(CallStatus::Queued | CallStatus::Placed)
     );
-    let call_status = match view.call_status {
-        Some(CallStatus::Queued) => "calling",
-        Some(CallStatus::Placed) => "ringing — answer and key the code",
-        Some(CallStatus::Verified) => "verified",
-        Some(CallStatus::Failed) => "the call could not be completed; use Try again",
-        Some(CallStatus::Superseded) => "replaced by a newer call",
-        Some(CallStatus::Ended) => "ended without the right code; use Try again",
-        None => "not called yet",
-    };
+    let call_status = super::call_status_text(view.call_status);
     Ok(render(&PhonePage {
         page,
         waiting: call_live && !view.verified,
