@@ -27,6 +27,7 @@ pub enum AuditEvent {
     RecoveryCompleted,
     RecoveryCancelled,
     SignUpCallPlaced,
+    PasswordChanged,
 }
 
 impl AuditEvent {
@@ -53,6 +54,7 @@ impl AuditEvent {
             Self::RecoveryCompleted => "recovery_completed",
             Self::RecoveryCancelled => "recovery_cancelled",
             Self::SignUpCallPlaced => "sign_up_call_placed",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }

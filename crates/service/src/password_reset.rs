@@ -149,3 +149,78 @@ pub fn format_time(at: latchkey_domain::Timestamp) -> String {
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| at.0.to_string())
 }
+
+impl Service {
+    /// `Change password` on Security credentials: the current password (also from a recovery
+    /// session, whose holder typed it minutes ago) and a new one. A wrong current password
+    /// counts as a failed sign-in, so this form cannot be used to guess it.
+    pub async fn change_password(
+        &self,
+        session: &crate::sessions::CurrentSession,
+        current: &str,
+        new_password: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))?;
+        let now = self.clock.now();
+        latchkey_domain::password::check_length(current)
+            .map_err(|e| ServiceError::field("current_password", e))?;
+        if !self
+            .hasher
+            .verify(current, Some(&account.password_hash))
+            .await?
+        {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::PasswordChanged,
+                AuditOutcome::Failure,
+                "wrong_current_password",
+            );
+            self.store
+                .record_sign_in_failure(Some(&account.id), now, &audit)
+                .await?;
+            return Err(ServiceError::field(
+                "current_password",
+                "The current password is not correct.",
+            ));
+        }
+        let local_part = account.email.as_str().split('@').next().unwrap_or_default();
+        check_new_password(
+            new_password,
+            &[account.email.as_str(), local_part, &account.name],
+        )
+        .map_err(|problem| ServiceError::field("password", problem))?;
+        let hash = self.hasher.hash(new_password).await?;
+        let mail = email::password_changed(
+            account.email.as_str(),
+            &account.name,
+            &format_time(now),
+            &ctx.client_addr,
+            &self.link("/password/forgot"),
+        );
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::PasswordChanged,
+            AuditOutcome::Success,
+            "",
+        );
+        self.store
+            .change_password(
+                &account.id,
+                &hash,
+                &session.token_hash,
+                now,
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
+            .await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}

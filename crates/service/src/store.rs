@@ -435,6 +435,18 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
 
+    /// Sets a new password from a signed-in session: every other session of the account is
+    /// revoked (the one that asked stays), and pending reset links stop working.
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: &TokenHash,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
     /// Issues a session after a successful sign-in: clears the account's failure count,
     /// revokes the session it replaces (if any) and records the audit line.
     async fn start_session(

@@ -580,6 +580,47 @@ macro_rules! sql_store {
                     Ok(true)
                 }
 
+                async fn change_password(
+                    &self,
+                    account: &AccountId,
+                    password_hash: &str,
+                    keep_session: &TokenHash,
+                    now: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                        .bind(password_hash)
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 \
+                         AND revoked_at IS NULL AND token_hash <> $3",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .bind(keep_session.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    sqlx::query(
+                        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+                         AND purpose = 'reset_password' AND used_at IS NULL AND invalidated_at IS NULL",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
                 async fn start_session(
                     &self,
                     session: &NewSession,

@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me", get(me))
         .route("/password/forgot", post(forgot_password))
         .route("/password/reset", post(reset_password))
+        .route("/password/change", post(change_password))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
         })
@@ -343,6 +344,31 @@ async fn reset_password(
     state
         .service
         .reset_password(&body.token, &body.password, &ctx)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/password/change", tag = "password",
+    summary = "Change the password from a session; every other session is signed out",
+    security(("session" = [])),
+    request_body = ChangePasswordBody,
+    responses((status = 204), (status = 401, body = crate::error::ApiErrorBody), (status = 422, body = crate::error::ApiErrorBody)))]
+async fn change_password(
+    State(state): State<AppState>,
+    Bearer(session): Bearer,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<ChangePasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .service
+        .change_password(&session, &body.current_password, &body.new_password, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

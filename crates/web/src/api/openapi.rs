@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "latchkey", description = "Root-user sign-in with MFA and a safe way back in."),
     paths(
         super::sign_up, super::verify_email, super::sign_in, super::sign_out, super::me,
-        super::forgot_password, super::reset_password,
+        super::forgot_password, super::reset_password, super::change_password,
         super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
         super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove,
         super::recovery::start, super::recovery::status, super::recovery::send_email,

@@ -9,9 +9,12 @@ use latchkey_service::password_reset::format_time;
 
 use super::mfa::DeviceRow;
 use crate::AppState;
+use crate::client::Client;
+use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
 use crate::session::SignedIn;
+use latchkey_service::ServiceError;
 
 #[derive(Template)]
 #[template(path = "console/security_credentials.html")]
@@ -85,4 +88,77 @@ pub async fn page(
             .collect(),
     })
     .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "console/change_password.html")]
+struct ChangePasswordPage {
+    page: Page,
+    current_error: Option<String>,
+    password_error: Option<String>,
+}
+
+pub async fn password_page(SignedIn(_): SignedIn, page: Page) -> Response {
+    render(&ChangePasswordPage {
+        page,
+        current_error: None,
+        password_error: None,
+    })
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<ChangePasswordForm>,
+) -> Result<Response, PageError> {
+    let retry = |page: Page, current_error: Option<String>, password_error: Option<String>| {
+        (
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            render(&ChangePasswordPage {
+                page,
+                current_error,
+                password_error,
+            }),
+        )
+            .into_response()
+    };
+    if form.password != form.confirm_password {
+        return Ok(retry(
+            page,
+            None,
+            Some("The two new passwords do not match.".to_owned()),
+        ));
+    }
+    match state
+        .service
+        .change_password(&session, &form.current_password, &form.password, &ctx)
+        .await
+    {
+        Ok(()) => {
+            Ok(Redirect::to("/console/security-credentials?done=password-changed").into_response())
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let pick = |field: &str| {
+                errors
+                    .iter()
+                    .find(|e| e.field == field)
+                    .map(|e| e.message.clone())
+            };
+            Ok(retry(page, pick("current_password"), pick("password")))
+        }
+        Err(other) => Err(other.into()),
+    }
 }

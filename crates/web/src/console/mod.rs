@@ -70,6 +70,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console/security-credentials", get(credentials::page))
         .route(
+            "/console/password",
+            get(credentials::password_page).post(credentials::password_submit),
+        )
+        .route(
             "/console/mfa/activate",
             get(mfa::activate_page).post(mfa::activate_submit),
         )

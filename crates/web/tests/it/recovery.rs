@@ -941,3 +941,80 @@ async fn the_same_flow_over_json() {
         StatusCode::GONE
     );
 }
+
+#[tokio::test]
+async fn the_recovery_session_can_change_the_password_and_other_sessions_end() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "kim@example.com").await;
+        start(&mut browser, "kim@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "kim@example.com").await;
+        press(&mut browser, "/signin/recovery/call").await;
+        let code = code_on(&browser.get("/signin/recovery").await);
+        key_on_dev_phone(&app, &mut browser, &code).await;
+        press(&mut browser, "/signin/recovery/complete").await;
+
+        let form = browser.get("/console/password").await;
+        assert!(form.body.contains("Current password"), "{name}");
+        let wrong = browser
+            .post(
+                "/console/password",
+                &[
+                    ("current_password", "not-it-at-all"),
+                    ("password", "fresh-harbor-signal-3"),
+                    ("confirm_password", "fresh-harbor-signal-3"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            wrong.body.contains("The current password is not correct"),
+            "{name}"
+        );
+        let done = browser
+            .post(
+                "/console/password",
+                &[
+                    ("current_password", PASSWORD),
+                    ("password", "fresh-harbor-signal-3"),
+                    ("confirm_password", "fresh-harbor-signal-3"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            done.location(),
+            "/console/security-credentials?done=password-changed",
+            "{name}: {}",
+            done.body
+        );
+        assert_eq!(
+            browser.get("/console/security-credentials").await.status,
+            StatusCode::OK,
+            "{name}: this session stays"
+        );
+        let mails = app.mails_to("kim@example.com").await;
+        assert!(
+            mails
+                .iter()
+                .any(|m| m.subject == "Your latchkey password was changed"),
+            "{name}"
+        );
+        let account = app
+            .store
+            .account_by_email(&latchkey_domain::EmailAddress::parse("kim@example.com").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(account.password_hash.starts_with("$argon2id$"), "{name}");
+        let mut fresh = app.browser();
+        assert_eq!(
+            fresh.sign_in("kim@example.com", PASSWORD).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: old password refused"
+        );
+    }
+}
