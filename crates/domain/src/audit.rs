@@ -28,6 +28,7 @@ pub enum AuditEvent {
     RecoveryCancelled,
     SignUpCallPlaced,
     PasswordChanged,
+    TokensImported,
 }
 
 impl AuditEvent {
@@ -55,6 +56,7 @@ impl AuditEvent {
             Self::RecoveryCancelled => "recovery_cancelled",
             Self::SignUpCallPlaced => "sign_up_call_placed",
             Self::PasswordChanged => "password_changed",
+            Self::TokensImported => "tokens_imported",
         }
     }
 }

@@ -22,18 +22,22 @@ pub const DEVICE_FAILURE_LIMIT: u32 = 100;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
     Virtual,
+    /// A hardware OATH TOTP token from the imported inventory.
+    Hardware,
 }
 
 impl DeviceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Virtual => "virtual",
+            Self::Hardware => "hardware",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "virtual" => Some(Self::Virtual),
+            "hardware" => Some(Self::Hardware),
             _ => None,
         }
     }
@@ -42,6 +46,7 @@ impl DeviceKind {
     pub fn label(self) -> &'static str {
         match self {
             Self::Virtual => "Virtual MFA device",
+            Self::Hardware => "Other hardware MFA device",
         }
     }
 }

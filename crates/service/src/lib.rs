@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod sign_up_phone;
 pub mod store;
+pub mod tokens;
 pub mod voice;
 
 use std::sync::Arc;

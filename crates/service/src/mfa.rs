@@ -30,6 +30,8 @@ pub struct DeviceView {
     pub name: String,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// The serial number of a hardware token.
+    pub serial: Option<String>,
 }
 
 impl From<&DeviceRecord> for DeviceView {
@@ -40,6 +42,7 @@ impl From<&DeviceRecord> for DeviceView {
             name: d.name.clone(),
             created_at: d.created_at,
             last_used_at: d.last_used_at,
+            serial: d.serial.clone(),
         }
     }
 }
@@ -140,7 +143,7 @@ impl Service {
     }
 
     /// Checks the password when the session is not recent enough to change factors.
-    async fn check_reauthentication(
+    pub(crate) async fn check_reauthentication(
         &self,
         session: &CurrentSession,
         account: &AccountRecord,
@@ -316,6 +319,7 @@ impl Service {
             params: TotpParams::VIRTUAL,
             last_used_step: later_step,
             created_at: now,
+            serial: None,
         };
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&device.id)),
@@ -355,12 +359,15 @@ impl Service {
                     name,
                     created_at: now,
                     last_used_at: None,
+                    serial: None,
                 })
             }
             AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
                 "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
             ))),
-            AssignOutcome::EnrollmentGone => Err(ServiceError::LinkInvalid),
+            AssignOutcome::EnrollmentGone | AssignOutcome::TokenUnavailable => {
+                Err(ServiceError::LinkInvalid)
+            }
             AssignOutcome::NameTaken => Err(ServiceError::field(
                 "name",
                 "Another MFA device of this account has this name; choose another.",

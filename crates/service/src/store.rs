@@ -151,6 +151,8 @@ pub struct DeviceRecord {
     pub failed_attempts: u32,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// The hardware token's serial number, for hardware devices.
+    pub serial: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +166,7 @@ pub struct NewDevice {
     /// The later of the two enrolment steps: both are consumed.
     pub last_used_step: i64,
     pub created_at: Timestamp,
+    pub serial: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +197,29 @@ pub enum AssignOutcome {
     EnrollmentGone,
     /// An active device of the account already has this name.
     NameTaken,
+    /// The hardware token is not in the inventory, or is bound to another device.
+    TokenUnavailable,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewHardwareToken {
+    pub serial: String,
+    pub manufacturer: Option<String>,
+    pub params: TotpParams,
+    pub secret_sealed: Vec<u8>,
+    pub imported_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct HardwareTokenRecord {
+    pub serial: String,
+    pub manufacturer: Option<String>,
+    pub params: TotpParams,
+    pub secret_sealed: Vec<u8>,
+    pub imported_at: Timestamp,
+    /// The device it is bound to, and that device's account.
+    pub device_id: Option<String>,
+    pub account_id: Option<AccountId>,
 }
 
 #[derive(Debug, Clone)]
@@ -705,6 +731,24 @@ pub trait Store: Send + Sync {
 
     /// Recent calls placed through the built-in phone, newest first.
     async fn dev_calls(&self, limit: i64) -> StoreResult<Vec<CallRecord>>;
+
+    /// Adds tokens to the inventory, all or none. `Conflict("serial")` if one is already there.
+    async fn import_tokens(
+        &self,
+        tokens: &[NewHardwareToken],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    async fn hardware_tokens(&self) -> StoreResult<Vec<HardwareTokenRecord>>;
+    async fn hardware_token(&self, serial: &str) -> StoreResult<Option<HardwareTokenRecord>>;
+
+    /// Binds a free inventory token to a new hardware device, within the per-account cap.
+    async fn assign_hardware_device(
+        &self,
+        device: &NewDevice,
+        max_devices: usize,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<AssignOutcome>;
 
     /// Files a mail in the built-in mailbox. Keyed by the outbox id, so a redelivery after a
     /// crash does not file it twice.

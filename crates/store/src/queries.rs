@@ -251,6 +251,26 @@ macro_rules! sql_store {
                     failed_attempts: u32::try_from(failed).unwrap_or(u32::MAX),
                     created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
                     last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(Timestamp),
+                    serial: row.try_get("serial").map_err(db_error)?,
+                })
+            }
+
+            fn token_from_row(row: &DbRow) -> StoreResult<HardwareTokenRecord> {
+                let algorithm: String = row.try_get("algorithm").map_err(db_error)?;
+                let digits: i64 = row.try_get("digits").map_err(db_error)?;
+                let account: Option<String> = row.try_get("account_id").map_err(db_error)?;
+                Ok(HardwareTokenRecord {
+                    serial: row.try_get("serial").map_err(db_error)?,
+                    manufacturer: row.try_get("manufacturer").map_err(db_error)?,
+                    params: TotpParams {
+                        algorithm: TotpAlgorithm::parse(&algorithm).ok_or_else(|| corrupt("algorithm", &algorithm))?,
+                        digits: u32::try_from(digits).map_err(|_| corrupt("digits", &digits.to_string()))?,
+                        period: row.try_get("period").map_err(db_error)?,
+                    },
+                    secret_sealed: row.try_get("secret_sealed").map_err(db_error)?,
+                    imported_at: Timestamp(row.try_get("imported_at").map_err(db_error)?),
+                    device_id: row.try_get("device_id").map_err(db_error)?,
+                    account_id: account.as_deref().and_then(AccountId::parse),
                 })
             }
 
@@ -873,7 +893,7 @@ macro_rules! sql_store {
                 async fn mfa_devices(&self, account: &AccountId) -> StoreResult<Vec<DeviceRecord>> {
                     let rows = sqlx::query(
                         "SELECT id, account_id, kind, name, secret_sealed, algorithm, digits, period, \
-                         drift_steps, last_used_step, failed_attempts, created_at, last_used_at \
+                         drift_steps, last_used_step, failed_attempts, created_at, last_used_at, serial \
                          FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL \
                          ORDER BY created_at, id",
                     )
@@ -1192,6 +1212,11 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                    sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
+                        .bind(device_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
                     let remaining = active_device_count(&mut tx, account).await?;
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
@@ -1615,6 +1640,113 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                     rows.iter().map(call_from_row).collect()
+                }
+
+                async fn import_tokens(&self, tokens: &[NewHardwareToken], audit: &AuditRecord) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    for token in tokens {
+                        let inserted = sqlx::query(
+                            "INSERT INTO hardware_tokens (serial, manufacturer, algorithm, digits, period, \
+                             secret_sealed, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(&token.serial)
+                        .bind(token.manufacturer.as_deref())
+                        .bind(token.params.algorithm.as_str())
+                        .bind(i64::from(token.params.digits))
+                        .bind(token.params.period)
+                        .bind(&token.secret_sealed)
+                        .bind(token.imported_at.0)
+                        .execute(&mut *tx)
+                        .await;
+                        match inserted {
+                            Ok(_) => {}
+                            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Err(StoreError::Conflict("serial")),
+                            Err(e) => return Err(db_error(e)),
+                        }
+                    }
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await
+                }
+
+                async fn hardware_tokens(&self) -> StoreResult<Vec<HardwareTokenRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT t.serial, t.manufacturer, t.algorithm, t.digits, t.period, t.secret_sealed, \
+                         t.imported_at, t.device_id, d.account_id FROM hardware_tokens t \
+                         LEFT JOIN mfa_devices d ON d.id = t.device_id ORDER BY t.serial",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(token_from_row).collect()
+                }
+
+                async fn hardware_token(&self, serial: &str) -> StoreResult<Option<HardwareTokenRecord>> {
+                    sqlx::query(
+                        "SELECT t.serial, t.manufacturer, t.algorithm, t.digits, t.period, t.secret_sealed, \
+                         t.imported_at, t.device_id, d.account_id FROM hardware_tokens t \
+                         LEFT JOIN mfa_devices d ON d.id = t.device_id WHERE t.serial = $1",
+                    )
+                    .bind(serial)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .as_ref()
+                    .map(token_from_row)
+                    .transpose()
+                }
+
+                async fn assign_hardware_device(
+                    &self,
+                    device: &NewDevice,
+                    max_devices: usize,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<AssignOutcome> {
+                    let now = device.created_at;
+                    let serial = device.serial.as_deref().unwrap_or_default();
+                    let mut tx = self.begin().await?;
+                    lock_account(&mut tx, &device.account_id, now).await?;
+                    if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
+                        return Ok(AssignOutcome::LimitReached);
+                    }
+                    let bound = sqlx::query(
+                        "UPDATE hardware_tokens SET device_id = $1 WHERE serial = $2 AND device_id IS NULL",
+                    )
+                    .bind(&device.id)
+                    .bind(serial)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if bound.rows_affected() != 1 {
+                        return Ok(AssignOutcome::TokenUnavailable);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
+                         algorithm, digits, period, last_used_step, created_at, serial) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    )
+                    .bind(&device.id)
+                    .bind(device.account_id.as_str())
+                    .bind(device.kind.as_str())
+                    .bind(&device.name)
+                    .bind(&device.secret_sealed)
+                    .bind(device.params.algorithm.as_str())
+                    .bind(i64::from(device.params.digits))
+                    .bind(device.params.period)
+                    .bind(device.last_used_step)
+                    .bind(device.created_at.0)
+                    .bind(serial)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(AssignOutcome::NameTaken),
+                        Err(e) => return Err(db_error(e)),
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(AssignOutcome::Assigned)
                 }
 
                 async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()> {

@@ -19,7 +19,7 @@ use crate::session::Bearer;
 pub struct DeviceJson {
     /// The device identifier.
     id: String,
-    /// `virtual`.
+    /// `virtual` or `hardware`.
     #[serde(rename = "type")]
     kind: String,
     name: String,

@@ -20,6 +20,8 @@ use crate::session::SignedIn;
 /// A device row, formatted for a page.
 pub struct DeviceRow {
     pub id: String,
+    /// What the owner recognises: the serial number of a hardware token, else the device id.
+    pub identifier: String,
     pub kind: &'static str,
     pub name: String,
     pub created: String,
@@ -29,6 +31,10 @@ pub struct DeviceRow {
 impl From<&DeviceView> for DeviceRow {
     fn from(d: &DeviceView) -> Self {
         Self {
+            identifier: match &d.serial {
+                Some(serial) => format!("serial {serial}"),
+                None => d.id.clone(),
+            },
             id: d.id.clone(),
             kind: d.kind.label(),
             name: d.name.clone(),
@@ -62,10 +68,14 @@ pub async fn activate_submit(
     SignedIn(session): SignedIn,
     ConsoleForm(form): ConsoleForm<ActivateForm>,
 ) -> Result<Response, PageError> {
-    if form.device_type != "virtual" {
-        return Err(PageError::bad_request(
-            "Choose Virtual MFA device: the other types are not available on this server yet.",
-        ));
+    match form.device_type.as_str() {
+        "virtual" => {}
+        "hardware" => return Ok(Redirect::to("/console/mfa/hardware").into_response()),
+        _ => {
+            return Err(PageError::bad_request(
+                "Choose Virtual MFA device or Other hardware MFA device.",
+            ));
+        }
     }
     let enrollment = state.service.begin_virtual_enrollment(&session).await?;
     Ok(Redirect::to(&format!("/console/mfa/virtual/{}", enrollment.id)).into_response())
@@ -370,6 +380,122 @@ pub async fn remove_submit(
             manage(&state, &session, page, &id, None, Some(joined(errors))).await
         }
         Err(ServiceError::LinkInvalid) => Err(PageError::not_found()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/hardware_setup.html")]
+struct HardwarePage {
+    page: Page,
+    fields: Vec<SetupField>,
+}
+
+fn hardware_fields(
+    serial: &str,
+    name: &str,
+    needs_password: bool,
+    errors: &[latchkey_service::FieldError],
+) -> Vec<SetupField> {
+    let error = |field: &str| {
+        let messages: Vec<&str> = errors
+            .iter()
+            .filter(|e| e.field == field)
+            .map(|e| e.message.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join(" "))
+    };
+    let mut fields = vec![
+        SetupField {
+            name: "serial",
+            label: "Serial number",
+            kind: "text",
+            autocomplete: "off",
+            hint: "As printed on the token.",
+            numeric: false,
+            value: serial.to_owned(),
+            error: error("serial"),
+        },
+        SetupField {
+            name: "name",
+            label: "Device name",
+            kind: "text",
+            autocomplete: "off",
+            hint: "Optional, for example “Office token”.",
+            numeric: false,
+            value: name.to_owned(),
+            error: error("name"),
+        },
+    ];
+    fields.extend(
+        setup_fields("", needs_password, errors)
+            .into_iter()
+            .filter(|f| f.name != "name"),
+    );
+    fields
+}
+
+pub async fn hardware_page(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    page: Page,
+) -> Response {
+    render(&HardwarePage {
+        page,
+        fields: hardware_fields("", "", state.service.needs_reauthentication(&session), &[]),
+    })
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct HardwareForm {
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    code1: String,
+    #[serde(default)]
+    code2: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn hardware_submit(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<HardwareForm>,
+) -> Result<Response, PageError> {
+    let password = (!form.password.is_empty()).then_some(form.password.as_str());
+    let request = AssignRequest {
+        name: &form.name,
+        code1: &form.code1,
+        code2: &form.code2,
+        password,
+    };
+    match state
+        .service
+        .assign_hardware_device(&session, &form.serial, &request, &ctx)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/console/security-credentials?done=mfa-added").into_response()),
+        Err(ServiceError::Invalid(errors)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render(&HardwarePage {
+                page: page.with_error(
+                    "The device was not assigned. Please correct the fields marked below.",
+                ),
+                fields: hardware_fields(
+                    &form.serial,
+                    &form.name,
+                    state.service.needs_reauthentication(&session),
+                    &errors,
+                ),
+            }),
+        )
+            .into_response()),
         Err(other) => Err(other.into()),
     }
 }

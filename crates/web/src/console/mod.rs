@@ -78,6 +78,10 @@ pub fn routes() -> Router<AppState> {
             get(mfa::activate_page).post(mfa::activate_submit),
         )
         .route(
+            "/console/mfa/hardware",
+            get(mfa::hardware_page).post(mfa::hardware_submit),
+        )
+        .route(
             "/console/mfa/virtual/{id}",
             get(mfa::virtual_page).post(mfa::virtual_submit),
         )

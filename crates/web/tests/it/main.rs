@@ -2,6 +2,7 @@
 
 mod api;
 mod console;
+mod hardware;
 mod harness;
 mod mfa;
 mod recovery;

@@ -1,0 +1,260 @@
+//! Hardware OATH tokens: importing the vendor's PSKC file into the inventory, and assigning a
+//! token to an account (`Other hardware MFA device`). Once assigned, a token is an MFA device
+//! like any other: sign-in, replay protection, drift, resync and removal are shared with
+//! virtual devices; removal puts the token back in the inventory.
+
+use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
+use latchkey_domain::totp::{self, TotpAlgorithm, TotpParams};
+use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
+
+use crate::email::Notice;
+use crate::error::{FieldError, ServiceError};
+use crate::mfa::{AssignRequest, DeviceView, device_context};
+use crate::secrets::random_bytes;
+use crate::sessions::CurrentSession;
+use crate::store::{AssignOutcome, HardwareTokenRecord, NewDevice, NewHardwareToken};
+use crate::{RequestContext, Service};
+
+/// What an import did, or why it did nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub imported: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    File(#[from] latchkey_pskc::FileError),
+    /// One line per refused key package; nothing was imported.
+    #[error("nothing was imported:\n{}", .0.join("\n"))]
+    Packages(Vec<String>),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+fn token_context(serial: &str) -> Vec<u8> {
+    format!("hardware-token\0{serial}").into_bytes()
+}
+
+impl Service {
+    /// `latchkey tokens import`: all or nothing; every refused key package is reported.
+    pub async fn import_tokens(
+        &self,
+        file: &[u8],
+        key: Option<&[u8]>,
+    ) -> Result<ImportReport, ImportError> {
+        let packages = latchkey_pskc::read(file, key)?;
+        let now = self.clock.now();
+        let mut problems = Vec::new();
+        let mut tokens = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for package in &packages {
+            let label = match &package.serial {
+                Some(serial) => format!("key package {} (serial {serial})", package.index),
+                None => format!("key package {}", package.index),
+            };
+            match &package.result {
+                Err(problem) => problems.push(format!("{label}: {problem}")),
+                Ok(token) => {
+                    if !seen.insert(token.serial.clone()) {
+                        problems.push(format!(
+                            "{label}: the serial appears more than once in the file"
+                        ));
+                    } else if self
+                        .store
+                        .hardware_token(&token.serial)
+                        .await
+                        .map_err(ServiceError::from)?
+                        .is_some()
+                    {
+                        problems.push(format!(
+                            "{label}: a token with this serial is already in the inventory"
+                        ));
+                    } else {
+                        let algorithm =
+                            TotpAlgorithm::parse(&token.hash).unwrap_or(TotpAlgorithm::Sha1);
+                        tokens.push(NewHardwareToken {
+                            serial: token.serial.clone(),
+                            manufacturer: token.manufacturer.clone(),
+                            params: TotpParams {
+                                algorithm,
+                                digits: token.digits,
+                                period: i64::from(token.period),
+                            },
+                            secret_sealed: self
+                                .mfa_sealer
+                                .seal(&token.secret, &token_context(&token.serial)),
+                            imported_at: now,
+                        });
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ImportError::Packages(problems));
+        }
+        let audit = self.audit(
+            &RequestContext::operator(),
+            None,
+            AuditEvent::TokensImported,
+            AuditOutcome::Success,
+            &format!("{} tokens", tokens.len()),
+        );
+        match self.store.import_tokens(&tokens, &audit).await {
+            Ok(()) => Ok(ImportReport { imported: tokens.into_iter().map(|t| t.serial).collect() }),
+            Err(crate::StoreError::Conflict(_)) => Err(ImportError::Packages(vec!["a serial was imported by someone else meanwhile; nothing was imported, run the import again".to_owned()])),
+            Err(other) => Err(ServiceError::from(other).into()),
+        }
+    }
+
+    /// `latchkey tokens list`.
+    pub async fn hardware_tokens(&self) -> Result<Vec<HardwareTokenRecord>, ServiceError> {
+        Ok(self.store.hardware_tokens().await?)
+    }
+
+    /// `Other hardware MFA device` → `Serial number`, `MFA code 1`, `MFA code 2`,
+    /// `Assign MFA`. The serial must be in the inventory and free; the codes consecutive.
+    pub async fn assign_hardware_device(
+        &self,
+        session: &CurrentSession,
+        serial: &str,
+        form: &AssignRequest<'_>,
+        ctx: &RequestContext,
+    ) -> Result<DeviceView, ServiceError> {
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))?;
+        let serial = serial.trim();
+        let unavailable = || {
+            ServiceError::field(
+                "serial",
+                "There is no free hardware token with this serial number. Check the number printed on the token; if it is right, ask the operator to import it.",
+            )
+        };
+        if serial.is_empty() {
+            return Err(ServiceError::field(
+                "serial",
+                "Enter the serial number printed on the token.",
+            ));
+        }
+        let token = self
+            .store
+            .hardware_token(serial)
+            .await?
+            .filter(|t| t.device_id.is_none());
+        let Some(token) = token else {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaActivated,
+                AuditOutcome::Failure,
+                "token_unavailable",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(unavailable());
+        };
+        let name_text = if form.name.trim().is_empty() {
+            format!("Hardware token {serial}")
+        } else {
+            form.name.to_owned()
+        };
+        let mut problems = Vec::new();
+        let name = parse_device_name(&name_text)
+            .map_err(|e| problems.push(FieldError::new("name", e)))
+            .ok();
+        let digits = token.params.digits;
+        let first = totp::Code::parse(form.code1, digits)
+            .map_err(|e| problems.push(FieldError::new("code1", e)))
+            .ok();
+        let second = totp::Code::parse(form.code2, digits)
+            .map_err(|e| problems.push(FieldError::new("code2", e)))
+            .ok();
+        let (Some(name), Some(first), Some(second)) = (name, first, second) else {
+            return Err(ServiceError::Invalid(problems));
+        };
+        if form.code1.trim() == form.code2.trim() {
+            return Err(ServiceError::field(
+                "code2",
+                "Enter two different codes: wait for the token to show the next code, then enter it as MFA code 2.",
+            ));
+        }
+        self.check_reauthentication(session, &account, form.password)
+            .await?;
+        let now: Timestamp = self.clock.now();
+        let secret = self.open_secret(&token.secret_sealed, &token_context(serial))?;
+        let Some(later_step) = totp::check_enrolment(&secret, token.params, first, second, now)
+        else {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaActivated,
+                AuditOutcome::Failure,
+                "codes_not_consecutive",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::field(
+                "code1",
+                "These are not two consecutive codes from this token. Wait for a new code, then enter it and the one after it.",
+            ));
+        };
+        let id = format!("mfa-{}", totp::base32(&random_bytes::<10>()).to_lowercase());
+        let device = NewDevice {
+            secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&id)),
+            id,
+            account_id: account.id.clone(),
+            kind: DeviceKind::Hardware,
+            name: name.clone(),
+            params: token.params,
+            last_used_step: later_step,
+            created_at: now,
+            serial: Some(serial.to_owned()),
+        };
+        let notice = Notice {
+            subject: "An MFA device was added to your latchkey account".to_owned(),
+            paragraphs: vec![format!(
+                "The hardware MFA token with serial number {serial} (“{name}”) was activated for your account."
+            )],
+        };
+        let mail = self.notice_email(&account, &notice, ctx);
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::MfaActivated,
+            AuditOutcome::Success,
+            &device.id,
+        );
+        match self
+            .store
+            .assign_hardware_device(
+                &device,
+                MAX_DEVICES,
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
+            .await?
+        {
+            AssignOutcome::Assigned => {
+                self.outbox.wake();
+                Ok(DeviceView {
+                    id: device.id,
+                    kind: device.kind,
+                    name,
+                    created_at: now,
+                    last_used_at: None,
+                    serial: device.serial,
+                })
+            }
+            AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
+                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
+            ))),
+            AssignOutcome::TokenUnavailable => Err(unavailable()),
+            AssignOutcome::NameTaken => Err(ServiceError::field(
+                "name",
+                "Another MFA device of this account has this name; choose another.",
+            )),
+            AssignOutcome::EnrollmentGone => Err(ServiceError::LinkInvalid),
+        }
+    }
+}
