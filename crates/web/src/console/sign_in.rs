@@ -51,7 +51,10 @@ pub async fn email_page(
     if session.is_some() {
         return Redirect::to("/console/security-credentials").into_response();
     }
-    let page = match query.signed_out {
+    let page = match query.signed_out.as_deref() {
+        Some("device-removed") => page.with_notice(
+            "The MFA device was removed. This session had signed in with it, so it was signed out too: sign in again.",
+        ),
         Some(_) => page.with_notice("You have signed out."),
         None => page,
     };

@@ -242,3 +242,57 @@ async fn imports_report_every_problem_and_import_nothing() {
         "nothing from the failed imports"
     );
 }
+
+#[tokio::test]
+async fn an_account_whose_only_device_was_a_hardware_token_recovers() {
+    use crate::recovery::{code_on, confirm_email, press, start};
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.service
+            .import_tokens(ENCRYPTED, Some(&KEY))
+            .await
+            .unwrap();
+        app.active_account("dee@example.com").await;
+        let mut browser = app.browser();
+        browser.sign_in("dee@example.com", PASSWORD).await;
+        activate(&app, &mut browser, "SN-0001").await;
+        browser
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+
+        start(&mut browser, "dee@example.com").await;
+        press(&mut browser, "/signin/recovery/email").await;
+        confirm_email(&app, &mut browser, "dee@example.com").await;
+        press(&mut browser, "/signin/recovery/call").await;
+        let digits = code_on(&browser.get("/signin/recovery").await);
+        crate::harness::key_on_dev_phone(&app, &mut browser, &digits).await;
+        assert_eq!(
+            press(&mut browser, "/signin/recovery/complete")
+                .await
+                .location(),
+            "/console/security-credentials",
+            "{name}"
+        );
+        let page = browser.get("/console/security-credentials").await;
+        assert!(page.body.contains("serial SN-0001"), "{name}");
+        let id = device_ids(&app, "dee@example.com").await.remove(0);
+        let manage = browser.get(&format!("/console/mfa/{id}/manage")).await;
+        let removed = browser
+            .post(
+                &format!("/console/mfa/{id}/remove"),
+                &[("csrf_token", &manage.csrf())],
+            )
+            .await;
+        assert_eq!(
+            removed.location(),
+            "/console/security-credentials?done=mfa-removed-last",
+            "{name}"
+        );
+        assert!(
+            app.service.hardware_tokens().await.unwrap()[0]
+                .account_id
+                .is_none(),
+            "{name}: the token is free again"
+        );
+    }
+}

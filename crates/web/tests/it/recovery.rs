@@ -28,7 +28,7 @@ async fn account_with_device(app: &TestApp, browser: &mut Browser, email: &str) 
 }
 
 /// Password, then `Troubleshoot MFA` → `Sign in using alternative factors`.
-async fn start(browser: &mut Browser, email: &str) -> Page {
+pub async fn start(browser: &mut Browser, email: &str) -> Page {
     password_step(browser, email).await;
     let troubleshoot = browser.get("/signin/mfa/troubleshoot").await;
     assert!(
@@ -45,13 +45,13 @@ async fn start(browser: &mut Browser, email: &str) -> Page {
 
 /// Presses a button of the recovery page (the CSRF token is the browser's, whichever form
 /// it is read from: some states show no form at all).
-async fn press(browser: &mut Browser, action: &str) -> Page {
+pub async fn press(browser: &mut Browser, action: &str) -> Page {
     let csrf = browser.get("/signup").await.csrf();
     browser.post(action, &[("csrf_token", &csrf)]).await
 }
 
 /// Follows the emailed link in `browser` (any browser) and confirms it.
-async fn confirm_email(app: &TestApp, browser: &mut Browser, email: &str) -> Page {
+pub async fn confirm_email(app: &TestApp, browser: &mut Browser, email: &str) -> Page {
     let link = app.link_in_latest_mail(email).await;
     assert!(link.starts_with("/recovery/email?token="), "{link}");
     let confirm = browser.get(&link).await;
@@ -65,7 +65,7 @@ async fn confirm_email(app: &TestApp, browser: &mut Browser, email: &str) -> Pag
         .await
 }
 
-fn code_on(page: &Page) -> String {
+pub fn code_on(page: &Page) -> String {
     page.element_text("phone-code")
 }
 
