@@ -26,6 +26,9 @@ pub struct DeviceJson {
     /// Unix seconds.
     created_at: i64,
     last_used_at: Option<i64>,
+    /// The serial number, for hardware tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial: Option<String>,
 }
 
 impl From<&DeviceView> for DeviceJson {
@@ -36,6 +39,7 @@ impl From<&DeviceView> for DeviceJson {
             name: d.name.clone(),
             created_at: d.created_at.0,
             last_used_at: d.last_used_at.map(|t| t.0),
+            serial: d.serial.clone(),
         }
     }
 }
@@ -302,4 +306,42 @@ pub async fn remove(
         unprotected: removal.remaining == 0,
         signed_out: removal.signed_out,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareBody {
+    /// The serial number printed on the token (it must have been imported).
+    serial: String,
+    #[serde(default)]
+    name: String,
+    code1: String,
+    code2: String,
+    /// Needed when the session is more than 15 minutes old.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/mfa/hardware", tag = "mfa",
+    summary = "Other hardware MFA device: bind an imported token by serial number and two consecutive codes",
+    security(("session" = [])),
+    request_body = HardwareBody,
+    responses((status = 201, body = DeviceJson), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+pub async fn assign_hardware(
+    State(state): State<AppState>,
+    Bearer(session): Bearer,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<HardwareBody>,
+) -> Result<Response, ApiError> {
+    let request = AssignRequest {
+        name: &body.name,
+        code1: &body.code1,
+        code2: &body.code2,
+        password: body.password.as_deref(),
+    };
+    let device = state
+        .service
+        .assign_hardware_device(&session, &body.serial, &request, &ctx)
+        .await?;
+    Ok((StatusCode::CREATED, Json(DeviceJson::from(&device))).into_response())
 }

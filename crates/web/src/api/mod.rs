@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/virtual/{enrollment_id}", post(mfa::assign_virtual))
         .route("/mfa/devices/{device_id}/resync", post(mfa::resync))
         .route("/mfa/devices/{device_id}/remove", post(mfa::remove))
+        .route("/mfa/hardware", post(mfa::assign_hardware))
         .route("/recovery", post(recovery::start))
         .route("/recovery/status", post(recovery::status))
         .route("/recovery/email", post(recovery::send_email))

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
         super::sign_up, super::verify_email, super::sign_in, super::sign_out, super::me,
         super::forgot_password, super::reset_password, super::change_password,
         super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
-        super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove,
+        super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove, super::mfa::assign_hardware,
         super::recovery::start, super::recovery::status, super::recovery::send_email,
         super::recovery::verify_email, super::recovery::call, super::recovery::complete,
         super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call,

@@ -302,6 +302,7 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/accounts/phone/status", "post"),
         ("/api/v1/accounts/phone/call", "post"),
         ("/api/v1/password/change", "post"),
+        ("/api/v1/mfa/hardware", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

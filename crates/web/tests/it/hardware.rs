@@ -296,3 +296,39 @@ async fn an_account_whose_only_device_was_a_hardware_token_recovers() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_token_is_bound_over_json() {
+    let app = TestApp::sqlite().await;
+    app.service.import_tokens(PLAIN_SHA256, None).await.unwrap();
+    app.active_account("eve@example.com").await;
+    let mut client = app.browser();
+    let session = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(serde_json::json!({"email": "eve@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let token = session.json()["session_token"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({"serial": "SN-0002", "code1": code(&app, "SN-0002", -1), "code2": code(&app, "SN-0002", 0)});
+    let device = client
+        .api("POST", "/api/v1/mfa/hardware", Some(&token), Some(body))
+        .await;
+    assert_eq!(device.status, StatusCode::CREATED, "{}", device.body);
+    assert_eq!(device.json()["type"], "hardware");
+    assert_eq!(device.json()["serial"], "SN-0002");
+    let again = client
+        .api(
+            "POST",
+            "/api/v1/mfa/hardware",
+            Some(&token),
+            Some(
+                serde_json::json!({"serial": "SN-0002", "code1": "00000000", "code2": "11111111"}),
+            ),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.json()["error"]["fields"][0]["field"], "serial");
+}
