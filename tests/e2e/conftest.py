@@ -85,10 +85,11 @@ def latchkey_binary():
 
 
 class Server:
-    def __init__(self, smtp_port=None, database_url=None, twilio=None):
+    def __init__(self, smtp_port=None, database_url=None, twilio=None, host="127.0.0.1"):
         self.port = free_port()
         self.database_url = database_url
-        self.base = f"http://127.0.0.1:{self.port}"
+        # WebAuthn needs a domain name: security-key tests serve on http://localhost.
+        self.base = f"http://{host}:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="latchkey-e2e-")
         # Only the settings below: nothing from the caller's environment leaks in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY_")}
@@ -120,7 +121,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"latchkey exited early:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:

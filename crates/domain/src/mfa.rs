@@ -24,6 +24,9 @@ pub enum DeviceKind {
     Virtual,
     /// A hardware OATH TOTP token from the imported inventory.
     Hardware,
+    /// A WebAuthn authenticator (FIDO2 or U2F security key, platform passkey) used as a
+    /// second factor.
+    SecurityKey,
 }
 
 impl DeviceKind {
@@ -31,6 +34,7 @@ impl DeviceKind {
         match self {
             Self::Virtual => "virtual",
             Self::Hardware => "hardware",
+            Self::SecurityKey => "security_key",
         }
     }
 
@@ -38,15 +42,22 @@ impl DeviceKind {
         match text {
             "virtual" => Some(Self::Virtual),
             "hardware" => Some(Self::Hardware),
+            "security_key" => Some(Self::SecurityKey),
             _ => None,
         }
     }
 
     /// The name shown in the console's device list.
+    /// Whether the device proves itself with time-based codes (and so can be resynced).
+    pub fn uses_codes(self) -> bool {
+        !matches!(self, Self::SecurityKey)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Virtual => "Virtual MFA device",
             Self::Hardware => "Other hardware MFA device",
+            Self::SecurityKey => "Security key",
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod sign_up_phone;
 pub mod store;
 pub mod tokens;
 pub mod voice;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -82,6 +83,9 @@ pub struct Service {
     mfa_sealer: Sealer,
     phone_codes: Signer,
     recovery_cancel: Signer,
+    webauthn_user: Signer,
+    /// The WebAuthn relying party, or why security keys are unavailable.
+    webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     config: Arc<ServiceConfig>,
 }
 
@@ -109,6 +113,8 @@ impl Service {
             mfa_sealer: server_key.sealer("mfa-secret"),
             phone_codes: server_key.signer("phone-code"),
             recovery_cancel: server_key.signer("recovery-cancel"),
+            webauthn_user: server_key.signer("webauthn-user"),
+            webauthn: webauthn::relying_party(&config.public_url),
             config: Arc::new(config),
         }
     }

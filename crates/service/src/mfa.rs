@@ -390,7 +390,10 @@ impl Service {
                 ServiceError::Conflict("The account no longer exists.".to_owned())
             })?;
         let devices = self.store.mfa_devices(account_id).await?;
-        let Some(device) = devices.iter().find(|d| d.id == device_id) else {
+        let Some(device) = devices
+            .iter()
+            .find(|d| d.id == device_id && d.kind.uses_codes())
+        else {
             return Err(ServiceError::field(
                 "device",
                 "Choose one of the account's MFA devices.",

@@ -57,6 +57,11 @@ impl SecretToken {
         &self.0
     }
 
+    /// SHA-256 of arbitrary bytes (a WebAuthn credential id), hex-encoded, for unique indexes.
+    pub fn hash_bytes(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
     /// The form stored in the database. A hash lookup by primary key is constant-time with
     /// respect to the secret: an attacker who can time it learns about hashes, not tokens.
     pub fn hash(&self) -> TokenHash {
@@ -198,6 +203,13 @@ impl Signer {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(message);
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The raw HMAC, for values derived from a server secret (WebAuthn user handles).
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
     }
 
     /// Constant-time check of a tag presented by a client.

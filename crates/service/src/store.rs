@@ -356,6 +356,25 @@ pub struct CallRecord {
 }
 
 #[derive(Debug, Clone)]
+pub struct NewCeremony {
+    pub id: String,
+    pub account_id: AccountId,
+    /// `register` or `authenticate`.
+    pub purpose: &'static str,
+    pub state_sealed: Vec<u8>,
+    /// The device name chosen for a registration.
+    pub name: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct TakenCeremony {
+    pub state_sealed: Vec<u8>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct NewDevMail {
     pub outbox_id: i64,
     pub recipient: String,
@@ -749,6 +768,38 @@ pub trait Store: Send + Sync {
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<AssignOutcome>;
+
+    /// Stores a WebAuthn ceremony's state (sealed) until it is finished, once.
+    async fn create_ceremony(&self, ceremony: &NewCeremony) -> StoreResult<()>;
+    /// Takes a live ceremony of `account` for `purpose`: it can never be taken again.
+    async fn take_ceremony(
+        &self,
+        id: &str,
+        account: &AccountId,
+        purpose: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<TakenCeremony>>;
+
+    /// Adds a security key within the per-account cap.
+    async fn assign_security_key(
+        &self,
+        device: &NewDevice,
+        credential_id: &str,
+        max_devices: usize,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<AssignOutcome>;
+
+    /// Completes a sign-in with a security key: completes the attempt, stores the key's new
+    /// state (signature counter), clears failures and issues the session, all or nothing.
+    async fn complete_security_key_sign_in(
+        &self,
+        attempt: &TokenHash,
+        device_id: &str,
+        key_sealed: &[u8],
+        session: &NewSession,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
 
     /// Files a mail in the built-in mailbox. Keyed by the outbox id, so a redelivery after a
     /// crash does not file it twice.

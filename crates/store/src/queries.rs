@@ -1749,6 +1749,140 @@ macro_rules! sql_store {
                     Ok(AssignOutcome::Assigned)
                 }
 
+                async fn create_ceremony(&self, ceremony: &NewCeremony) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO webauthn_ceremonies (id, account_id, purpose, state_sealed, name, \
+                         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&ceremony.id)
+                    .bind(ceremony.account_id.as_str())
+                    .bind(ceremony.purpose)
+                    .bind(&ceremony.state_sealed)
+                    .bind(&ceremony.name)
+                    .bind(ceremony.created_at.0)
+                    .bind(ceremony.expires_at.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn take_ceremony(&self, id: &str, account: &AccountId, purpose: &str, now: Timestamp) -> StoreResult<Option<TakenCeremony>> {
+                    let mut tx = self.begin().await?;
+                    let row = sqlx::query(
+                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE id = $2 AND account_id = $3 \
+                         AND purpose = $4 AND used_at IS NULL AND expires_at > $5 \
+                         RETURNING state_sealed, name",
+                    )
+                    .bind(now.0)
+                    .bind(id)
+                    .bind(account.as_str())
+                    .bind(purpose)
+                    .bind(now.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    commit(tx).await?;
+                    match row {
+                        None => Ok(None),
+                        Some(row) => Ok(Some(TakenCeremony {
+                            state_sealed: row.try_get("state_sealed").map_err(db_error)?,
+                            name: row.try_get("name").map_err(db_error)?,
+                        })),
+                    }
+                }
+
+                async fn assign_security_key(
+                    &self,
+                    device: &NewDevice,
+                    credential_id: &str,
+                    max_devices: usize,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<AssignOutcome> {
+                    let mut tx = self.begin().await?;
+                    lock_account(&mut tx, &device.account_id, device.created_at).await?;
+                    if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
+                        return Ok(AssignOutcome::LimitReached);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
+                         algorithm, digits, period, created_at, credential_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&device.id)
+                    .bind(device.account_id.as_str())
+                    .bind(device.kind.as_str())
+                    .bind(&device.name)
+                    .bind(&device.secret_sealed)
+                    .bind(device.params.algorithm.as_str())
+                    .bind(i64::from(device.params.digits))
+                    .bind(device.params.period)
+                    .bind(device.created_at.0)
+                    .bind(credential_id)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(AssignOutcome::NameTaken),
+                        Err(e) => return Err(db_error(e)),
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(AssignOutcome::Assigned)
+                }
+
+                async fn complete_security_key_sign_in(
+                    &self,
+                    attempt: &TokenHash,
+                    device_id: &str,
+                    key_sealed: &[u8],
+                    session: &NewSession,
+                    audit: &AuditRecord,
+                ) -> StoreResult<bool> {
+                    let now = session.created_at;
+                    let mut tx = self.begin().await?;
+                    let completed = sqlx::query(
+                        "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
+                         AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
+                    )
+                    .bind(now.0)
+                    .bind(attempt.as_str())
+                    .bind(session.account_id.as_str())
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if completed.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    let updated = sqlx::query(
+                        "UPDATE mfa_devices SET secret_sealed = $1, last_used_at = $2, failed_attempts = 0 \
+                         WHERE id = $3 AND account_id = $4 AND removed_at IS NULL",
+                    )
+                    .bind(key_sealed)
+                    .bind(now.0)
+                    .bind(device_id)
+                    .bind(session.account_id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if updated.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    clear_failures(&mut tx, &session.account_id).await?;
+                    sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
+                        .bind(session.account_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    insert_session(&mut tx, session).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
                 async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()> {
                     sqlx::query(
                         "INSERT INTO dev_mailbox (outbox_id, recipient, subject, text_body, \

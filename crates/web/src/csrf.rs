@@ -80,3 +80,42 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
         Ok(ConsoleForm(value))
     }
 }
+
+/// A JSON body posted by the console's own script, with the page's CSRF token in the
+/// `X-CSRF-Token` header. Failures answer in the API's error shape, which the script shows.
+pub struct ConsoleJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleJson<T> {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use crate::error::ApiError;
+        use axum::http::StatusCode;
+        let cookie = req.extensions().get::<CsrfCookie>().cloned();
+        let token = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let valid = matches!(&cookie, Some(c) if !c.fresh && !token.is_empty()
+            && state.web.csrf.verify(format!("csrf\0{}", c.value).as_bytes(), &token));
+        if !valid {
+            return Err(ApiError::forbidden(
+                "csrf",
+                "This page has expired: reload it and try again.",
+            ));
+        }
+        let axum::Json(value) =
+            axum::Json::<T>::from_request(req, state)
+                .await
+                .map_err(|rejection| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        rejection.body_text(),
+                    )
+                })?;
+        Ok(ConsoleJson(value))
+    }
+}

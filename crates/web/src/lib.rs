@@ -91,7 +91,8 @@ pub fn app(state: AppState) -> Router {
         .merge(console::routes())
         .nest("/api/v1", api::routes())
         .route("/healthz", axum::routing::get(healthz))
-        .route("/static/style.css", axum::routing::get(style));
+        .route("/static/style.css", axum::routing::get(style))
+        .route("/static/webauthn.js", axum::routing::get(webauthn_script));
     if state.web.dev_mailbox {
         router = router.merge(console::dev_routes());
     }
@@ -137,5 +138,18 @@ async fn style() -> impl axum::response::IntoResponse {
             (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/style.css"),
+    )
+}
+
+async fn webauthn_script() -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/webauthn.js"),
     )
 }

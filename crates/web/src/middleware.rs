@@ -112,7 +112,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     };
     set(
         "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set("x-content-type-options", "nosniff");
     set("referrer-policy", "same-origin");

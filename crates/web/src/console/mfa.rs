@@ -51,10 +51,21 @@ impl From<&DeviceView> for DeviceRow {
 #[template(path = "console/activate_mfa.html")]
 struct ActivatePage {
     page: Page,
+    security_keys: bool,
+    security_keys_why: &'static str,
 }
 
-pub async fn activate_page(SignedIn(_): SignedIn, page: Page) -> Response {
-    render(&ActivatePage { page }).into_response()
+pub async fn activate_page(
+    State(state): State<AppState>,
+    SignedIn(_): SignedIn,
+    page: Page,
+) -> Response {
+    render(&ActivatePage {
+        page,
+        security_keys: state.service.security_keys_available(),
+        security_keys_why: "they need LATCHKEY_PUBLIC_URL with a domain name (for example http://localhost:8080).",
+    })
+    .into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -71,6 +82,7 @@ pub async fn activate_submit(
     match form.device_type.as_str() {
         "virtual" => {}
         "hardware" => return Ok(Redirect::to("/console/mfa/hardware").into_response()),
+        "security_key" => return Ok(Redirect::to("/console/mfa/security-key").into_response()),
         _ => {
             return Err(PageError::bad_request(
                 "Choose Virtual MFA device or Other hardware MFA device.",
@@ -266,6 +278,7 @@ struct ManagePage {
     device: DeviceRow,
     last: bool,
     needs_password: bool,
+    uses_codes: bool,
     resync_error: Option<String>,
     remove_error: Option<String>,
 }
@@ -294,6 +307,7 @@ async fn manage(
             device: DeviceRow::from(device),
             last: devices.len() == 1,
             needs_password: state.service.needs_reauthentication(session),
+            uses_codes: device.kind.uses_codes(),
             resync_error,
             remove_error,
         }),

@@ -6,6 +6,7 @@ mod dev;
 mod mfa;
 mod password;
 mod recovery;
+mod security_key;
 mod sign_in;
 
 pub use sign_in::DENIED_MESSAGE;
@@ -76,6 +77,23 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/console/mfa/activate",
             get(mfa::activate_page).post(mfa::activate_submit),
+        )
+        .route("/console/mfa/security-key", get(security_key::setup_page))
+        .route(
+            "/console/mfa/security-key/options",
+            post(security_key::registration_options),
+        )
+        .route(
+            "/console/mfa/security-key/register",
+            post(security_key::register),
+        )
+        .route(
+            "/signin/mfa/webauthn/options",
+            post(security_key::sign_in_options),
+        )
+        .route(
+            "/signin/mfa/webauthn/verify",
+            post(security_key::sign_in_verify),
         )
         .route(
             "/console/mfa/hardware",

@@ -198,6 +198,7 @@ pub async fn sign_out(
 #[template(path = "console/mfa_code.html")]
 struct MfaPage {
     page: Page,
+    has_security_key: bool,
     devices: Vec<super::mfa::DeviceRow>,
     selected: String,
     code_error: Option<String>,
@@ -230,9 +231,12 @@ async fn mfa_step(
         .service
         .mfa_challenge(&attempt_cookie(state, headers))
         .await?;
+    // Code devices get the code form; security keys get `Use security key`.
+    let has_security_key = challenge.devices.iter().any(|d| !d.kind.uses_codes());
     let devices: Vec<super::mfa::DeviceRow> = challenge
         .devices
         .iter()
+        .filter(|d| d.kind.uses_codes())
         .map(super::mfa::DeviceRow::from)
         .collect();
     let selected = if devices.iter().any(|d| d.id == selected) {
@@ -250,6 +254,7 @@ async fn mfa_step(
     } else {
         render(&MfaPage {
             page,
+            has_security_key,
             devices,
             selected,
             code_error,

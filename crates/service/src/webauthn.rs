@@ -1,0 +1,444 @@
+//! Security keys (WebAuthn) as a second factor, with webauthn-rs.
+//!
+//! Ceremony state never leaves the server: it is sealed, stored with a random id and an
+//! expiry, and taken once (a replayed or stale ceremony finds nothing). Credentials are bound
+//! to a user handle derived from the account id with a server key — random-looking, stable,
+//! never the email. The relying-party id and the only allowed origin come from
+//! `LATCHKEY_PUBLIC_URL`. Signature counters are stored after every use; a counter that
+//! does not increase is refused as a possibly cloned key (webauthn-rs's strict policy),
+//! audited, and counted as a failure.
+
+use std::sync::Arc;
+
+use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::totp::TotpParams;
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Duration};
+use webauthn_rs::prelude::{
+    PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+use crate::email::Notice;
+use crate::error::ServiceError;
+use crate::mfa::{DeviceView, device_context};
+use crate::mfa_sign_in::CodeOutcome;
+use crate::secrets::{SecretToken, random_bytes};
+use crate::sessions::CurrentSession;
+use crate::sign_in::IssuedSession;
+use crate::store::{AssignOutcome, NewCeremony, NewDevice, NewSession};
+use crate::{RequestContext, Service};
+
+/// A ceremony waits this long for the authenticator.
+const CEREMONY_LIFETIME: Duration = Duration::minutes(5);
+
+/// The relying party for `public_url`, or why there cannot be one.
+pub fn relying_party(public_url: &str) -> Result<Arc<Webauthn>, String> {
+    let origin = Url::parse(public_url).map_err(|e| e.to_string())?;
+    let host = origin.host_str().ok_or("no host")?.to_owned();
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!(
+            "security keys need LATCHKEY_PUBLIC_URL with a domain name, not the address {host} (for example http://localhost:8080)"
+        ));
+    }
+    // A security key is the second factor after the password, so user presence (a touch)
+    // is what is asked of it, as AWS does; requiring on-key user verification (a PIN) would
+    // refuse most U2F keys. Chromium also rejects the credProtect policy webauthn-rs adds
+    // otherwise when UV is only preferred.
+    let webauthn = WebauthnBuilder::new(&host, &origin)
+        .map_err(|e| e.to_string())?
+        .rp_name("latchkey")
+        .danger_set_user_presence_only_security_keys(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(webauthn))
+}
+
+/// What the browser needs to run a ceremony.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    pub id: String,
+    /// `PublicKeyCredentialCreationOptions` / `…RequestOptions` as WebAuthn JSON.
+    pub options: serde_json::Value,
+}
+
+fn state_context(id: &str) -> Vec<u8> {
+    format!("webauthn-ceremony\0{id}").into_bytes()
+}
+
+fn invalid(message: &str) -> ServiceError {
+    ServiceError::field("credential", message)
+}
+
+impl Service {
+    fn relying_party(&self) -> Result<&Webauthn, ServiceError> {
+        self.webauthn.as_deref().map_err(|why| {
+            ServiceError::Conflict(format!("Security keys are not available: {why}."))
+        })
+    }
+
+    pub fn security_keys_available(&self) -> bool {
+        self.webauthn.is_ok()
+    }
+
+    fn user_handle(&self, account: &AccountId) -> Uuid {
+        let mac = self.webauthn_user.mac(account.as_str().as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&mac[..16]);
+        Uuid::from_bytes(bytes)
+    }
+
+    async fn security_keys(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<(String, SecurityKey)>, ServiceError> {
+        let mut keys = Vec::new();
+        for device in self.store.mfa_devices(account).await? {
+            if device.kind == DeviceKind::SecurityKey {
+                let json = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+                let key: SecurityKey = serde_json::from_slice(&json).map_err(|e| {
+                    ServiceError::Conflict(format!("a stored security key cannot be read: {e}"))
+                })?;
+                keys.push((device.id, key));
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn store_ceremony(
+        &self,
+        account: &AccountId,
+        purpose: &'static str,
+        name: &str,
+        state: &impl serde::Serialize,
+    ) -> Result<String, ServiceError> {
+        let id = format!(
+            "wa-{}",
+            latchkey_domain::totp::base32(&random_bytes::<15>()).to_lowercase()
+        );
+        let json = serde_json::to_vec(state).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let now = self.clock.now();
+        self.store
+            .create_ceremony(&NewCeremony {
+                id: id.clone(),
+                account_id: account.clone(),
+                purpose,
+                state_sealed: self.mfa_sealer.seal(&json, &state_context(&id)),
+                name: name.to_owned(),
+                created_at: now,
+                expires_at: now + CEREMONY_LIFETIME,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    async fn take_ceremony<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+        account: &AccountId,
+        purpose: &str,
+    ) -> Result<(T, String), ServiceError> {
+        let taken = self
+            .store
+            .take_ceremony(id, account, purpose, self.clock.now())
+            .await?
+            .ok_or_else(|| {
+                invalid("This security key request expired or was already used. Try again.")
+            })?;
+        let json = self.open_secret(&taken.state_sealed, &state_context(id))?;
+        let state =
+            serde_json::from_slice(&json).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        Ok((state, taken.name))
+    }
+
+    /// `Security key` → name → `Register security key`: the creation options.
+    pub async fn begin_security_key_registration(
+        &self,
+        session: &CurrentSession,
+        name: &str,
+    ) -> Result<Ceremony, ServiceError> {
+        let webauthn = self.relying_party()?;
+        let name = parse_device_name(name).map_err(|e| ServiceError::field("name", e))?;
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        let existing = self.security_keys(&account.id).await?;
+        if self.store.mfa_devices(&account.id).await?.len() >= MAX_DEVICES {
+            return Err(ServiceError::Conflict(format!(
+                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
+            )));
+        }
+        let exclude = (!existing.is_empty())
+            .then(|| existing.iter().map(|(_, k)| k.cred_id().clone()).collect());
+        let (options, state): (_, SecurityKeyRegistration) = webauthn
+            .start_securitykey_registration(
+                self.user_handle(&account.id),
+                account.email.as_str(),
+                &account.name,
+                exclude,
+                None,
+                None,
+            )
+            .map_err(|e| ServiceError::Conflict(format!("cannot start the registration: {e}")))?;
+        let id = self
+            .store_ceremony(&account.id, "register", &name, &state)
+            .await?;
+        Ok(Ceremony {
+            id,
+            options: serde_json::to_value(options).unwrap_or_default(),
+        })
+    }
+
+    /// The browser's answer to the creation options: the key becomes an MFA device.
+    pub async fn finish_security_key_registration(
+        &self,
+        session: &CurrentSession,
+        ceremony_id: &str,
+        credential: serde_json::Value,
+        password: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<DeviceView, ServiceError> {
+        let webauthn = self.relying_party()?;
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        self.check_reauthentication(session, &account, password)
+            .await?;
+        let (state, name): (SecurityKeyRegistration, String) = self
+            .take_ceremony(ceremony_id, &account.id, "register")
+            .await?;
+        let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
+            .map_err(|_| invalid("The security key's answer is malformed."))?;
+        let key = match webauthn.finish_securitykey_registration(&credential, &state) {
+            Ok(key) => key,
+            Err(e) => {
+                let audit = self.audit(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::MfaActivated,
+                    AuditOutcome::Failure,
+                    &format!("webauthn: {e}"),
+                );
+                self.store.append_audit(&audit).await?;
+                return Err(invalid(
+                    "The security key could not be registered: its answer did not check out. Try again.",
+                ));
+            }
+        };
+        let now = self.clock.now();
+        let id = format!(
+            "mfa-{}",
+            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
+        );
+        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let credential_id = SecretToken::hash_bytes(key.cred_id().as_ref());
+        let device = NewDevice {
+            secret_sealed: self.mfa_sealer.seal(&json, &device_context(&id)),
+            id,
+            account_id: account.id.clone(),
+            kind: DeviceKind::SecurityKey,
+            name: name.clone(),
+            params: TotpParams {
+                digits: 0,
+                period: 0,
+                ..TotpParams::VIRTUAL
+            },
+            last_used_step: 0,
+            created_at: now,
+            serial: None,
+        };
+        let notice = Notice {
+            subject: "An MFA device was added to your latchkey account".to_owned(),
+            paragraphs: vec![format!(
+                "The security key “{name}” was registered for your account."
+            )],
+        };
+        let mail = self.notice_email(&account, &notice, ctx);
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::MfaActivated,
+            AuditOutcome::Success,
+            &device.id,
+        );
+        match self
+            .store
+            .assign_security_key(
+                &device,
+                &credential_id,
+                MAX_DEVICES,
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
+            .await?
+        {
+            AssignOutcome::Assigned => {
+                self.outbox.wake();
+                Ok(DeviceView {
+                    id: device.id,
+                    kind: device.kind,
+                    name,
+                    created_at: now,
+                    last_used_at: None,
+                    serial: None,
+                })
+            }
+            AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
+                "This account already has {MAX_DEVICES} MFA devices, the most it can have."
+            ))),
+            _ => Err(ServiceError::field(
+                "name",
+                "Another MFA device of this account has this name, or this key is already registered.",
+            )),
+        }
+    }
+
+    /// `Use security key` on the MFA page: the request options for the account's keys.
+    pub async fn begin_security_key_sign_in(
+        &self,
+        attempt: &str,
+    ) -> Result<Ceremony, ServiceError> {
+        let webauthn = self.relying_party()?;
+        let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
+        let record = self
+            .store
+            .sign_in_attempt(&token.hash(), self.clock.now())
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        let keys: Vec<SecurityKey> = self
+            .security_keys(&record.account_id)
+            .await?
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+        if keys.is_empty() {
+            return Err(ServiceError::Conflict(
+                "This account has no security key.".to_owned(),
+            ));
+        }
+        let (options, state): (_, SecurityKeyAuthentication) = webauthn
+            .start_securitykey_authentication(&keys)
+            .map_err(|e| ServiceError::Conflict(format!("cannot start the sign-in: {e}")))?;
+        let id = self
+            .store_ceremony(&record.account_id, "authenticate", "", &state)
+            .await?;
+        Ok(Ceremony {
+            id,
+            options: serde_json::to_value(options).unwrap_or_default(),
+        })
+    }
+
+    /// The browser's signed assertion: the session, or the generic refusal.
+    pub async fn finish_security_key_sign_in(
+        &self,
+        attempt: &str,
+        ceremony_id: &str,
+        credential: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<CodeOutcome, ServiceError> {
+        let webauthn = self.relying_party()?;
+        let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
+        let now = self.clock.now();
+        let record = self
+            .store
+            .sign_in_attempt(&token.hash(), now)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        let account = self
+            .store
+            .account_by_id(&record.account_id)
+            .await?
+            .ok_or(ServiceError::SignInExpired)?;
+        if self.config.lockout.admit(account.failures, now)
+            != latchkey_domain::lockout::Admission::Allowed
+            && account.failures.consecutive_failures > record.failures_at_start
+        {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaCode,
+                AuditOutcome::Failure,
+                "throttled",
+            );
+            self.store.append_audit(&audit).await?;
+            return Ok(CodeOutcome::Denied);
+        }
+        let (state, _): (SecurityKeyAuthentication, String) = self
+            .take_ceremony(ceremony_id, &account.id, "authenticate")
+            .await?;
+        let refuse = async |detail: &str| -> Result<CodeOutcome, ServiceError> {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaCode,
+                AuditOutcome::Failure,
+                detail,
+            );
+            self.store
+                .record_mfa_failure(&account.id, None, now, &[], &audit)
+                .await?;
+            Ok(CodeOutcome::Denied)
+        };
+        let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential) else {
+            return refuse("webauthn: malformed assertion").await;
+        };
+        let result = match webauthn.finish_securitykey_authentication(&credential, &state) {
+            Ok(result) => result,
+            Err(e) => return refuse(&format!("webauthn: {e}")).await,
+        };
+        let keys = self.security_keys(&account.id).await?;
+        let Some((device_id, mut key)) = keys
+            .into_iter()
+            .find(|(_, k)| k.cred_id() == result.cred_id())
+        else {
+            return refuse("webauthn: unknown credential").await;
+        };
+        key.update_credential(&result);
+        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let session_token = SecretToken::generate();
+        let session = NewSession {
+            token_hash: session_token.hash(),
+            account_id: account.id.clone(),
+            kind: SessionKind::Full,
+            mfa_device_id: Some(device_id.clone()),
+            created_at: now,
+            expires_at: self.config.sessions.expires_at(now),
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+        };
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::SignIn,
+            AuditOutcome::Success,
+            &format!("mfa:{device_id}"),
+        );
+        let sealed = self.mfa_sealer.seal(&json, &device_context(&device_id));
+        if self
+            .store
+            .complete_security_key_sign_in(&token.hash(), &device_id, &sealed, &session, &audit)
+            .await?
+        {
+            Ok(CodeOutcome::SignedIn(IssuedSession {
+                token: session_token,
+                account_id: account.id,
+                expires_at: session.expires_at,
+            }))
+        } else {
+            refuse("attempt_already_used").await
+        }
+    }
+
+    /// Whether the attempt's account has a security key (to offer `Use security key`).
+    pub async fn attempt_has_security_key(&self, attempt: &str) -> Result<bool, ServiceError> {
+        let challenge = self.mfa_challenge(attempt).await?;
+        Ok(challenge
+            .devices
+            .iter()
+            .any(|d| d.kind == DeviceKind::SecurityKey))
+    }
+}

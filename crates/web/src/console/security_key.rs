@@ -1,0 +1,168 @@
+//! `Security key`: registering a WebAuthn authenticator on Security credentials, and
+//! `Use security key` on the MFA page. The pages carry the small script that runs the
+//! ceremonies; the script talks to these JSON endpoints with the page's CSRF token.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use latchkey_service::mfa_sign_in::CodeOutcome;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::Client;
+use crate::csrf::{ConsoleJson, new_cookie_value};
+use crate::error::ApiError;
+use crate::page::{Page, render};
+use crate::session::SignedIn;
+use crate::{AppState, cookies};
+
+#[derive(Template)]
+#[template(path = "console/security_key_setup.html")]
+struct SetupPage {
+    page: Page,
+    needs_password: bool,
+}
+
+pub async fn setup_page(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    page: Page,
+) -> Response {
+    render(&SetupPage {
+        page,
+        needs_password: state.service.needs_reauthentication(&session),
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct NameBody {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn registration_options(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    ConsoleJson(body): ConsoleJson<NameBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ceremony = state
+        .service
+        .begin_security_key_registration(&session, &body.name)
+        .await?;
+    Ok(Json(
+        json!({"ceremony_id": ceremony.id, "options": ceremony.options}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    ceremony_id: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Client(ctx): Client,
+    ConsoleJson(body): ConsoleJson<RegisterBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let password = body.password.as_deref().filter(|p| !p.is_empty());
+    state
+        .service
+        .finish_security_key_registration(
+            &session,
+            &body.ceremony_id,
+            body.credential,
+            password,
+            &ctx,
+        )
+        .await?;
+    Ok(Json(
+        json!({"redirect": "/console/security-credentials?done=mfa-added"}),
+    ))
+}
+
+fn attempt(state: &AppState, headers: &HeaderMap) -> String {
+    cookies::get(headers, &state.web.cookie_name(cookies::ATTEMPT)).unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct EmptyBody {}
+
+pub async fn sign_in_options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ConsoleJson(_): ConsoleJson<EmptyBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ceremony = state
+        .service
+        .begin_security_key_sign_in(&attempt(&state, &headers))
+        .await?;
+    Ok(Json(
+        json!({"ceremony_id": ceremony.id, "options": ceremony.options}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyBody {
+    ceremony_id: String,
+    credential: serde_json::Value,
+}
+
+pub async fn sign_in_verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    ConsoleJson(body): ConsoleJson<VerifyBody>,
+) -> Result<Response, ApiError> {
+    match state
+        .service
+        .finish_security_key_sign_in(
+            &attempt(&state, &headers),
+            &body.ceremony_id,
+            body.credential,
+            &ctx,
+        )
+        .await?
+    {
+        CodeOutcome::SignedIn(issued) => {
+            let secure = state.web.secure_cookies;
+            Ok((
+                AppendHeaders([
+                    (
+                        header::SET_COOKIE,
+                        cookies::set(
+                            &state.web.cookie_name(cookies::SESSION),
+                            issued.token.expose(),
+                            secure,
+                        ),
+                    ),
+                    (
+                        header::SET_COOKIE,
+                        cookies::set(
+                            &state.web.cookie_name(cookies::CSRF),
+                            &new_cookie_value(),
+                            secure,
+                        ),
+                    ),
+                    (
+                        header::SET_COOKIE,
+                        cookies::clear(&state.web.cookie_name(cookies::ATTEMPT), secure),
+                    ),
+                ]),
+                Json(json!({"redirect": "/console/security-credentials"})),
+            )
+                .into_response())
+        }
+        CodeOutcome::Denied => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_security_key",
+            "The security key was not accepted. Try again, or use another MFA device.",
+        )),
+    }
+}
