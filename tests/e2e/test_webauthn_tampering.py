@@ -142,3 +142,51 @@ def server_audit(server):
     out = subprocess.run([str(latchkey_binary()), "audit", "--limit", "200"], env={"LATCHKEY_DATA_DIR": server.dir, "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, check=True)
     return out.stdout
+
+
+def api(server, path, body, bearer=None):
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    request = urllib.request.Request(server.base + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_security_keys_over_the_json_api():
+    server = Server(host="localhost")
+    try:
+        create_account(server, "cy@example.com")
+        key = SoftWebauthnDevice()
+        status, session = api(server, "/api/v1/sessions", {"email": "cy@example.com", "password": "violet-anchor-tundra-42"})
+        assert status == 201, session
+        token = session["session_token"]
+        status, started = api(server, "/api/v1/mfa/security-keys/options", {"name": "API key"}, token)
+        assert status == 200, started
+        options = started["options"]
+        options["publicKey"]["challenge"] = unb64u(options["publicKey"]["challenge"])
+        options["publicKey"]["user"]["id"] = unb64u(options["publicKey"]["user"]["id"])
+        created = key.create(options, server.base)
+        credential = {
+            "id": b64u(created["rawId"]), "rawId": b64u(created["rawId"]), "type": "public-key", "extensions": {},
+            "response": {"attestationObject": b64u(created["response"]["attestationObject"]),
+                         "clientDataJSON": b64u(created["response"]["clientDataJSON"])},
+        }
+        status, device = api(server, "/api/v1/mfa/security-keys", {"ceremony_id": started["ceremony_id"], "credential": credential}, token)
+        assert status == 201 and device["type"] == "security_key", device
+
+        status, pending = api(server, "/api/v1/sessions", {"email": "cy@example.com", "password": "violet-anchor-tundra-42"})
+        assert status == 202 and pending["status"] == "mfa_required", pending
+        status, started = api(server, "/api/v1/sessions/webauthn/options", {"attempt_token": pending["attempt_token"]})
+        assert status == 200, started
+        challenge = unb64u(started["options"]["publicKey"]["challenge"])
+        signed = assertion(key, challenge, server.base, started["options"]["publicKey"]["rpId"])
+        status, session = api(server, "/api/v1/sessions/webauthn", {"attempt_token": pending["attempt_token"], "ceremony_id": started["ceremony_id"], "credential": signed})
+        assert status == 201 and session["session_token"], session
+    finally:
+        server.stop()

@@ -7,6 +7,7 @@
 mod mfa;
 mod openapi;
 mod recovery;
+mod security_keys;
 mod sign_up_phone;
 
 use axum::Json;
@@ -45,6 +46,16 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/devices/{device_id}/resync", post(mfa::resync))
         .route("/mfa/devices/{device_id}/remove", post(mfa::remove))
         .route("/mfa/hardware", post(mfa::assign_hardware))
+        .route(
+            "/mfa/security-keys/options",
+            post(security_keys::registration_options),
+        )
+        .route("/mfa/security-keys", post(security_keys::register))
+        .route(
+            "/sessions/webauthn/options",
+            post(security_keys::sign_in_options),
+        )
+        .route("/sessions/webauthn", post(security_keys::sign_in))
         .route("/recovery", post(recovery::start))
         .route("/recovery/status", post(recovery::status))
         .route("/recovery/email", post(recovery::send_email))

@@ -13,6 +13,8 @@ use utoipa::{Modify, OpenApi};
         super::forgot_password, super::reset_password, super::change_password,
         super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
         super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove, super::mfa::assign_hardware,
+        super::security_keys::registration_options, super::security_keys::register,
+        super::security_keys::sign_in_options, super::security_keys::sign_in,
         super::recovery::start, super::recovery::status, super::recovery::send_email,
         super::recovery::verify_email, super::recovery::call, super::recovery::complete,
         super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call,

@@ -303,6 +303,10 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/accounts/phone/call", "post"),
         ("/api/v1/password/change", "post"),
         ("/api/v1/mfa/hardware", "post"),
+        ("/api/v1/mfa/security-keys/options", "post"),
+        ("/api/v1/mfa/security-keys", "post"),
+        ("/api/v1/sessions/webauthn/options", "post"),
+        ("/api/v1/sessions/webauthn", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

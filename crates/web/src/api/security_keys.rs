@@ -1,0 +1,152 @@
+//! Security keys over JSON: the same ceremonies as the console, for clients that run
+//! `navigator.credentials` themselves (or a platform API). Options come back in WebAuthn's
+//! JSON form; the credential goes back the same way.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use latchkey_service::mfa_sign_in::CodeOutcome;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::mfa::DeviceJson;
+use super::{ApiJson, SessionResponse};
+use crate::AppState;
+use crate::client::Client;
+use crate::error::{ApiError, ApiErrorBody};
+use crate::session::Bearer;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CeremonyResponse {
+    ceremony_id: String,
+    /// `{"publicKey": …}` for `navigator.credentials.create` or `.get`, binary fields base64url.
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationOptionsBody {
+    name: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/mfa/security-keys/options", tag = "mfa",
+    summary = "Security key: start a registration ceremony",
+    security(("session" = [])),
+    request_body = RegistrationOptionsBody,
+    responses((status = 200, body = CeremonyResponse), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
+pub async fn registration_options(
+    State(state): State<AppState>,
+    Bearer(session): Bearer,
+    ApiJson(body): ApiJson<RegistrationOptionsBody>,
+) -> Result<Json<CeremonyResponse>, ApiError> {
+    let ceremony = state
+        .service
+        .begin_security_key_registration(&session, &body.name)
+        .await?;
+    Ok(Json(CeremonyResponse {
+        ceremony_id: ceremony.id,
+        options: ceremony.options,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url.
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+    /// Needed when the session is more than 15 minutes old.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/mfa/security-keys", tag = "mfa",
+    summary = "Security key: finish the registration; the key becomes an MFA device",
+    security(("session" = [])),
+    request_body = RegisterBody,
+    responses((status = 201, body = DeviceJson), (status = 422, body = ApiErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    Bearer(session): Bearer,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let device = state
+        .service
+        .finish_security_key_registration(
+            &session,
+            &body.ceremony_id,
+            body.credential,
+            body.password.as_deref(),
+            &ctx,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(DeviceJson::from(&device))).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInOptionsBody {
+    attempt_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/webauthn/options", tag = "sessions",
+    summary = "Use security key: start an authentication ceremony for the attempt",
+    request_body = SignInOptionsBody,
+    responses((status = 200, body = CeremonyResponse), (status = 409, body = ApiErrorBody), (status = 410, body = ApiErrorBody)))]
+pub async fn sign_in_options(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignInOptionsBody>,
+) -> Result<Json<CeremonyResponse>, ApiError> {
+    let ceremony = state
+        .service
+        .begin_security_key_sign_in(&body.attempt_token)
+        .await?;
+    Ok(Json(CeremonyResponse {
+        ceremony_id: ceremony.id,
+        options: ceremony.options,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    attempt_token: String,
+    ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url.
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/webauthn", tag = "sessions",
+    summary = "Use security key: finish the sign-in",
+    request_body = SignInBody,
+    responses((status = 201, body = SessionResponse), (status = 401, body = ApiErrorBody), (status = 410, body = ApiErrorBody)))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<Response, ApiError> {
+    match state
+        .service
+        .finish_security_key_sign_in(
+            &body.attempt_token,
+            &body.ceremony_id,
+            body.credential,
+            &ctx,
+        )
+        .await?
+    {
+        CodeOutcome::SignedIn(issued) => {
+            Ok((StatusCode::CREATED, Json(SessionResponse::from(issued))).into_response())
+        }
+        CodeOutcome::Denied => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_security_key",
+            "The security key was not accepted.",
+        )),
+    }
+}
