@@ -318,6 +318,35 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Inserts an MFA device. `Ok(false)` when a unique rule (an active device's name, a
+            /// security key's credential id) refuses it.
+            async fn insert_device(tx: &mut Tx, device: &NewDevice, credential_id: Option<&str>) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, algorithm, \
+                     digits, period, last_used_step, created_at, serial, credential_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&device.id)
+                .bind(device.account_id.as_str())
+                .bind(device.kind.as_str())
+                .bind(&device.name)
+                .bind(&device.secret_sealed)
+                .bind(device.params.algorithm.as_str())
+                .bind(i64::from(device.params.digits))
+                .bind(device.params.period)
+                .bind(device.last_used_step)
+                .bind(device.created_at.0)
+                .bind(device.serial.as_deref())
+                .bind(credential_id)
+                .execute(&mut **tx)
+                .await;
+                match result {
+                    Ok(_) => Ok(true),
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                    Err(e) => Err(db_error(e)),
+                }
+            }
+
             async fn commit(tx: Tx) -> StoreResult<()> {
                 tx.commit().await.map_err(db_error)
             }
@@ -976,29 +1005,8 @@ macro_rules! sql_store {
                     if done.rows_affected() != 1 {
                         return Ok(AssignOutcome::EnrollmentGone);
                     }
-                    let inserted = sqlx::query(
-                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
-                         algorithm, digits, period, last_used_step, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&device.id)
-                    .bind(device.account_id.as_str())
-                    .bind(device.kind.as_str())
-                    .bind(&device.name)
-                    .bind(&device.secret_sealed)
-                    .bind(device.params.algorithm.as_str())
-                    .bind(i64::from(device.params.digits))
-                    .bind(device.params.period)
-                    .bind(device.last_used_step)
-                    .bind(device.created_at.0)
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                            return Ok(AssignOutcome::NameTaken);
-                        }
-                        Err(e) => return Err(db_error(e)),
+                    if !insert_device(&mut tx, device, None).await? {
+                        return Ok(AssignOutcome::NameTaken);
                     }
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
@@ -1720,28 +1728,8 @@ macro_rules! sql_store {
                     if bound.rows_affected() != 1 {
                         return Ok(AssignOutcome::TokenUnavailable);
                     }
-                    let inserted = sqlx::query(
-                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
-                         algorithm, digits, period, last_used_step, created_at, serial) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(&device.id)
-                    .bind(device.account_id.as_str())
-                    .bind(device.kind.as_str())
-                    .bind(&device.name)
-                    .bind(&device.secret_sealed)
-                    .bind(device.params.algorithm.as_str())
-                    .bind(i64::from(device.params.digits))
-                    .bind(device.params.period)
-                    .bind(device.last_used_step)
-                    .bind(device.created_at.0)
-                    .bind(serial)
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(AssignOutcome::NameTaken),
-                        Err(e) => return Err(db_error(e)),
+                    if !insert_device(&mut tx, device, None).await? {
+                        return Ok(AssignOutcome::NameTaken);
                     }
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
@@ -1805,27 +1793,8 @@ macro_rules! sql_store {
                     if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
                         return Ok(AssignOutcome::LimitReached);
                     }
-                    let inserted = sqlx::query(
-                        "INSERT INTO mfa_devices (id, account_id, kind, name, secret_sealed, \
-                         algorithm, digits, period, created_at, credential_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(&device.id)
-                    .bind(device.account_id.as_str())
-                    .bind(device.kind.as_str())
-                    .bind(&device.name)
-                    .bind(&device.secret_sealed)
-                    .bind(device.params.algorithm.as_str())
-                    .bind(i64::from(device.params.digits))
-                    .bind(device.params.period)
-                    .bind(device.created_at.0)
-                    .bind(credential_id)
-                    .execute(&mut *tx)
-                    .await;
-                    match inserted {
-                        Ok(_) => {}
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(AssignOutcome::NameTaken),
-                        Err(e) => return Err(db_error(e)),
+                    if !insert_device(&mut tx, device, Some(credential_id)).await? {
+                        return Ok(AssignOutcome::NameTaken);
                     }
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
