@@ -51,3 +51,47 @@ def test_register_sign_in_and_remove_a_security_key(page, protocol):
         expect(page.get_by_role("heading", name="Security credentials")).to_be_visible()
     finally:
         server.stop()
+
+
+def test_an_account_whose_only_device_was_a_security_key_recovers(browser, page):
+    """The key is lost: alternative factors on the embedded defaults (built-in mailbox and
+    phone) lead back to Security credentials, where the lost key is removed."""
+    server = Server(host="localhost")
+    try:
+        cdp = add_authenticator(page, "ctap2")
+        create_account(server, "kim@example.com")
+        sign_in_password(page, server, "kim@example.com")
+        page.get_by_role("link", name="Activate MFA").click()
+        page.get_by_label("Security key").check()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("Device name").fill("Lost key")
+        page.get_by_role("button", name="Register security key").click()
+        expect(page.get_by_role("status").first).to_contain_text("MFA device assigned")
+        page.get_by_role("button", name="Sign out").click()
+        cdp.send("WebAuthn.disable")
+
+        sign_in_password(page, server, "kim@example.com")
+        page.get_by_role("link", name="Troubleshoot MFA").click()
+        expect(page.get_by_role("heading", name="Resync")).to_have_count(0)
+        page.get_by_role("button", name="Sign in using alternative factors").click()
+        page.get_by_role("button", name="Send verification email").click()
+        mail = browser.new_context().new_page()
+        mail.goto(server.base + "/dev/mailbox")
+        mail.get_by_role("link", name="Verify your email address to sign in").first.click()
+        mail.get_by_role("link", name="Open link 1").click()
+        mail.get_by_role("button", name="Confirm email address").click()
+        expect(page.get_by_role("button", name="Call me now")).to_be_enabled(timeout=15_000)
+        page.get_by_role("button", name="Call me now").click()
+        code = page.locator("#phone-code").inner_text().strip()
+        mail.goto(server.base + "/dev/phone")
+        mail.get_by_role("link", name="Answer").first.click(timeout=15_000)
+        mail.get_by_label("Keypad").fill(code)
+        mail.get_by_role("button", name="Send digits").click()
+        expect(page.get_by_role("button", name="Sign in to the console")).to_be_enabled(timeout=15_000)
+        page.get_by_role("button", name="Sign in to the console").click()
+        expect(page.get_by_role("heading", name="Security credentials")).to_be_visible()
+        page.get_by_role("row", name="Lost key").get_by_role("link", name="Manage").click()
+        page.get_by_role("button", name="Remove").click()
+        expect(page.get_by_role("status")).to_contain_text("no longer protected by MFA")
+    finally:
+        server.stop()
