@@ -208,16 +208,22 @@ impl Config {
     }
 
     /// The public URL in effect once the server is bound to `bound`: the configured one, or
-    /// `http://` and the bound address (loopback when listening on every interface).
+    /// `http://localhost:PORT` for a loopback address (WebAuthn needs a domain name, and
+    /// `localhost` is one), else `http://` and the bound address.
     pub fn public_url_for(&self, bound: SocketAddr) -> url::Url {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
-        let mut addr = bound;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        url::Url::parse(&format!("http://{addr}")).expect("a socket address makes a valid URL")
+        let host = if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            match bound.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            }
+        };
+        url::Url::parse(&format!("http://{host}:{}", bound.port()))
+            .expect("a host and port make a valid URL")
     }
 }
 
@@ -350,12 +356,17 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(
             config.public_url_for(config.listen).as_str(),
-            "http://127.0.0.1:8080/"
+            "http://localhost:8080/"
         );
         let everywhere: SocketAddr = "0.0.0.0:9000".parse().unwrap();
         assert_eq!(
             config.public_url_for(everywhere).as_str(),
-            "http://127.0.0.1:9000/"
+            "http://localhost:9000/"
+        );
+        let lan: SocketAddr = "192.0.2.7:9000".parse().unwrap();
+        assert_eq!(
+            config.public_url_for(lan).as_str(),
+            "http://192.0.2.7:9000/"
         );
         assert_eq!(config.data_dir, PathBuf::from("latchkey-data"));
         assert!(

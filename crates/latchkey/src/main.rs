@@ -391,6 +391,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
 
+    match service.security_keys_unavailable_reason() {
+        None => tracing::info!("security keys: available (WebAuthn relying party {base})"),
+        Some(why) => tracing::warn!("security keys: unavailable: {why}"),
+    }
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = OutboxWorker::new(
         service.store().clone(),
@@ -403,6 +408,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
 
     let web = latchkey_web::WebConfig {
+        canonical_redirect: config.public_url.is_none(),
         public_url,
         dev_mailbox: config.smtp_url.is_none(),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),

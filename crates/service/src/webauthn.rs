@@ -81,6 +81,11 @@ impl Service {
         self.webauthn.is_ok()
     }
 
+    /// Why security keys cannot be used with this configuration, for the start-up log.
+    pub fn security_keys_unavailable_reason(&self) -> Option<String> {
+        self.webauthn.as_ref().err().cloned()
+    }
+
     fn user_handle(&self, account: &AccountId) -> Uuid {
         let mac = self.webauthn_user.mac(account.as_str().as_bytes());
         let mut bytes = [0u8; 16];

@@ -42,6 +42,10 @@ pub struct WebConfig {
     /// Twilio's auth token: every `/twilio/*` webhook must carry its signature. Without it
     /// the built-in phone is in use (`/dev/phone`) and the Twilio routes do not exist.
     pub twilio_auth_token: Option<String>,
+    /// The public URL was not configured but derived from the listen address: browsers that
+    /// arrive under another name for this server (`127.0.0.1` instead of `localhost`) are
+    /// redirected to it, so that forms and security keys work. Never set behind a proxy.
+    pub canonical_redirect: bool,
 }
 
 pub(crate) struct WebSettings {
@@ -49,6 +53,8 @@ pub(crate) struct WebSettings {
     pub secure_cookies: bool,
     pub dev_mailbox: bool,
     pub twilio_auth_token: Option<String>,
+    pub canonical_redirect: bool,
+    pub public_host: String,
     pub csrf: Signer,
 }
 
@@ -79,6 +85,9 @@ impl AppState {
                 secure_cookies: config.public_url.scheme() == "https",
                 dev_mailbox: config.dev_mailbox,
                 twilio_auth_token: config.twilio_auth_token,
+                canonical_redirect: config.canonical_redirect,
+                public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]
+                    .to_owned(),
                 csrf: csrf_signer,
             }),
         }
@@ -111,6 +120,10 @@ pub fn app(state: AppState) -> Router {
             middleware::same_origin_writes,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::canonical_host,
+        ))
         .layer(axum::middleware::from_fn(middleware::log_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

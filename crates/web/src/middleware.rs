@@ -136,3 +136,33 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
     );
     response
 }
+
+/// With a derived public URL only: a browser page load under another name for this server
+/// is redirected to the public URL (same path and query). The target is always the
+/// configured origin, never the request's `Host`.
+pub async fn canonical_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.web.canonical_redirect && matches!(*req.method(), Method::GET | Method::HEAD) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let path = req.uri().path();
+        let exempt = path == "/healthz"
+            || path.starts_with("/api/")
+            || path.starts_with("/twilio/")
+            || path.starts_with("/static/");
+        if !host.is_empty() && host != state.web.public_host && !exempt {
+            let target = format!(
+                "{}{}",
+                state.web.public_origin,
+                req.uri()
+                    .path_and_query()
+                    .map(|pq| pq.as_str())
+                    .unwrap_or("/")
+            );
+            return axum::response::Redirect::temporary(&target).into_response();
+        }
+    }
+    next.run(req).await
+}

@@ -688,6 +688,7 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: false,
         twilio_auth_token: None,
+        canonical_redirect: false,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
@@ -744,4 +745,46 @@ async fn the_audit_log_never_holds_a_password_or_token() {
     for secret in [PASSWORD, "guess-one-two-three", token.as_str()] {
         assert!(!dump.contains(secret), "{secret} leaked into the audit log");
     }
+}
+
+#[tokio::test]
+async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
+    let app = TestApp::sqlite().await;
+    let web = latchkey_web::WebConfig {
+        public_url: url::Url::parse(ORIGIN).unwrap(),
+        dev_mailbox: true,
+        twilio_auth_token: None,
+        canonical_redirect: true,
+    };
+    let router = latchkey_web::app(latchkey_web::AppState::new(
+        app.service.clone(),
+        web,
+        latchkey_service::ServerKey::generate().signer("csrf"),
+    ));
+    let get = |host: &'static str, path: &'static str| {
+        Request::get(path)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let moved = tower::ServiceExt::oneshot(router.clone(), get("127.0.0.1:8080", "/signin?x=1"))
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        moved.headers()[header::LOCATION],
+        "http://latchkey.test/signin?x=1"
+    );
+    let here = tower::ServiceExt::oneshot(router.clone(), get("latchkey.test", "/signin"))
+        .await
+        .unwrap();
+    assert_eq!(here.status(), StatusCode::OK);
+    let health = tower::ServiceExt::oneshot(router, get("127.0.0.1:8080", "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "probes by address are not redirected"
+    );
 }

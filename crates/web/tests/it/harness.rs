@@ -82,6 +82,7 @@ impl TestApp {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
             twilio_auth_token,
+            canonical_redirect: false,
         };
         let router = latchkey_web::app(latchkey_web::AppState::new(
             service.clone(),
