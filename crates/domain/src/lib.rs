@@ -6,6 +6,7 @@
 //! would roll a transaction back.
 
 pub mod account;
+pub mod admission;
 pub mod audit;
 pub mod contact;
 pub mod lockout;

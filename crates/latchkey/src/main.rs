@@ -317,6 +317,7 @@ impl Parts {
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
                 recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+                admission: latchkey_domain::admission::AdmissionPolicy::default(),
             },
         );
         Ok(Self {

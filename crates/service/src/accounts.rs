@@ -83,6 +83,7 @@ impl Service {
         request: &SignUpRequest,
         ctx: &RequestContext,
     ) -> Result<SignUpReceipt, ServiceError> {
+        self.admit(ctx)?;
         let details = validate(request)?;
         let now = self.clock.now();
         let lifetime = TokenPurpose::VerifyEmail.lifetime();

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// The recovery flow expired, was completed or was cancelled.
     #[error("This sign-in with alternative factors has ended. Start again from the sign-in page.")]
     RecoveryExpired,
+    /// This client made too many attempts; nothing was checked.
+    #[error("Too many attempts from your network. Wait {retry_after} seconds and try again.")]
+    TooManyAttempts { retry_after: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

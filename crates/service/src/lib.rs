@@ -6,6 +6,7 @@
 //! [`Service`]; neither contains a business rule of its own.
 
 pub mod accounts;
+pub mod admission;
 pub mod clock;
 pub mod email;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod webauthn;
 
 use std::sync::Arc;
 
+use latchkey_domain::admission::AdmissionPolicy;
 use latchkey_domain::audit::sanitize_request_text;
 use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::recovery::RecoveryPolicy;
@@ -48,6 +50,7 @@ pub struct ServiceConfig {
     pub sessions: SessionPolicy,
     pub lockout: LockoutPolicy,
     pub recovery: RecoveryPolicy,
+    pub admission: AdmissionPolicy,
 }
 
 /// Who is asking: recorded with every audit line. Built by the web layer from the
@@ -86,6 +89,7 @@ pub struct Service {
     webauthn_user: Signer,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
+    gate: Arc<admission::ClientGate>,
     config: Arc<ServiceConfig>,
 }
 
@@ -115,6 +119,7 @@ impl Service {
             recovery_cancel: server_key.signer("recovery-cancel"),
             webauthn_user: server_key.signer("webauthn-user"),
             webauthn: webauthn::relying_party(&config.public_url),
+            gate: Arc::new(admission::ClientGate::default()),
             config: Arc::new(config),
         }
     }

@@ -90,6 +90,7 @@ impl Service {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {
+        self.admit(ctx)?;
         let (token, record, account) = self.live_attempt(attempt).await?;
         let now = self.clock.now();
         let devices = self.store.mfa_devices(&account.id).await?;

@@ -21,6 +21,7 @@ impl Service {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.admit(ctx)?;
         let email = EmailAddress::parse(email).map_err(|e| ServiceError::field("email", e))?;
         let now = self.clock.now();
         let account = self.store.account_by_email(&email).await?;
@@ -67,6 +68,7 @@ impl Service {
         new_password: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.admit(ctx)?;
         let now = self.clock.now();
         let token = SecretToken::from_presented(token);
         let account_id = match &token {
@@ -161,6 +163,7 @@ impl Service {
         new_password: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.admit(ctx)?;
         let account = self
             .store
             .account_by_id(&session.account_id)

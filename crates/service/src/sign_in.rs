@@ -56,6 +56,7 @@ impl Service {
         previous: Option<&SecretToken>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome, ServiceError> {
+        self.admit(ctx)?;
         if let Err(problem) = check_length(password) {
             return Err(ServiceError::field("password", problem));
         }

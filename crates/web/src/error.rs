@@ -17,11 +17,14 @@ pub struct PageError {
     pub status: StatusCode,
     pub heading: &'static str,
     pub message: String,
+    /// Seconds, for a `Retry-After` header (429 answers).
+    pub retry_after: Option<i64>,
 }
 
 impl PageError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::BAD_REQUEST,
             heading: "Something is wrong with that request",
             message: message.into(),
@@ -30,6 +33,7 @@ impl PageError {
 
     pub fn too_large() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::PAYLOAD_TOO_LARGE,
             heading: "Too much data",
             message: "The form sent more data than latchkey accepts. Nothing was changed.".into(),
@@ -38,6 +42,7 @@ impl PageError {
 
     pub fn csrf() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::FORBIDDEN,
             heading: "This form has expired",
             message: "The page you submitted was out of date or did not come from latchkey. Go back, reload the page and try again. (latchkey needs cookies to be enabled.)".into(),
@@ -46,6 +51,7 @@ impl PageError {
 
     pub fn cross_origin(origin: &str, expected: &str) -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::FORBIDDEN,
             heading: "Form refused",
             message: format!(
@@ -56,6 +62,7 @@ impl PageError {
 
     pub fn not_found() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::NOT_FOUND,
             heading: "Page not found",
             message: "There is no page at this address.".into(),
@@ -64,6 +71,7 @@ impl PageError {
 
     pub fn link_invalid() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::GONE,
             heading: "This link cannot be used",
             message: "The link is invalid, has expired, was replaced by a newer one or was already used. Nothing was changed.".into(),
@@ -72,6 +80,7 @@ impl PageError {
 
     pub fn internal() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::INTERNAL_SERVER_ERROR,
             heading: "Something went wrong on our side",
             message: "latchkey could not complete the request and nothing was changed. Try again in a moment.".into(),
@@ -90,17 +99,26 @@ impl From<ServiceError> for PageError {
                     .join(" "),
             ),
             ServiceError::Conflict(message) => Self {
+                retry_after: None,
                 status: StatusCode::CONFLICT,
                 heading: "Conflict",
                 message,
             },
             ServiceError::LinkInvalid => Self::link_invalid(),
+            ServiceError::TooManyAttempts { retry_after } => Self {
+                retry_after: Some(retry_after),
+                status: StatusCode::TOO_MANY_REQUESTS,
+                heading: "Too many attempts",
+                message: format!("There were too many attempts from your network. Nothing was checked; wait {retry_after} seconds and try again."),
+            },
             ServiceError::RecoveryExpired => Self {
+                retry_after: None,
                 status: StatusCode::GONE,
                 heading: "Sign in again",
                 message: "This sign-in with alternative factors has ended (it expired, was completed or was stopped). Nothing was changed; start again from the sign-in page.".into(),
             },
             ServiceError::SignInExpired => Self {
+                retry_after: None,
                 status: StatusCode::GONE,
                 heading: "Sign in again",
                 message: "This sign-in took too long or was already completed. Nothing was changed; start again from the sign-in page.".into(),
@@ -120,7 +138,15 @@ impl IntoResponse for PageError {
             vec![self.message],
             Some(("/", "Go to latchkey")),
         );
-        (self.status, Html(page.render_html())).into_response()
+        let mut response = (self.status, Html(page.render_html())).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -151,6 +177,8 @@ pub struct ApiFieldError {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ApiErrorBody,
+    /// Seconds, for a `Retry-After` header (429 answers).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -164,6 +192,7 @@ impl ApiError {
                     fields: Vec::new(),
                 },
             },
+            retry_after: None,
         }
     }
 
@@ -206,6 +235,15 @@ impl From<ServiceError> for ApiError {
                 "link_invalid",
                 "The token is invalid, has expired, was replaced or was already used.",
             ),
+            ServiceError::TooManyAttempts { retry_after } => {
+                let mut error = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!("Too many attempts from your network; wait {retry_after} seconds."),
+                );
+                error.retry_after = Some(retry_after);
+                error
+            }
             ServiceError::RecoveryExpired => Self::new(
                 StatusCode::GONE,
                 "recovery_expired",
@@ -230,6 +268,14 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }

@@ -176,6 +176,7 @@ fn setup_fields(
 
 fn stale_setup() -> PageError {
     PageError {
+        retry_after: None,
         status: StatusCode::GONE,
         heading: "This set-up page has expired",
         message: "The page was open too long or the device was already assigned from it. Nothing was changed. Start again from Activate MFA on Security credentials.".into(),

@@ -788,3 +788,55 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
         "probes by address are not redirected"
     );
 }
+
+#[tokio::test]
+async fn a_flood_from_one_client_is_refused_before_any_hashing() {
+    let app = TestApp::sqlite().await;
+    app.active_account("ned@example.com").await;
+    let mut browser = app.browser();
+    let policy = latchkey_domain::admission::AdmissionPolicy::default();
+    for _ in 0..policy.burst {
+        assert_eq!(
+            browser
+                .sign_in("nobody@example.com", "guess-guess-guess")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The owner's right password from the same address also waits: the gate judges the
+    // client, not the account, and says the same for known and unknown emails.
+    for email in ["ned@example.com", "nobody@example.com"] {
+        let refused = browser.sign_in(email, PASSWORD).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{email}");
+        assert_eq!(refused.headers.get(header::RETRY_AFTER).unwrap(), "2");
+        assert!(refused.body.contains("Too many attempts"));
+    }
+    let audited = app.audit_events().await.len();
+    app.clock.advance(policy.refill_every);
+    assert_eq!(
+        browser.sign_in("ned@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(app.audit_events().await.len() > audited);
+    let mut api = app.browser();
+    for _ in 0..policy.burst {
+        api.api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(serde_json::json!({"email": "x@example.com", "password": "p"})),
+        )
+        .await;
+    }
+    let refused = api
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(serde_json::json!({"email": "x@example.com", "password": "p"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.json()["error"]["code"], "too_many_attempts");
+}

@@ -67,6 +67,7 @@ impl TestApp {
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
                 recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+                admission: latchkey_domain::admission::AdmissionPolicy::default(),
             },
         );
         let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));

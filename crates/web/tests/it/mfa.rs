@@ -615,12 +615,15 @@ async fn sixteen_concurrent_submissions_of_one_code_sign_in_once() {
         let secret = activate(&app, &mut browser, "Phone").await;
         let id = device_ids(&app, "ivy@example.com").await.remove(0);
         app.clock.advance(Duration::seconds(30));
-        let ctx = RequestContext::new("127.0.0.1", "test");
+        // Sixteen browsers in sixteen places, each with its own sign-in attempt.
+        let clients: Vec<RequestContext> = (0..16)
+            .map(|i| RequestContext::new(&format!("192.0.2.{i}"), "test"))
+            .collect();
         let mut attempts = Vec::new();
-        for _ in 0..16 {
+        for ctx in &clients {
             match app
                 .service
-                .sign_in_with_password("ivy@example.com", PASSWORD, None, &ctx)
+                .sign_in_with_password("ivy@example.com", PASSWORD, None, ctx)
                 .await
                 .unwrap()
             {
@@ -634,9 +637,10 @@ async fn sixteen_concurrent_submissions_of_one_code_sign_in_once() {
         let service = Arc::new(app.service.clone());
         let tasks: Vec<_> = attempts
             .into_iter()
-            .map(|attempt| {
+            .zip(clients)
+            .map(|(attempt, ctx)| {
                 let service = Arc::clone(&service);
-                let (id, code, ctx) = (id.clone(), code.clone(), ctx.clone());
+                let (id, code) = (id.clone(), code.clone());
                 tokio::spawn(async move {
                     service
                         .sign_in_with_code(&attempt, &id, &code, &ctx)

@@ -1,0 +1,70 @@
+//! The per-client gate in front of password hashing and code checks (see
+//! `latchkey_domain::admission`). Buckets are kept in memory, bounded in number: when the
+//! table is full, buckets that have refilled completely (and so carry no information) are
+//! dropped first.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use latchkey_domain::admission::{AdmissionPolicy, Admitted, Bucket};
+use latchkey_domain::{Duration, Timestamp};
+
+use crate::error::ServiceError;
+use crate::{RequestContext, Service};
+
+const MAX_CLIENTS: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct ClientGate {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl ClientGate {
+    pub fn admit(
+        &self,
+        policy: &AdmissionPolicy,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<(), Timestamp> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
+            let full_after = Duration(
+                policy
+                    .refill_every
+                    .0
+                    .saturating_mul(i64::from(policy.burst)),
+            );
+            buckets.retain(|_, bucket| now - bucket.at < full_after);
+            if buckets.len() >= MAX_CLIENTS {
+                // Every tracked client is mid-burst: refuse newcomers rather than grow.
+                return Err(now + policy.refill_every);
+            }
+        }
+        let bucket = buckets
+            .get(client)
+            .copied()
+            .unwrap_or_else(|| policy.full(now));
+        match policy.take(bucket, now) {
+            Admitted::Yes(next) => {
+                buckets.insert(client.to_owned(), next);
+                Ok(())
+            }
+            Admitted::No { retry_at } => Err(retry_at),
+        }
+    }
+}
+
+impl Service {
+    /// Takes a token for this client before expensive or guessable work.
+    pub(crate) fn admit(&self, ctx: &RequestContext) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        self.gate
+            .admit(&self.config.admission, &ctx.client_addr, now)
+            .map_err(|retry_at| ServiceError::TooManyAttempts {
+                retry_after: (retry_at - now).0.max(1),
+            })
+    }
+}
