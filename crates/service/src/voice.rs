@@ -164,11 +164,16 @@ impl Service {
                 Ok(Some(call))
             }
             (None, CallStatus::Queued) => {
-                if self.store.bind_call(call_id, provider_call_id, now).await? {
-                    Ok(self.store.call(call_id).await?)
-                } else {
-                    Ok(None)
-                }
+                // The provider's webhook and the worker (recording the provider's answer to
+                // the placement) may bind the call at the same moment; whichever wins, the
+                // call must end up placed under this provider id.
+                self.store.bind_call(call_id, provider_call_id, now).await?;
+                Ok(self.store.call(call_id).await?.filter(|bound| {
+                    bound.status == CallStatus::Placed
+                        && bound.provider_call_id.as_deref().is_some_and(|id| {
+                            bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
+                        })
+                }))
             }
             _ => Ok(None),
         }
