@@ -119,14 +119,7 @@ fn setup_fields(
     needs_password: bool,
     errors: &[latchkey_service::FieldError],
 ) -> Vec<SetupField> {
-    let error = |field: &str| {
-        let messages: Vec<&str> = errors
-            .iter()
-            .filter(|e| e.field == field)
-            .map(|e| e.message.as_str())
-            .collect();
-        (!messages.is_empty()).then(|| messages.join(" "))
-    };
+    let error = |field: &str| super::field_error(errors, field);
     let mut fields = vec![
         SetupField {
             name: "name",
@@ -412,14 +405,7 @@ fn hardware_fields(
     needs_password: bool,
     errors: &[latchkey_service::FieldError],
 ) -> Vec<SetupField> {
-    let error = |field: &str| {
-        let messages: Vec<&str> = errors
-            .iter()
-            .filter(|e| e.field == field)
-            .map(|e| e.message.as_str())
-            .collect();
-        (!messages.is_empty()).then(|| messages.join(" "))
-    };
+    let error = |field: &str| super::field_error(errors, field);
     let mut fields = vec![
         SetupField {
             name: "serial",

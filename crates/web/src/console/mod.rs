@@ -146,3 +146,13 @@ pub fn call_status_text(status: Option<latchkey_service::store::CallStatus>) -> 
         None => "not called yet",
     }
 }
+
+/// Every message about `field`, joined, for the line under that input.
+pub fn field_error(errors: &[latchkey_service::FieldError], field: &str) -> Option<String> {
+    let messages: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.field == field)
+        .map(|e| e.message.as_str())
+        .collect();
+    (!messages.is_empty()).then(|| messages.join(" "))
+}

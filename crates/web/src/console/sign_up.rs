@@ -49,14 +49,7 @@ pub struct SignUpForm {
 }
 
 fn fields(form: &SignUpForm, errors: &[latchkey_service::FieldError]) -> Vec<Field> {
-    let error = |name: &str| {
-        let messages: Vec<&str> = errors
-            .iter()
-            .filter(|e| e.field == name)
-            .map(|e| e.message.as_str())
-            .collect();
-        (!messages.is_empty()).then(|| messages.join(" "))
-    };
+    let error = |field: &str| super::field_error(errors, field);
     vec![
         Field {
             name: "email",
