@@ -67,7 +67,11 @@ impl Service {
 
     /// Throttling at the MFA step: the failures that were already there when the password
     /// was accepted were judged then; only failures since count against the next code.
-    fn admit_code(&self, account: &AccountRecord, attempt: &SignInAttemptRecord) -> Admission {
+    pub(crate) fn admit_code(
+        &self,
+        account: &AccountRecord,
+        attempt: &SignInAttemptRecord,
+    ) -> Admission {
         let admission = self
             .config
             .lockout

@@ -100,10 +100,6 @@ impl PasswordHasher {
         self.pool.slots
     }
 
-    pub fn params(&self) -> HashParams {
-        self.pool.params
-    }
-
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.as_bytes().to_vec();

@@ -345,6 +345,7 @@ impl Service {
         credential: serde_json::Value,
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {
+        self.admit(ctx)?;
         let webauthn = self.relying_party()?;
         let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
         let now = self.clock.now();
@@ -358,10 +359,8 @@ impl Service {
             .account_by_id(&record.account_id)
             .await?
             .ok_or(ServiceError::SignInExpired)?;
-        if self.config.lockout.admit(account.failures, now)
-            != latchkey_domain::lockout::Admission::Allowed
-            && account.failures.consecutive_failures > record.failures_at_start
-        {
+        // The same throttling as a code: only failures since the password count.
+        if self.admit_code(&account, &record) != latchkey_domain::lockout::Admission::Allowed {
             let audit = self.audit(
                 ctx,
                 Some(&account.id),
@@ -436,14 +435,5 @@ impl Service {
         } else {
             refuse("attempt_already_used").await
         }
-    }
-
-    /// Whether the attempt's account has a security key (to offer `Use security key`).
-    pub async fn attempt_has_security_key(&self, attempt: &str) -> Result<bool, ServiceError> {
-        let challenge = self.mfa_challenge(attempt).await?;
-        Ok(challenge
-            .devices
-            .iter()
-            .any(|d| d.kind == DeviceKind::SecurityKey))
     }
 }
