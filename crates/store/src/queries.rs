@@ -6,6 +6,24 @@
 //! implementation for one backend; a backend provides `self.pool`, `self.begin()` and the
 //! statements that must differ.
 
+/// The columns of a recovery flow row, as `flow_from_row` reads them.
+macro_rules! select_flows {
+    () => {
+        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
+         email_token_expires_at, calls_placed FROM recovery_flows"
+    };
+}
+
+/// The columns of a call row, as `call_from_row` reads them.
+macro_rules! select_calls {
+    () => {
+        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
+         provider_call_id, status, digit_attempts, created_at FROM calls"
+    };
+}
+
+pub(crate) use {select_calls, select_flows};
+
 macro_rules! sql_store {
     ($store:ty, $db:ty, claim_outbox = $claim_outbox:expr) => {
         const _: () = {
@@ -565,9 +583,8 @@ macro_rules! sql_store {
 
                 async fn latest_account_call(&self, account: &AccountId, purpose: CallPurpose) -> StoreResult<Option<CallRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
-                         provider_call_id, status, digit_attempts, created_at FROM calls \
-                         WHERE account_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+                        concat!($crate::queries::select_calls!(), " \
+                         WHERE account_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1"),
                     )
                     .bind(account.as_str())
                     .bind(purpose.as_str())
@@ -1255,8 +1272,7 @@ macro_rules! sql_store {
 
                 async fn recovery_flow(&self, token_hash: &TokenHash) -> StoreResult<Option<RecoveryFlowRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
-                         email_token_expires_at, calls_placed FROM recovery_flows WHERE token_hash = $1",
+                        concat!($crate::queries::select_flows!(), " WHERE token_hash = $1"),
                     )
                     .bind(token_hash.as_str())
                     .fetch_optional(&self.pool)
@@ -1269,10 +1285,9 @@ macro_rules! sql_store {
 
                 async fn recovery_flow_by_email_token(&self, email_token_hash: &TokenHash, now: Timestamp) -> StoreResult<Option<RecoveryFlowRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
-                         email_token_expires_at, calls_placed FROM recovery_flows \
+                        concat!($crate::queries::select_flows!(), " \
                          WHERE email_token_hash = $1 AND state = 'email_pending' \
-                         AND email_token_expires_at > $2 AND expires_at > $3",
+                         AND email_token_expires_at > $2 AND expires_at > $3"),
                     )
                     .bind(email_token_hash.as_str())
                     .bind(now.0)
@@ -1287,8 +1302,7 @@ macro_rules! sql_store {
 
                 async fn recovery_flow_by_cancel_token(&self, cancel_token_hash: &TokenHash) -> StoreResult<Option<RecoveryFlowRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
-                         email_token_expires_at, calls_placed FROM recovery_flows WHERE cancel_token_hash = $1",
+                        concat!($crate::queries::select_flows!(), " WHERE cancel_token_hash = $1"),
                     )
                     .bind(cancel_token_hash.as_str())
                     .fetch_optional(&self.pool)
@@ -1422,8 +1436,7 @@ macro_rules! sql_store {
 
                 async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
-                         provider_call_id, status, digit_attempts, created_at FROM calls WHERE id = $1",
+                        concat!($crate::queries::select_calls!(), " WHERE id = $1"),
                     )
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -1436,9 +1449,8 @@ macro_rules! sql_store {
 
                 async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>> {
                     sqlx::query(
-                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
-                         provider_call_id, status, digit_attempts, created_at FROM calls WHERE flow_id = $1 \
-                         ORDER BY created_at DESC, id DESC LIMIT 1",
+                        concat!($crate::queries::select_calls!(), " WHERE flow_id = $1 \
+                         ORDER BY created_at DESC, id DESC LIMIT 1"),
                     )
                     .bind(flow_id)
                     .fetch_optional(&self.pool)
@@ -1639,9 +1651,8 @@ macro_rules! sql_store {
 
                 async fn dev_calls(&self, limit: i64) -> StoreResult<Vec<CallRecord>> {
                     let rows = sqlx::query(
-                        "SELECT id, account_id, purpose, flow_id, to_number, code_hash, code_expires_at, \
-                         provider_call_id, status, digit_attempts, created_at FROM calls \
-                         WHERE provider_call_id LIKE 'dev-%' ORDER BY created_at DESC, id DESC LIMIT $1",
+                        concat!($crate::queries::select_calls!(), " \
+                         WHERE provider_call_id LIKE 'dev-%' ORDER BY created_at DESC, id DESC LIMIT $1"),
                     )
                     .bind(limit)
                     .fetch_all(&self.pool)
