@@ -60,9 +60,26 @@ impl ClientGate {
 impl Service {
     /// Takes a token for this client before expensive or guessable work.
     pub(crate) fn admit(&self, ctx: &RequestContext) -> Result<(), ServiceError> {
+        self.admit_as(&ctx.client_addr)
+    }
+
+    /// Takes a token for a sign-in attempt: a known device's from its own bucket, anyone
+    /// else's from their address's.
+    pub(crate) fn admit_sign_in(
+        &self,
+        ctx: &RequestContext,
+        device: Option<&crate::known_devices::KnownDevice>,
+    ) -> Result<(), ServiceError> {
+        match device {
+            Some(device) => self.admit_as(&device.admission_key),
+            None => self.admit(ctx),
+        }
+    }
+
+    fn admit_as(&self, key: &str) -> Result<(), ServiceError> {
         let now = self.clock.now();
         self.gate
-            .admit(&self.config.admission, &ctx.client_addr, now)
+            .admit(&self.config.admission, key, now)
             .map_err(|retry_at| ServiceError::TooManyAttempts {
                 retry_after: (retry_at - now).0.max(1),
             })

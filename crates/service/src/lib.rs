@@ -10,6 +10,8 @@ pub mod admission;
 pub mod clock;
 pub mod email;
 pub mod error;
+mod hash_slots;
+pub mod known_devices;
 pub mod mfa;
 pub mod mfa_sign_in;
 pub mod outbox;
@@ -37,6 +39,7 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use email::{EmailSender, OutgoingEmail, SendError};
 pub use error::{FieldError, ServiceError};
+pub use hash_slots::Priority;
 pub use password_hasher::{HashParams, PasswordHasher};
 pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
 pub use store::{AuditRecord, Store, StoreError};
@@ -60,6 +63,8 @@ pub struct ServiceConfig {
 pub struct RequestContext {
     pub client_addr: String,
     pub user_agent: String,
+    /// A known-device token the client presented (see [`known_devices`]), unchecked.
+    pub device_token: Option<String>,
 }
 
 impl RequestContext {
@@ -67,7 +72,21 @@ impl RequestContext {
         Self {
             client_addr: sanitize_request_text(client_addr, 64),
             user_agent: sanitize_request_text(user_agent, 256),
+            device_token: None,
         }
+    }
+
+    /// Adds the known-device token the client presented; anything too long or outside the
+    /// token alphabet is dropped here.
+    pub fn with_device_token(mut self, token: Option<&str>) -> Self {
+        self.device_token = token
+            .filter(|t| {
+                t.len() <= 128
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            })
+            .map(str::to_owned);
+        self
     }
 
     /// For actions taken at the command line by an operator.
@@ -87,6 +106,7 @@ pub struct Service {
     phone_codes: Signer,
     recovery_cancel: Signer,
     webauthn_user: Signer,
+    device_signer: Signer,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
@@ -118,6 +138,7 @@ impl Service {
             phone_codes: server_key.signer("phone-code"),
             recovery_cancel: server_key.signer("recovery-cancel"),
             webauthn_user: server_key.signer("webauthn-user"),
+            device_signer: server_key.signer("known-device"),
             webauthn: webauthn::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             config: Arc::new(config),

@@ -94,8 +94,9 @@ impl Service {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {
-        self.admit(ctx)?;
         let (token, record, account) = self.live_attempt(attempt).await?;
+        let device = self.known_device(ctx, &account.email);
+        self.admit_sign_in(ctx, device.as_ref())?;
         let now = self.clock.now();
         let devices = self.store.mfa_devices(&account.id).await?;
         let device = devices.iter().find(|d| d.id == device_id);
@@ -196,6 +197,7 @@ impl Service {
                         token: session_token,
                         account_id: account.id.clone(),
                         expires_at: session.expires_at,
+                        device_token: self.known_device_token(&account.email, now),
                     }));
                 }
                 // Another request consumed this step (or the attempt) first.

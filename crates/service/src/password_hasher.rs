@@ -9,8 +9,8 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
+use crate::hash_slots::{HashSlots, Priority};
 use crate::secrets::random_bytes;
 
 /// Argon2id cost parameters. The default is OWASP's minimum: 19 MiB, 2 passes, 1 lane.
@@ -51,7 +51,7 @@ pub enum HashError {
 struct Pool {
     params: HashParams,
     buffers: Mutex<Vec<Vec<Block>>>,
-    permits: Semaphore,
+    permits: Arc<HashSlots>,
     slots: usize,
     dummy_hash: String,
 }
@@ -89,7 +89,7 @@ impl PasswordHasher {
             pool: Arc::new(Pool {
                 params,
                 buffers: Mutex::new(buffers),
-                permits: Semaphore::new(slots),
+                permits: HashSlots::new(slots),
                 slots,
                 dummy_hash,
             }),
@@ -104,32 +104,41 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.as_bytes().to_vec();
         let params = self.pool.params;
-        self.run(move |buffer| hash_with(&params, &password, buffer))
-            .await?
+        self.run(Priority::Normal, move |buffer| {
+            hash_with(&params, &password, buffer)
+        })
+        .await?
     }
 
     /// Verifies a password against a stored hash, or against the dummy hash when there is no
     /// account, so that both cases cost one Argon2 run. Returns `false` for the dummy.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
+        self.verify_with_priority(password, stored, Priority::Normal)
+            .await
+    }
+
+    /// [`verify`](Self::verify), waiting for a slot in the queue `priority` names.
+    pub async fn verify_with_priority(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+        priority: Priority,
+    ) -> Result<bool, HashError> {
         let is_real = stored.is_some();
         let phc = stored.unwrap_or(&self.pool.dummy_hash).to_owned();
         let password = password.as_bytes().to_vec();
         let matched = self
-            .run(move |buffer| verify_with(&password, &phc, buffer))
+            .run(priority, move |buffer| verify_with(&password, &phc, buffer))
             .await??;
         Ok(matched && is_real)
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        priority: Priority,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .pool
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
+        let _slot = self.pool.permits.acquire(priority).await;
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
             // A permit guarantees a buffer is free.

@@ -13,6 +13,7 @@ use latchkey_domain::{
 };
 
 use crate::error::ServiceError;
+use crate::hash_slots::Priority;
 use crate::secrets::SecretToken;
 use crate::store::NewSession;
 use crate::{RequestContext, Service};
@@ -23,6 +24,10 @@ pub struct IssuedSession {
     pub token: SecretToken,
     pub account_id: AccountId,
     pub expires_at: Timestamp,
+    /// Marks this client as a known device for the account's email (see `known_devices`):
+    /// the console keeps it in a long-lived cookie, API clients send it with their next
+    /// sign-in.
+    pub device_token: String,
 }
 
 #[derive(Debug)]
@@ -56,17 +61,25 @@ impl Service {
         previous: Option<&SecretToken>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome, ServiceError> {
-        self.admit(ctx)?;
+        let email = EmailAddress::parse(email).ok();
+        let device = email.as_ref().and_then(|e| self.known_device(ctx, e));
+        self.admit_sign_in(ctx, device.as_ref())?;
+        let priority = match device {
+            Some(_) => Priority::KnownDevice,
+            None => Priority::Normal,
+        };
         if let Err(problem) = check_length(password) {
             return Err(ServiceError::field("password", problem));
         }
         let now = self.clock.now();
-        let account = match EmailAddress::parse(email) {
-            Ok(email) => self.store.account_by_email(&email).await?,
-            Err(_) => None,
+        let account = match &email {
+            Some(email) => self.store.account_by_email(email).await?,
+            None => None,
         };
         let Some(account) = account else {
-            self.hasher.verify(password, None).await?;
+            self.hasher
+                .verify_with_priority(password, None, priority)
+                .await?;
             let audit = self.audit(
                 ctx,
                 None,
@@ -81,7 +94,9 @@ impl Service {
         if admission != Admission::Allowed {
             // Not checked, so not counted: a throttled attacker cannot extend the lock, and
             // the owner's correct password gets the same answer as a wrong one.
-            self.hasher.verify(password, None).await?;
+            self.hasher
+                .verify_with_priority(password, None, priority)
+                .await?;
             let detail = match admission {
                 Admission::Locked => "locked",
                 _ => "throttled",
@@ -98,7 +113,7 @@ impl Service {
         }
         if !self
             .hasher
-            .verify(password, Some(&account.password_hash))
+            .verify_with_priority(password, Some(&account.password_hash), priority)
             .await?
         {
             let audit = self.audit(
@@ -183,6 +198,7 @@ impl Service {
             token,
             account_id: account.id,
             expires_at: session.expires_at,
+            device_token: self.known_device_token(&account.email, now),
         }))
     }
 }

@@ -345,7 +345,6 @@ impl Service {
         credential: serde_json::Value,
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {
-        self.admit(ctx)?;
         let webauthn = self.relying_party()?;
         let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
         let now = self.clock.now();
@@ -359,6 +358,8 @@ impl Service {
             .account_by_id(&record.account_id)
             .await?
             .ok_or(ServiceError::SignInExpired)?;
+        let device = self.known_device(ctx, &account.email);
+        self.admit_sign_in(ctx, device.as_ref())?;
         // The same throttling as a code: only failures since the password count.
         if self.admit_code(&account, &record) != latchkey_domain::lockout::Admission::Allowed {
             let audit = self.audit(
@@ -429,6 +430,7 @@ impl Service {
         {
             Ok(CodeOutcome::SignedIn(IssuedSession {
                 token: session_token,
+                device_token: self.known_device_token(&account.email, now),
                 account_id: account.id,
                 expires_at: session.expires_at,
             }))

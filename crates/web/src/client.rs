@@ -1,6 +1,6 @@
 //! Who is asking: the peer address of the TCP connection and the user agent, for the audit
-//! log. `X-Forwarded-For` is deliberately ignored: without a configured trusted proxy, any
-//! client could write any address into it.
+//! log, and the browser's known-device cookie. `X-Forwarded-For` is deliberately ignored:
+//! without a configured trusted proxy, any client could write any address into it.
 
 use std::net::SocketAddr;
 
@@ -8,12 +8,17 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use latchkey_service::RequestContext;
 
+use crate::{AppState, cookies};
+
 pub struct Client(pub RequestContext);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -24,6 +29,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        Ok(Client(RequestContext::new(&addr, agent)))
+        let device = cookies::get(&parts.headers, &state.web.cookie_name(cookies::DEVICE));
+        Ok(Client(
+            RequestContext::new(&addr, agent).with_device_token(device.as_deref()),
+        ))
     }
 }

@@ -1,12 +1,15 @@
-//! Reading the `Cookie` header and writing `Set-Cookie`, for latchkey's two cookies
-//! (session and CSRF). Both are HttpOnly and SameSite=Lax; over HTTPS they are also Secure
-//! and carry the `__Host-` prefix, which pins them to this exact origin and path `/`.
+//! Reading the `Cookie` header and writing `Set-Cookie`, for latchkey's cookies (session,
+//! CSRF, known device and the short-lived step cookies). All are HttpOnly and SameSite=Lax;
+//! over HTTPS they are also Secure and carry the `__Host-` prefix, which pins them to this
+//! exact origin and path `/`.
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
 pub const SESSION: &str = "latchkey_session";
 pub const CSRF: &str = "latchkey_csrf";
+/// Marks a browser that has completed a sign-in (see `latchkey_service::known_devices`).
+pub const DEVICE: &str = "latchkey_device";
 /// The sign-in attempt between the password and the MFA code.
 pub const ATTEMPT: &str = "latchkey_attempt";
 /// The recovery flow (`Sign in using alternative factors`).

@@ -23,6 +23,7 @@ pub async fn ensure_csrf_cookie(
     if path.starts_with("/api/")
         || path.starts_with("/twilio/")
         || path == "/healthz"
+        || path == "/livez"
         || path.starts_with("/static/")
     {
         return next.run(req).await;

@@ -76,6 +76,9 @@ pub struct CodeBody {
     device_id: String,
     /// The code the device shows, digits only.
     code: String,
+    /// As in `POST /api/v1/sessions`.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/mfa", tag = "sessions",
@@ -92,6 +95,7 @@ pub async fn sign_in_with_code(
     Client(ctx): Client,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.with_device_token(body.device_token.as_deref());
     match state
         .service
         .sign_in_with_code(&body.attempt_token, &body.device_id, &body.code, &ctx)

@@ -184,6 +184,10 @@ async fn verify_email(
 pub struct SignInBody {
     email: String,
     password: String,
+    /// The `device_token` of this client's last complete sign-in to the same email, if any.
+    /// Its attempts then wait behind no one else's and are not limited by its address.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 impl From<latchkey_service::sign_in::IssuedSession> for SessionResponse {
@@ -192,6 +196,7 @@ impl From<latchkey_service::sign_in::IssuedSession> for SessionResponse {
             session_token: issued.token.expose().to_owned(),
             account_id: issued.account_id.to_string(),
             expires_at: issued.expires_at.0,
+            device_token: issued.device_token,
         }
     }
 }
@@ -203,6 +208,9 @@ pub struct SessionResponse {
     account_id: String,
     /// Unix seconds; the session also ends after 30 idle minutes.
     expires_at: i64,
+    /// Keep it and send it as `device_token` with this client's next sign-in to the same
+    /// email: it marks a known device (valid 400 days; it grants no access by itself).
+    device_token: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
@@ -219,6 +227,7 @@ async fn sign_in(
     Client(ctx): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.with_device_token(body.device_token.as_deref());
     match state
         .service
         .sign_in_with_password(&body.email, &body.password, None, &ctx)

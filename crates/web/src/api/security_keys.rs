@@ -119,6 +119,9 @@ pub struct SignInBody {
     /// The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url.
     #[schema(value_type = Object)]
     credential: serde_json::Value,
+    /// As in `POST /api/v1/sessions`.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/webauthn", tag = "sessions",
@@ -130,6 +133,7 @@ pub async fn sign_in(
     Client(ctx): Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = ctx.with_device_token(body.device_token.as_deref());
     match state
         .service
         .finish_security_key_sign_in(

@@ -16,9 +16,48 @@ use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::AppState;
 use crate::error::PageError;
 use crate::session::MaybeSignedIn;
+use crate::{AppState, cookies};
+
+/// The cookies a completed sign-in sets: the new session, a fresh CSRF token (nothing from
+/// before the sign-in carries over), the known-device mark, and the removal of `leftovers`,
+/// the cookies of the steps that led here.
+pub(crate) fn signed_in_cookies(
+    state: &AppState,
+    issued: &latchkey_service::sign_in::IssuedSession,
+    leftovers: &[&str],
+) -> axum::response::AppendHeaders<Vec<(axum::http::HeaderName, String)>> {
+    use axum::http::header::SET_COOKIE;
+    let secure = state.web.secure_cookies;
+    let name = |base| state.web.cookie_name(base);
+    let mut headers = vec![
+        (
+            SET_COOKIE,
+            cookies::set(&name(cookies::SESSION), issued.token.expose(), secure),
+        ),
+        (
+            SET_COOKIE,
+            cookies::set(
+                &name(cookies::CSRF),
+                &crate::csrf::new_cookie_value(),
+                secure,
+            ),
+        ),
+        (
+            SET_COOKIE,
+            format!(
+                "{}; Max-Age={}",
+                cookies::set(&name(cookies::DEVICE), &issued.device_token, secure),
+                latchkey_service::known_devices::KNOWN_DEVICE_LIFETIME.0
+            ),
+        ),
+    ];
+    for leftover in leftovers {
+        headers.push((SET_COOKIE, cookies::clear(&name(leftover), secure)));
+    }
+    axum::response::AppendHeaders(headers)
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::recovery::RecoveryState;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::store::CallStatus;
@@ -17,7 +17,7 @@ use latchkey_service::store::CallStatus;
 use super::TokenQuery;
 use super::sign_up::ConfirmPage;
 use crate::client::Client;
-use crate::csrf::{ConsoleForm, new_cookie_value};
+use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
@@ -167,31 +167,12 @@ pub async fn complete(
         .service
         .complete_recovery(&flow_cookie(&state, &headers), &ctx)
         .await?;
-    let secure = state.web.secure_cookies;
-    let name = |base| state.web.cookie_name(base);
     Ok((
-        AppendHeaders([
-            (
-                header::SET_COOKIE,
-                cookies::set(&name(cookies::SESSION), issued.token.expose(), secure),
-            ),
-            (
-                header::SET_COOKIE,
-                cookies::set(&name(cookies::CSRF), &new_cookie_value(), secure),
-            ),
-            (
-                header::SET_COOKIE,
-                cookies::clear(&name(cookies::RECOVERY), secure),
-            ),
-            (
-                header::SET_COOKIE,
-                cookies::clear(&name(cookies::CALL_CODE), secure),
-            ),
-            (
-                header::SET_COOKIE,
-                cookies::clear(&name(cookies::ATTEMPT), secure),
-            ),
-        ]),
+        super::signed_in_cookies(
+            &state,
+            &issued,
+            &[cookies::RECOVERY, cookies::CALL_CODE, cookies::ATTEMPT],
+        ),
         Redirect::to("/console/security-credentials"),
     )
         .into_response())

@@ -5,14 +5,14 @@
 use askama::Template;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use latchkey_service::mfa_sign_in::CodeOutcome;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::client::Client;
-use crate::csrf::{ConsoleJson, new_cookie_value};
+use crate::csrf::ConsoleJson;
 use crate::error::ApiError;
 use crate::page::{Page, render};
 use crate::session::SignedIn;
@@ -130,35 +130,11 @@ pub async fn sign_in_verify(
         )
         .await?
     {
-        CodeOutcome::SignedIn(issued) => {
-            let secure = state.web.secure_cookies;
-            Ok((
-                AppendHeaders([
-                    (
-                        header::SET_COOKIE,
-                        cookies::set(
-                            &state.web.cookie_name(cookies::SESSION),
-                            issued.token.expose(),
-                            secure,
-                        ),
-                    ),
-                    (
-                        header::SET_COOKIE,
-                        cookies::set(
-                            &state.web.cookie_name(cookies::CSRF),
-                            &new_cookie_value(),
-                            secure,
-                        ),
-                    ),
-                    (
-                        header::SET_COOKIE,
-                        cookies::clear(&state.web.cookie_name(cookies::ATTEMPT), secure),
-                    ),
-                ]),
-                Json(json!({"redirect": "/console/security-credentials"})),
-            )
-                .into_response())
-        }
+        CodeOutcome::SignedIn(issued) => Ok((
+            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT]),
+            Json(json!({"redirect": "/console/security-credentials"})),
+        )
+            .into_response()),
         CodeOutcome::Denied => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_security_key",

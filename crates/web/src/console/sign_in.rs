@@ -115,17 +115,11 @@ pub async fn password_submit(
         .await;
     let email = form.email.trim().to_lowercase();
     match outcome {
-        Ok(SignInOutcome::SignedIn(issued)) => {
-            let secure = state.web.secure_cookies;
-            // A new session and a new CSRF cookie: nothing from before the sign-in carries over.
-            let csrf_cookie = cookies::set(&state.web.cookie_name(cookies::CSRF), &new_cookie_value(), secure);
-            let session = cookies::set(&session_cookie, issued.token.expose(), secure);
-            Ok((
-                AppendHeaders([(header::SET_COOKIE, session), (header::SET_COOKIE, csrf_cookie)]),
-                Redirect::to("/console/security-credentials"),
-            )
-                .into_response())
-        }
+        Ok(SignInOutcome::SignedIn(issued)) => Ok((
+            super::signed_in_cookies(&state, &issued, &[]),
+            Redirect::to("/console/security-credentials"),
+        )
+            .into_response()),
         Ok(SignInOutcome::MfaRequired(pending)) => {
             let cookie = format!(
                 "{}; Max-Age={}",
@@ -303,35 +297,11 @@ pub async fn mfa_submit(
         .sign_in_with_code(&attempt, &form.device_id, &form.code, &ctx)
         .await
     {
-        Ok(CodeOutcome::SignedIn(issued)) => {
-            let secure = state.web.secure_cookies;
-            Ok((
-                AppendHeaders([
-                    (
-                        header::SET_COOKIE,
-                        cookies::set(
-                            &state.web.cookie_name(cookies::SESSION),
-                            issued.token.expose(),
-                            secure,
-                        ),
-                    ),
-                    (
-                        header::SET_COOKIE,
-                        cookies::set(
-                            &state.web.cookie_name(cookies::CSRF),
-                            &new_cookie_value(),
-                            secure,
-                        ),
-                    ),
-                    (
-                        header::SET_COOKIE,
-                        cookies::clear(&state.web.cookie_name(cookies::ATTEMPT), secure),
-                    ),
-                ]),
-                Redirect::to("/console/security-credentials"),
-            )
-                .into_response())
-        }
+        Ok(CodeOutcome::SignedIn(issued)) => Ok((
+            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT]),
+            Redirect::to("/console/security-credentials"),
+        )
+            .into_response()),
         Ok(CodeOutcome::Denied) => {
             mfa_step(
                 &state,

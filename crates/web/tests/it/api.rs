@@ -328,3 +328,49 @@ async fn the_openapi_document_describes_every_api_route() {
         "bearer"
     );
 }
+
+#[tokio::test]
+async fn api_clients_carry_their_known_device_token_between_sign_ins() {
+    let app = crate::harness::TestApp::sqlite().await;
+    app.active_account("kim@example.com").await;
+    let mut client = app.browser();
+    let sign_in = |device: Option<&str>| json!({"email": "kim@example.com", "password": PASSWORD, "device_token": device});
+    let first = client
+        .api("POST", "/api/v1/sessions", None, Some(sign_in(None)))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let device = first.json()["device_token"].as_str().unwrap().to_owned();
+    assert!(
+        !client.cookies.contains_key("latchkey_device"),
+        "the API sets no cookies"
+    );
+    let policy = latchkey_domain::admission::AdmissionPolicy::default();
+    for _ in 0..policy.burst {
+        client
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "nobody@example.com", "password": "guess-guess-guess"})),
+            )
+            .await;
+    }
+    let refused = client
+        .api("POST", "/api/v1/sessions", None, Some(sign_in(None)))
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let again = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(sign_in(Some(&device))),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_ne!(
+        again.json()["device_token"],
+        device.as_str(),
+        "renewed at each sign-in"
+    );
+}

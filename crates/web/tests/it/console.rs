@@ -840,3 +840,85 @@ async fn a_flood_from_one_client_is_refused_before_any_hashing() {
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.json()["error"]["code"], "too_many_attempts");
 }
+
+#[tokio::test]
+async fn a_known_device_gets_in_while_its_address_is_refused() {
+    let app = TestApp::sqlite().await;
+    app.active_account("kim@example.com").await;
+    app.active_account("lee@example.com").await;
+    let policy = latchkey_domain::admission::AdmissionPolicy::default();
+    // Kim signs in once from this browser: it becomes a known device for her email.
+    let mut kim = app.browser();
+    assert_eq!(
+        kim.sign_in("kim@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let device = kim
+        .cookies
+        .get("latchkey_device")
+        .cloned()
+        .expect("device cookie");
+    let set = kim
+        .submit("/console/security-credentials", "/signout", &[])
+        .await
+        .set_cookies()
+        .join("\n");
+    assert!(set.contains("latchkey_session=;"), "signed out: {set}");
+    assert!(
+        !set.contains("latchkey_device=;"),
+        "sign-out keeps the device mark"
+    );
+    // Someone at the same address spends its whole allowance.
+    let mut flood = app.browser();
+    for _ in 0..policy.burst {
+        flood
+            .sign_in("nobody@example.com", "guess-guess-guess")
+            .await;
+    }
+    assert_eq!(
+        flood.sign_in("lee@example.com", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Kim's browser is recognised for her email, and only for it.
+    assert_eq!(
+        kim.sign_in("kim@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let mut same_device = app.browser();
+    same_device
+        .cookies
+        .insert("latchkey_device".into(), device.clone());
+    assert_eq!(
+        same_device
+            .sign_in("lee@example.com", PASSWORD)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the mark is for kim's email only"
+    );
+    // A forged or altered mark is no mark at all.
+    let mut forger = app.browser();
+    let (issued, rest) = device.split_once('.').unwrap();
+    let altered = format!("{}.{rest}", issued.parse::<i64>().unwrap() + 1);
+    forger.cookies.insert("latchkey_device".into(), altered);
+    assert_eq!(
+        forger.sign_in("kim@example.com", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A mark is good for 400 days from the sign-in that set it.
+    let old_mark = kim.cookies.get("latchkey_device").cloned().unwrap();
+    app.clock.advance(latchkey_domain::Duration::seconds(
+        latchkey_service::known_devices::KNOWN_DEVICE_LIFETIME.0 + 1,
+    ));
+    for _ in 0..policy.burst {
+        flood
+            .sign_in("nobody@example.com", "guess-guess-guess")
+            .await;
+    }
+    let mut late = app.browser();
+    late.cookies.insert("latchkey_device".into(), old_mark);
+    assert_eq!(
+        late.sign_in("kim@example.com", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -1,0 +1,71 @@
+//! Known devices: a browser or API client that has completed a sign-in to an account holds a
+//! token that says so (OWASP's "device cookie" against online guessing). It grants no access
+//! at all; it changes only how the next sign-in to that same email waits:
+//!
+//! - its attempts are admitted on a bucket of the device's own, not its network address's, so
+//!   a flood from the user's address (a shared NAT, a hostile neighbour) does not lock the
+//!   user out;
+//! - its password check goes ahead of other waiting checks (see `hash_slots`), so a flood of
+//!   attempts from many addresses does not make the user wait behind it.
+//!
+//! The token is `ISSUED.NONCE.TAG`: an HMAC under a key derived from the server key over the
+//! issue time, a random nonce and the normalised email. The email is not in the token, so a
+//! stolen token does not reveal it, and a token presented with any other email is simply not
+//! recognised (the attempt is treated like any other, at no extra cost).
+
+use latchkey_domain::{Duration, EmailAddress, Timestamp};
+
+use crate::secrets::random_bytes;
+use crate::{RequestContext, Service};
+
+/// How long a device stays known after its last complete sign-in.
+pub const KNOWN_DEVICE_LIFETIME: Duration = Duration::seconds(400 * 24 * 60 * 60);
+
+/// A recognised device: the admission key its attempts are counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub admission_key: String,
+}
+
+fn message(issued_at: i64, nonce: &str, email: &EmailAddress) -> Vec<u8> {
+    format!("known-device\0{issued_at}\0{nonce}\0{}", email.as_str()).into_bytes()
+}
+
+impl Service {
+    /// A fresh token for a device that has just completed a sign-in as `email`.
+    pub(crate) fn known_device_token(&self, email: &EmailAddress, now: Timestamp) -> String {
+        let nonce = hex(&random_bytes::<12>());
+        let tag = self.device_signer.sign(&message(now.0, &nonce, email));
+        format!("{}.{nonce}.{tag}", now.0)
+    }
+
+    /// The device behind this request, if it presented a live token for `email`.
+    pub(crate) fn known_device(
+        &self,
+        ctx: &RequestContext,
+        email: &EmailAddress,
+    ) -> Option<KnownDevice> {
+        let token = ctx.device_token.as_deref()?;
+        let mut parts = token.splitn(3, '.');
+        let issued_at: i64 = parts.next()?.parse().ok()?;
+        let nonce = parts.next()?;
+        let tag = parts.next()?;
+        if nonce.len() != 24 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let now = self.clock.now();
+        let issued = Timestamp(issued_at);
+        if issued > now || now - issued > KNOWN_DEVICE_LIFETIME {
+            return None;
+        }
+        self.device_signer
+            .verify(&message(issued_at, nonce, email), tag)
+            .then(|| KnownDevice {
+                admission_key: format!("device:{nonce}"),
+            })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
