@@ -413,6 +413,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         public_url,
         dev_mailbox: config.smtp_url.is_none(),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
+        refusal_pause: latchkey_web::REFUSAL_PAUSE,
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
     let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -49,6 +49,8 @@ pub enum SignInOutcome {
 pub struct PendingMfa {
     pub attempt: SecretToken,
     pub expires_at: Timestamp,
+    /// The devices to choose from (what `mfa_challenge` would list), read anyway.
+    pub devices: Vec<crate::mfa::DeviceView>,
 }
 
 impl Service {
@@ -152,7 +154,8 @@ impl Service {
             self.store.append_audit(&audit).await?;
             return Ok(SignInOutcome::EmailNotVerified);
         }
-        if !self.store.mfa_devices(&account.id).await?.is_empty() {
+        let devices = self.store.mfa_devices(&account.id).await?;
+        if !devices.is_empty() {
             // The failure count is deliberately not cleared here: a code guesser must not be
             // able to reset it by re-entering a known password between guesses.
             let attempt = SecretToken::generate();
@@ -170,6 +173,7 @@ impl Service {
             return Ok(SignInOutcome::MfaRequired(PendingMfa {
                 attempt,
                 expires_at,
+                devices: devices.iter().map(crate::mfa::DeviceView::from).collect(),
             }));
         }
         let token = SecretToken::generate();

@@ -46,7 +46,17 @@ pub struct WebConfig {
     /// arrive under another name for this server (`127.0.0.1` instead of `localhost`) are
     /// redirected to it, so that forms and security keys work. Never set behind a proxy.
     pub canonical_redirect: bool,
+    /// How long a refused attempt (429) is held before the answer (see
+    /// [`middleware::pause_refusals`]); [`REFUSAL_PAUSE`] in the server.
+    pub refusal_pause: std::time::Duration,
 }
+
+/// The pause before a 429: long enough that a client retrying at once sends one request a
+/// second per connection, short enough to stay under the `Retry-After` it is told.
+pub const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Refusals held at once; past this, refusals are answered without a pause.
+const MAX_HELD_REFUSALS: usize = 1024;
 
 pub(crate) struct WebSettings {
     pub public_origin: String,
@@ -56,6 +66,8 @@ pub(crate) struct WebSettings {
     pub canonical_redirect: bool,
     pub public_host: String,
     pub csrf: Signer,
+    pub refusal_pause: std::time::Duration,
+    pub held_refusals: tokio::sync::Semaphore,
 }
 
 impl WebSettings {
@@ -89,6 +101,8 @@ impl AppState {
                 public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]
                     .to_owned(),
                 csrf: csrf_signer,
+                refusal_pause: config.refusal_pause,
+                held_refusals: tokio::sync::Semaphore::new(MAX_HELD_REFUSALS),
             }),
         }
     }
@@ -121,6 +135,10 @@ pub fn app(state: AppState) -> Router {
             middleware::same_origin_writes,
         ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::pause_refusals,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::canonical_host,

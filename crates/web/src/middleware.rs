@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -119,6 +119,22 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     set("referrer-policy", "same-origin");
     set("x-frame-options", "DENY");
     set("cache-control", "no-store");
+    response
+}
+
+/// A refused attempt (429, the admission bucket is empty) is answered after a pause, with at
+/// most a fixed number held at once. A client that retries the moment it is refused then
+/// costs the server a held connection instead of a stream of requests to parse, refuse and
+/// log, so one address cannot take the processor away from everyone else (the benchmark's
+/// one-address flood). Past the cap, refusals are answered at once.
+pub async fn pause_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if response.status() == StatusCode::TOO_MANY_REQUESTS
+        && !state.web.refusal_pause.is_zero()
+        && let Ok(_held) = state.web.held_refusals.try_acquire()
+    {
+        tokio::time::sleep(state.web.refusal_pause).await;
+    }
     response
 }
 

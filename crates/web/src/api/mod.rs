@@ -236,21 +236,15 @@ async fn sign_in(
         SignInOutcome::SignedIn(issued) => {
             Ok((StatusCode::CREATED, Json(SessionResponse::from(issued))).into_response())
         }
-        SignInOutcome::MfaRequired(pending) => {
-            let challenge = state
-                .service
-                .mfa_challenge(pending.attempt.expose())
-                .await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(mfa::MfaRequiredResponse::new(
-                    pending.attempt.expose().to_owned(),
-                    pending.expires_at.0,
-                    mfa::devices_json(&challenge.devices),
-                )),
-            )
-                .into_response())
-        }
+        SignInOutcome::MfaRequired(pending) => Ok((
+            StatusCode::ACCEPTED,
+            Json(mfa::MfaRequiredResponse::new(
+                pending.attempt.expose().to_owned(),
+                pending.expires_at.0,
+                mfa::devices_json(&pending.devices),
+            )),
+        )
+            .into_response()),
         SignInOutcome::Denied => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",

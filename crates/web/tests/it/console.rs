@@ -689,6 +689,7 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
         dev_mailbox: false,
         twilio_auth_token: None,
         canonical_redirect: false,
+        refusal_pause: std::time::Duration::ZERO,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
@@ -755,6 +756,7 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
         dev_mailbox: true,
         twilio_auth_token: None,
         canonical_redirect: true,
+        refusal_pause: std::time::Duration::ZERO,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
@@ -921,4 +923,31 @@ async fn a_known_device_gets_in_while_its_address_is_refused() {
         late.sign_in("kim@example.com", PASSWORD).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn refusals_are_answered_after_a_pause_and_other_answers_are_not() {
+    let pause = std::time::Duration::from_millis(500);
+    let app = TestApp::with_refusal_pause(pause).await;
+    let policy = latchkey_domain::admission::AdmissionPolicy::default();
+    let mut client = app.browser();
+    let attempt = json_attempt();
+    for _ in 0..policy.burst {
+        let started = std::time::Instant::now();
+        let denied = client
+            .api("POST", "/api/v1/sessions", None, Some(attempt.clone()))
+            .await;
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+        assert!(started.elapsed() < pause, "a plain denial is not held");
+    }
+    let started = std::time::Instant::now();
+    let refused = client
+        .api("POST", "/api/v1/sessions", None, Some(attempt))
+        .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(started.elapsed() >= pause, "the refusal was held");
+}
+
+fn json_attempt() -> serde_json::Value {
+    serde_json::json!({"email": "nobody@example.com", "password": "guess-guess-guess"})
 }

@@ -43,6 +43,22 @@ impl TestApp {
         voice: Arc<dyn latchkey_service::VoiceCaller>,
         twilio_auth_token: Option<String>,
     ) -> Self {
+        // Refusals are answered at once here; `with_refusal_pause` tests the pause.
+        Self::build(backend, voice, twilio_auth_token, std::time::Duration::ZERO).await
+    }
+
+    /// An SQLite app that holds refused attempts as the server does.
+    pub async fn with_refusal_pause(pause: std::time::Duration) -> Self {
+        let backend = latchkey_test_support::sqlite_backend().await;
+        Self::build(backend, Arc::new(latchkey_delivery::DevPhone), None, pause).await
+    }
+
+    async fn build(
+        backend: Backend,
+        voice: Arc<dyn latchkey_service::VoiceCaller>,
+        twilio_auth_token: Option<String>,
+        refusal_pause: std::time::Duration,
+    ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
         // Small Argon2 parameters keep the suite fast; production parameters are tested in
@@ -84,6 +100,7 @@ impl TestApp {
             dev_mailbox: true,
             twilio_auth_token,
             canonical_redirect: false,
+            refusal_pause,
         };
         let router = latchkey_web::app(latchkey_web::AppState::new(
             service.clone(),
