@@ -208,10 +208,12 @@ impl Report {
             }
             let m = &b.memory;
             out.push_str(&format!(
-                "- Memory: idle {:.1} MiB, peak {:.1} MiB, bound idle + {} slots × {:.0} MiB = \
-                 {:.1} MiB.\n",
+                "- Memory: idle {:.1} MiB (the Argon2 memory of every slot is allocated at start, \
+                 so it is already in here), peak {:.1} MiB ({:.2} × idle), bound idle + {} \
+                 slots × {:.0} MiB = {:.1} MiB.\n",
                 mib(m.idle_bytes),
                 mib(m.peak_bytes),
+                m.peak_bytes as f64 / (m.idle_bytes.max(1)) as f64,
                 m.slots,
                 mib(m.argon2_bytes_per_slot),
                 mib(m.idle_bytes + m.slots as u64 * m.argon2_bytes_per_slot),
