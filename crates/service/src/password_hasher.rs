@@ -138,10 +138,13 @@ impl PasswordHasher {
         priority: Priority,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _slot = self.pool.permits.acquire(priority).await;
+        let slot = self.pool.permits.acquire(priority).await;
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
-            // A permit guarantees a buffer is free.
+            // The slot goes with the job, not with the request: a request dropped mid-hash
+            // (its client went away) must not free the slot while its buffer is in use.
+            let _slot = slot;
+            // A held slot guarantees a buffer is free.
             let mut buffer = pool
                 .buffers
                 .lock()
@@ -228,6 +231,27 @@ mod tests {
             iterations: 1,
             lanes: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_mid_hash_keeps_its_slot_until_the_hash_ends() {
+        let hasher = PasswordHasher::new(HashParams::default(), 1).unwrap();
+        let stored = hasher.hash("correct horse battery staple").await.unwrap();
+        // The first check starts hashing on its first poll, then its request is dropped
+        // long before a 19 MiB hash can finish.
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(1),
+            hasher.verify("correct horse battery staple", Some(&stored)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the first check was cut short");
+        // The next check waits for the buffer instead of finding none.
+        assert!(
+            hasher
+                .verify("correct horse battery staple", Some(&stored))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
