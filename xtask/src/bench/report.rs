@@ -40,7 +40,7 @@ pub struct Argon2Info {
 
 #[derive(Debug, Serialize)]
 pub struct Ratio {
-    pub name: &'static str,
+    pub name: String,
     pub value: f64,
     pub target: &'static str,
     pub met: bool,
@@ -280,6 +280,19 @@ impl Report {
     }
 }
 
+/// `1000000` as `1,000,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -302,4 +315,14 @@ fn load_text(l: &Load) -> String {
         l.other_cpu_s,
         l.other_load * 100.0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(super::thousands(1_000_000), "1,000,000");
+        assert_eq!(super::thousands(20_000), "20,000");
+        assert_eq!(super::thousands(999), "999");
+    }
 }
