@@ -47,6 +47,19 @@ impl From<&DeviceRecord> for DeviceView {
     }
 }
 
+impl From<&NewDevice> for DeviceView {
+    fn from(d: &NewDevice) -> Self {
+        Self {
+            id: d.id.clone(),
+            kind: d.kind,
+            name: d.name.clone(),
+            created_at: d.created_at,
+            last_used_at: None,
+            serial: d.serial.clone(),
+        }
+    }
+}
+
 /// A pending virtual-device enrolment, with what the set-up page shows.
 #[derive(Clone)]
 pub struct EnrollmentView {
@@ -325,42 +338,18 @@ impl Service {
             secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&device.id)),
             ..device
         };
-        let notice = Notice {
-            subject: "An MFA device was added to your latchkey account".to_owned(),
-            paragraphs: vec![format!(
+        let (mail, audit) =
+            self.device_added_effects(&account, &device, format!(
                 "The virtual MFA device “{name}” was activated for your account. From now on, signing in asks for a code from it (or from any other MFA device of the account)."
-            )],
-        };
-        let mail = self.notice_email(&account, &notice, ctx);
-        let audit = self.audit(
-            ctx,
-            Some(&account.id),
-            AuditEvent::MfaActivated,
-            AuditOutcome::Success,
-            &device.id,
-        );
+            ), ctx);
         match self
             .store
-            .assign_device(
-                enrollment_id,
-                &device,
-                MAX_DEVICES,
-                now,
-                &[self.outbox.email(&mail, now)],
-                &audit,
-            )
+            .assign_device(enrollment_id, &device, MAX_DEVICES, now, &[mail], &audit)
             .await?
         {
             AssignOutcome::Assigned => {
                 self.outbox.wake();
-                Ok(DeviceView {
-                    id: device.id,
-                    kind: device.kind,
-                    name,
-                    created_at: now,
-                    last_used_at: None,
-                    serial: None,
-                })
+                Ok(DeviceView::from(&device))
             }
             AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
                 "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
@@ -508,6 +497,30 @@ impl Service {
             }
             None => Err(ServiceError::LinkInvalid),
         }
+    }
+
+    /// What every kind of device activation commits with the device: the owner's notice
+    /// (`what` says which device) and the audit record.
+    pub(crate) fn device_added_effects(
+        &self,
+        account: &AccountRecord,
+        device: &NewDevice,
+        what: String,
+        ctx: &RequestContext,
+    ) -> (crate::store::NewOutboxMessage, crate::AuditRecord) {
+        let notice = Notice {
+            subject: "An MFA device was added to your latchkey account".to_owned(),
+            paragraphs: vec![what],
+        };
+        let mail = self.notice_email(account, &notice, ctx);
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::MfaActivated,
+            AuditOutcome::Success,
+            &device.id,
+        );
+        (self.outbox.email(&mail, device.created_at), audit)
     }
 
     pub(crate) fn notice_email(

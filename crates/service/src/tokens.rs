@@ -7,7 +7,6 @@ use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
 use latchkey_domain::totp::{self, TotpAlgorithm, TotpParams};
 use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
 
-use crate::email::Notice;
 use crate::error::{FieldError, ServiceError};
 use crate::mfa::{AssignRequest, DeviceView, device_context};
 use crate::secrets::random_bytes;
@@ -211,40 +210,18 @@ impl Service {
             created_at: now,
             serial: Some(serial.to_owned()),
         };
-        let notice = Notice {
-            subject: "An MFA device was added to your latchkey account".to_owned(),
-            paragraphs: vec![format!(
+        let (mail, audit) =
+            self.device_added_effects(&account, &device, format!(
                 "The hardware MFA token with serial number {serial} (“{name}”) was activated for your account."
-            )],
-        };
-        let mail = self.notice_email(&account, &notice, ctx);
-        let audit = self.audit(
-            ctx,
-            Some(&account.id),
-            AuditEvent::MfaActivated,
-            AuditOutcome::Success,
-            &device.id,
-        );
+            ), ctx);
         match self
             .store
-            .assign_hardware_device(
-                &device,
-                MAX_DEVICES,
-                &[self.outbox.email(&mail, now)],
-                &audit,
-            )
+            .assign_hardware_device(&device, MAX_DEVICES, &[mail], &audit)
             .await?
         {
             AssignOutcome::Assigned => {
                 self.outbox.wake();
-                Ok(DeviceView {
-                    id: device.id,
-                    kind: device.kind,
-                    name,
-                    created_at: now,
-                    last_used_at: None,
-                    serial: device.serial,
-                })
+                Ok(DeviceView::from(&device))
             }
             AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
                 "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."

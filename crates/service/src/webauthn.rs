@@ -19,7 +19,6 @@ use webauthn_rs::prelude::{
     SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
-use crate::email::Notice;
 use crate::error::ServiceError;
 use crate::mfa::{DeviceView, device_context};
 use crate::mfa_sign_in::CodeOutcome;
@@ -256,41 +255,20 @@ impl Service {
             created_at: now,
             serial: None,
         };
-        let notice = Notice {
-            subject: "An MFA device was added to your latchkey account".to_owned(),
-            paragraphs: vec![format!(
-                "The security key “{name}” was registered for your account."
-            )],
-        };
-        let mail = self.notice_email(&account, &notice, ctx);
-        let audit = self.audit(
+        let (mail, audit) = self.device_added_effects(
+            &account,
+            &device,
+            format!("The security key “{name}” was registered for your account."),
             ctx,
-            Some(&account.id),
-            AuditEvent::MfaActivated,
-            AuditOutcome::Success,
-            &device.id,
         );
         match self
             .store
-            .assign_security_key(
-                &device,
-                &credential_id,
-                MAX_DEVICES,
-                &[self.outbox.email(&mail, now)],
-                &audit,
-            )
+            .assign_security_key(&device, &credential_id, MAX_DEVICES, &[mail], &audit)
             .await?
         {
             AssignOutcome::Assigned => {
                 self.outbox.wake();
-                Ok(DeviceView {
-                    id: device.id,
-                    kind: device.kind,
-                    name,
-                    created_at: now,
-                    last_used_at: None,
-                    serial: None,
-                })
+                Ok(DeviceView::from(&device))
             }
             AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
                 "This account already has {MAX_DEVICES} MFA devices, the most it can have."
