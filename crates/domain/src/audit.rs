@@ -29,6 +29,8 @@ pub enum AuditEvent {
     SignUpCallPlaced,
     PasswordChanged,
     TokensImported,
+    /// A signed-in person typed the password again to confirm a change of factors.
+    Reauthentication,
 }
 
 impl AuditEvent {
@@ -57,6 +59,7 @@ impl AuditEvent {
             Self::SignUpCallPlaced => "sign_up_call_placed",
             Self::PasswordChanged => "password_changed",
             Self::TokensImported => "tokens_imported",
+            Self::Reauthentication => "reauthentication",
         }
     }
 }

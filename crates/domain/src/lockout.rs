@@ -1,10 +1,19 @@
-//! Throttling of repeated sign-in failures on one account.
+//! Throttling of repeated sign-in failures, per account **and** per source.
 //!
 //! The first few failures cost nothing; after that each further attempt must wait twice as
 //! long as the one before (capped at an hour), and at [`LockoutPolicy::hard_limit`]
-//! consecutive failures the account refuses every attempt until the owner proves control of
-//! the email address with a password reset. A success resets the count. The state lives in
-//! the database, so every instance and every session sees the same count.
+//! consecutive failures the counter refuses every attempt until the owner proves control of
+//! the email address with a password reset. The state lives in the database, so every
+//! instance and every session sees the same count.
+//!
+//! Failures are counted per account and per [`Source`]: a device that has completed a
+//! sign-in to the account before (a *known device*) has a counter of its own, and every other
+//! client shares the account's counter for unknown sources. Someone who knows only the email
+//! address can therefore throttle, or even lock, sign-ins from devices the owner has never
+//! used — never the owner's known devices. An attempt is *reserved* before it is checked
+//! ([`LockoutPolicy::reserve`]): it counts as a failure from the start and is refunded or
+//! cleared when it turns out right, so twenty requests sent at the same instant are judged
+//! one after the other, against the count the previous ones left.
 
 use crate::time::{Duration, Timestamp};
 
@@ -48,7 +57,80 @@ pub enum Admission {
     Locked,
 }
 
+/// Where an attempt comes from, as far as throttling is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A client that presented a valid known-device token for the email it signs in as:
+    /// judged by its own failures only, so failures from elsewhere never refuse it.
+    KnownDevice { id: String },
+    /// Anyone else: every unknown source of an account shares one counter, so guesses spread
+    /// over many addresses are bounded as tightly as guesses from one.
+    Unknown,
+}
+
+impl Source {
+    /// The key of this source's counter (a column value in the store).
+    pub fn key(&self) -> String {
+        match self {
+            Self::KnownDevice { id } => format!("device:{id}"),
+            Self::Unknown => "*".to_owned(),
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "*" => Some(Self::Unknown),
+            _ => {
+                let id = key.strip_prefix("device:")?;
+                (!id.is_empty()).then(|| Self::KnownDevice { id: id.to_owned() })
+            }
+        }
+    }
+}
+
+/// What happens to a reserved attempt once its outcome is known. A wrong attempt needs
+/// nothing: it was counted when it was reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The attempt was right but the sign-in goes on (a right password before the MFA code,
+    /// a re-entered password): the count goes back to what it was, so a code guesser cannot
+    /// wipe it by typing the known password between guesses, and an owner who enters the
+    /// password and then stops is not counted as failing.
+    Refund,
+    /// A sign-in completed from this source: its consecutive failures end.
+    Clear,
+}
+
 impl LockoutPolicy {
+    /// Reserves one attempt on a counter: when admitted, the state to store now, which
+    /// counts the attempt as a failure until a [`Settle`] says otherwise; when not, the
+    /// refusal (and nothing changes).
+    ///
+    /// `judged` is the count that was already judged earlier in the same sign-in (at the
+    /// code step: the count when the right password was accepted): failures up to it do not
+    /// delay this attempt again, or an owner who mistyped the password a few times would be
+    /// made to wait between the right password and the code. The hard limit always holds.
+    pub fn reserve(
+        &self,
+        state: FailureState,
+        judged: u32,
+        now: Timestamp,
+    ) -> Result<FailureState, Admission> {
+        let admission = match self.admit(state, now) {
+            Admission::Throttled { .. } if state.consecutive_failures <= judged => {
+                Admission::Allowed
+            }
+            other => other,
+        };
+        match admission {
+            Admission::Allowed => Ok(FailureState {
+                consecutive_failures: state.consecutive_failures.saturating_add(1),
+                last_failure_at: Some(now),
+            }),
+            refused => Err(refused),
+        }
+    }
+
     pub fn admit(&self, state: FailureState, now: Timestamp) -> Admission {
         if state.consecutive_failures >= self.hard_limit {
             return Admission::Locked;
@@ -124,6 +206,79 @@ mod tests {
                 until: Timestamp(3600)
             }
         );
+    }
+
+    #[test]
+    fn a_reservation_counts_the_attempt_until_it_is_refunded() {
+        let policy = LockoutPolicy::default();
+        type Row = (u32, Option<i64>, i64, Result<(u32, i64), Admission>);
+        let table: &[Row] = &[
+            // failures, last failure, now → stored state, or the refusal
+            (0, None, 100, Ok((1, 100))),
+            (4, Some(90), 100, Ok((5, 100))),
+            (
+                5,
+                Some(90),
+                100,
+                Err(Admission::Throttled {
+                    until: Timestamp(120),
+                }),
+            ),
+            (5, Some(90), 120, Ok((6, 120))),
+            (99, Some(0), 10_000, Ok((100, 10_000))),
+            (100, Some(0), 10_000_000, Err(Admission::Locked)),
+        ];
+        for &(failures, last, now, expected) in table {
+            let state = FailureState {
+                consecutive_failures: failures,
+                last_failure_at: last.map(Timestamp),
+            };
+            let got = policy.reserve(state, 0, Timestamp(now));
+            let want = expected.map(|(f, at)| FailureState {
+                consecutive_failures: f,
+                last_failure_at: Some(Timestamp(at)),
+            });
+            assert_eq!(got, want, "{failures} failures, last {last:?}, now {now}");
+        }
+    }
+
+    #[test]
+    fn failures_judged_at_the_password_do_not_delay_the_code_again() {
+        let policy = LockoutPolicy::default();
+        // Six failures, then the right password (judged at 6): the code may follow at once.
+        assert_eq!(
+            policy.reserve(state(6, 100), 6, Timestamp(101)),
+            Ok(FailureState {
+                consecutive_failures: 7,
+                last_failure_at: Some(Timestamp(101)),
+            })
+        );
+        // A wrong code since counts: the next one waits.
+        assert_eq!(
+            policy.reserve(state(7, 101), 6, Timestamp(102)),
+            Err(Admission::Throttled {
+                until: Timestamp(101 + 120)
+            })
+        );
+        // The hard limit holds whatever was judged.
+        assert_eq!(
+            policy.reserve(state(100, 0), 100, Timestamp(1)),
+            Err(Admission::Locked)
+        );
+    }
+
+    #[test]
+    fn sources_round_trip_through_their_keys() {
+        for source in [
+            Source::Unknown,
+            Source::KnownDevice {
+                id: "0a1b2c".to_owned(),
+            },
+        ] {
+            assert_eq!(Source::from_key(&source.key()), Some(source));
+        }
+        assert_eq!(Source::from_key("device:"), None);
+        assert_eq!(Source::from_key("net:1.2.3.4"), None);
     }
 
     #[test]

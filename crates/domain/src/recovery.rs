@@ -65,6 +65,10 @@ pub struct RecoveryPolicy {
     pub digit_attempts_per_call: u32,
     /// The recovery session's absolute lifetime (≤ 1 hour).
     pub session_lifetime: Duration,
+    /// Flows one account may start within [`RecoveryPolicy::flow_window`]: each one emails
+    /// the owner, so someone who knows the password cannot flood the inbox.
+    pub flows_per_account: u32,
+    pub flow_window: Duration,
 }
 
 impl Default for RecoveryPolicy {
@@ -81,6 +85,8 @@ impl Default for RecoveryPolicy {
             global_call_window: Duration::hours(1),
             digit_attempts_per_call: 3,
             session_lifetime: Duration::hours(1),
+            flows_per_account: 5,
+            flow_window: Duration::hours(24),
         }
     }
 }

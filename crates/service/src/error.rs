@@ -37,6 +37,20 @@ pub enum ServiceError {
     /// The recovery flow expired, was completed or was cancelled.
     #[error("This sign-in with alternative factors has ended. Start again from the sign-in page.")]
     RecoveryExpired,
+    /// `Sign in using alternative factors` was already chosen in this sign-in attempt: one
+    /// attempt, one flow.
+    #[error("alternative-factor sign-in was already started from this sign-in")]
+    RecoveryAlreadyStarted,
+    /// The account has started as many alternative-factor sign-ins as it may for now.
+    #[error("too many alternative-factor sign-ins were started for this account")]
+    RecoveryBudget,
+    /// The owner pressed `This wasn't me`: alternative factors stay blocked until the owner
+    /// proves control again (or an operator unblocks them).
+    #[error("alternative-factor sign-in is blocked for this account")]
+    RecoveryBlocked,
+    /// Too many failures from this source: only a password reset by email unlocks it.
+    #[error("the account is locked after too many failed attempts")]
+    AccountLocked,
     /// This client made too many attempts; nothing was checked.
     #[error("Too many attempts from your network. Wait {retry_after} seconds and try again.")]
     TooManyAttempts { retry_after: i64 },

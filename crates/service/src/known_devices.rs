@@ -21,10 +21,12 @@ use crate::{RequestContext, Service};
 /// How long a device stays known after its last complete sign-in.
 pub const KNOWN_DEVICE_LIFETIME: Duration = Duration::seconds(400 * 24 * 60 * 60);
 
-/// A recognised device: the admission key its attempts are counted under.
+/// A recognised device: the admission key its attempts are counted under, and its id (the
+/// token's nonce), which names its own failure counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownDevice {
     pub admission_key: String,
+    pub id: String,
 }
 
 fn message(issued_at: i64, nonce: &str, email: &EmailAddress) -> Vec<u8> {
@@ -62,6 +64,7 @@ impl Service {
             .verify(&message(issued_at, nonce, email), tag)
             .then(|| KnownDevice {
                 admission_key: format!("device:{nonce}"),
+                id: nonce.to_owned(),
             })
     }
 }

@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod sign_up_phone;
 pub mod store;
+mod throttle;
 pub mod tokens;
 pub mod voice;
 pub mod webauthn;
@@ -107,6 +108,7 @@ pub struct Service {
     recovery_cancel: Signer,
     webauthn_user: Signer,
     device_signer: Signer,
+    throttle_subject: Signer,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
@@ -139,6 +141,7 @@ impl Service {
             recovery_cancel: server_key.signer("recovery-cancel"),
             webauthn_user: server_key.signer("webauthn-user"),
             device_signer: server_key.signer("known-device"),
+            throttle_subject: server_key.signer("throttle-subject"),
             webauthn: webauthn::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             config: Arc::new(config),

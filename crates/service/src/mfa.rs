@@ -6,8 +6,10 @@
 //! server-side: the page only carries the enrolment id, and a stale or replayed page cannot
 //! create a second device.
 
+use latchkey_domain::lockout::Settle;
 use latchkey_domain::mfa::{
-    DeviceKind, ENROLMENT_LIFETIME, MAX_DEVICES, needs_reauthentication, parse_device_name,
+    DEVICE_FAILURE_LIMIT, DeviceKind, ENROLMENT_LIFETIME, MAX_DEVICES, needs_reauthentication,
+    parse_device_name,
 };
 use latchkey_domain::totp::{self, Code, TotpParams};
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
@@ -16,7 +18,11 @@ use crate::email::{self, Notice};
 use crate::error::{FieldError, ServiceError};
 use crate::secrets::{OpenError, random_bytes};
 use crate::sessions::CurrentSession;
-use crate::store::{AccountRecord, AssignOutcome, DeviceRecord, NewDevice, NewEnrollment};
+use crate::store::{
+    AccountRecord, AssignOutcome, AttemptReservation, DeviceRecord, NewDevice, NewEnrollment,
+    Reservation, ThrottleKey,
+};
+use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
 
 /// The issuer shown by authenticator apps next to the account.
@@ -155,12 +161,15 @@ impl Service {
             .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))
     }
 
-    /// Checks the password when the session is not recent enough to change factors.
+    /// Checks the password when the session is not recent enough to change factors. The
+    /// check is throttled, counted and audited like a sign-in (on this client's counter), so
+    /// this form is no password oracle for whoever holds an old session.
     pub(crate) async fn check_reauthentication(
         &self,
         session: &CurrentSession,
         account: &AccountRecord,
         password: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         if !self.needs_reauthentication(session) {
             return Ok(());
@@ -172,19 +181,71 @@ impl Service {
                 "Enter your password to confirm this change.",
             ));
         }
+        self.confirm_password(
+            account,
+            password,
+            "password",
+            AuditEvent::Reauthentication,
+            ctx,
+        )
+        .await
+    }
+
+    /// A password typed again by a signed-in person (re-authentication, `Change password`):
+    /// reserved, checked, audited as `event`, refunded when right. `field` names the input
+    /// for the error.
+    pub(crate) async fn confirm_password(
+        &self,
+        account: &AccountRecord,
+        password: &str,
+        field: &'static str,
+        event: AuditEvent,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
         latchkey_domain::password::check_length(password)
-            .map_err(|e| ServiceError::field("password", e))?;
-        if self
-            .hasher
-            .verify(password, Some(&account.password_hash))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(ServiceError::field(
-                "password",
-                "The password is not correct.",
-            ))
+            .map_err(|e| ServiceError::field(field, e))?;
+        let source = self.source_for(ctx, &account.email);
+        let key = self.account_throttle(&account.id, &source);
+        let priority = match source {
+            latchkey_domain::lockout::Source::KnownDevice { .. } => crate::Priority::KnownDevice,
+            latchkey_domain::lockout::Source::Unknown => crate::Priority::Normal,
+        };
+        let check = self
+            .check_password(&key, Some(&account.password_hash), password, priority)
+            .await?;
+        let (outcome, detail) = match check {
+            PasswordCheck::Right => (AuditOutcome::Success, ""),
+            PasswordCheck::Wrong => (AuditOutcome::Failure, "wrong_password"),
+            PasswordCheck::Refused(admission) => (
+                AuditOutcome::Failure,
+                PasswordCheck::refusal_detail(admission),
+            ),
+        };
+        let audit = self.audit(ctx, Some(&account.id), event, outcome, detail);
+        match check {
+            PasswordCheck::Right => {
+                self.store.settle_attempt(&key, Settle::Refund).await?;
+                self.store.append_audit(&audit).await?;
+                Ok(())
+            }
+            PasswordCheck::Wrong => {
+                self.store.append_audit(&audit).await?;
+                Err(ServiceError::field(
+                    field,
+                    if field == "current_password" {
+                        "The current password is not correct."
+                    } else {
+                        "The password is not correct."
+                    },
+                ))
+            }
+            PasswordCheck::Refused(_) => {
+                self.store.append_audit(&audit).await?;
+                Err(ServiceError::field(
+                    field,
+                    "Too many wrong passwords were entered for this account from here. Wait a while and try again, or reset the password with Forgot password?.",
+                ))
+            }
         }
     }
 
@@ -304,7 +365,7 @@ impl Service {
         let (Some(name), Some((first, second))) = (name, codes) else {
             return Err(ServiceError::Invalid(problems));
         };
-        self.check_reauthentication(session, &account, password)
+        self.check_reauthentication(session, &account, password, ctx)
             .await?;
         let secret = self.open_secret(
             &enrollment.secret_sealed,
@@ -365,20 +426,33 @@ impl Service {
     }
 
     /// `Manage` → `Resync`: two consecutive codes anywhere within ten minutes record the
-    /// device's drift.
+    /// device's drift. Throttled like a code at sign-in, on this client's counter.
     pub async fn resync_device(
         &self,
-        account_id: &AccountId,
+        session: &CurrentSession,
         device_id: &str,
         code1: &str,
         code2: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let account =
-            self.store.account_by_id(account_id).await?.ok_or_else(|| {
-                ServiceError::Conflict("The account no longer exists.".to_owned())
-            })?;
-        let devices = self.store.mfa_devices(account_id).await?;
+        let account = self.account_for(session).await?;
+        let key = self.account_throttle(&account.id, &self.source_for(ctx, &account.email));
+        self.resync(&account, &key, 0, device_id, [code1, code2], ctx)
+            .await
+    }
+
+    /// Resync under throttling: the attempt is reserved on `key` (see `reserve`'s `judged`)
+    /// and on the device before the codes are checked.
+    pub(crate) async fn resync(
+        &self,
+        account: &AccountRecord,
+        key: &ThrottleKey,
+        judged: u32,
+        device_id: &str,
+        [code1, code2]: [&str; 2],
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let devices = self.store.mfa_devices(&account.id).await?;
         let Some(device) = devices
             .iter()
             .find(|d| d.id == device_id && d.kind.uses_codes())
@@ -389,8 +463,40 @@ impl Service {
             ));
         };
         let (first, second) = parse_codes(code1, code2, device.params.digits)?;
-        let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
         let now = self.clock.now();
+        let reservation = self
+            .store
+            .reserve_attempt(
+                &AttemptReservation {
+                    key,
+                    judged,
+                    device: Some((&account.id, &device.id)),
+                    device_limit: DEVICE_FAILURE_LIMIT,
+                },
+                &self.config.lockout,
+                now,
+            )
+            .await?;
+        let refused = match reservation {
+            Reservation::Reserved => None,
+            Reservation::Refused(admission) => Some(PasswordCheck::refusal_detail(admission)),
+            Reservation::DeviceLocked => Some("device_locked"),
+        };
+        if let Some(detail) = refused {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaResynced,
+                AuditOutcome::Failure,
+                detail,
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::field(
+                "code1",
+                crate::mfa_sign_in::CODE_DENIED,
+            ));
+        }
+        let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
         let found = totp::check_resync(&secret, device.params, first, second, now);
         let resynced = match found {
             Some((later, drift)) => {
@@ -402,17 +508,17 @@ impl Service {
                         describe_drift(drift * device.params.period)
                     )],
                 };
-                let mail = self.notice_email(&account, &notice, ctx);
+                let mail = self.notice_email(account, &notice, ctx);
                 let audit = self.audit(
                     ctx,
-                    Some(account_id),
+                    Some(&account.id),
                     AuditEvent::MfaResynced,
                     AuditOutcome::Success,
                     &device.id,
                 );
                 self.store
                     .resync_device(
-                        account_id,
+                        &account.id,
                         &device.id,
                         later,
                         drift,
@@ -424,19 +530,19 @@ impl Service {
             None => false,
         };
         if resynced {
+            // Right, but nobody signed in: the reservation is given back.
+            self.store.settle_attempt(key, Settle::Refund).await?;
             self.outbox.wake();
             return Ok(());
         }
         let audit = self.audit(
             ctx,
-            Some(account_id),
+            Some(&account.id),
             AuditEvent::MfaResynced,
             AuditOutcome::Failure,
             &device.id,
         );
-        self.store
-            .record_mfa_failure(account_id, Some(&device.id), now, &[], &audit)
-            .await?;
+        self.store.append_audit(&audit).await?;
         Err(ServiceError::field("code1", NOT_CONSECUTIVE))
     }
 
@@ -454,7 +560,7 @@ impl Service {
         let Some(device) = devices.iter().find(|d| d.id == device_id) else {
             return Err(ServiceError::LinkInvalid);
         };
-        self.check_reauthentication(session, &account, password)
+        self.check_reauthentication(session, &account, password, ctx)
             .await?;
         let now = self.clock.now();
         let last = devices.len() == 1;

@@ -6,7 +6,6 @@
 //! is consumed in the same transaction that issues the session. Failed codes count on the
 //! account (shared with the password) and on the device.
 
-use latchkey_domain::lockout::Admission;
 use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::totp::{self, Code, CodeCheck};
@@ -17,7 +16,10 @@ use crate::error::ServiceError;
 use crate::mfa::{DeviceView, device_context};
 use crate::secrets::SecretToken;
 use crate::sign_in::IssuedSession;
-use crate::store::{AccountRecord, NewSession, SignInAttemptRecord};
+use crate::store::{
+    AccountRecord, AttemptReservation, NewSession, Reservation, SignInAttemptRecord, ThrottleKey,
+};
+use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
 
 /// What the MFA page shows.
@@ -65,25 +67,36 @@ impl Service {
         })
     }
 
-    /// Throttling at the MFA step: the failures that were already there when the password
-    /// was accepted were judged then; only failures since count against the next code.
-    pub(crate) fn admit_code(
+    /// Reserves a code (or security-key) attempt on the counter the attempt's password was
+    /// checked under — failures already judged at the password do not delay it again — and,
+    /// for a code, on the device's own count. `Err` carries the audit detail of a refusal.
+    pub(crate) async fn reserve_second_factor(
         &self,
-        account: &AccountRecord,
         attempt: &SignInAttemptRecord,
-    ) -> Admission {
-        let admission = self
-            .config
-            .lockout
-            .admit(account.failures, self.clock.now());
-        match admission {
-            Admission::Throttled { .. }
-                if account.failures.consecutive_failures <= attempt.failures_at_start =>
-            {
-                Admission::Allowed
-            }
-            other => other,
-        }
+        device: Option<&str>,
+    ) -> Result<Result<(), &'static str>, ServiceError> {
+        let key = ThrottleKey {
+            subject: attempt.account_id.as_str().to_owned(),
+            source: attempt.source.clone(),
+        };
+        let reservation = self
+            .store
+            .reserve_attempt(
+                &AttemptReservation {
+                    key: &key,
+                    judged: attempt.failures_at_start,
+                    device: device.map(|id| (&attempt.account_id, id)),
+                    device_limit: DEVICE_FAILURE_LIMIT,
+                },
+                &self.config.lockout,
+                self.clock.now(),
+            )
+            .await?;
+        Ok(match reservation {
+            Reservation::Reserved => Ok(()),
+            Reservation::Refused(admission) => Err(PasswordCheck::refusal_detail(admission)),
+            Reservation::DeviceLocked => Err("device_locked"),
+        })
     }
 
     /// `Submit` on the MFA page.
@@ -103,7 +116,7 @@ impl Service {
         let digits = device.map(|d| d.params.digits).unwrap_or(6);
         let code = Code::parse(code, digits).map_err(|e| ServiceError::field("code", e))?;
 
-        let refuse = |detail: &'static str, device: Option<&str>, notify: bool| {
+        let refuse = |detail: &str, notify: bool| {
             let audit = self.audit(
                 ctx,
                 Some(&account.id),
@@ -126,39 +139,22 @@ impl Service {
             } else {
                 Vec::new()
             };
-            (audit, outbox, device.map(str::to_owned))
+            (audit, outbox)
         };
 
-        let admission = self.admit_code(&account, &record);
-        if admission != Admission::Allowed {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaCode,
-                AuditOutcome::Failure,
-                "throttled",
-            );
+        if let Err(detail) = self
+            .reserve_second_factor(&record, device.map(|d| d.id.as_str()))
+            .await?
+        {
+            let (audit, _) = refuse(detail, false);
             self.store.append_audit(&audit).await?;
             return Ok(CodeOutcome::Denied);
         }
         let Some(device) = device else {
-            let (audit, outbox, _) = refuse("unknown_device", None, false);
-            self.store
-                .record_mfa_failure(&account.id, None, now, &outbox, &audit)
-                .await?;
+            let (audit, outbox) = refuse("unknown_device", false);
+            self.store.append_audit_with_outbox(&outbox, &audit).await?;
             return Ok(CodeOutcome::Denied);
         };
-        if device.failed_attempts >= DEVICE_FAILURE_LIMIT {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaCode,
-                AuditOutcome::Failure,
-                "device_locked",
-            );
-            self.store.append_audit(&audit).await?;
-            return Ok(CodeOutcome::Denied);
-        }
         let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
         let check = totp::check_code(
             &secret,
@@ -206,10 +202,8 @@ impl Service {
             CodeCheck::Replayed { .. } => ("replayed_code", true),
             CodeCheck::Invalid => ("wrong_code", false),
         };
-        let (audit, outbox, device_id) = refuse(detail, Some(&device.id), notify);
-        self.store
-            .record_mfa_failure(&account.id, device_id.as_deref(), now, &outbox, &audit)
-            .await?;
+        let (audit, outbox) = refuse(detail, notify);
+        self.store.append_audit_with_outbox(&outbox, &audit).await?;
         if notify {
             self.outbox.wake();
         }
@@ -227,18 +221,20 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let (_, record, account) = self.live_attempt(attempt).await?;
-        if self.admit_code(&account, &record) != Admission::Allowed {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaResynced,
-                AuditOutcome::Failure,
-                "throttled",
-            );
-            self.store.append_audit(&audit).await?;
-            return Err(ServiceError::field("code1", CODE_DENIED));
-        }
-        self.resync_device(&account.id, device_id, code1, code2, ctx)
-            .await
+        let known = self.known_device(ctx, &account.email);
+        self.admit_sign_in(ctx, known.as_ref())?;
+        let key = ThrottleKey {
+            subject: account.id.as_str().to_owned(),
+            source: record.source.clone(),
+        };
+        self.resync(
+            &account,
+            &key,
+            record.failures_at_start,
+            device_id,
+            [code1, code2],
+            ctx,
+        )
+        .await
     }
 }

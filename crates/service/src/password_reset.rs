@@ -154,8 +154,9 @@ pub fn format_time(at: latchkey_domain::Timestamp) -> String {
 
 impl Service {
     /// `Change password` on Security credentials: the current password (also from a recovery
-    /// session, whose holder typed it minutes ago) and a new one. A wrong current password
-    /// counts as a failed sign-in, so this form cannot be used to guess it.
+    /// session, whose holder typed it minutes ago) and a new one. The current password is
+    /// reserved and counted like a sign-in, refused while this client is throttled, so this
+    /// form cannot be used to guess it.
     pub async fn change_password(
         &self,
         session: &crate::sessions::CurrentSession,
@@ -170,28 +171,15 @@ impl Service {
             .await?
             .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))?;
         let now = self.clock.now();
-        latchkey_domain::password::check_length(current)
-            .map_err(|e| ServiceError::field("current_password", e))?;
-        if !self
-            .hasher
-            .verify(current, Some(&account.password_hash))
-            .await?
-        {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::PasswordChanged,
-                AuditOutcome::Failure,
-                "wrong_current_password",
-            );
-            self.store
-                .record_sign_in_failure(Some(&account.id), now, &audit)
-                .await?;
-            return Err(ServiceError::field(
-                "current_password",
-                "The current password is not correct.",
-            ));
-        }
+        // Throttled, counted and audited like a sign-in: this form is no password oracle.
+        self.confirm_password(
+            &account,
+            current,
+            "current_password",
+            AuditEvent::Reauthentication,
+            ctx,
+        )
+        .await?;
         let local_part = account.email.as_str().split('@').next().unwrap_or_default();
         check_new_password(
             new_password,

@@ -6,7 +6,6 @@
 //! the emailed link carries a different token and works in any browser. Failures count on
 //! the account's lockout, and no new link or call resets that count.
 
-use latchkey_domain::lockout::Admission;
 use latchkey_domain::recovery::{FlowFacts, RecoveryState, Refusal};
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
@@ -16,8 +15,8 @@ use crate::error::ServiceError;
 use crate::secrets::{SecretToken, random_bytes};
 use crate::sign_in::IssuedSession;
 use crate::store::{
-    AccountRecord, CallPurpose, CallStatus, NewRecoveryFlow, NewSession, RecoveryEmail,
-    RecoveryFlowRecord,
+    AccountRecord, CallPurpose, CallStatus, Completion, FlowStart, NewRecoveryFlow, NewSession,
+    RecoveryEmail, RecoveryFlowRecord,
 };
 use crate::{RequestContext, Service};
 
@@ -161,9 +160,7 @@ impl Service {
                 "blocked_by_owner",
             );
             self.store.append_audit(&audit).await?;
-            return Err(ServiceError::Conflict(
-                "Sign-in with alternative factors is blocked for this account because its owner reported a recovery they did not start. Sign in with an MFA device, or contact the operator.".to_owned(),
-            ));
+            return Err(ServiceError::RecoveryBlocked);
         }
         let flow_token = SecretToken::generate();
         let id = format!(
@@ -183,6 +180,8 @@ impl Service {
             token_hash: flow_token.hash(),
             account_id: account.id.clone(),
             cancel_token_hash: self.cancel_token(&id).hash(),
+            attempt_hash: token.hash(),
+            source: attempt.source.clone(),
             created_at: now,
             expires_at,
         };
@@ -193,9 +192,33 @@ impl Service {
             AuditOutcome::Success,
             &id,
         );
-        self.store
-            .create_recovery_flow(&flow, &[self.outbox.email(&mail, now)], &audit)
+        let policy = self.config.recovery;
+        let started = self
+            .store
+            .create_recovery_flow(
+                &flow,
+                (policy.flows_per_account, now - policy.flow_window),
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
             .await?;
+        if started != FlowStart::Started {
+            let (detail, error) = match started {
+                FlowStart::AlreadyStarted => {
+                    ("already_started", ServiceError::RecoveryAlreadyStarted)
+                }
+                _ => ("flow_budget", ServiceError::RecoveryBudget),
+            };
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::RecoveryStarted,
+                AuditOutcome::Failure,
+                detail,
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(error);
+        }
         self.outbox.wake();
         Ok(StartedRecovery {
             token: flow_token,
@@ -412,18 +435,6 @@ impl Service {
             self.store.append_audit(&audit).await?;
             return Err(refusal(refused));
         }
-        // Lockout applies to every path that mints a session, this one included.
-        if let Admission::Locked = self.config.lockout.admit(account.failures, now) {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::RecoveryCompleted,
-                AuditOutcome::Failure,
-                "locked",
-            );
-            self.store.append_audit(&audit).await?;
-            return Err(ServiceError::Conflict("This account is locked after too many failed attempts. Reset the password with Forgot password? first.".to_owned()));
-        }
         if self.store.recovery_blocked_at(&account.id).await?.is_some() {
             return Err(ServiceError::RecoveryExpired);
         }
@@ -453,12 +464,32 @@ impl Service {
             AuditOutcome::Success,
             &flow.id,
         );
-        if !self
+        // Lockout applies to every path that mints a session, this one included: the store
+        // refuses a flow whose source is locked, under the counter's lock.
+        match self
             .store
-            .complete_recovery(&flow.id, &session, &[self.outbox.email(&mail, now)], &audit)
+            .complete_recovery(
+                &flow.id,
+                self.config.lockout.hard_limit,
+                &session,
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
             .await?
         {
-            return Err(refusal(Refusal::WrongStep));
+            Completion::Completed => {}
+            Completion::NotReady => return Err(refusal(Refusal::WrongStep)),
+            Completion::Locked => {
+                let audit = self.audit(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::RecoveryCompleted,
+                    AuditOutcome::Failure,
+                    "locked",
+                );
+                self.store.append_audit(&audit).await?;
+                return Err(ServiceError::AccountLocked);
+            }
         }
         self.outbox.wake();
         Ok(IssuedSession {

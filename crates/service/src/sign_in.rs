@@ -4,7 +4,7 @@
 //! password, right password — so neither the answer nor its timing tells an attacker whether
 //! an address has an account.
 
-use latchkey_domain::lockout::Admission;
+use latchkey_domain::lockout::{Settle, Source};
 use latchkey_domain::mfa::SIGN_IN_ATTEMPT_LIFETIME;
 use latchkey_domain::password::check_length;
 use latchkey_domain::session::SessionKind;
@@ -16,6 +16,7 @@ use crate::error::ServiceError;
 use crate::hash_slots::Priority;
 use crate::secrets::SecretToken;
 use crate::store::NewSession;
+use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
 
 /// A session handed to a client. The token is the only copy: storage keeps its hash.
@@ -63,6 +64,7 @@ impl Service {
         previous: Option<&SecretToken>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome, ServiceError> {
+        let typed = email;
         let email = EmailAddress::parse(email).ok();
         let device = email.as_ref().and_then(|e| self.known_device(ctx, e));
         self.admit_sign_in(ctx, device.as_ref())?;
@@ -78,59 +80,47 @@ impl Service {
             Some(email) => self.store.account_by_email(email).await?,
             None => None,
         };
-        let Some(account) = account else {
-            self.hasher
-                .verify_with_priority(password, None, priority)
-                .await?;
-            let audit = self.audit(
-                ctx,
-                None,
-                AuditEvent::SignIn,
-                AuditOutcome::Failure,
-                "unknown_email",
-            );
-            self.store.record_sign_in_failure(None, now, &audit).await?;
-            return Ok(SignInOutcome::Denied);
+        let source = match device {
+            Some(device) => Source::KnownDevice { id: device.id },
+            None => Source::Unknown,
         };
-        let admission = self.config.lockout.admit(account.failures, now);
-        if admission != Admission::Allowed {
-            // Not checked, so not counted: a throttled attacker cannot extend the lock, and
-            // the owner's correct password gets the same answer as a wrong one.
-            self.hasher
-                .verify_with_priority(password, None, priority)
-                .await?;
-            let detail = match admission {
-                Admission::Locked => "locked",
-                _ => "throttled",
-            };
+        // An address without an account is reserved, checked against a dummy hash and
+        // audited exactly like a wrong password: same answer, same cost, same writes.
+        let key = match &account {
+            Some(account) => self.account_throttle(&account.id, &source),
+            None => self.unknown_email_throttle(typed, &source),
+        };
+        let check = self
+            .check_password(
+                &key,
+                account.as_ref().map(|a| a.password_hash.as_str()),
+                password,
+                priority,
+            )
+            .await?;
+        let detail = match (check, &account) {
+            (PasswordCheck::Refused(admission), _) => {
+                Some(PasswordCheck::refusal_detail(admission))
+            }
+            (_, None) => Some("unknown_email"),
+            (PasswordCheck::Wrong, Some(_)) => Some("wrong_password"),
+            (PasswordCheck::Right, Some(_)) => None,
+        };
+        let audited_account = account.as_ref().map(|a| a.id.clone());
+        let (Some(account), None) = (account, detail) else {
             let audit = self.audit(
                 ctx,
-                Some(&account.id),
+                audited_account.as_ref(),
                 AuditEvent::SignIn,
                 AuditOutcome::Failure,
-                detail,
+                detail.unwrap_or("wrong_password"),
             );
             self.store.append_audit(&audit).await?;
             return Ok(SignInOutcome::Denied);
-        }
-        if !self
-            .hasher
-            .verify_with_priority(password, Some(&account.password_hash), priority)
-            .await?
-        {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::SignIn,
-                AuditOutcome::Failure,
-                "wrong_password",
-            );
-            self.store
-                .record_sign_in_failure(Some(&account.id), now, &audit)
-                .await?;
-            return Ok(SignInOutcome::Denied);
-        }
+        };
         if account.status != AccountStatus::Active {
+            // The password was right: its reservation is given back.
+            self.store.settle_attempt(&key, Settle::Refund).await?;
             if account.email_verified_at.is_some() && account.phone_verified_at.is_none() {
                 let audit = self.audit(
                     ctx,
@@ -156,8 +146,8 @@ impl Service {
         }
         let devices = self.store.mfa_devices(&account.id).await?;
         if !devices.is_empty() {
-            // The failure count is deliberately not cleared here: a code guesser must not be
-            // able to reset it by re-entering a known password between guesses.
+            // The failure count is refunded, not cleared: a code guesser must not be able to
+            // reset it by re-entering a known password between guesses.
             let attempt = SecretToken::generate();
             let expires_at = now + SIGN_IN_ATTEMPT_LIFETIME;
             let audit = self.audit(
@@ -168,7 +158,14 @@ impl Service {
                 "mfa_required",
             );
             self.store
-                .start_sign_in_attempt(&attempt.hash(), &account.id, now, expires_at, &audit)
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &account.id,
+                    &key.source,
+                    now,
+                    expires_at,
+                    &audit,
+                )
                 .await?;
             return Ok(SignInOutcome::MfaRequired(PendingMfa {
                 attempt,
@@ -196,7 +193,7 @@ impl Service {
         );
         let replaces = previous.map(SecretToken::hash);
         self.store
-            .start_session(&session, replaces.as_ref(), &audit)
+            .start_session(&session, replaces.as_ref(), &key.source, &audit)
             .await?;
         Ok(SignInOutcome::SignedIn(IssuedSession {
             token,

@@ -7,7 +7,7 @@
 //! condition did not hold (already used, expired, raced), never an error.
 
 use async_trait::async_trait;
-use latchkey_domain::lockout::FailureState;
+use latchkey_domain::lockout::{Admission, LockoutPolicy, Settle};
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::recovery::RecoveryState;
 use latchkey_domain::session::SessionKind;
@@ -57,7 +57,6 @@ pub struct AccountRecord {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub password_changed_at: Timestamp,
-    pub failures: FailureState,
 }
 
 #[derive(Debug, Clone)]
@@ -227,13 +226,73 @@ pub struct SignInAttemptRecord {
     pub account_id: AccountId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-    /// The account's failure count when the password was accepted.
+    /// The throttling source the password was checked under (a `Source` key): the code step
+    /// of the same attempt counts on the same counter.
+    pub source: String,
+    /// That counter's value once the right password was refunded: failures up to it were
+    /// judged at the password and do not delay the code again.
     pub failures_at_start: u32,
+}
+
+/// An attempt to reserve on a failure counter before it is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptReservation<'a> {
+    pub key: &'a ThrottleKey,
+    /// See `LockoutPolicy::reserve`.
+    pub judged: u32,
+    /// An MFA device (account, device id) whose own consecutive failures must stay under
+    /// `device_limit`; it is counted too.
+    pub device: Option<(&'a AccountId, &'a str)>,
+    pub device_limit: u32,
+}
+
+/// One failure counter: whose (an account id, or a keyed hash of an email address that has
+/// no account, so that unknown addresses are throttled and cost exactly as known ones) and
+/// from where (a `latchkey_domain::lockout::Source` key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    pub subject: String,
+    pub source: String,
+}
+
+/// The outcome of reserving an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Admitted, and counted as a failure until settled.
+    Reserved,
+    /// Refused by the counter; nothing was counted.
+    Refused(Admission),
+    /// The MFA device has failed too often (or is gone); nothing was counted.
+    DeviceLocked,
+}
+
+/// Whether a recovery flow could be completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Completed,
+    /// The flow is not at its last step (any more).
+    NotReady,
+    /// Too many failures from the flow's source: the account must be reset by email first.
+    Locked,
+}
+
+/// Whether a recovery flow could start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStart {
+    Started,
+    /// This sign-in attempt already started one.
+    AlreadyStarted,
+    /// The account has started as many flows as its budget allows, for now.
+    OverBudget,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewRecoveryFlow {
     pub id: String,
+    /// The sign-in attempt that starts the flow: one flow per attempt.
+    pub attempt_hash: TokenHash,
+    /// The throttling source of that attempt; wrong digits count on it.
+    pub source: String,
     pub token_hash: TokenHash,
     pub account_id: AccountId,
     pub cancel_token_hash: TokenHash,
@@ -261,6 +320,7 @@ pub struct RecoveryFlowRecord {
     pub emails_sent: u32,
     pub email_token_expires_at: Option<Timestamp>,
     pub calls_placed: u32,
+    pub source: String,
 }
 
 /// What a verification call is for: each purpose has its own transition when the right
@@ -468,8 +528,8 @@ pub trait Store: Send + Sync {
         purpose: CallPurpose,
     ) -> StoreResult<Option<CallRecord>>;
 
-    /// Consumes a reset-password token of `account`, sets the new hash, clears the failure
-    /// count and revokes every session of the account. `false` if the token was not live.
+    /// Consumes a reset-password token of `account`, sets the new hash, clears every failure
+    /// counter of the account (control of the email is proven) and revokes every session. `false` if the token was not live.
     async fn reset_password(
         &self,
         token_hash: &TokenHash,
@@ -492,23 +552,33 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Issues a session after a successful sign-in: clears the account's failure count,
-    /// revokes the session it replaces (if any) and records the audit line.
+    /// Issues a session after a successful sign-in: clears the failures of the source it
+    /// came from, revokes the session it replaces (if any) and records the audit line.
     async fn start_session(
         &self,
         session: &NewSession,
         replaces: Option<&TokenHash>,
+        source: &str,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Counts a failed sign-in against `account` (when there is one) and records the audit
-    /// line. The count is incremented in the database, so concurrent failures all count.
-    async fn record_sign_in_failure(
+    /// Reserves one attempt before it is checked, atomically: the counter is read under a
+    /// lock, judged by `policy` and, when it admits, counted as a failure in the same
+    /// transaction, together with the device's own count. Concurrent reservations are judged
+    /// one after the other.
+    async fn reserve_attempt(
         &self,
-        account: Option<&AccountId>,
+        attempt: &AttemptReservation<'_>,
+        policy: &LockoutPolicy,
         now: Timestamp,
-        audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Reservation>;
+
+    /// Every failure counter of `subject` (an account id): source key and consecutive
+    /// failures, for operators and tests.
+    async fn failure_counts(&self, subject: &str) -> StoreResult<Vec<(String, u32)>>;
+
+    /// Settles a reserved attempt that turned out right (see [`Settle`]).
+    async fn settle_attempt(&self, key: &ThrottleKey, settle: Settle) -> StoreResult<()>;
 
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
     async fn touch_session(&self, token_hash: &TokenHash, now: Timestamp) -> StoreResult<()>;
@@ -575,11 +645,13 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<AssignOutcome>;
 
-    /// Records that the password was right and a code is now awaited.
+    /// Records that the password was right and a code is now awaited; the password's
+    /// reservation on `source` is refunded in the same transaction.
     async fn start_sign_in_attempt(
         &self,
         token_hash: &TokenHash,
         account: &AccountId,
+        source: &str,
         now: Timestamp,
         expires_at: Timestamp,
         audit: &AuditRecord,
@@ -592,8 +664,8 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Option<SignInAttemptRecord>>;
 
     /// Completes a sign-in with a code: consumes `step` on the device (only if it is later
-    /// than every step used before), completes the attempt, clears the failure counts and
-    /// issues the session — all or nothing. `false` when the step or the attempt was already
+    /// than every step used before), completes the attempt, clears the failures of the
+    /// attempt's source and of the device, and issues the session — all or nothing. `false` when the step or the attempt was already
     /// used (a replay or a race).
     async fn complete_mfa_sign_in(
         &self,
@@ -604,13 +676,10 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
 
-    /// Counts a failed code against the account and the device, with its audit record and,
-    /// for a replayed code, the owner's notification.
-    async fn record_mfa_failure(
+    /// An audit record with the messages it causes (a refused code and, for a replayed one,
+    /// the owner's notice), committed together.
+    async fn append_audit_with_outbox(
         &self,
-        account: &AccountId,
-        device_id: Option<&str>,
-        now: Timestamp,
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<()>;
@@ -638,12 +707,15 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<Option<usize>>;
 
+    /// Starts a flow for a sign-in attempt: at most one per attempt, and at most `budget.0`
+    /// for the account since `budget.1`, counted with the account row locked.
     async fn create_recovery_flow(
         &self,
         flow: &NewRecoveryFlow,
+        budget: (u32, Timestamp),
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<FlowStart>;
     async fn recovery_flow(
         &self,
         token_hash: &TokenHash,
@@ -701,12 +773,11 @@ pub trait Store: Send + Sync {
     /// Ends a call that is not verified (status callback, failed placement).
     async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()>;
 
-    /// Counts wrong digits on a live call, and on the account's failure count. Returns the
-    /// call's attempts so far.
+    /// Counts wrong digits on a live call, and a failure on the counter of its recovery
+    /// flow's source (sign-up calls have none). Returns the call's attempts so far.
     async fn record_wrong_digits(
         &self,
         call_id: &str,
-        account: &AccountId,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> StoreResult<u32>;
@@ -721,15 +792,18 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
 
-    /// Step 3: completes the flow, signs out every other session of the account and issues
-    /// the recovery session. `false` if the flow was not at step 3 (replayed, expired).
+    /// Step 3: completes the flow, ends its sibling flows, signs out every other session of
+    /// the account and issues the recovery session. Refused when the flow is not at step 3
+    /// (replayed, expired) or its source's counter is at `hard_limit` (read under the
+    /// counter's lock).
     async fn complete_recovery(
         &self,
         flow_id: &str,
+        hard_limit: u32,
         session: &NewSession,
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Completion>;
 
     /// `This wasn't me`: cancels the flow, signs out everywhere and blocks alternative-factor
     /// sign-in until a real factor is used. Returns the account, or `None` for an unknown link.

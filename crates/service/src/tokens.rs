@@ -179,7 +179,7 @@ impl Service {
                 "Enter two different codes: wait for the token to show the next code, then enter it as MFA code 2.",
             ));
         }
-        self.check_reauthentication(session, &account, form.password)
+        self.check_reauthentication(session, &account, form.password, ctx)
             .await?;
         let now: Timestamp = self.clock.now();
         let secret = self.open_secret(&token.secret_sealed, &token_context(serial))?;

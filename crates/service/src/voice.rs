@@ -245,7 +245,7 @@ impl Service {
         );
         let attempts = self
             .store
-            .record_wrong_digits(&call.id, &call.account_id, now, &audit)
+            .record_wrong_digits(&call.id, now, &audit)
             .await?;
         if attempts >= self.config.recovery.digit_attempts_per_call {
             self.store

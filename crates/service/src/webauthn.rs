@@ -210,7 +210,7 @@ impl Service {
             .account_by_id(&session.account_id)
             .await?
             .ok_or(ServiceError::SignInExpired)?;
-        self.check_reauthentication(session, &account, password)
+        self.check_reauthentication(session, &account, password, ctx)
             .await?;
         let (state, name): (SecurityKeyRegistration, String) = self
             .take_ceremony(ceremony_id, &account.id, "register")
@@ -338,18 +338,6 @@ impl Service {
             .ok_or(ServiceError::SignInExpired)?;
         let device = self.known_device(ctx, &account.email);
         self.admit_sign_in(ctx, device.as_ref())?;
-        // The same throttling as a code: only failures since the password count.
-        if self.admit_code(&account, &record) != latchkey_domain::lockout::Admission::Allowed {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaCode,
-                AuditOutcome::Failure,
-                "throttled",
-            );
-            self.store.append_audit(&audit).await?;
-            return Ok(CodeOutcome::Denied);
-        }
         let (state, _): (SecurityKeyAuthentication, String) = self
             .take_ceremony(ceremony_id, &account.id, "authenticate")
             .await?;
@@ -361,11 +349,14 @@ impl Service {
                 AuditOutcome::Failure,
                 detail,
             );
-            self.store
-                .record_mfa_failure(&account.id, None, now, &[], &audit)
-                .await?;
+            self.store.append_audit(&audit).await?;
             Ok(CodeOutcome::Denied)
         };
+        // The same throttling as a code: reserved on the attempt's counter before the
+        // assertion is checked.
+        if let Err(detail) = self.reserve_second_factor(&record, None).await? {
+            return refuse(detail).await;
+        }
         let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential) else {
             return refuse("webauthn: malformed assertion").await;
         };

@@ -10,7 +10,7 @@
 macro_rules! select_flows {
     () => {
         "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
-         email_token_expires_at, calls_placed FROM recovery_flows"
+         email_token_expires_at, calls_placed, source FROM recovery_flows"
     };
 }
 
@@ -28,7 +28,7 @@ macro_rules! sql_store {
     ($store:ty, $db:ty, claim_outbox = $claim_outbox:expr) => {
         const _: () = {
             use async_trait::async_trait;
-            use latchkey_domain::lockout::FailureState;
+            use latchkey_domain::lockout::{FailureState, LockoutPolicy, Settle};
             use latchkey_domain::mfa::DeviceKind;
             use latchkey_domain::recovery::RecoveryState;
             use latchkey_domain::totp::{TotpAlgorithm, TotpParams};
@@ -54,7 +54,6 @@ macro_rules! sql_store {
                 let id: String = row.try_get("id").map_err(db_error)?;
                 let email: String = row.try_get("email").map_err(db_error)?;
                 let status: String = row.try_get("status").map_err(db_error)?;
-                let failures: i64 = row.try_get("failed_sign_ins").map_err(db_error)?;
                 Ok(AccountRecord {
                     id: AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))?,
                     email: EmailAddress::parse(&email).map_err(|_| corrupt("email", &email))?,
@@ -75,13 +74,6 @@ macro_rules! sql_store {
                     password_changed_at: Timestamp(
                         row.try_get("password_changed_at").map_err(db_error)?,
                     ),
-                    failures: FailureState {
-                        consecutive_failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                        last_failure_at: row
-                            .try_get::<Option<i64>, _>("last_failed_sign_in_at")
-                            .map_err(db_error)?
-                            .map(Timestamp),
-                    },
                 })
             }
 
@@ -206,12 +198,32 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn clear_failures(tx: &mut Tx, account: &AccountId) -> StoreResult<()> {
+            /// Settles a reserved attempt on one failure counter (see `Settle`).
+            async fn settle(tx: &mut Tx, subject: &str, source: &str, settle: Settle) -> StoreResult<()> {
+                sqlx::query(match settle {
+                    Settle::Clear => "UPDATE throttles SET failures = 0, last_failure_at = NULL \
+                                      WHERE subject = $1 AND source = $2",
+                    Settle::Refund => "UPDATE throttles SET failures = failures - 1 \
+                                       WHERE subject = $1 AND source = $2 AND failures > 0",
+                })
+                .bind(subject)
+                .bind(source)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            /// Clears the failures of the source a sign-in attempt was made from: the
+            /// attempt ended in a session.
+            async fn clear_attempt_source(tx: &mut Tx, attempt: &TokenHash) -> StoreResult<()> {
                 sqlx::query(
-                    "UPDATE accounts SET failed_sign_ins = 0, last_failed_sign_in_at = NULL \
-                     WHERE id = $1",
+                    "UPDATE throttles SET failures = 0, last_failure_at = NULL \
+                     WHERE subject = (SELECT account_id FROM sign_in_attempts WHERE token_hash = $1) \
+                     AND source = (SELECT source FROM sign_in_attempts WHERE token_hash = $2)",
                 )
-                .bind(account.as_str())
+                .bind(attempt.as_str())
+                .bind(attempt.as_str())
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
@@ -229,6 +241,18 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            /// Takes the account row's lock (PostgreSQL) so that a budget counted over the
+            /// account's rows and the insert that follows cannot interleave with another
+            /// transaction's; SQLite's `BEGIN IMMEDIATE` already serialises writers.
+            async fn lock_account_row(tx: &mut Tx, account: &AccountId) -> StoreResult<()> {
+                sqlx::query("UPDATE accounts SET status = status WHERE id = $1")
+                    .bind(account.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
             }
 
             async fn active_device_count(tx: &mut Tx, account: &AccountId) -> StoreResult<usize> {
@@ -304,6 +328,7 @@ macro_rules! sql_store {
                     emails_sent: u32::try_from(row.try_get::<i64, _>("emails_sent").map_err(db_error)?).unwrap_or(u32::MAX),
                     email_token_expires_at: row.try_get::<Option<i64>, _>("email_token_expires_at").map_err(db_error)?.map(Timestamp),
                     calls_placed: u32::try_from(row.try_get::<i64, _>("calls_placed").map_err(db_error)?).unwrap_or(u32::MAX),
+                    source: row.try_get("source").map_err(db_error)?,
                 })
             }
 
@@ -433,8 +458,8 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<AccountRecord>> {
                     sqlx::query(
                         "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-                         status, password_hash, created_at, password_changed_at, \
-                         failed_sign_ins, last_failed_sign_in_at FROM accounts WHERE email = $1",
+                         status, password_hash, created_at, password_changed_at \
+                         FROM accounts WHERE email = $1",
                     )
                         .bind(email.as_str())
                         .fetch_optional(&self.pool)
@@ -448,8 +473,8 @@ macro_rules! sql_store {
                 async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
                     sqlx::query(
                         "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-                         status, password_hash, created_at, password_changed_at, \
-                         failed_sign_ins, last_failed_sign_in_at FROM accounts WHERE id = $1",
+                         status, password_hash, created_at, password_changed_at \
+                         FROM accounts WHERE id = $1",
                     )
                         .bind(id.as_str())
                         .fetch_optional(&self.pool)
@@ -612,8 +637,7 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     sqlx::query(
-                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
-                         failed_sign_ins = 0, last_failed_sign_in_at = NULL WHERE id = $3",
+                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
                     )
                     .bind(password_hash)
                     .bind(now.0)
@@ -631,6 +655,11 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                    sqlx::query("DELETE FROM throttles WHERE subject = $1")
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
                     sqlx::query(
                         "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 \
                          AND revoked_at IS NULL",
@@ -691,6 +720,7 @@ macro_rules! sql_store {
                     &self,
                     session: &NewSession,
                     replaces: Option<&TokenHash>,
+                    source: &str,
                     audit: &AuditRecord,
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
@@ -705,31 +735,97 @@ macro_rules! sql_store {
                         .await
                         .map_err(db_error)?;
                     }
-                    clear_failures(&mut tx, &session.account_id).await?;
+                    settle(&mut tx, session.account_id.as_str(), source, Settle::Clear).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await
                 }
 
-                async fn record_sign_in_failure(
+                async fn reserve_attempt(
                     &self,
-                    account: Option<&AccountId>,
+                    attempt: &AttemptReservation<'_>,
+                    policy: &LockoutPolicy,
                     now: Timestamp,
-                    audit: &AuditRecord,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<Reservation> {
+                    let key = attempt.key;
                     let mut tx = self.begin().await?;
-                    if let Some(account) = account {
-                        sqlx::query(
-                            "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
-                             last_failed_sign_in_at = $1 WHERE id = $2",
+                    // The upsert takes the counter's row lock (PostgreSQL; SQLite's
+                    // BEGIN IMMEDIATE already serialises writers) and reads it in one step.
+                    let row = sqlx::query(
+                        "INSERT INTO throttles (subject, source, failures) VALUES ($1, $2, 0) \
+                         ON CONFLICT (subject, source) DO UPDATE SET failures = throttles.failures \
+                         RETURNING failures, last_failure_at",
+                    )
+                    .bind(&key.subject)
+                    .bind(&key.source)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let state = FailureState {
+                        consecutive_failures: u32::try_from(row.try_get::<i64, _>("failures").map_err(db_error)?)
+                            .unwrap_or(u32::MAX),
+                        last_failure_at: row
+                            .try_get::<Option<i64>, _>("last_failure_at")
+                            .map_err(db_error)?
+                            .map(Timestamp),
+                    };
+                    let next = match policy.reserve(state, attempt.judged, now) {
+                        Ok(next) => next,
+                        Err(refused) => return Ok(Reservation::Refused(refused)),
+                    };
+                    if let Some((account, device_id)) = attempt.device {
+                        let counted = sqlx::query(
+                            "UPDATE mfa_devices SET failed_attempts = failed_attempts + 1 \
+                             WHERE id = $1 AND account_id = $2 AND removed_at IS NULL \
+                             AND failed_attempts < $3",
                         )
-                        .bind(now.0)
+                        .bind(device_id)
                         .bind(account.as_str())
+                        .bind(i64::from(attempt.device_limit))
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                        if counted.rows_affected() != 1 {
+                            return Ok(Reservation::DeviceLocked);
+                        }
                     }
-                    insert_audit(&mut tx, audit).await?;
+                    sqlx::query(
+                        "UPDATE throttles SET failures = $1, last_failure_at = $2 \
+                         WHERE subject = $3 AND source = $4",
+                    )
+                    .bind(i64::from(next.consecutive_failures))
+                    .bind(next.last_failure_at.map(|t| t.0))
+                    .bind(&key.subject)
+                    .bind(&key.source)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    commit(tx).await?;
+                    Ok(Reservation::Reserved)
+                }
+
+                async fn failure_counts(&self, subject: &str) -> StoreResult<Vec<(String, u32)>> {
+                    let rows = sqlx::query(
+                        "SELECT source, failures FROM throttles WHERE subject = $1 ORDER BY source",
+                    )
+                    .bind(subject)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| {
+                            let failures: i64 = row.try_get("failures").map_err(db_error)?;
+                            Ok((
+                                row.try_get("source").map_err(db_error)?,
+                                u32::try_from(failures).unwrap_or(u32::MAX),
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn settle_attempt(&self, key: &ThrottleKey, how: Settle) -> StoreResult<()> {
+                    let mut tx = self.begin().await?;
+                    settle(&mut tx, &key.subject, &key.source, how).await?;
                     commit(tx).await
                 }
 
@@ -1035,21 +1131,25 @@ macro_rules! sql_store {
                     &self,
                     token_hash: &TokenHash,
                     account: &AccountId,
+                    source: &str,
                     now: Timestamp,
                     expires_at: Timestamp,
                     audit: &AuditRecord,
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
+                    settle(&mut tx, account.as_str(), source, Settle::Refund).await?;
                     sqlx::query(
                         "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at, \
-                         failures_at_start) \
-                         SELECT $1, $2, $3, $4, failed_sign_ins FROM accounts WHERE id = $5",
+                         source, failures_at_start) VALUES ($1, $2, $3, $4, $5, \
+                         COALESCE((SELECT failures FROM throttles WHERE subject = $6 AND source = $7), 0))",
                     )
                     .bind(token_hash.as_str())
                     .bind(account.as_str())
                     .bind(now.0)
                     .bind(expires_at.0)
+                    .bind(source)
                     .bind(account.as_str())
+                    .bind(source)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1063,7 +1163,7 @@ macro_rules! sql_store {
                     now: Timestamp,
                 ) -> StoreResult<Option<SignInAttemptRecord>> {
                     let row = sqlx::query(
-                        "SELECT account_id, created_at, expires_at, failures_at_start FROM sign_in_attempts \
+                        "SELECT account_id, created_at, expires_at, source, failures_at_start FROM sign_in_attempts \
                          WHERE token_hash = $1 AND completed_at IS NULL AND expires_at > $2",
                     )
                     .bind(token_hash.as_str())
@@ -1077,6 +1177,7 @@ macro_rules! sql_store {
                         account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
                         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
                         expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                        source: row.try_get("source").map_err(db_error)?,
                         failures_at_start: u32::try_from(row.try_get::<i64, _>("failures_at_start").map_err(db_error)?).unwrap_or(u32::MAX),
                     }))
                 }
@@ -1091,6 +1192,9 @@ macro_rules! sql_store {
                 ) -> StoreResult<bool> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
+                    // Locks in the order reservations take them (the failure counter, then the
+                    // device), so a completion and a reservation never wait on each other.
+                    clear_attempt_source(&mut tx, attempt).await?;
                     // The step is consumed only if it is later than every step used before:
                     // a code, or any earlier one, is never accepted twice.
                     let consumed = sqlx::query(
@@ -1124,7 +1228,6 @@ macro_rules! sql_store {
                     if completed.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    clear_failures(&mut tx, &session.account_id).await?;
                     // A real factor was used: alternative-factor sign-in is allowed again.
                     sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
                         .bind(session.account_id.as_str())
@@ -1137,35 +1240,12 @@ macro_rules! sql_store {
                     Ok(true)
                 }
 
-                async fn record_mfa_failure(
+                async fn append_audit_with_outbox(
                     &self,
-                    account: &AccountId,
-                    device_id: Option<&str>,
-                    now: Timestamp,
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
-                    sqlx::query(
-                        "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
-                         last_failed_sign_in_at = $1 WHERE id = $2",
-                    )
-                    .bind(now.0)
-                    .bind(account.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    if let Some(device_id) = device_id {
-                        sqlx::query(
-                            "UPDATE mfa_devices SET failed_attempts = failed_attempts + 1 \
-                             WHERE id = $1 AND account_id = $2",
-                        )
-                        .bind(device_id)
-                        .bind(account.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    }
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await
@@ -1249,11 +1329,33 @@ macro_rules! sql_store {
                     Ok(Some(remaining))
                 }
 
-                async fn create_recovery_flow(&self, flow: &NewRecoveryFlow, outbox: &[NewOutboxMessage], audit: &AuditRecord) -> StoreResult<()> {
+                async fn create_recovery_flow(
+                    &self,
+                    flow: &NewRecoveryFlow,
+                    budget: (u32, Timestamp),
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<FlowStart> {
+                    let (max_flows, since) = budget;
                     let mut tx = self.begin().await?;
-                    sqlx::query(
+                    lock_account_row(&mut tx, &flow.account_id).await?;
+                    let started: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM recovery_flows WHERE account_id = $1 AND created_at >= $2",
+                    )
+                    .bind(flow.account_id.as_str())
+                    .bind(since.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("n")
+                    .map_err(db_error)?;
+                    if started >= i64::from(max_flows) {
+                        return Ok(FlowStart::OverBudget);
+                    }
+                    let inserted = sqlx::query(
                         "INSERT INTO recovery_flows (id, token_hash, account_id, state, created_at, \
-                         expires_at, cancel_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         expires_at, cancel_token_hash, attempt_hash, source) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (attempt_hash) DO NOTHING",
                     )
                     .bind(&flow.id)
                     .bind(flow.token_hash.as_str())
@@ -1262,12 +1364,18 @@ macro_rules! sql_store {
                     .bind(flow.created_at.0)
                     .bind(flow.expires_at.0)
                     .bind(flow.cancel_token_hash.as_str())
+                    .bind(flow.attempt_hash.as_str())
+                    .bind(&flow.source)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                    if inserted.rows_affected() != 1 {
+                        return Ok(FlowStart::AlreadyStarted);
+                    }
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
+                    commit(tx).await?;
+                    Ok(FlowStart::Started)
                 }
 
                 async fn recovery_flow(&self, token_hash: &TokenHash) -> StoreResult<Option<RecoveryFlowRecord>> {
@@ -1489,19 +1597,25 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn record_wrong_digits(&self, call_id: &str, account: &AccountId, now: Timestamp, audit: &AuditRecord) -> StoreResult<u32> {
+                async fn record_wrong_digits(&self, call_id: &str, now: Timestamp, audit: &AuditRecord) -> StoreResult<u32> {
                     let mut tx = self.begin().await?;
                     sqlx::query("UPDATE calls SET digit_attempts = digit_attempts + 1 WHERE id = $1")
                         .bind(call_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                    // The flow's own budgets gate the digits; the counter keeps the hard limit
+                    // honest across every kind of failure.
                     sqlx::query(
-                        "UPDATE accounts SET failed_sign_ins = failed_sign_ins + 1, \
-                         last_failed_sign_in_at = $1 WHERE id = $2",
+                        "INSERT INTO throttles (subject, source, failures, last_failure_at) \
+                         SELECT f.account_id, f.source, 1, $1 FROM calls c \
+                         JOIN recovery_flows f ON f.id = c.flow_id WHERE c.id = $2 \
+                         ON CONFLICT (subject, source) DO UPDATE \
+                         SET failures = throttles.failures + 1, last_failure_at = $3",
                     )
                     .bind(now.0)
-                    .bind(account.as_str())
+                    .bind(call_id)
+                    .bind(now.0)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1573,12 +1687,39 @@ macro_rules! sql_store {
                 async fn complete_recovery(
                     &self,
                     flow_id: &str,
+                    hard_limit: u32,
                     session: &NewSession,
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
-                ) -> StoreResult<bool> {
+                ) -> StoreResult<Completion> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
+                    let Some(source) = sqlx::query("SELECT source FROM recovery_flows WHERE id = $1")
+                        .bind(flow_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                    else {
+                        return Ok(Completion::NotReady);
+                    };
+                    let source: String = source.try_get("source").map_err(db_error)?;
+                    // Lockout holds on every path that mints a session: the flow's source must
+                    // not be locked, read under the counter's lock so no failure slips between.
+                    let failures: i64 = sqlx::query(
+                        "INSERT INTO throttles (subject, source, failures) VALUES ($1, $2, 0) \
+                         ON CONFLICT (subject, source) DO UPDATE SET failures = throttles.failures \
+                         RETURNING failures",
+                    )
+                    .bind(session.account_id.as_str())
+                    .bind(&source)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("failures")
+                    .map_err(db_error)?;
+                    if failures >= i64::from(hard_limit) {
+                        return Ok(Completion::Locked);
+                    }
                     let done = sqlx::query(
                         "UPDATE recovery_flows SET state = 'completed', completed_at = $1 WHERE id = $2 \
                          AND account_id = $3 AND state = 'phone_verified' AND expires_at > $4",
@@ -1591,14 +1732,27 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                     if done.rows_affected() != 1 {
-                        return Ok(false);
+                        return Ok(Completion::NotReady);
                     }
+                    // Sibling flows of the account end with this one: one recovery, one session.
+                    sqlx::query(
+                        "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 \
+                         WHERE account_id = $2 AND id <> $3 \
+                         AND state IN ('email_pending', 'email_verified', 'phone_verified')",
+                    )
+                    .bind(now.0)
+                    .bind(session.account_id.as_str())
+                    .bind(flow_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    settle(&mut tx, session.account_id.as_str(), &source, Settle::Clear).await?;
                     revoke_all_sessions(&mut tx, &session.account_id, now).await?;
                     insert_session(&mut tx, session).await?;
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
-                    Ok(true)
+                    Ok(Completion::Completed)
                 }
 
                 async fn cancel_recovery(&self, flow_id: &str, account: &AccountId, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
@@ -1823,6 +1977,8 @@ macro_rules! sql_store {
                 ) -> StoreResult<bool> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
+                    // The failure counter first, as reservations lock it (see above).
+                    clear_attempt_source(&mut tx, attempt).await?;
                     let completed = sqlx::query(
                         "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
                          AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
@@ -1851,7 +2007,6 @@ macro_rules! sql_store {
                     if updated.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    clear_failures(&mut tx, &session.account_id).await?;
                     sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
                         .bind(session.account_id.as_str())
                         .execute(&mut *tx)

@@ -115,7 +115,6 @@ async fn accounts_are_found_by_email_and_id_and_emails_are_unique() {
             "{name}"
         );
         assert_eq!(by_email.phone.as_str(), "+442079460958", "{name}");
-        assert_eq!(by_email.failures.consecutive_failures, 0, "{name}");
         let by_id = store.account_by_id(&new.id).await.unwrap().expect(name);
         assert_eq!(by_id.email, new.email, "{name}");
 
@@ -397,18 +396,29 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         let id = active_account(&store, 5, "ed@example.com").await;
         let (s1, new1) = session(&id);
         store
-            .start_session(&new1, None, &audit(Some(&id), "sign_in"))
+            .start_session(&new1, None, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         let (s2, new2) = session(&id);
         store
-            .start_session(&new2, None, &audit(Some(&id), "sign_in"))
+            .start_session(&new2, None, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
-        store
-            .record_sign_in_failure(Some(&id), T0, &audit(Some(&id), "sign_in"))
-            .await
-            .unwrap();
+        let policy = latchkey_domain::lockout::LockoutPolicy::default();
+        for source in ["*", "device:abc"] {
+            let key = ThrottleKey {
+                subject: id.as_str().to_owned(),
+                source: source.to_owned(),
+            };
+            assert_eq!(
+                store
+                    .reserve_attempt(&reservation(&key), &policy, T0)
+                    .await
+                    .unwrap(),
+                Reservation::Reserved,
+                "{name}"
+            );
+        }
         let (reset, stored) = token(&id, TokenPurpose::ResetPassword, T0);
         store
             .issue_email_token(&stored, &[], &audit(Some(&id), "x"))
@@ -433,7 +443,11 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         let account = store.account_by_id(&id).await.unwrap().unwrap();
         assert_eq!(account.password_hash, "$argon2id$new", "{name}");
         assert_eq!(account.password_changed_at, later, "{name}");
-        assert_eq!(account.failures.consecutive_failures, 0, "{name}");
+        assert_eq!(
+            store.failure_counts(id.as_str()).await.unwrap(),
+            vec![],
+            "every counter of the account is cleared: {name}"
+        );
         for s in [s1, s2] {
             assert_eq!(
                 store.session(&s.hash()).await.unwrap().unwrap().revoked_at,
@@ -459,40 +473,108 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
     }
 }
 
+fn reservation(key: &ThrottleKey) -> AttemptReservation<'_> {
+    AttemptReservation {
+        key,
+        judged: 0,
+        device: None,
+        device_limit: latchkey_domain::mfa::DEVICE_FAILURE_LIMIT,
+    }
+}
+
+async fn failures_of(store: &Arc<dyn Store>, id: &AccountId, source: &str) -> u32 {
+    store
+        .failure_counts(id.as_str())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(s, _)| s == source)
+        .map_or(0, |(_, n)| n)
+}
+
 #[tokio::test]
-async fn sign_in_failures_are_counted_atomically_and_a_sign_in_clears_them() {
+async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
+    use latchkey_domain::lockout::{Admission, LockoutPolicy};
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 6, "fay@example.com").await;
-        let tasks: Vec<_> = (0..16)
-            .map(|i| {
+        let policy = LockoutPolicy::default();
+        let key = ThrottleKey {
+            subject: id.as_str().to_owned(),
+            source: "*".to_owned(),
+        };
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
                 let store = Arc::clone(&store);
-                let id = id.clone();
+                let key = key.clone();
                 tokio::spawn(async move {
                     store
-                        .record_sign_in_failure(
-                            Some(&id),
-                            Timestamp(T0.0 + i),
-                            &audit(Some(&id), "sign_in"),
-                        )
+                        .reserve_attempt(&reservation(&key), &LockoutPolicy::default(), T0)
                         .await
                 })
             })
             .collect();
+        let mut outcomes = Vec::new();
         for task in tasks {
-            task.await.unwrap().unwrap();
+            outcomes.push(task.await.unwrap().unwrap());
         }
-        let account = store.account_by_id(&id).await.unwrap().unwrap();
-        assert_eq!(account.failures.consecutive_failures, 16, "{name}");
-        assert!(account.failures.last_failure_at.is_some(), "{name}");
+        let reserved = outcomes
+            .iter()
+            .filter(|o| **o == Reservation::Reserved)
+            .count();
+        assert_eq!(
+            reserved, policy.free_failures as usize,
+            "only the free failures pass at once: {name} {outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().all(|o| *o == Reservation::Reserved
+                || *o
+                    == Reservation::Refused(Admission::Throttled {
+                        until: T0 + policy.base_delay
+                    })),
+            "{name} {outcomes:?}"
+        );
+        assert_eq!(failures_of(&store, &id, "*").await, 5, "{name}");
 
-        let (old, old_session) = session(&id);
+        // Another source of the same account has a counter of its own.
+        let device = ThrottleKey {
+            subject: id.as_str().to_owned(),
+            source: "device:d1".to_owned(),
+        };
+        assert_eq!(
+            store
+                .reserve_attempt(&reservation(&device), &policy, T0)
+                .await
+                .unwrap(),
+            Reservation::Reserved,
+            "{name}"
+        );
+        // A refund gives one reservation back; a session from a source clears that source
+        // only.
         store
-            .start_session(&old_session, None, &audit(Some(&id), "sign_in"))
+            .settle_attempt(&device, latchkey_domain::lockout::Settle::Refund)
             .await
             .unwrap();
-        let account = store.account_by_id(&id).await.unwrap().unwrap();
-        assert_eq!(account.failures.consecutive_failures, 0, "{name}");
-        assert_eq!(account.failures.last_failure_at, None, "{name}");
+        assert_eq!(failures_of(&store, &id, "device:d1").await, 0, "{name}");
+        store
+            .reserve_attempt(&reservation(&device), &policy, T0)
+            .await
+            .unwrap();
+        let (old, old_session) = session(&id);
+        store
+            .start_session(
+                &old_session,
+                None,
+                "device:d1",
+                &audit(Some(&id), "sign_in"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(failures_of(&store, &id, "device:d1").await, 0, "{name}");
+        assert_eq!(
+            failures_of(&store, &id, "*").await,
+            5,
+            "failures from elsewhere stay: {name}"
+        );
 
         // A new sign-in from the same browser rotates the session: the old one is revoked.
         let (new, new_session) = session(&id);
@@ -500,10 +582,12 @@ async fn sign_in_failures_are_counted_atomically_and_a_sign_in_clears_them() {
             .start_session(
                 &new_session,
                 Some(&old.hash()),
+                "*",
                 &audit(Some(&id), "sign_in"),
             )
             .await
             .unwrap();
+        assert_eq!(failures_of(&store, &id, "*").await, 0, "{name}");
         assert!(
             store
                 .session(&old.hash())
@@ -533,7 +617,7 @@ async fn sessions_are_touched_and_revoked_once() {
         let id = active_account(&store, 7, "gus@example.com").await;
         let (secret, new) = session(&id);
         store
-            .start_session(&new, None, &audit(Some(&id), "sign_in"))
+            .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         let record = store.session(&secret.hash()).await.unwrap().unwrap();
@@ -1095,6 +1179,7 @@ mod mfa {
                     .start_sign_in_attempt(
                         &attempt.hash(),
                         &id,
+                        "*",
                         T0,
                         T0 + Duration::minutes(10),
                         &audit(Some(&id), "x"),
@@ -1203,6 +1288,7 @@ mod mfa {
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &id,
+                    "*",
                     T0,
                     T0 + Duration::minutes(10),
                     &audit(Some(&id), "x"),
@@ -1249,43 +1335,93 @@ mod mfa {
     }
 
     #[tokio::test]
-    async fn failures_count_on_the_account_and_the_device() {
+    async fn a_code_reserves_on_the_attempts_source_and_the_device_and_a_sign_in_clears_both() {
+        use latchkey_domain::lockout::LockoutPolicy;
         for Backend { name, store, .. } in backends().await {
             let id = active_account(&store, 24, "mfa5@example.com").await;
             add(&store, &id, "dev-1", "Phone").await;
+            let policy = LockoutPolicy::default();
+            // Two wrong passwords from a known device, then the right one: the attempt
+            // remembers the source and the count the password left.
+            let key = ThrottleKey {
+                subject: id.as_str().to_owned(),
+                source: "device:k1".to_owned(),
+            };
             for _ in 0..3 {
                 store
-                    .record_mfa_failure(
-                        &id,
-                        Some("dev-1"),
-                        T0,
-                        &[outbox("mfa5@example.com")],
-                        &audit(Some(&id), "mfa_code"),
-                    )
+                    .reserve_attempt(&reservation(&key), &policy, T0)
                     .await
                     .unwrap();
             }
+            let attempt = SecretToken::generate();
             store
-                .record_mfa_failure(&id, None, T0, &[], &audit(Some(&id), "mfa_code"))
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &id,
+                    "device:k1",
+                    T0,
+                    T0 + Duration::minutes(10),
+                    &audit(Some(&id), "x"),
+                )
                 .await
                 .unwrap();
+            let record = store
+                .sign_in_attempt(&attempt.hash(), T0)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(
-                store
-                    .account_by_id(&id)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .failures
-                    .consecutive_failures,
-                4,
+                (record.source.as_str(), record.failures_at_start),
+                ("device:k1", 2),
+                "the right password was refunded: {name}"
+            );
+            let code = |limit| AttemptReservation {
+                key: &key,
+                judged: record.failures_at_start,
+                device: Some((&id, "dev-1")),
+                device_limit: limit,
+            };
+            for _ in 0..2 {
+                assert_eq!(
+                    store
+                        .reserve_attempt(&code(100), &policy, T0)
+                        .await
+                        .unwrap(),
+                    Reservation::Reserved,
+                    "{name}"
+                );
+            }
+            assert_eq!(
+                store.reserve_attempt(&code(2), &policy, T0).await.unwrap(),
+                Reservation::DeviceLocked,
                 "{name}"
             );
+            assert_eq!(failures_of(&store, &id, "device:k1").await, 4, "{name}");
             assert_eq!(
                 store.mfa_devices(&id).await.unwrap()[0].failed_attempts,
-                3,
+                2,
+                "a refused reservation counts nothing: {name}"
+            );
+            let (_, new) = mfa_session(&id, "dev-1");
+            assert!(
+                store
+                    .complete_mfa_sign_in(
+                        &attempt.hash(),
+                        "dev-1",
+                        101,
+                        &new,
+                        &audit(Some(&id), "sign_in")
+                    )
+                    .await
+                    .unwrap(),
                 "{name}"
             );
-            assert_eq!(store.outbox_status(10).await.unwrap().len(), 3, "{name}");
+            assert_eq!(failures_of(&store, &id, "device:k1").await, 0, "{name}");
+            assert_eq!(
+                store.mfa_devices(&id).await.unwrap()[0].failed_attempts,
+                0,
+                "{name}"
+            );
         }
     }
 
@@ -1332,12 +1468,12 @@ mod mfa {
             add(&store, &id, "dev-2", "Tablet").await;
             let (by_phone, new) = mfa_session(&id, "dev-1");
             store
-                .start_session(&new, None, &audit(Some(&id), "sign_in"))
+                .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
                 .await
                 .unwrap();
             let (by_tablet, new) = mfa_session(&id, "dev-2");
             store
-                .start_session(&new, None, &audit(Some(&id), "sign_in"))
+                .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
                 .await
                 .unwrap();
 
@@ -1392,6 +1528,7 @@ mod mfa {
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &id,
+                    "*",
                     T0,
                     T0 + Duration::minutes(10),
                     &audit(Some(&id), "x"),

@@ -88,8 +88,62 @@ impl PageError {
     }
 }
 
+/// A refusal of the service as the console and the API both show it: the status, the stable
+/// API error code, the page heading and the words. The API and the console take their
+/// wording from here, so the two never disagree.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    heading: &'static str,
+    message: &'static str,
+}
+
+fn refusal(error: &ServiceError) -> Option<Refusal> {
+    let (status, code, heading, message) = match error {
+        ServiceError::RecoveryAlreadyStarted => (
+            StatusCode::CONFLICT,
+            "recovery_already_started",
+            "Already started",
+            "Sign-in with alternative factors was already started from this sign-in. Continue it, or sign in with your password again to start over.",
+        ),
+        ServiceError::RecoveryBudget => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "recovery_budget",
+            "Too many attempts",
+            "Sign-in with alternative factors was started too many times for this account today. Nothing was sent. Try again tomorrow, or contact the operator.",
+        ),
+        ServiceError::RecoveryBlocked => (
+            StatusCode::FORBIDDEN,
+            "recovery_blocked",
+            "Alternative factors are blocked",
+            "Sign-in with alternative factors is blocked for this account because its owner reported a sign-in they did not make (This wasn't me). To lift the block, reset the password with Forgot password? and then sign in with an MFA device the account had before; or ask the operator.",
+        ),
+        ServiceError::AccountLocked => (
+            StatusCode::FORBIDDEN,
+            "account_locked",
+            "Locked",
+            "Too many failed attempts were made on this account from here. Reset the password with Forgot password? to unlock it.",
+        ),
+        _ => return None,
+    };
+    Some(Refusal {
+        status,
+        code,
+        heading,
+        message,
+    })
+}
+
 impl From<ServiceError> for PageError {
     fn from(error: ServiceError) -> Self {
+        if let Some(refused) = refusal(&error) {
+            return Self {
+                retry_after: None,
+                status: refused.status,
+                heading: refused.heading,
+                message: refused.message.to_owned(),
+            };
+        }
         match error {
             ServiceError::Invalid(fields) => PageError::bad_request(
                 fields
@@ -227,6 +281,9 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
+        if let Some(refused) = refusal(&error) {
+            return Self::new(refused.status, refused.code, refused.message);
+        }
         match error {
             ServiceError::Invalid(fields) => Self::invalid(fields),
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),

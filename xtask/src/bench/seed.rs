@@ -150,14 +150,14 @@ impl Seeder {
         let now = self.now;
         out.push_str(
             "INSERT INTO accounts (id, email, name, phone, phone_verified_at, email_verified_at, \
-             status, password_hash, created_at, password_changed_at, failed_sign_ins) VALUES\n",
+             status, password_hash, created_at, password_changed_at) VALUES\n",
         );
         for (n, i) in range.clone().enumerate() {
             let sep = if n == 0 { "" } else { ",\n" };
             let _ = write!(
                 out,
                 "{sep}('{}', '{}', 'Bench {i}', '+15555550100', {now}, {now}, 'active', '{}', \
-                 {now}, {now}, 0)",
+                 {now}, {now})",
                 account_id(i),
                 email(i),
                 self.password_hash,

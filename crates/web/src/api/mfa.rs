@@ -260,13 +260,7 @@ pub async fn resync(
 ) -> Result<StatusCode, ApiError> {
     state
         .service
-        .resync_device(
-            &session.account_id,
-            &device_id,
-            &body.code1,
-            &body.code2,
-            &ctx,
-        )
+        .resync_device(&session, &device_id, &body.code1, &body.code2, &ctx)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

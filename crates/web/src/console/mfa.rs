@@ -344,7 +344,7 @@ pub async fn resync_submit(
 ) -> Result<Response, PageError> {
     match state
         .service
-        .resync_device(&session.account_id, &id, &form.code1, &form.code2, &ctx)
+        .resync_device(&session, &id, &form.code1, &form.code2, &ctx)
         .await
     {
         Ok(()) => {

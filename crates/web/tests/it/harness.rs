@@ -236,6 +236,7 @@ impl Page {
 }
 
 /// A cookie-keeping client that sends same-origin requests the way a browser does.
+#[derive(Clone)]
 pub struct Browser {
     router: Router,
     pub cookies: BTreeMap<String, String>,

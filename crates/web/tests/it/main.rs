@@ -6,3 +6,4 @@ mod hardware;
 mod harness;
 mod mfa;
 mod recovery;
+mod throttling;

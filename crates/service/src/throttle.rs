@@ -1,0 +1,122 @@
+//! Every guessable check — a password at sign-in, at re-authentication and at `Change
+//! password`, an MFA code, a security-key assertion — is throttled the same way: an attempt
+//! is reserved on its failure counter in the database *before* it is checked (see
+//! `latchkey_domain::lockout`), so concurrent requests cannot all slip past a rule that each
+//! of them read before the others counted.
+//!
+//! Counters are per account (or per unknown email address) and per source: a known device of
+//! the account has its own, everyone else shares the account's. Someone who knows only the
+//! email address therefore cannot keep the owner's known devices out.
+
+use latchkey_domain::lockout::{Admission, Source};
+use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
+use latchkey_domain::{AccountId, EmailAddress};
+
+use crate::error::ServiceError;
+use crate::hash_slots::Priority;
+use crate::store::{AttemptReservation, Reservation, ThrottleKey};
+use crate::{RequestContext, Service};
+
+/// The outcome of a throttled password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PasswordCheck {
+    /// The counter refused the attempt: the password was not checked (a dummy hash ran, so
+    /// the answer takes as long) and nothing was counted.
+    Refused(Admission),
+    /// Wrong (or no such account): already counted by the reservation.
+    Wrong,
+    /// Right: the caller settles the reservation (refund or clear) with its change.
+    Right,
+}
+
+impl PasswordCheck {
+    /// The audit detail of a refusal.
+    pub(crate) fn refusal_detail(admission: Admission) -> &'static str {
+        match admission {
+            Admission::Locked => "locked",
+            _ => "throttled",
+        }
+    }
+}
+
+impl Service {
+    /// Where a request signing in as `email` comes from, for throttling: the known device
+    /// it proves to be, or an unknown source.
+    pub(crate) fn source_for(&self, ctx: &RequestContext, email: &EmailAddress) -> Source {
+        match self.known_device(ctx, email) {
+            Some(device) => Source::KnownDevice { id: device.id },
+            None => Source::Unknown,
+        }
+    }
+
+    pub(crate) fn account_throttle(&self, account: &AccountId, source: &Source) -> ThrottleKey {
+        ThrottleKey {
+            subject: account.as_str().to_owned(),
+            source: source.key(),
+        }
+    }
+
+    /// The counter of an email address that has no account: a keyed hash of what was typed,
+    /// so that the database does not collect addresses people mistyped, and an unknown
+    /// address is reserved, throttled and answered exactly as an account is.
+    pub(crate) fn unknown_email_throttle(&self, typed: &str, source: &Source) -> ThrottleKey {
+        let normalised = match EmailAddress::parse(typed) {
+            Ok(email) => email.as_str().to_owned(),
+            Err(_) => typed.trim().to_lowercase(),
+        };
+        ThrottleKey {
+            subject: format!(
+                "email:{}",
+                self.throttle_subject
+                    .sign(format!("throttle-subject\0{normalised}").as_bytes())
+            ),
+            source: source.key(),
+        }
+    }
+
+    /// Reserves, then checks `password` against `stored` (`None`: no account, a dummy hash
+    /// runs). Every outcome costs exactly one Argon2 run.
+    pub(crate) async fn check_password(
+        &self,
+        key: &ThrottleKey,
+        stored: Option<&str>,
+        password: &str,
+        priority: Priority,
+    ) -> Result<PasswordCheck, ServiceError> {
+        let reservation = self
+            .store
+            .reserve_attempt(
+                &AttemptReservation {
+                    key,
+                    judged: 0,
+                    device: None,
+                    device_limit: DEVICE_FAILURE_LIMIT,
+                },
+                &self.config.lockout,
+                self.clock.now(),
+            )
+            .await?;
+        let refused = match reservation {
+            Reservation::Reserved => None,
+            Reservation::Refused(admission) => Some(admission),
+            Reservation::DeviceLocked => Some(Admission::Locked),
+        };
+        if let Some(admission) = refused {
+            self.hasher
+                .verify_with_priority(password, None, priority)
+                .await?;
+            return Ok(PasswordCheck::Refused(admission));
+        }
+        Ok(
+            if self
+                .hasher
+                .verify_with_priority(password, stored, priority)
+                .await?
+            {
+                PasswordCheck::Right
+            } else {
+                PasswordCheck::Wrong
+            },
+        )
+    }
+}
