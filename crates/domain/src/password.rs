@@ -4,6 +4,13 @@
 //! exists so that a megabyte "password" cannot make the server hash a megabyte; it is far
 //! above the 64 characters the standards ask us to accept. The blocklist is checked only when
 //! a password is set or changed, never at sign-in, and the reason is shown to the person.
+//!
+//! The common-password list is embedded at build time (`data/common-passwords.txt`), so this
+//! module reads no file; it is searched whole and case-insensitively. Deliberately absent:
+//! a strength score, composition rules (digits, capitals) and l33t or keyboard-walk guessing
+//! beyond the simple patterns below; a password refused here always gets one plain reason.
+
+use std::sync::LazyLock;
 
 /// The shortest password accepted when one is set, in characters.
 pub const MIN_CHARS: usize = 12;
@@ -19,6 +26,10 @@ pub enum PasswordProblem {
     #[error("This password is one of the most commonly used; choose one that is harder to guess.")]
     Common,
     #[error(
+        "This password is one of the most commonly used with only digits, symbols or spaces added; choose one that is harder to guess."
+    )]
+    CommonWithDecoration,
+    #[error(
         "This password repeats or follows a simple sequence; choose one that is harder to guess."
     )]
     Pattern,
@@ -26,37 +37,17 @@ pub enum PasswordProblem {
     ContainsContext,
 }
 
-/// A handful of the most common passwords long enough to pass the length rule, taken from
-/// published breach corpora; most weak passwords are already stopped by [`MIN_CHARS`].
-const COMMON: &[&str] = &[
-    "password1234",
-    "password12345",
-    "password123456",
-    "passwordpassword",
-    "password1234!",
-    "p@ssw0rd1234",
-    "qwertyuiopasdfghjkl",
-    "qwertyuiop123",
-    "qwerty123456",
-    "1q2w3e4r5t6y",
-    "1qaz2wsx3edc",
-    "iloveyou1234",
-    "letmein12345",
-    "welcome12345",
-    "administrator",
-    "changeme1234",
-    "trustno1trustno1",
-    "football1234",
-    "baseball1234",
-    "sunshine1234",
-    "princess1234",
-    "superman1234",
-    "monkey123456",
-    "dragon123456",
-    "computer1234",
-    "internet1234",
-    "correcthorsebatterystaple",
-];
+/// The shortest listed password that still counts as common once digits, symbols or spaces
+/// are added around it. Shorter ones ("abc", "qwe") would refuse strong passwords that merely
+/// start with them.
+const MIN_DECORATED_CHARS: usize = 4;
+
+/// The 100,000 most common passwords of a published breach corpus, lowercased and sorted,
+/// keeping only the entries a rule here can use; `data/README.md` says where they come from.
+const COMMON_LIST: &str = include_str!("../data/common-passwords.txt");
+
+/// [`COMMON_LIST`] split into lines once, for binary search.
+static COMMON: LazyLock<Vec<&'static str>> = LazyLock::new(|| COMMON_LIST.lines().collect());
 
 /// Checks a password someone is about to set. `context` holds words the password must not
 /// contain: the account's email address, its local part and the account name.
@@ -66,11 +57,20 @@ pub fn check_new_password(password: &str, context: &[&str]) -> Result<(), Passwo
         return Err(PasswordProblem::TooShort);
     }
     let lowered = password.to_lowercase();
-    if COMMON.contains(&lowered.as_str()) {
-        return Err(PasswordProblem::Common);
-    }
+    // Patterns first: "123456789012" is also a listed password, but "follows a simple
+    // sequence" tells the person more.
     if is_simple_pattern(&lowered) {
         return Err(PasswordProblem::Pattern);
+    }
+    if is_listed(&lowered) {
+        return Err(PasswordProblem::Common);
+    }
+    let undecorated = without_decoration(&lowered);
+    if undecorated.len() < lowered.len()
+        && undecorated.chars().count() >= MIN_DECORATED_CHARS
+        && is_listed(undecorated)
+    {
+        return Err(PasswordProblem::CommonWithDecoration);
     }
     for word in context {
         let word = word.trim().to_lowercase();
@@ -79,6 +79,18 @@ pub fn check_new_password(password: &str, context: &[&str]) -> Result<(), Passwo
         }
     }
     Ok(())
+}
+
+/// Whether a lowercased password is on the common-password list.
+fn is_listed(lowered: &str) -> bool {
+    COMMON.binary_search(&lowered).is_ok()
+}
+
+/// The password without the digits, ASCII symbols and spaces at either end: "sunshine" for
+/// "sunshine2024!!!". Adding these to a common password is the first thing a guesser tries.
+fn without_decoration(password: &str) -> &str {
+    password
+        .trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace())
 }
 
 /// The only check made on a password typed at sign-in: the cap that keeps hashing bounded.
@@ -116,6 +128,18 @@ fn is_simple_pattern(password: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The passwords of a table whose check does not give `expected`, with what it gave.
+    fn unexpected<'a>(
+        passwords: &[&'a str],
+        expected: Result<(), PasswordProblem>,
+    ) -> Vec<(&'a str, Result<(), PasswordProblem>)> {
+        passwords
+            .iter()
+            .map(|password| (*password, check_new_password(password, &[])))
+            .filter(|(_, outcome)| *outcome != expected)
+            .collect()
+    }
 
     #[test]
     fn a_long_unusual_password_is_accepted_whole() {
@@ -157,6 +181,83 @@ mod tests {
     }
 
     #[test]
+    fn listed_passwords_are_refused_as_common_in_any_case() {
+        let listed = &[
+            "cheeseburger",
+            "PeanutButter",
+            "FINALFANTASY",
+            "hakunamatata",
+            "MichaelJackson",
+            "iloveyoubaby",
+            "leavemealone",
+            "jamesbond007",
+            "dragonslayer",
+            "ManchesterUnited",
+            "q1w2e3r4t5y6",
+            "passwordpassword",
+            "Password1234",
+        ];
+        assert_eq!(unexpected(listed, Err(PasswordProblem::Common)), []);
+    }
+
+    #[test]
+    fn listed_passwords_with_only_digits_symbols_or_spaces_added_are_refused() {
+        let decorated = &[
+            "sunshine2024!!!",
+            "dragonball1234",
+            "Monkey-1999!",
+            "!!football!!",
+            "2024 Princess",
+            "...iloveyou...",
+            "cheeseburger99",
+        ];
+        assert_eq!(
+            unexpected(decorated, Err(PasswordProblem::CommonWithDecoration)),
+            []
+        );
+    }
+
+    #[test]
+    fn strong_passphrases_are_accepted() {
+        let strong = &[
+            "violet-anchor-tundra-42",
+            "marble quiet oyster lamp",
+            "Xq7#pL9v!mR2wz",
+            "ночь-чайник-42-лес",
+            "plinth7!sorrel-aviary",
+            "correct horse battery staple, benchmarked",
+            // A listed word inside a longer phrase is not the whole password.
+            "sunshine-walrus-2024",
+            "monkey wrench garden",
+            // With the digits set aside, "abc" is too short to count as a listed password.
+            "abc-83619274015",
+        ];
+        assert_eq!(unexpected(strong, Ok(())), []);
+    }
+
+    #[test]
+    fn the_embedded_list_is_sorted_lowercase_and_holds_only_entries_a_rule_can_use() {
+        assert!(COMMON.len() >= 40_000, "only {} entries", COMMON.len());
+        // Binary search needs strictly ascending entries (which also rules out duplicates).
+        let unsorted: Vec<_> = COMMON
+            .windows(2)
+            .filter(|pair| pair[0] >= pair[1])
+            .collect();
+        assert_eq!(unsorted, Vec::<&[&str]>::new());
+        // Shorter entries are only useful as the core of a decorated password.
+        let unusable: Vec<_> = COMMON
+            .iter()
+            .filter(|entry| {
+                let chars = entry.chars().count();
+                let usable = chars >= MIN_CHARS
+                    || (chars >= MIN_DECORATED_CHARS && without_decoration(entry) == **entry);
+                !usable || entry.to_lowercase() != **entry
+            })
+            .collect();
+        assert_eq!(unusable, Vec::<&&str>::new());
+    }
+
+    #[test]
     fn context_words_are_refused_case_insensitively() {
         assert_eq!(
             check_new_password("my-Annlee-account!", &["annlee@example.com", "annlee"]),
@@ -169,6 +270,9 @@ mod tests {
     #[test]
     fn sign_in_only_caps_the_length() {
         assert_eq!(check_length("a"), Ok(()));
+        // The blocklist is for choosing a password; an old common one still signs in.
+        assert_eq!(check_length("password1234"), Ok(()));
+        assert_eq!(check_length("sunshine2024!!!"), Ok(()));
         assert_eq!(check_length(&"a".repeat(MAX_BYTES)), Ok(()));
         assert_eq!(
             check_length(&"a".repeat(MAX_BYTES + 1)),
