@@ -65,6 +65,9 @@ pub struct RecoveryPolicy {
     pub digit_attempts_per_call: u32,
     /// The recovery session's absolute lifetime (≤ 1 hour).
     pub session_lifetime: Duration,
+    /// For this long after a flow completed (or, if it never did, after it expired), its
+    /// `This wasn't me` link undoes what was done since it started; older links expire.
+    pub undo_window: Duration,
     /// Flows one account may start within [`RecoveryPolicy::flow_window`]: each one emails
     /// the owner, so someone who knows the password cannot flood the inbox.
     pub flows_per_account: u32,
@@ -85,6 +88,7 @@ impl Default for RecoveryPolicy {
             global_call_window: Duration::hours(1),
             digit_attempts_per_call: 3,
             session_lifetime: Duration::hours(1),
+            undo_window: Duration::hours(24 * 7),
             flows_per_account: 5,
             flow_window: Duration::hours(24),
         }

@@ -29,6 +29,44 @@ impl SessionKind {
     }
 }
 
+/// What a signed-in request wants to do, for [`SessionKind::permits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAction {
+    /// See Security credentials: the account, its devices, recent recoveries.
+    ViewCredentials,
+    /// `Activate MFA`: a virtual device, a security key or a hardware token.
+    ActivateDevice,
+    /// `Manage` → `Remove`.
+    RemoveDevice,
+    /// `Manage` → `Resync`.
+    ResyncDevice,
+    /// `Change password`.
+    ChangePassword,
+    /// `Sign out`.
+    SignOut,
+}
+
+impl SessionKind {
+    /// Whether a session of this kind may do `action`. A session earned with alternative
+    /// factors exists to replace a lost device: it may see Security credentials, remove and
+    /// activate devices, change the password and sign out — nothing else. Every action added
+    /// later is refused to it unless it is named here, because the match below lists what it
+    /// may do, not what it may not.
+    pub fn permits(self, action: SessionAction) -> bool {
+        match self {
+            Self::Full => true,
+            Self::AlternativeFactors => matches!(
+                action,
+                SessionAction::ViewCredentials
+                    | SessionAction::ActivateDevice
+                    | SessionAction::RemoveDevice
+                    | SessionAction::ChangePassword
+                    | SessionAction::SignOut
+            ),
+        }
+    }
+}
+
 /// Idle and absolute limits, within NIST's AAL2 guidance (≤ 1 h idle, ≤ 24 h absolute).
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
@@ -96,6 +134,27 @@ mod tests {
         let now = Timestamp(12 * 3600);
         assert!(!policy.is_live(times(0, now.0 - 1), now));
         assert!(policy.is_live(times(0, now.0 - 1), Timestamp(now.0 - 1)));
+    }
+
+    #[test]
+    fn a_recovery_session_may_only_replace_the_lost_device() {
+        use SessionAction::*;
+        let table = [
+            (ViewCredentials, true),
+            (ActivateDevice, true),
+            (RemoveDevice, true),
+            (ChangePassword, true),
+            (SignOut, true),
+            (ResyncDevice, false),
+        ];
+        for (action, allowed) in table {
+            assert_eq!(
+                SessionKind::AlternativeFactors.permits(action),
+                allowed,
+                "{action:?}"
+            );
+            assert!(SessionKind::Full.permits(action), "{action:?}");
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum ServiceError {
     /// proves control again (or an operator unblocks them).
     #[error("alternative-factor sign-in is blocked for this account")]
     RecoveryBlocked,
+    /// A session earned with alternative factors asked for something beyond replacing a lost
+    /// device (see `SessionKind::permits`).
+    #[error("a session signed in with alternative factors cannot do this")]
+    RecoveryScope,
     /// Too many failures from this source: only a password reset by email unlocks it.
     #[error("the account is locked after too many failed attempts")]
     AccountLocked,

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod password_hasher;
 pub mod password_reset;
 pub mod recovery;
+pub mod recovery_report;
 pub mod secrets;
 pub mod sessions;
 pub mod sign_in;

@@ -254,6 +254,10 @@ impl Service {
         &self,
         session: &CurrentSession,
     ) -> Result<EnrollmentView, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let account = self.account_for(session).await?;
         if self.store.mfa_devices(&account.id).await?.len() >= MAX_DEVICES {
             return Err(ServiceError::Conflict(format!(
@@ -297,6 +301,10 @@ impl Service {
         session: &CurrentSession,
         id: &str,
     ) -> Result<Option<EnrollmentView>, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let account = self.account_for(session).await?;
         let Some(enrollment) = self
             .store
@@ -335,6 +343,10 @@ impl Service {
         form: &AssignRequest<'_>,
         ctx: &RequestContext,
     ) -> Result<DeviceView, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let AssignRequest {
             name,
             code1,
@@ -435,6 +447,10 @@ impl Service {
         code2: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ResyncDevice,
+        )?;
         let account = self.account_for(session).await?;
         let key = self.account_throttle(&account.id, &self.source_for(ctx, &account.email));
         self.resync(&account, &key, 0, device_id, [code1, code2], ctx)
@@ -555,6 +571,10 @@ impl Service {
         password: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<Removal, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::RemoveDevice,
+        )?;
         let account = self.account_for(session).await?;
         let devices = self.store.mfa_devices(&account.id).await?;
         let Some(device) = devices.iter().find(|d| d.id == device_id) else {

@@ -164,6 +164,10 @@ impl Service {
         new_password: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ChangePassword,
+        )?;
         self.admit(ctx)?;
         let account = self
             .store

@@ -76,7 +76,7 @@ fn facts(flow: &RecoveryFlowRecord) -> FlowFacts {
 impl Service {
     /// The `This wasn't me` token of a flow: derived from the flow id with a server subkey, so
     /// both notices can carry it without storing it; storage keeps only its hash.
-    fn cancel_token(&self, flow_id: &str) -> SecretToken {
+    pub(crate) fn cancel_token(&self, flow_id: &str) -> SecretToken {
         let tag = self
             .recovery_cancel
             .sign(format!("recovery-cancel\0{flow_id}").as_bytes());
@@ -126,7 +126,7 @@ impl Service {
             paragraphs: vec![
                 lead,
                 format!(
-                    "If this wasn't you, open this link now: it ends the recovery, signs out every session and blocks sign-in with alternative factors until you sign in with your MFA device: {cancel}"
+                    "If this wasn't you, open this link now (it works for 7 days): it ends the recovery, signs out every session, removes any MFA device added since it began, disables the password, and blocks sign-in with alternative factors until you reset the password by email and sign in with an MFA device you had before: {cancel}"
                 ),
             ],
         };
@@ -182,6 +182,8 @@ impl Service {
             cancel_token_hash: self.cancel_token(&id).hash(),
             attempt_hash: token.hash(),
             source: attempt.source.clone(),
+            started_from: ctx.client_addr.clone(),
+            started_agent: ctx.user_agent.clone(),
             created_at: now,
             expires_at,
         };
@@ -498,49 +500,6 @@ impl Service {
             account_id: account.id,
             expires_at,
         })
-    }
-
-    /// Whether a `This wasn't me` link is genuine (for its confirmation page).
-    pub async fn cancel_link_is_valid(&self, token: &str) -> Result<bool, ServiceError> {
-        let Some(token) = SecretToken::from_presented(token) else {
-            return Ok(false);
-        };
-        Ok(self
-            .store
-            .recovery_flow_by_cancel_token(&token.hash())
-            .await?
-            .is_some_and(|f| f.state != RecoveryState::Cancelled))
-    }
-
-    /// `This wasn't me`: ends the recovery (and its session), signs out everywhere, and blocks
-    /// alternative factors until a real factor is used.
-    pub async fn cancel_recovery(
-        &self,
-        token: &str,
-        ctx: &RequestContext,
-    ) -> Result<AccountId, ServiceError> {
-        let token = SecretToken::from_presented(token).ok_or(ServiceError::LinkInvalid)?;
-        let flow = self
-            .store
-            .recovery_flow_by_cancel_token(&token.hash())
-            .await?
-            .ok_or(ServiceError::LinkInvalid)?;
-        let audit = self.audit(
-            ctx,
-            Some(&flow.account_id),
-            AuditEvent::RecoveryCancelled,
-            AuditOutcome::Success,
-            &flow.id,
-        );
-        if self
-            .store
-            .cancel_recovery(&flow.id, &flow.account_id, self.clock.now(), &audit)
-            .await?
-        {
-            Ok(flow.account_id)
-        } else {
-            Err(ServiceError::LinkInvalid)
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Recognising, keeping alive and ending sessions.
 
-use latchkey_domain::session::{SessionKind, SessionTimes};
+use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
@@ -21,6 +21,21 @@ pub struct CurrentSession {
 }
 
 impl Service {
+    /// Refuses `action` to a session that may not do it: a session earned with alternative
+    /// factors may only replace the lost device. Every use case that takes a session asks
+    /// this first, whatever the web layer already checked.
+    pub fn authorize(
+        &self,
+        session: &CurrentSession,
+        action: SessionAction,
+    ) -> Result<(), ServiceError> {
+        if session.kind.permits(action) {
+            Ok(())
+        } else {
+            Err(ServiceError::RecoveryScope)
+        }
+    }
+
     /// The live session a presented token belongs to, if any. Expired, revoked and unknown
     /// tokens all give `None`.
     pub async fn authenticate(&self, token: &str) -> Result<Option<CurrentSession>, ServiceError> {
@@ -59,6 +74,7 @@ impl Service {
         session: &CurrentSession,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        self.authorize(session, SessionAction::SignOut)?;
         let now = self.clock.now();
         let audit = self.audit(
             ctx,

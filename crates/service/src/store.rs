@@ -284,6 +284,8 @@ pub enum FlowStart {
     AlreadyStarted,
     /// The account has started as many flows as its budget allows, for now.
     OverBudget,
+    /// Alternative factors are blocked on the account (`This wasn't me`).
+    Blocked,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +295,9 @@ pub struct NewRecoveryFlow {
     pub attempt_hash: TokenHash,
     /// The throttling source of that attempt; wrong digits count on it.
     pub source: String,
+    /// Who started it (client address and browser), shown on the emailed link's page.
+    pub started_from: String,
+    pub started_agent: String,
     pub token_hash: TokenHash,
     pub account_id: AccountId,
     pub cancel_token_hash: TokenHash,
@@ -321,6 +326,32 @@ pub struct RecoveryFlowRecord {
     pub email_token_expires_at: Option<Timestamp>,
     pub calls_placed: u32,
     pub source: String,
+    pub completed_at: Option<Timestamp>,
+    pub reported_at: Option<Timestamp>,
+    pub started_from: String,
+    pub started_agent: String,
+}
+
+/// `This wasn't me`, as the store applies it.
+#[derive(Debug, Clone)]
+pub struct RecoveryReport<'a> {
+    pub flow_id: &'a str,
+    pub account: &'a AccountId,
+    /// Links of flows that completed (or expired) longer ago than this no longer work.
+    pub undo_window: latchkey_domain::Duration,
+    /// Replaces the password, which whoever started the flow knew: a hash of random bytes,
+    /// so only a reset by email gets the owner back in.
+    pub revoked_password_hash: &'a str,
+    pub now: Timestamp,
+}
+
+/// What `This wasn't me` undid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryUndone {
+    /// Devices activated since the reported recovery began, now removed.
+    pub devices_removed: Vec<String>,
+    /// The moment from which devices were suspect: the block lifts only with an older one.
+    pub since: Timestamp,
 }
 
 /// What a verification call is for: each purpose has its own transition when the right
@@ -805,15 +836,19 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<Completion>;
 
-    /// `This wasn't me`: cancels the flow, signs out everywhere and blocks alternative-factor
-    /// sign-in until a real factor is used. Returns the account, or `None` for an unknown link.
-    async fn cancel_recovery(
+    /// `This wasn't me`, all or nothing: marks the flow reported (once, within its undo
+    /// window), ends every live flow and every session of the account, removes every device
+    /// activated since the suspect recovery began (and any flow completed since the reported
+    /// one began: a sibling the intruder finished), invalidates pending enrolments, security-key
+    /// ceremonies, sign-in attempts and reset links, replaces the password, and blocks
+    /// alternative factors until the owner resets the password by email and signs in with an
+    /// older device. `None` when the link is used, expired or unknown.
+    async fn report_recovery(
         &self,
-        flow_id: &str,
-        account: &AccountId,
-        now: Timestamp,
+        report: &RecoveryReport<'_>,
+        outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<RecoveryUndone>>;
     async fn recovery_flow_by_cancel_token(
         &self,
         cancel_token_hash: &TokenHash,

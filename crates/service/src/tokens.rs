@@ -120,6 +120,10 @@ impl Service {
         form: &AssignRequest<'_>,
         ctx: &RequestContext,
     ) -> Result<DeviceView, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let account = self
             .store
             .account_by_id(&session.account_id)

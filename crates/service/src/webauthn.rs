@@ -161,6 +161,10 @@ impl Service {
         session: &CurrentSession,
         name: &str,
     ) -> Result<Ceremony, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let webauthn = self.relying_party()?;
         let name = parse_device_name(name).map_err(|e| ServiceError::field("name", e))?;
         let account = self
@@ -204,6 +208,10 @@ impl Service {
         password: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<DeviceView, ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ActivateDevice,
+        )?;
         let webauthn = self.relying_party()?;
         let account = self
             .store

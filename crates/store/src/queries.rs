@@ -10,7 +10,8 @@
 macro_rules! select_flows {
     () => {
         "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
-         email_token_expires_at, calls_placed, source FROM recovery_flows"
+         email_token_expires_at, calls_placed, source, completed_at, reported_at, \
+         started_from, started_agent FROM recovery_flows"
     };
 }
 
@@ -255,6 +256,25 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// A sign-in with a real factor lifts a `This wasn't me` block only once the owner
+            /// has also reset the password by email, and only with a device that existed
+            /// before the suspect recovery began: never with one the intruder added.
+            async fn lift_recovery_block(tx: &mut Tx, account: &AccountId, device_id: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE accounts SET recovery_blocked_at = NULL, recovery_block_since = NULL, \
+                     recovery_block_reset_at = NULL WHERE id = $1 AND recovery_blocked_at IS NOT NULL \
+                     AND recovery_block_reset_at IS NOT NULL \
+                     AND recovery_block_since > (SELECT created_at FROM mfa_devices WHERE id = $2 AND account_id = $3)",
+                )
+                .bind(account.as_str())
+                .bind(device_id)
+                .bind(account.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
             async fn active_device_count(tx: &mut Tx, account: &AccountId) -> StoreResult<usize> {
                 let count: i64 = sqlx::query(
                     "SELECT COUNT(*) AS n FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL",
@@ -329,6 +349,10 @@ macro_rules! sql_store {
                     email_token_expires_at: row.try_get::<Option<i64>, _>("email_token_expires_at").map_err(db_error)?.map(Timestamp),
                     calls_placed: u32::try_from(row.try_get::<i64, _>("calls_placed").map_err(db_error)?).unwrap_or(u32::MAX),
                     source: row.try_get("source").map_err(db_error)?,
+                    completed_at: row.try_get::<Option<i64>, _>("completed_at").map_err(db_error)?.map(Timestamp),
+                    reported_at: row.try_get::<Option<i64>, _>("reported_at").map_err(db_error)?.map(Timestamp),
+                    started_from: row.try_get("started_from").map_err(db_error)?,
+                    started_agent: row.try_get("started_agent").map_err(db_error)?,
                 })
             }
 
@@ -660,6 +684,16 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                    // Half of what lifts a `This wasn't me` block: control of the email.
+                    sqlx::query(
+                        "UPDATE accounts SET recovery_block_reset_at = $1 \
+                         WHERE id = $2 AND recovery_blocked_at IS NOT NULL",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                     sqlx::query(
                         "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 \
                          AND revoked_at IS NULL",
@@ -1228,12 +1262,7 @@ macro_rules! sql_store {
                     if completed.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    // A real factor was used: alternative-factor sign-in is allowed again.
-                    sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
-                        .bind(session.account_id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    lift_recovery_block(&mut tx, &session.account_id, device_id).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
@@ -1352,10 +1381,20 @@ macro_rules! sql_store {
                     if started >= i64::from(max_flows) {
                         return Ok(FlowStart::OverBudget);
                     }
+                    let blocked: Option<i64> = sqlx::query("SELECT recovery_blocked_at FROM accounts WHERE id = $1")
+                        .bind(flow.account_id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .try_get("recovery_blocked_at")
+                        .map_err(db_error)?;
+                    if blocked.is_some() {
+                        return Ok(FlowStart::Blocked);
+                    }
                     let inserted = sqlx::query(
                         "INSERT INTO recovery_flows (id, token_hash, account_id, state, created_at, \
-                         expires_at, cancel_token_hash, attempt_hash, source) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (attempt_hash) DO NOTHING",
+                         expires_at, cancel_token_hash, attempt_hash, source, started_from, started_agent) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (attempt_hash) DO NOTHING",
                     )
                     .bind(&flow.id)
                     .bind(flow.token_hash.as_str())
@@ -1366,6 +1405,8 @@ macro_rules! sql_store {
                     .bind(flow.cancel_token_hash.as_str())
                     .bind(flow.attempt_hash.as_str())
                     .bind(&flow.source)
+                    .bind(&flow.started_from)
+                    .bind(&flow.started_agent)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1722,7 +1763,9 @@ macro_rules! sql_store {
                     }
                     let done = sqlx::query(
                         "UPDATE recovery_flows SET state = 'completed', completed_at = $1 WHERE id = $2 \
-                         AND account_id = $3 AND state = 'phone_verified' AND expires_at > $4",
+                         AND account_id = $3 AND state = 'phone_verified' AND expires_at > $4 \
+                         AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = recovery_flows.account_id \
+                                         AND a.recovery_blocked_at IS NOT NULL)",
                     )
                     .bind(now.0)
                     .bind(flow_id)
@@ -1755,24 +1798,49 @@ macro_rules! sql_store {
                     Ok(Completion::Completed)
                 }
 
-                async fn cancel_recovery(&self, flow_id: &str, account: &AccountId, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
+                async fn report_recovery(
+                    &self,
+                    report: &RecoveryReport<'_>,
+                    outbox: &[NewOutboxMessage],
+                    audit: &AuditRecord,
+                ) -> StoreResult<Option<RecoveryUndone>> {
+                    let RecoveryReport { flow_id, account, undo_window, revoked_password_hash, now } = *report;
                     let mut tx = self.begin().await?;
-                    let done = sqlx::query(
-                        "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE id = $2 \
-                         AND account_id = $3 AND cancelled_at IS NULL",
+                    lock_account_row(&mut tx, account).await?;
+                    let Some(reported) = sqlx::query(
+                        "UPDATE recovery_flows SET reported_at = $1 WHERE id = $2 AND account_id = $3 \
+                         AND reported_at IS NULL AND COALESCE(completed_at, expires_at) + $4 > $5 \
+                         RETURNING created_at",
                     )
                     .bind(now.0)
                     .bind(flow_id)
                     .bind(account.as_str())
-                    .execute(&mut *tx)
+                    .bind(undo_window.0)
+                    .bind(now.0)
+                    .fetch_optional(&mut *tx)
                     .await
+                    .map_err(db_error)?
+                    else {
+                        return Ok(None);
+                    };
+                    let started: i64 = reported.try_get("created_at").map_err(db_error)?;
+                    // A flow completed since the reported one began is suspect too (the
+                    // intruder may have finished a sibling): undo from the earliest start.
+                    let sibling: Option<i64> = sqlx::query(
+                        "SELECT MIN(created_at) AS since FROM recovery_flows \
+                         WHERE account_id = $1 AND completed_at >= $2",
+                    )
+                    .bind(account.as_str())
+                    .bind(started)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("since")
                     .map_err(db_error)?;
-                    if done.rows_affected() != 1 {
-                        return Ok(false);
-                    }
+                    let since = sibling.map_or(started, |s| s.min(started));
                     sqlx::query(
                         "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 \
-                         WHERE account_id = $2 AND cancelled_at IS NULL",
+                         WHERE account_id = $2 AND state IN ('email_pending', 'email_verified', 'phone_verified')",
                     )
                     .bind(now.0)
                     .bind(account.as_str())
@@ -1780,15 +1848,61 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                     revoke_all_sessions(&mut tx, account, now).await?;
-                    sqlx::query("UPDATE accounts SET recovery_blocked_at = $1 WHERE id = $2")
-                        .bind(now.0)
-                        .bind(account.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    let removed: Vec<String> = sqlx::query(
+                        "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
+                         WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
+                    )
+                    .bind(now.0)
+                    .bind(account.as_str())
+                    .bind(since)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .iter()
+                    .map(|row| row.try_get("id").map_err(db_error))
+                    .collect::<StoreResult<_>>()?;
+                    for device in &removed {
+                        sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
+                            .bind(device)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    // Nothing begun before the report can be finished after it.
+                    for statement in [
+                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
+                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+                        "UPDATE sign_in_attempts SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
+                        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+                         AND purpose = 'reset_password' AND used_at IS NULL AND invalidated_at IS NULL",
+                    ] {
+                        sqlx::query(statement)
+                            .bind(now.0)
+                            .bind(account.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
+                         recovery_blocked_at = $3, recovery_block_since = $4, recovery_block_reset_at = NULL \
+                         WHERE id = $5",
+                    )
+                    .bind(revoked_password_hash)
+                    .bind(now.0)
+                    .bind(now.0)
+                    .bind(since)
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
-                    Ok(true)
+                    Ok(Some(RecoveryUndone {
+                        devices_removed: removed,
+                        since: Timestamp(since),
+                    }))
                 }
 
                 async fn recovery_blocked_at(&self, account: &AccountId) -> StoreResult<Option<Timestamp>> {
@@ -2007,11 +2121,7 @@ macro_rules! sql_store {
                     if updated.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    sqlx::query("UPDATE accounts SET recovery_blocked_at = NULL WHERE id = $1")
-                        .bind(session.account_id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    lift_recovery_block(&mut tx, &session.account_id, device_id).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;

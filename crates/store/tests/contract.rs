@@ -1565,6 +1565,190 @@ mod mfa {
     }
 }
 
+mod recovery {
+    use super::*;
+    use latchkey_domain::Duration;
+    use latchkey_domain::mfa::DeviceKind;
+    use latchkey_domain::totp::TotpParams;
+
+    async fn device_at(store: &Arc<dyn Store>, account: &AccountId, id: &str, at: Timestamp) {
+        let device = NewDevice {
+            id: id.to_owned(),
+            account_id: account.clone(),
+            kind: DeviceKind::Virtual,
+            name: id.to_owned(),
+            secret_sealed: vec![7; 40],
+            params: TotpParams::VIRTUAL,
+            last_used_step: 100,
+            created_at: at,
+            serial: None,
+        };
+        store
+            .create_enrollment(&NewEnrollment {
+                id: format!("enr-{id}"),
+                account_id: account.clone(),
+                kind: DeviceKind::Virtual,
+                secret_sealed: vec![9; 40],
+                created_at: at,
+                expires_at: at + Duration::minutes(15),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .assign_device(
+                    &format!("enr-{id}"),
+                    &device,
+                    8,
+                    at,
+                    &[],
+                    &audit(Some(account), "x")
+                )
+                .await
+                .unwrap(),
+            AssignOutcome::Assigned
+        );
+    }
+
+    /// A sign-in with `device` from a fresh attempt; whether the block is still there after.
+    async fn sign_in_with(
+        store: &Arc<dyn Store>,
+        account: &AccountId,
+        device: &str,
+        step: i64,
+    ) -> bool {
+        let attempt = SecretToken::generate();
+        store
+            .start_sign_in_attempt(
+                &attempt.hash(),
+                account,
+                "*",
+                T0,
+                T0 + Duration::hours(24 * 30),
+                &audit(Some(account), "x"),
+            )
+            .await
+            .unwrap();
+        let (_, mut new) = session(account);
+        new.mfa_device_id = Some(device.to_owned());
+        assert!(
+            store
+                .complete_mfa_sign_in(
+                    &attempt.hash(),
+                    device,
+                    step,
+                    &new,
+                    &audit(Some(account), "sign_in")
+                )
+                .await
+                .unwrap()
+        );
+        store.recovery_blocked_at(account).await.unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_lift_the_block() {
+        for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 40, "rec1@example.com").await;
+            device_at(&store, &id, "dev-old", T0).await;
+            let flow_token = SecretToken::generate();
+            let flow = NewRecoveryFlow {
+                id: "rec-1".to_owned(),
+                attempt_hash: SecretToken::generate().hash(),
+                source: "*".to_owned(),
+                started_from: "192.0.2.9".to_owned(),
+                started_agent: "test".to_owned(),
+                token_hash: flow_token.hash(),
+                account_id: id.clone(),
+                cancel_token_hash: SecretToken::generate().hash(),
+                created_at: T0 + Duration::seconds(100),
+                expires_at: T0 + Duration::minutes(30),
+            };
+            assert_eq!(
+                store
+                    .create_recovery_flow(&flow, (5, T0), &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                FlowStart::Started,
+                "{name}"
+            );
+            device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(200)).await;
+            let now = T0 + Duration::seconds(300);
+            let report = RecoveryReport {
+                flow_id: "rec-1",
+                account: &id,
+                undo_window: Duration::hours(24 * 7),
+                revoked_password_hash: "$argon2id$revoked",
+                now,
+            };
+            let undone = store
+                .report_recovery(&report, &[], &audit(Some(&id), "recovery_cancelled"))
+                .await
+                .unwrap()
+                .expect(name);
+            assert_eq!(
+                undone.devices_removed,
+                vec!["dev-intruder".to_owned()],
+                "{name}"
+            );
+            assert_eq!(undone.since, flow.created_at, "{name}");
+            assert!(
+                store
+                    .report_recovery(&report, &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}: once"
+            );
+            let account = store.account_by_id(&id).await.unwrap().unwrap();
+            assert_eq!(account.password_hash, "$argon2id$revoked", "{name}");
+            assert!(store.recovery_blocked_at(&id).await.unwrap().is_some());
+            // A new flow cannot start while blocked.
+            let blocked = NewRecoveryFlow {
+                id: "rec-2".to_owned(),
+                attempt_hash: SecretToken::generate().hash(),
+                token_hash: SecretToken::generate().hash(),
+                cancel_token_hash: SecretToken::generate().hash(),
+                ..flow.clone()
+            };
+            assert_eq!(
+                store
+                    .create_recovery_flow(&blocked, (5, T0), &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap(),
+                FlowStart::Blocked,
+                "{name}"
+            );
+
+            // Without a reset, even the older device does not lift the block.
+            assert!(sign_in_with(&store, &id, "dev-old", 101).await, "{name}");
+            // A device added after the recovery began does not lift it after a reset either.
+            device_at(&store, &id, "dev-later", T0 + Duration::seconds(400)).await;
+            let (reset, stored) = token(&id, TokenPurpose::ResetPassword, now);
+            store
+                .issue_email_token(&stored, &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap();
+            assert!(
+                store
+                    .reset_password(
+                        &reset.hash(),
+                        &id,
+                        "$argon2id$owner",
+                        now,
+                        &[],
+                        &audit(Some(&id), "x")
+                    )
+                    .await
+                    .unwrap()
+            );
+            assert!(sign_in_with(&store, &id, "dev-later", 102).await, "{name}");
+            // The reset and a device that predates the recovery do.
+            assert!(!sign_in_with(&store, &id, "dev-old", 103).await, "{name}");
+        }
+    }
+}
+
 mod hardware {
     use super::*;
     use latchkey_domain::mfa::DeviceKind;

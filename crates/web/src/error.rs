@@ -118,6 +118,12 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Alternative factors are blocked",
             "Sign-in with alternative factors is blocked for this account because its owner reported a sign-in they did not make (This wasn't me). To lift the block, reset the password with Forgot password? and then sign in with an MFA device the account had before; or ask the operator.",
         ),
+        ServiceError::RecoveryScope => (
+            StatusCode::FORBIDDEN,
+            "recovery_session_scope",
+            "Not available in this session",
+            "You signed in with alternative factors. This session can only replace MFA devices (remove the lost one, activate a new one), change the password and sign out. Activate a new MFA device, then sign out and sign in with it to do anything else.",
+        ),
         ServiceError::AccountLocked => (
             StatusCode::FORBIDDEN,
             "account_locked",

@@ -3,6 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_domain::session::SessionKind;
+use latchkey_service::ServiceError;
 use latchkey_service::sessions::CurrentSession;
 
 use crate::error::{ApiError, PageError};
@@ -26,10 +28,35 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
     }
 }
 
-/// A console page that needs a session; without one the browser is sent to sign in.
+/// A console page that needs a full session; without one the browser is sent to sign in.
+///
+/// A session earned with alternative factors is refused here with a page that says why: it
+/// may only do what [`SignedInAllowingRecovery`] routes offer (replace the lost device, change
+/// the password, sign out). Every page added later is closed to it unless its handler opts in.
 pub struct SignedIn(pub CurrentSession);
 
 impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let SignedInAllowingRecovery(session) =
+            SignedInAllowingRecovery::from_request_parts(parts, state).await?;
+        match session.kind {
+            SessionKind::Full => Ok(Self(session)),
+            SessionKind::AlternativeFactors => {
+                Err(PageError::from(ServiceError::RecoveryScope).into_response())
+            }
+        }
+    }
+}
+
+/// A console page of Security credentials that a recovery session may use too.
+pub struct SignedInAllowingRecovery(pub CurrentSession);
+
+impl FromRequestParts<AppState> for SignedInAllowingRecovery {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -44,10 +71,31 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// An API call authenticated with `Authorization: Bearer <session token>`.
+/// An API call authenticated with `Authorization: Bearer <session token>` of a full session;
+/// a recovery session is refused (`recovery_session_scope`) unless the route takes
+/// [`BearerAllowingRecovery`].
 pub struct Bearer(pub CurrentSession);
 
 impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerAllowingRecovery(session) =
+            BearerAllowingRecovery::from_request_parts(parts, state).await?;
+        match session.kind {
+            SessionKind::Full => Ok(Self(session)),
+            SessionKind::AlternativeFactors => Err(ServiceError::RecoveryScope.into()),
+        }
+    }
+}
+
+/// A bearer session of any kind, for the API's Security-credentials routes.
+pub struct BearerAllowingRecovery(pub CurrentSession);
+
+impl FromRequestParts<AppState> for BearerAllowingRecovery {
     type Rejection = ApiError;
 
     async fn from_request_parts(

@@ -13,7 +13,7 @@ use super::{ApiJson, SessionResponse};
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
-use crate::session::Bearer;
+use crate::session::{Bearer, BearerAllowingRecovery};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceJson {
@@ -154,7 +154,7 @@ pub struct DeviceList {
     responses((status = 200, body = DeviceList), (status = 401, body = ApiErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<Json<DeviceList>, ApiError> {
     Ok(Json(DeviceList {
         devices: devices_json(&state.service.devices(&session.account_id).await?),
@@ -177,7 +177,7 @@ pub struct EnrollmentResponse {
     responses((status = 201, body = EnrollmentResponse), (status = 409, description = "Eight devices already", body = ApiErrorBody)))]
 pub async fn begin_virtual(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<Response, ApiError> {
     let enrollment = state.service.begin_virtual_enrollment(&session).await?;
     Ok((
@@ -216,7 +216,7 @@ pub struct AssignBody {
     ))]
 pub async fn assign_virtual(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
     Path(enrollment_id): Path<String>,
     ApiJson(body): ApiJson<AssignBody>,
@@ -290,7 +290,7 @@ pub struct RemovalResponse {
     responses((status = 200, body = RemovalResponse), (status = 410, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
     Path(device_id): Path<String>,
     ApiJson(body): ApiJson<RemoveBody>,
@@ -327,7 +327,7 @@ pub struct HardwareBody {
     responses((status = 201, body = DeviceJson), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
 pub async fn assign_hardware(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
     ApiJson(body): ApiJson<HardwareBody>,
 ) -> Result<Response, ApiError> {

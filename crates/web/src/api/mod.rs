@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::session::Bearer;
+use crate::session::BearerAllowingRecovery;
 
 pub use openapi::openapi_document;
 
@@ -270,7 +270,7 @@ async fn sign_in(
 async fn sign_out(
     State(state): State<AppState>,
     Client(ctx): Client,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<StatusCode, ApiError> {
     state.service.sign_out(&session, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -295,7 +295,7 @@ pub struct MeResponse {
     responses((status = 200, body = MeResponse), (status = 401, body = crate::error::ApiErrorBody)))]
 async fn me(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<Json<MeResponse>, ApiError> {
     let account = state
         .service
@@ -377,7 +377,7 @@ pub struct ChangePasswordBody {
     responses((status = 204), (status = 401, body = crate::error::ApiErrorBody), (status = 422, body = crate::error::ApiErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {

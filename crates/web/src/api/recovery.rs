@@ -169,15 +169,29 @@ pub async fn complete(
     Ok((StatusCode::CREATED, Json(SessionResponse::from(issued))).into_response())
 }
 
+/// What `This wasn't me` undid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportAnswer {
+    /// MFA devices activated since the reported sign-in began, now removed.
+    devices_removed: usize,
+    /// Unix time: only an MFA device activated before this lifts the block (after a password
+    /// reset by email).
+    devices_before: i64,
+}
+
 #[utoipa::path(post, path = "/api/v1/recovery/cancel", tag = "recovery",
-    summary = "This wasn't me: end the recovery, sign out everywhere, block alternative factors",
+    summary = "This wasn't me: stop the recovery and undo it (sessions, devices added since, password); block alternative factors",
+    description = "For 7 days after the flow completed or expired, once. Every session ends, every MFA device activated since the flow began is removed, pending enrolments and reset links are voided, the password is replaced by one nobody knows, and alternative factors stay blocked until a password reset by email followed by a sign-in with an older MFA device (or an operator's `account unblock-recovery`).",
     request_body = TokenBody,
-    responses((status = 204), (status = 410, body = ApiErrorBody)))]
+    responses((status = 200, body = ReportAnswer), (status = 410, body = ApiErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(body): ApiJson<TokenBody>,
-) -> Result<StatusCode, ApiError> {
-    state.service.cancel_recovery(&body.token, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Json<ReportAnswer>, ApiError> {
+    let outcome = state.service.report_recovery(&body.token, &ctx).await?;
+    Ok(Json(ReportAnswer {
+        devices_removed: outcome.devices_removed,
+        devices_before: outcome.since.0,
+    }))
 }

@@ -15,7 +15,7 @@ use super::{ApiJson, SessionResponse};
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
-use crate::session::Bearer;
+use crate::session::BearerAllowingRecovery;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CeremonyResponse {
@@ -38,7 +38,7 @@ pub struct RegistrationOptionsBody {
     responses((status = 200, body = CeremonyResponse), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
 pub async fn registration_options(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     ApiJson(body): ApiJson<RegistrationOptionsBody>,
 ) -> Result<Json<CeremonyResponse>, ApiError> {
     let ceremony = state
@@ -70,7 +70,7 @@ pub struct RegisterBody {
     responses((status = 201, body = DeviceJson), (status = 422, body = ApiErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
-    Bearer(session): Bearer,
+    BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {

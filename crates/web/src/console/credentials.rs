@@ -13,7 +13,7 @@ use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
-use crate::session::SignedIn;
+use crate::session::SignedInAllowingRecovery;
 use latchkey_service::ServiceError;
 
 #[derive(Template)]
@@ -56,7 +56,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
 
 pub async fn page(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     mut page: Page,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
@@ -98,7 +98,10 @@ struct ChangePasswordPage {
     password_error: Option<String>,
 }
 
-pub async fn password_page(SignedIn(_): SignedIn, page: Page) -> Response {
+pub async fn password_page(
+    SignedInAllowingRecovery(_): SignedInAllowingRecovery,
+    page: Page,
+) -> Response {
     render(&ChangePasswordPage {
         page,
         current_error: None,
@@ -119,7 +122,7 @@ pub struct ChangePasswordForm {
 
 pub async fn password_submit(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Client(ctx): Client,
     ConsoleForm(form): ConsoleForm<ChangePasswordForm>,

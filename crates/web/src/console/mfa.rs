@@ -15,7 +15,7 @@ use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
-use crate::session::SignedIn;
+use crate::session::{SignedIn, SignedInAllowingRecovery};
 
 /// A device row, formatted for a page.
 pub struct DeviceRow {
@@ -57,7 +57,7 @@ struct ActivatePage {
 
 pub async fn activate_page(
     State(state): State<AppState>,
-    SignedIn(_): SignedIn,
+    SignedInAllowingRecovery(_): SignedInAllowingRecovery,
     page: Page,
 ) -> Response {
     render(&ActivatePage {
@@ -76,7 +76,7 @@ pub struct ActivateForm {
 
 pub async fn activate_submit(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     ConsoleForm(form): ConsoleForm<ActivateForm>,
 ) -> Result<Response, PageError> {
     match form.device_type.as_str() {
@@ -207,7 +207,7 @@ async fn setup_page(
 
 pub async fn virtual_page(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
@@ -228,7 +228,7 @@ pub struct AssignForm {
 
 pub async fn virtual_submit(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Client(ctx): Client,
     Path(id): Path<String>,
@@ -301,7 +301,12 @@ async fn manage(
             device: DeviceRow::from(device),
             last: devices.len() == 1,
             needs_password: state.service.needs_reauthentication(session),
-            uses_codes: device.kind.uses_codes(),
+            // Resync is offered only where it can be used: a code device, in a session that
+            // may resync (not one earned with alternative factors: its device is lost).
+            uses_codes: device.kind.uses_codes()
+                && session
+                    .kind
+                    .permits(latchkey_domain::session::SessionAction::ResyncDevice),
             resync_error,
             remove_error,
         }),
@@ -311,7 +316,7 @@ async fn manage(
 
 pub async fn manage_page(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
@@ -365,7 +370,7 @@ pub struct RemoveForm {
 
 pub async fn remove_submit(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Client(ctx): Client,
     Path(id): Path<String>,
@@ -438,7 +443,7 @@ fn hardware_fields(
 
 pub async fn hardware_page(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
 ) -> Response {
     render(&HardwarePage {
@@ -464,7 +469,7 @@ pub struct HardwareForm {
 
 pub async fn hardware_submit(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
     Client(ctx): Client,
     ConsoleForm(form): ConsoleForm<HardwareForm>,

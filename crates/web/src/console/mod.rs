@@ -84,6 +84,7 @@ pub fn routes() -> Router<AppState> {
             "/recovery/email",
             get(recovery::email_link).post(recovery::email_confirm),
         )
+        .route("/recovery/email/report", post(recovery::email_report))
         .route(
             "/recovery/cancel",
             get(recovery::cancel_link).post(recovery::cancel_confirm),

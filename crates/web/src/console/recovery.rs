@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::recovery::RecoveryState;
 use latchkey_service::password_reset::format_time;
+use latchkey_service::recovery_report::{ReportContext, ReportOutcome};
 use latchkey_service::store::CallStatus;
 
 use super::TokenQuery;
-use super::sign_up::ConfirmPage;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
@@ -178,23 +178,60 @@ pub async fn complete(
         .into_response())
 }
 
-/// The emailed link: a confirmation button (a `GET` never changes state, and mail scanners
-/// that open links must not be able to complete step 1 for whoever started the flow).
+#[derive(Template)]
+#[template(path = "console/recovery_link.html")]
+struct RecoveryLinkPage {
+    page: Page,
+    heading: &'static str,
+    explanation: &'static str,
+    started: String,
+    started_from: String,
+    started_agent: String,
+    confirm_action: Option<&'static str>,
+    confirm_button: &'static str,
+    report_action: &'static str,
+    token: String,
+}
+
+impl RecoveryLinkPage {
+    fn new(page: Page, context: &ReportContext, token: String) -> Self {
+        Self {
+            page,
+            heading: "",
+            explanation: "",
+            started: format_time(context.started_at),
+            started_from: context.started_from.clone(),
+            started_agent: if context.started_agent.is_empty() {
+                "unknown".to_owned()
+            } else {
+                context.started_agent.clone()
+            },
+            confirm_action: None,
+            confirm_button: "",
+            report_action: "/recovery/cancel",
+            token,
+        }
+    }
+}
+
+/// The emailed link: when and from where the sign-in began, a confirmation button (a `GET`
+/// never changes state, and mail scanners that open links must not be able to complete
+/// step 1 for whoever started the flow), and `This wasn't me`.
 pub async fn email_link(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    if !state.service.recovery_link_is_live(&query.token).await? {
+    let Some(context) = state.service.recovery_link_context(&query.token).await? else {
         return Err(PageError::link_invalid());
-    }
-    Ok(render(&ConfirmPage {
-        page,
+    };
+    Ok(render(&RecoveryLinkPage {
         heading: "Confirm your email address",
-        explanation: "You are signing in to latchkey with alternative factors. Confirm that this email address is yours; then return to the sign-in page, which moves on to the phone call.",
-        action: "/recovery/email",
-        button: "Confirm email address",
-        token: query.token,
+        explanation: "Someone is signing in to your latchkey account with alternative factors: the password, then this email address and the account's phone number instead of an MFA device. Confirm only if it is you; then return to the sign-in page, which moves on to the phone call.",
+        confirm_action: Some("/recovery/email"),
+        confirm_button: "Confirm email address",
+        report_action: "/recovery/email/report",
+        ..RecoveryLinkPage::new(page, &context, query.token)
     })
     .into_response())
 }
@@ -229,18 +266,42 @@ pub async fn cancel_link(
     page: Page,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    if !state.service.cancel_link_is_valid(&query.token).await? {
+    let Some(context) = state.service.report_link(&query.token).await? else {
         return Err(PageError::link_invalid());
-    }
-    Ok(render(&ConfirmPage {
-        page,
-        heading: "This wasn't me",
-        explanation: "End this sign-in with alternative factors, sign out every session of the account, and block sign-in with alternative factors until you sign in with an MFA device. Then change your password: someone knows it.",
-        action: "/recovery/cancel",
-        button: "This wasn't me",
-        token: query.token,
+    };
+    let explanation = if context.completed {
+        "This sign-in with alternative factors reached the console. If it was not you, say so: everything done since it began is undone."
+    } else {
+        "Someone started to sign in to your account with alternative factors. If it was not you, say so: the sign-in is stopped."
+    };
+    Ok(render(&RecoveryLinkPage {
+        heading: "Was this you?",
+        explanation,
+        ..RecoveryLinkPage::new(page, &context, query.token)
     })
     .into_response())
+}
+
+fn reported_page(page: Page, outcome: &ReportOutcome) -> Response {
+    let removed = match outcome.devices_removed {
+        0 => "No MFA device had been added since it began.".to_owned(),
+        1 => "The MFA device added since it began was removed.".to_owned(),
+        n => format!("The {n} MFA devices added since it began were removed."),
+    };
+    render(&MessagePage::new(
+        page,
+        "Sign-in stopped",
+        vec![
+            format!("The sign-in with alternative factors was stopped and every session of the account was signed out. {removed}"),
+            "Your password was disabled, because whoever started that sign-in knew it. Sign-in with alternative factors is blocked.".to_owned(),
+            format!(
+                "To get back in: choose Forgot password? and set a new password from the emailed link, then sign in with an MFA device you had before {} UTC; that lifts the block. If you have no such device, ask the operator of this latchkey.",
+                format_time(outcome.since)
+            ),
+        ],
+        Some(("/password/forgot", "Forgot password?")),
+    ))
+    .into_response()
 }
 
 pub async fn cancel_confirm(
@@ -249,15 +310,20 @@ pub async fn cancel_confirm(
     Client(ctx): Client,
     ConsoleForm(form): ConsoleForm<TokenForm>,
 ) -> Result<Response, PageError> {
-    state.service.cancel_recovery(&form.token, &ctx).await?;
-    Ok(render(&MessagePage::new(
-        page,
-        "Recovery stopped",
-        vec![
-            "The sign-in with alternative factors was ended and every session of the account was signed out. Sign-in with alternative factors stays blocked until you sign in with an MFA device.".to_owned(),
-            "Someone knows your password: change it now with Forgot password?.".to_owned(),
-        ],
-        Some(("/password/forgot", "Change password")),
-    ))
-    .into_response())
+    let outcome = state.service.report_recovery(&form.token, &ctx).await?;
+    Ok(reported_page(page, &outcome))
+}
+
+/// `This wasn't me` on the emailed verification link's own page.
+pub async fn email_report(
+    State(state): State<AppState>,
+    page: Page,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<TokenForm>,
+) -> Result<Response, PageError> {
+    let outcome = state
+        .service
+        .report_recovery_by_email_link(&form.token, &ctx)
+        .await?;
+    Ok(reported_page(page, &outcome))
 }

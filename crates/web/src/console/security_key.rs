@@ -15,7 +15,7 @@ use crate::client::Client;
 use crate::csrf::ConsoleJson;
 use crate::error::ApiError;
 use crate::page::{Page, render};
-use crate::session::SignedIn;
+use crate::session::SignedInAllowingRecovery;
 use crate::{AppState, cookies};
 
 #[derive(Template)]
@@ -27,7 +27,7 @@ struct SetupPage {
 
 pub async fn setup_page(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
 ) -> Response {
     render(&SetupPage {
@@ -45,7 +45,7 @@ pub struct NameBody {
 
 pub async fn registration_options(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     ConsoleJson(body): ConsoleJson<NameBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ceremony = state
@@ -67,7 +67,7 @@ pub struct RegisterBody {
 
 pub async fn register(
     State(state): State<AppState>,
-    SignedIn(session): SignedIn,
+    SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     Client(ctx): Client,
     ConsoleJson(body): ConsoleJson<RegisterBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

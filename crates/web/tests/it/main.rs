@@ -6,4 +6,5 @@ mod hardware;
 mod harness;
 mod mfa;
 mod recovery;
+mod recovery_undo;
 mod throttling;

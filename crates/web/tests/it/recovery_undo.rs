@@ -1,0 +1,460 @@
+//! What an intruder who completes a recovery can do with it, and how `This wasn't me` takes
+//! it all back: the recovery session's scope, the undo, the block and how the owner lifts it,
+//! and the links that carry it.
+
+use axum::http::StatusCode;
+use latchkey_domain::Duration;
+use serde_json::json;
+
+use crate::harness::{Browser, ORIGIN, PASSWORD, Page, TestApp, key_on_dev_phone, totp};
+use crate::mfa::{activate, device_ids, password_step, submit_code};
+use crate::recovery::{account_with_device, code_on, confirm_email, press, start};
+
+/// Walks `browser` through the whole alternative-factor sign-in (this test's intruder has the
+/// password, the inbox and the phone) up to the recovery session.
+async fn recover(app: &TestApp, browser: &mut Browser, email: &str) {
+    start(browser, email).await;
+    press(browser, "/signin/recovery/email").await;
+    confirm_email(app, browser, email).await;
+    press(browser, "/signin/recovery/call").await;
+    let code = code_on(&browser.get("/signin/recovery").await);
+    key_on_dev_phone(app, browser, &code).await;
+    let done = press(browser, "/signin/recovery/complete").await;
+    assert_eq!(
+        done.location(),
+        "/console/security-credentials",
+        "{}",
+        done.body
+    );
+}
+
+/// The `This wasn't me` link (as a path) in the newest mail to `email` whose subject
+/// contains `subject`.
+async fn report_link(app: &TestApp, email: &str, subject: &str) -> String {
+    let mail = app
+        .mails_to(email)
+        .await
+        .into_iter()
+        .find(|m| m.subject.contains(subject))
+        .unwrap_or_else(|| panic!("no mail about {subject:?}"));
+    let link = mail
+        .text_body
+        .split_whitespace()
+        .find(|w| w.contains("/recovery/cancel?token="))
+        .expect("a This wasn't me link")
+        .trim_end_matches(['.', ','])
+        .to_owned();
+    link[ORIGIN.len()..].to_owned()
+}
+
+async fn press_this_wasnt_me(browser: &mut Browser, path: &str) -> Page {
+    let confirm = browser.get(path).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    let token = path.split("token=").nth(1).unwrap();
+    browser
+        .post(
+            "/recovery/cancel",
+            &[("token", token), ("csrf_token", &confirm.csrf())],
+        )
+        .await
+}
+
+async fn change_password(browser: &mut Browser, current: &str, new: &str) -> Page {
+    browser
+        .submit(
+            "/console/password",
+            "/console/password",
+            &[
+                ("current_password", current),
+                ("password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await
+}
+
+async fn reset_password_by_email(app: &TestApp, browser: &mut Browser, email: &str, new: &str) {
+    browser
+        .submit("/password/forgot", "/password/forgot", &[("email", email)])
+        .await;
+    let link = app.link_in_latest_mail(email).await;
+    assert!(link.starts_with("/password/reset?token="), "{link}");
+    let form = browser.get(&link).await;
+    let token = link.split("token=").nth(1).unwrap();
+    let done = browser
+        .post(
+            "/password/reset",
+            &[
+                ("token", token),
+                ("password", new),
+                ("confirm_password", new),
+                ("csrf_token", &form.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+}
+
+/// `Troubleshoot MFA` → `Sign in using alternative factors` from the MFA page the browser is
+/// on; returns the answer.
+async fn try_to_start_recovery(browser: &mut Browser) -> Page {
+    let troubleshoot = browser.get("/signin/mfa/troubleshoot").await;
+    browser
+        .post("/signin/recovery", &[("csrf_token", &troubleshoot.csrf())])
+        .await
+}
+
+#[tokio::test]
+async fn this_wasnt_me_undoes_what_the_intruder_added_and_blocks_until_the_owner_proves_control() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        let owner_secret = account_with_device(&app, &mut owner, "gus@example.com").await;
+        let original = device_ids(&app, "gus@example.com").await;
+
+        // The intruder completes a recovery, then makes themselves at home: a device of their
+        // own, a password of their own, a full session signed in with both, one more device.
+        let mut intruder = app.browser();
+        recover(&app, &mut intruder, "gus@example.com").await;
+        let intruder_secret = activate(&app, &mut intruder, "Intruder phone").await;
+        let changed = change_password(&mut intruder, PASSWORD, "intruder-owns-this-7").await;
+        assert_eq!(
+            changed.status,
+            StatusCode::SEE_OTHER,
+            "{name}: {}",
+            changed.body
+        );
+        intruder
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+        app.clock.advance(Duration::seconds(30));
+        let page = intruder
+            .sign_in("gus@example.com", "intruder-owns-this-7")
+            .await;
+        assert_eq!(page.location(), "/signin/mfa", "{name}");
+        let intruder_device = device_ids(&app, "gus@example.com")
+            .await
+            .into_iter()
+            .find(|id| !original.contains(id))
+            .unwrap();
+        let full = submit_code(
+            &mut intruder,
+            Some(&intruder_device),
+            &totp(&intruder_secret, &app.clock, 0),
+        )
+        .await;
+        assert_eq!(full.location(), "/console/security-credentials", "{name}");
+        app.clock.advance(Duration::seconds(30));
+        activate(&app, &mut intruder, "Intruder key 2").await;
+        assert_eq!(device_ids(&app, "gus@example.com").await.len(), 3, "{name}");
+
+        // Hours later the owner reads the completion notice and presses This wasn't me.
+        app.clock.advance(Duration::hours(5));
+        let link = report_link(&app, "gus@example.com", "You signed in").await;
+        let stopped = press_this_wasnt_me(&mut owner, &link).await;
+        assert_eq!(stopped.status, StatusCode::OK, "{name}: {}", stopped.body);
+        assert!(
+            stopped
+                .body
+                .contains("The 2 MFA devices added since it began were removed"),
+            "{name}: {}",
+            stopped.body
+        );
+
+        // Everything the intruder added is gone: sessions, devices, password.
+        assert_eq!(
+            intruder
+                .get("/console/security-credentials")
+                .await
+                .location(),
+            "/signin",
+            "{name}: the intruder's full session ended"
+        );
+        assert_eq!(
+            device_ids(&app, "gus@example.com").await,
+            original,
+            "{name}: only the owner's own device is left"
+        );
+        for password in ["intruder-owns-this-7", PASSWORD] {
+            let refused = intruder.sign_in("gus@example.com", password).await;
+            assert_eq!(
+                refused.status,
+                StatusCode::UNAUTHORIZED,
+                "{name}: {password} no longer signs in"
+            );
+        }
+        let mails = app.mails_to("gus@example.com").await;
+        assert!(
+            mails
+                .iter()
+                .any(|m| m.subject.contains("You stopped a sign-in")),
+            "{name}: the owner is told what was undone"
+        );
+
+        // The owner proves control of the email; alternative factors stay blocked...
+        app.clock.advance(Duration::minutes(1));
+        reset_password_by_email(&app, &mut owner, "gus@example.com", "owner-again-harbor-5").await;
+        let page = owner
+            .sign_in("gus@example.com", "owner-again-harbor-5")
+            .await;
+        assert_eq!(page.location(), "/signin/mfa", "{name}");
+        let blocked = try_to_start_recovery(&mut owner).await;
+        assert_eq!(blocked.status, StatusCode::FORBIDDEN, "{name}");
+        assert!(blocked.body.contains("blocked"), "{name}");
+        // ...until the owner signs in with a device that predates the recovery.
+        let signed_in = submit_code(&mut owner, None, &totp(&owner_secret, &app.clock, 0)).await;
+        assert_eq!(
+            signed_in.location(),
+            "/console/security-credentials",
+            "{name}"
+        );
+        owner
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+        let page = owner
+            .sign_in("gus@example.com", "owner-again-harbor-5")
+            .await;
+        assert_eq!(page.location(), "/signin/mfa", "{name}");
+        let available = try_to_start_recovery(&mut owner).await;
+        assert_eq!(
+            available.location(),
+            "/signin/recovery",
+            "{name}: the block is lifted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_session_may_only_replace_the_lost_device() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut browser = app.browser();
+        account_with_device(&app, &mut browser, "ida@example.com").await;
+        let device = device_ids(&app, "ida@example.com").await[0].clone();
+        recover(&app, &mut browser, "ida@example.com").await;
+        // The console: Security credentials works, Resync does not.
+        let credentials = browser.get("/console/security-credentials").await;
+        assert_eq!(credentials.status, StatusCode::OK, "{name}");
+        let manage = browser.get(&format!("/console/mfa/{device}/manage")).await;
+        assert_eq!(manage.status, StatusCode::OK, "{name}");
+        let resync = browser
+            .post(
+                &format!("/console/mfa/{device}/resync"),
+                &[
+                    ("code1", "123456"),
+                    ("code2", "654321"),
+                    ("csrf_token", &manage.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(resync.status, StatusCode::FORBIDDEN, "{name}");
+        assert!(
+            resync
+                .body
+                .contains("You signed in with alternative factors"),
+            "{name}"
+        );
+    }
+}
+
+/// Every API route that takes a session refuses a recovery session, except the few that
+/// replace a device: the list below is what is allowed, so a route added later is refused
+/// unless someone decides otherwise here.
+#[tokio::test]
+async fn every_api_route_beyond_security_credentials_refuses_a_recovery_session() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "jan@example.com").await;
+    let mut client = app.browser();
+    let pending = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "jan@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let attempt = pending.json()["attempt_token"].as_str().unwrap().to_owned();
+    let started = client
+        .api(
+            "POST",
+            "/api/v1/recovery",
+            None,
+            Some(json!({"attempt_token": attempt})),
+        )
+        .await;
+    let flow = json!({"recovery_token": started.json()["recovery_token"]});
+    client
+        .api("POST", "/api/v1/recovery/email", None, Some(flow.clone()))
+        .await;
+    let link = app.link_in_latest_mail("jan@example.com").await;
+    let token = link.split("token=").nth(1).unwrap();
+    client
+        .api(
+            "POST",
+            "/api/v1/recovery/verify-email",
+            None,
+            Some(json!({"token": token})),
+        )
+        .await;
+    let call = client
+        .api("POST", "/api/v1/recovery/call", None, Some(flow.clone()))
+        .await;
+    let code = call.json()["code"].as_str().unwrap().to_owned();
+    key_on_dev_phone(&app, &mut browser, &code).await;
+    let session = client
+        .api("POST", "/api/v1/recovery/complete", None, Some(flow))
+        .await;
+    let bearer = session.json()["session_token"].as_str().unwrap().to_owned();
+
+    let allowed = [
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/mfa/devices"),
+        ("post", "/api/v1/mfa/virtual"),
+        ("post", "/api/v1/mfa/virtual/{enrollment_id}"),
+        ("post", "/api/v1/mfa/hardware"),
+        ("post", "/api/v1/mfa/security-keys"),
+        ("post", "/api/v1/mfa/security-keys/options"),
+        ("post", "/api/v1/mfa/devices/{device_id}/remove"),
+        ("post", "/api/v1/password/change"),
+        ("delete", "/api/v1/sessions/current"),
+    ];
+    let document = serde_json::to_value(latchkey_web::openapi_document()).unwrap();
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let needs_session = operation["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("session").is_some()));
+            if !needs_session || allowed.contains(&(method.as_str(), path.as_str())) {
+                continue;
+            }
+            let concrete = path
+                .replace("{device_id}", "mfa-none")
+                .replace("{enrollment_id}", "enr-none");
+            let answer = client
+                .api(
+                    &method.to_uppercase(),
+                    &concrete,
+                    Some(&bearer),
+                    Some(json!({})),
+                )
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path}: {}",
+                answer.body
+            );
+            assert_eq!(
+                answer.json()["error"]["code"],
+                "recovery_session_scope",
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "at least the resync route is out of scope");
+    // And the allowed ones answer the session (the device list, for one).
+    assert_eq!(
+        client
+            .api("GET", "/api/v1/mfa/devices", Some(&bearer), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn report_links_work_once_and_expire_after_seven_days() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "kay@example.com").await;
+        // A recovery long ago, completed: its link has expired.
+        let mut first = app.browser();
+        recover(&app, &mut first, "kay@example.com").await;
+        let old_link = report_link(&app, "kay@example.com", "You signed in").await;
+        first
+            .submit("/console/security-credentials", "/signout", &[])
+            .await;
+        app.clock.advance(Duration::minutes(24 * 7 * 60 + 1));
+        let expired = owner.get(&old_link).await;
+        assert_eq!(expired.status, StatusCode::GONE, "{name}: {}", expired.body);
+
+        // A fresh one: the link works once.
+        let mut second = app.browser();
+        password_step(&mut second, "kay@example.com").await;
+        let started = try_to_start_recovery(&mut second).await;
+        assert_eq!(started.location(), "/signin/recovery", "{name}");
+        let link = report_link(&app, "kay@example.com", "started to sign in").await;
+        assert_ne!(link, old_link);
+        let stopped = press_this_wasnt_me(&mut owner, &link).await;
+        assert_eq!(stopped.status, StatusCode::OK, "{name}");
+        let again = owner.get(&link).await;
+        assert_eq!(again.status, StatusCode::GONE, "{name}: used");
+    }
+}
+
+#[tokio::test]
+async fn the_emailed_link_says_when_and_from_where_and_can_say_it_was_not_you() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "lea@example.com").await;
+        let mut intruder = app.browser();
+        start(&mut intruder, "lea@example.com").await;
+        press(&mut intruder, "/signin/recovery/email").await;
+        let link = app.link_in_latest_mail("lea@example.com").await;
+        let page = owner.get(&link).await;
+        assert_eq!(page.status, StatusCode::OK, "{name}");
+        for shown in [
+            "Started",
+            "From the network address",
+            "In the browser",
+            "Confirm email address",
+            "This wasn",
+        ] {
+            assert!(page.body.contains(shown), "{name}: {shown}");
+        }
+        let token = link.split("token=").nth(1).unwrap();
+        let stopped = owner
+            .post(
+                "/recovery/email/report",
+                &[("token", token), ("csrf_token", &page.csrf())],
+            )
+            .await;
+        assert_eq!(stopped.status, StatusCode::OK, "{name}: {}", stopped.body);
+        assert!(stopped.body.contains("Sign-in stopped"), "{name}");
+        // The intruder's flow is over, and the link with it.
+        let over = intruder.get("/signin/recovery").await;
+        assert_eq!(over.status, StatusCode::GONE, "{name}");
+        assert_eq!(owner.get(&link).await.status, StatusCode::GONE, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn one_sign_in_attempt_starts_one_flow_and_a_completed_flow_ends_its_siblings() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "max@example.com").await;
+        let mut laptop = app.browser();
+        start(&mut laptop, "max@example.com").await;
+        // The same attempt cannot start a second flow (each would email the owner).
+        let again = try_to_start_recovery(&mut laptop).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{name}: {}", again.body);
+        let starts = app
+            .mails_to("max@example.com")
+            .await
+            .iter()
+            .filter(|m| m.subject.contains("started to sign in"))
+            .count();
+        assert_eq!(starts, 1, "{name}");
+        // A sibling flow from another browser completes; the first one ends with it.
+        let mut phone = app.browser();
+        recover(&app, &mut phone, "max@example.com").await;
+        let over = laptop.get("/signin/recovery").await;
+        assert_eq!(over.status, StatusCode::GONE, "{name}");
+    }
+}
