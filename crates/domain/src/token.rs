@@ -14,6 +14,12 @@ pub enum TokenPurpose {
     ContinueSignUp,
 }
 
+/// Reset emails one account may be sent per [`RESET_EMAIL_WINDOW`]. Each request leaves the
+/// earlier links valid (until used or expired), so someone who knows only the address cannot
+/// keep the owner's link dead by asking again; the bound keeps them from flooding the inbox.
+pub const RESET_EMAILS_PER_WINDOW: u32 = 3;
+pub const RESET_EMAIL_WINDOW: Duration = Duration::hours(1);
+
 impl TokenPurpose {
     pub fn as_str(self) -> &'static str {
         match self {

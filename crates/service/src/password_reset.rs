@@ -5,7 +5,7 @@
 //! factor the account has.
 
 use latchkey_domain::password::check_new_password;
-use latchkey_domain::token::TokenPurpose;
+use latchkey_domain::token::{RESET_EMAIL_WINDOW, RESET_EMAILS_PER_WINDOW, TokenPurpose};
 use latchkey_domain::{AccountStatus, AuditEvent, AuditOutcome, EmailAddress};
 
 use crate::error::ServiceError;
@@ -14,8 +14,9 @@ use crate::store::NewEmailToken;
 use crate::{RequestContext, Service, email};
 
 impl Service {
-    /// Sends a reset link if the address belongs to an active account. The caller shows the
-    /// same page either way.
+    /// Sends a reset link if the address belongs to an active account and the account's
+    /// hourly budget of reset emails is not spent. Earlier links stay valid. The caller shows
+    /// the same page in every case.
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -53,10 +54,28 @@ impl Service {
             AuditOutcome::Success,
             "",
         );
-        self.store
-            .issue_email_token(&stored, &[self.outbox.email(&mail, now)], &audit)
+        let sent = self
+            .store
+            .issue_email_token(
+                &stored,
+                (RESET_EMAILS_PER_WINDOW, now - RESET_EMAIL_WINDOW),
+                &[self.outbox.email(&mail, now)],
+                &audit,
+            )
             .await?;
-        self.outbox.wake();
+        if sent {
+            self.outbox.wake();
+        } else {
+            // The same answer as a sent link: the caller cannot tell.
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::PasswordResetRequested,
+                AuditOutcome::Failure,
+                "reset_email_budget",
+            );
+            self.store.append_audit(&audit).await?;
+        }
         Ok(())
     }
 

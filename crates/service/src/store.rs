@@ -511,14 +511,17 @@ pub trait Store: Send + Sync {
     async fn account_by_email(&self, email: &EmailAddress) -> StoreResult<Option<AccountRecord>>;
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>>;
 
-    /// Stores a new emailed token, invalidating every earlier unused token of the same
-    /// account and purpose (a resend makes the old link useless).
+    /// Stores a new emailed token within a budget: at most `budget.0` tokens of the same
+    /// account and purpose created since `budget.1`, counted with the account row locked.
+    /// Earlier links stay valid until used or expired. `false` (and nothing stored or
+    /// queued) when the budget is spent.
     async fn issue_email_token(
         &self,
         token: &NewEmailToken,
+        budget: (u32, Timestamp),
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     /// The account a live (unused, unexpired) token belongs to, without consuming it.
     async fn email_token_account(

@@ -512,24 +512,33 @@ macro_rules! sql_store {
                 async fn issue_email_token(
                     &self,
                     token: &NewEmailToken,
+                    budget: (u32, Timestamp),
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<bool> {
+                    let (max, since) = budget;
                     let mut tx = self.begin().await?;
-                    sqlx::query(
-                        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
-                         AND purpose = $3 AND used_at IS NULL AND invalidated_at IS NULL",
+                    lock_account_row(&mut tx, &token.account_id).await?;
+                    let sent: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM email_tokens WHERE account_id = $1 \
+                         AND purpose = $2 AND created_at >= $3",
                     )
-                    .bind(token.created_at.0)
                     .bind(token.account_id.as_str())
                     .bind(token.purpose.as_str())
-                    .execute(&mut *tx)
+                    .bind(since.0)
+                    .fetch_one(&mut *tx)
                     .await
+                    .map_err(db_error)?
+                    .try_get("n")
                     .map_err(db_error)?;
+                    if sent >= i64::from(max) {
+                        return Ok(false);
+                    }
                     insert_token(&mut tx, token).await?;
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
+                    commit(tx).await?;
+                    Ok(true)
                 }
 
                 async fn email_token_account(

@@ -318,48 +318,58 @@ async fn an_account_is_active_only_once_email_and_phone_are_verified() {
 }
 
 #[tokio::test]
-async fn expired_and_superseded_links_are_refused() {
+async fn reset_links_stay_valid_when_more_are_asked_for_within_a_budget_and_expire() {
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 4, "di@example.com").await;
+        let budget = (3, T0);
         let (first, first_stored) = token(&id, TokenPurpose::ResetPassword, T0);
-        store
-            .issue_email_token(
-                &first_stored,
-                &[outbox("di@example.com")],
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
-        let later = T0 + latchkey_domain::Duration::minutes(1);
-        let (second, second_stored) = token(&id, TokenPurpose::ResetPassword, later);
-        store
-            .issue_email_token(&second_stored, &[], &audit(Some(&id), "x"))
-            .await
-            .unwrap();
-
-        // The resend made the first link useless.
-        assert_eq!(
-            store
-                .email_token_account(&first.hash(), TokenPurpose::ResetPassword, later)
-                .await
-                .unwrap(),
-            None,
-            "{name}"
-        );
         assert!(
-            !store
-                .reset_password(
-                    &first.hash(),
-                    &id,
-                    "new",
-                    later,
-                    &[],
-                    &audit(Some(&id), "x")
+            store
+                .issue_email_token(
+                    &first_stored,
+                    budget,
+                    &[outbox("di@example.com")],
+                    &audit(Some(&id), "x"),
                 )
                 .await
                 .unwrap(),
             "{name}"
         );
+        let later = T0 + latchkey_domain::Duration::minutes(1);
+        let (second, second_stored) = token(&id, TokenPurpose::ResetPassword, later);
+        assert!(
+            store
+                .issue_email_token(&second_stored, budget, &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap()
+        );
+        // Asking again leaves the first link working.
+        assert_eq!(
+            store
+                .email_token_account(&first.hash(), TokenPurpose::ResetPassword, later)
+                .await
+                .unwrap(),
+            Some(id.clone()),
+            "{name}"
+        );
+        // Sixteen more at once: exactly one fits the budget of three.
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let (_, stored) = token(&id, TokenPurpose::ResetPassword, later);
+                tokio::spawn(async move {
+                    store
+                        .issue_email_token(&stored, budget, &[], &audit(None, "x"))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut issued = 0;
+        for task in tasks {
+            issued += usize::from(task.await.unwrap());
+        }
+        assert_eq!(issued, 1, "{name}");
 
         // The second expires after its lifetime.
         let expired = later + TokenPurpose::ResetPassword.lifetime();
@@ -385,8 +395,29 @@ async fn expired_and_superseded_links_are_refused() {
                 .unwrap(),
             "{name}"
         );
-        let unchanged = store.account_by_id(&id).await.unwrap().unwrap();
-        assert!(unchanged.password_hash.starts_with("$argon2id$"), "{name}");
+        // Using one link ends the others.
+        assert!(
+            store
+                .reset_password(
+                    &first.hash(),
+                    &id,
+                    "new",
+                    later,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .email_token_account(&second.hash(), TokenPurpose::ResetPassword, later)
+                .await
+                .unwrap(),
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -421,7 +452,7 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         }
         let (reset, stored) = token(&id, TokenPurpose::ResetPassword, T0);
         store
-            .issue_email_token(&stored, &[], &audit(Some(&id), "x"))
+            .issue_email_token(&stored, (3, T0), &[], &audit(Some(&id), "x"))
             .await
             .unwrap();
 
@@ -722,6 +753,7 @@ async fn the_outbox_leases_messages_retries_and_erases_delivered_payloads() {
         store
             .issue_email_token(
                 &stored,
+                (3, T0),
                 &[outbox("jo@example.com"), outbox("jo@example.com")],
                 &audit(Some(&id), "x"),
             )
@@ -1726,7 +1758,7 @@ mod recovery {
             device_at(&store, &id, "dev-later", T0 + Duration::seconds(400)).await;
             let (reset, stored) = token(&id, TokenPurpose::ResetPassword, now);
             store
-                .issue_email_token(&stored, &[], &audit(Some(&id), "x"))
+                .issue_email_token(&stored, (3, T0), &[], &audit(Some(&id), "x"))
                 .await
                 .unwrap();
             assert!(

@@ -385,3 +385,65 @@ async fn change_password_honours_the_throttle() {
         assert!(later.status.is_success(), "{name}: {}", later.body);
     }
 }
+
+#[tokio::test]
+async fn asking_for_more_reset_links_never_kills_the_owners_and_is_bounded_silently() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.active_account("gia@example.com").await;
+        let mut owner = app.browser();
+        let asked = owner
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", "gia@example.com")],
+            )
+            .await;
+        let link = app.link_in_latest_mail("gia@example.com").await;
+        // Someone who knows only the address asks again and again.
+        let mut attacker = app.browser();
+        for _ in 0..5 {
+            let again = attacker
+                .submit(
+                    "/password/forgot",
+                    "/password/forgot",
+                    &[("email", "gia@example.com")],
+                )
+                .await;
+            assert_eq!(again.status, asked.status, "{name}");
+            assert_eq!(
+                again.body, asked.body,
+                "{name}: the same answer, sent or not"
+            );
+        }
+        let resets = app
+            .mails_to("gia@example.com")
+            .await
+            .iter()
+            .filter(|m| m.subject.contains("Reset"))
+            .count();
+        assert_eq!(resets, 3, "{name}: three reset emails an hour");
+        let events = app.audit_events().await;
+        assert_eq!(
+            count(&events, "password_reset_requested", "reset_email_budget"),
+            3,
+            "{name}"
+        );
+        // The owner's link still works.
+        let form = owner.get(&link).await;
+        assert_eq!(form.status, StatusCode::OK, "{name}");
+        let token = link.split("token=").nth(1).unwrap();
+        let done = owner
+            .post(
+                "/password/reset",
+                &[
+                    ("token", token),
+                    ("password", "new-orchid-lantern-7"),
+                    ("confirm_password", "new-orchid-lantern-7"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{name}: {}", done.body);
+    }
+}
