@@ -2,6 +2,7 @@
 //! adapters (database, email sender, HTTP server) to the service, and runs.
 
 mod config;
+mod dev_providers;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -330,6 +331,7 @@ impl Parts {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let dev_providers = config.dev_providers()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
@@ -377,6 +379,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if parts.key_created {
         tracing::info!(file = %config.secret_key_file.display(), "created a new server key (mode 0600); back it up with the database");
     }
+    if let dev_providers::DevProviders::Exposed { reason } = &dev_providers {
+        tracing::warn!(
+            "LATCHKEY_DEV_PROVIDERS is set on a deployment that is not local-only ({reason}): anyone who can reach {base}/dev/mailbox or {base}/dev/phone can read them and take over accounts; configure LATCHKEY_SMTP_URL and Twilio before anyone else can reach this server"
+        );
+    }
     match &config.smtp_url {
         Some(_) => {
             tracing::info!(sender = %email.describe(), from = %config.mail_from, "email: SMTP")
@@ -412,6 +419,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         canonical_redirect: config.public_url.is_none(),
         public_url,
         dev_mailbox: config.smtp_url.is_none(),
+        dev_providers_exposed: matches!(dev_providers, dev_providers::DevProviders::Exposed { .. }),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
         refusal_pause: latchkey_web::REFUSAL_PAUSE,
     };

@@ -39,6 +39,9 @@ pub struct WebConfig {
     pub public_url: url::Url,
     /// The built-in mailbox is in use: `/dev/mailbox` exists and every page says so.
     pub dev_mailbox: bool,
+    /// The built-in providers serve a deployment others can reach, because the operator set
+    /// `LATCHKEY_DEV_PROVIDERS`: every page warns that anyone can read them.
+    pub dev_providers_exposed: bool,
     /// Twilio's auth token: every `/twilio/*` webhook must carry its signature. Without it
     /// the built-in phone is in use (`/dev/phone`) and the Twilio routes do not exist.
     pub twilio_auth_token: Option<String>,
@@ -62,6 +65,7 @@ pub(crate) struct WebSettings {
     pub public_origin: String,
     pub secure_cookies: bool,
     pub dev_mailbox: bool,
+    pub dev_providers_exposed: bool,
     pub twilio_auth_token: Option<String>,
     pub canonical_redirect: bool,
     pub public_host: String,
@@ -96,6 +100,7 @@ impl AppState {
                 public_origin: origin,
                 secure_cookies: config.public_url.scheme() == "https",
                 dev_mailbox: config.dev_mailbox,
+                dev_providers_exposed: config.dev_providers_exposed,
                 twilio_auth_token: config.twilio_auth_token,
                 canonical_redirect: config.canonical_redirect,
                 public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]

@@ -687,6 +687,7 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
     let web = latchkey_web::WebConfig {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: false,
+        dev_providers_exposed: false,
         twilio_auth_token: None,
         canonical_redirect: false,
         refusal_pause: std::time::Duration::ZERO,
@@ -754,6 +755,7 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
     let web = latchkey_web::WebConfig {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: true,
+        dev_providers_exposed: false,
         twilio_auth_token: None,
         canonical_redirect: true,
         refusal_pause: std::time::Duration::ZERO,

@@ -98,6 +98,7 @@ impl TestApp {
         let web = latchkey_web::WebConfig {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
+            dev_providers_exposed: false,
             twilio_auth_token,
             canonical_redirect: false,
             refusal_pause,
