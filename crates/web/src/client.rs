@@ -22,7 +22,9 @@ impl FromRequestParts<AppState> for Client {
         let addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            // Canonical, so that an IPv4 client on a dual-stack socket (`::ffff:192.0.2.1`)
+            // is recorded and throttled as the IPv4 address it is.
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string())
             .unwrap_or_else(|| "unknown".to_owned());
         let agent = parts
             .headers
