@@ -58,6 +58,16 @@ pub struct ConfigArgs {
     /// [default: DATA_DIR/secret.key].
     #[arg(long, env = "LATCHKEY_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers name the client: IP addresses
+    /// and CIDR ranges, comma-separated, e.g. 127.0.0.1,10.0.0.0/8 [default: none; the
+    /// headers are ignored].
+    #[arg(
+        long,
+        env = "LATCHKEY_TRUSTED_PROXIES",
+        global = true,
+        value_name = "LIST"
+    )]
+    pub trusted_proxies: Option<String>,
     /// DANGEROUS: let the built-in mailbox and phone serve a deployment others can reach.
     /// Anyone who opens /dev/mailbox or /dev/phone can then take over accounts; only for a
     /// test server nobody else can reach [default: false].
@@ -89,6 +99,7 @@ pub struct FileConfig {
     pub twilio_from: Option<String>,
     pub twilio_api_base: Option<String>,
     pub secret_key_file: Option<PathBuf>,
+    pub trusted_proxies: Option<String>,
     pub dev_providers: Option<bool>,
 }
 
@@ -129,6 +140,7 @@ pub struct Config {
     pub mail_from: String,
     pub twilio: Option<Twilio>,
     pub secret_key_file: PathBuf,
+    pub trusted_proxies: latchkey_web::TrustedProxies,
     /// `LATCHKEY_DEV_PROVIDERS`: see [`Config::dev_providers`].
     pub allow_dev_providers: bool,
 }
@@ -208,6 +220,12 @@ impl Config {
             pick(&args.twilio_api_base, file.twilio_api_base),
         )?;
 
+        let trusted_proxies = match pick(&args.trusted_proxies, file.trusted_proxies) {
+            Some(list) => latchkey_web::TrustedProxies::parse(&list)
+                .map_err(|e| anyhow::anyhow!("LATCHKEY_TRUSTED_PROXIES: {e}"))?,
+            None => latchkey_web::TrustedProxies::default(),
+        };
+
         let secret_key_file = args
             .secret_key_file
             .clone()
@@ -223,6 +241,7 @@ impl Config {
             mail_from,
             twilio,
             secret_key_file,
+            trusted_proxies,
             allow_dev_providers: args.dev_providers.or(file.dev_providers).unwrap_or(false),
         })
     }
@@ -409,6 +428,10 @@ mod tests {
             config.secret_key_file,
             PathBuf::from("latchkey-data/secret.key")
         );
+        assert!(
+            config.trusted_proxies.is_empty(),
+            "forwarding headers are never believed by default"
+        );
     }
 
     #[test]
@@ -464,6 +487,8 @@ mod tests {
                 && file.secret_key_file.is_some()
         );
         assert!(file.dev_providers.is_some());
+        let config = Config::merge(&ConfigArgs::default(), file).unwrap();
+        assert!(!config.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -520,6 +545,14 @@ mod tests {
                 ..Default::default()
             })
             .contains("half configured")
+        );
+        let bad_proxies = bad(ConfigArgs {
+            trusted_proxies: Some("127.0.0.1,10.0.0.0/33".into()),
+            ..Default::default()
+        });
+        assert!(
+            bad_proxies.contains("LATCHKEY_TRUSTED_PROXIES") && bad_proxies.contains("10.0.0.0/33"),
+            "{bad_proxies}"
         );
     }
 

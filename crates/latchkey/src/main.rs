@@ -399,6 +399,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
 
+    if config.trusted_proxies.is_empty() {
+        tracing::info!(
+            "client addresses: the TCP peer (X-Forwarded-For and Forwarded are ignored; set LATCHKEY_TRUSTED_PROXIES behind a reverse proxy)"
+        );
+    } else {
+        tracing::info!(
+            proxies = %config.trusted_proxies,
+            "client addresses: forwarded by trusted proxies"
+        );
+    }
     match service.security_keys_unavailable_reason() {
         None => tracing::info!("security keys: available (WebAuthn relying party {base})"),
         Some(why) => tracing::warn!("security keys: unavailable: {why}"),
@@ -422,6 +432,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         dev_providers_exposed: matches!(dev_providers, dev_providers::DevProviders::Exposed { .. }),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
         refusal_pause: latchkey_web::REFUSAL_PAUSE,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
     let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();

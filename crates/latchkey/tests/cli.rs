@@ -165,6 +165,19 @@ fn bad_configuration_stops_start_up_with_the_setting_named() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("LATCHKEY_LISTEN"));
 
+    let child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1,proxy.example.com")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (log, status) = start_up_log(child, |line| line.contains("latchkey listening"));
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("LATCHKEY_TRUSTED_PROXIES") && log.contains("proxy.example.com"),
+        "{log}"
+    );
+
     let file = dir.path().join("latchkey.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nsmtp_host = \"x\"\n").unwrap();
     let output = latchkey(&dir)

@@ -12,6 +12,7 @@ mod console;
 mod cookies;
 mod csrf;
 mod error;
+mod forwarded;
 mod middleware;
 mod page;
 mod qr;
@@ -25,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use latchkey_service::{Service, Signer};
 
 pub use api::openapi_document;
+pub use forwarded::TrustedProxies;
 pub use voice::twilio_signature;
 
 /// The largest request body accepted anywhere. Every form and JSON document latchkey takes is
@@ -52,6 +54,9 @@ pub struct WebConfig {
     /// How long a refused attempt (429) is held before the answer (see
     /// [`middleware::pause_refusals`]); [`REFUSAL_PAUSE`] in the server.
     pub refusal_pause: std::time::Duration,
+    /// `LATCHKEY_TRUSTED_PROXIES`: peers whose forwarding headers say who the client is.
+    /// Empty: the client is always the TCP peer.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The pause before a 429: long enough that a client retrying at once sends one request a
@@ -72,6 +77,7 @@ pub(crate) struct WebSettings {
     pub csrf: Signer,
     pub refusal_pause: std::time::Duration,
     pub held_refusals: tokio::sync::Semaphore,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl WebSettings {
@@ -108,6 +114,7 @@ impl AppState {
                 csrf: csrf_signer,
                 refusal_pause: config.refusal_pause,
                 held_refusals: tokio::sync::Semaphore::new(MAX_HELD_REFUSALS),
+                trusted_proxies: config.trusted_proxies,
             }),
         }
     }

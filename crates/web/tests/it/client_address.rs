@@ -100,3 +100,107 @@ async fn an_ipv4_peer_on_a_dual_stack_socket_is_its_ipv4_address() {
             .contains(&"192.0.2.7".to_owned())
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = TestApp::with_web_config(|web| {
+        web.trusted_proxies = latchkey_web::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    let mut browser = app.browser();
+    let proxy = "127.0.0.1:50000";
+    exhaust(&mut browser, proxy, &[("x-forwarded-for", "198.51.100.1")]).await;
+    assert_eq!(
+        attempt(&mut browser, proxy, &[("x-forwarded-for", "198.51.100.2")]).await,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy has its own bucket"
+    );
+    assert_eq!(
+        attempt(
+            &mut browser,
+            proxy,
+            &[("x-forwarded-for", "198.51.100.9, 198.51.100.1")]
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "what the client wrote left of the proxy's entry does not make it someone else"
+    );
+    assert_eq!(
+        attempt(
+            &mut browser,
+            proxy,
+            &[("forwarded", "for=198.51.100.1;proto=https")]
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RFC 7239 Forwarded names the same client"
+    );
+    assert_eq!(
+        attempt(
+            &mut browser,
+            proxy,
+            &[("forwarded", "for=\"[2001:db8::1]:4711\"")]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A peer that is not a configured proxy is the client, whatever it forwards.
+    exhaust(
+        &mut browser,
+        "192.0.2.20:50001",
+        &[("x-forwarded-for", "198.51.100.3")],
+    )
+    .await;
+    assert_eq!(
+        attempt(
+            &mut browser,
+            "192.0.2.20:50002",
+            &[("x-forwarded-for", "198.51.100.4")]
+        )
+        .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let audited = audited_addresses(&app).await;
+    assert!(
+        audited.contains(&"198.51.100.2".to_owned()) && audited.contains(&"192.0.2.20".to_owned()),
+        "{audited:?}"
+    );
+    assert!(
+        !audited.contains(&"127.0.0.1".to_owned()) && !audited.contains(&"198.51.100.3".to_owned()),
+        "{audited:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forged_forwarding_header_changes_nothing() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    let peer = "127.0.0.1:50000";
+    exhaust(&mut browser, peer, &[("x-forwarded-for", "198.51.100.1")]).await;
+    for forged in [
+        ("x-forwarded-for", "198.51.100.2"),
+        ("forwarded", "for=198.51.100.3"),
+    ] {
+        assert_eq!(
+            attempt(&mut browser, peer, &[forged]).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{forged:?}"
+        );
+    }
+    assert_eq!(
+        attempt(
+            &mut browser,
+            "127.0.0.2:50001",
+            &[("x-forwarded-for", "198.51.100.1")]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "the bucket was the peer's"
+    );
+    let audited = audited_addresses(&app).await;
+    assert!(audited.contains(&"127.0.0.1".to_owned()), "{audited:?}");
+    assert!(
+        !audited.iter().any(|a| a.starts_with("198.51.100.")),
+        "{audited:?}"
+    );
+}

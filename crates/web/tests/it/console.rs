@@ -691,6 +691,7 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
         twilio_auth_token: None,
         canonical_redirect: false,
         refusal_pause: std::time::Duration::ZERO,
+        trusted_proxies: latchkey_web::TrustedProxies::default(),
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
@@ -759,6 +760,7 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
         twilio_auth_token: None,
         canonical_redirect: true,
         refusal_pause: std::time::Duration::ZERO,
+        trusted_proxies: latchkey_web::TrustedProxies::default(),
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
