@@ -146,7 +146,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::same_origin_writes,
         ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::pause_refusals,

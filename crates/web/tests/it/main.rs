@@ -3,6 +3,7 @@
 mod api;
 mod client_address;
 mod console;
+mod deployment;
 mod hardware;
 mod harness;
 mod mfa;
