@@ -5,7 +5,6 @@ mod config;
 mod dev_providers;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -435,11 +434,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
-    let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    latchkey_web::serve(
+        listener,
+        latchkey_web::app(state),
+        latchkey_web::ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await
+    .context("the HTTP server failed")?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
     tracing::info!("latchkey stopped");

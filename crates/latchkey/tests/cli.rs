@@ -336,3 +336,50 @@ fn http_get(addr: &str, path: &str, host: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+#[test]
+fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
+    let dir = TempDir::new();
+    let mut child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("security keys:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let log = seen.join("\n");
+    let port = log
+        .split("latchkey listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no listening line:\n{log}"))
+        .to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    for probe in ["/healthz", "/livez"] {
+        let answer = http_get(&addr, probe, &format!("localhost:{port}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{probe}: {answer}");
+        assert!(answer.ends_with("ok\n"), "{probe}: {answer}");
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The rest of the log, up to the process closing its standard error as it exits.
+    let rest: Vec<String> = lines.map(|line| line.unwrap()).collect();
+    let exit = child.wait().unwrap();
+    let rest = rest.join("\n");
+    assert!(exit.success(), "{exit:?}\n{rest}");
+    assert!(
+        rest.contains("shutting down") && rest.contains("latchkey stopped"),
+        "{rest}"
+    );
+}

@@ -16,6 +16,7 @@ mod forwarded;
 mod middleware;
 mod page;
 mod qr;
+mod serve;
 mod session;
 mod voice;
 
@@ -27,6 +28,7 @@ use latchkey_service::{Service, Signer};
 
 pub use api::openapi_document;
 pub use forwarded::TrustedProxies;
+pub use serve::{ServeOptions, serve};
 pub use voice::twilio_signature;
 
 /// The largest request body accepted anywhere. Every form and JSON document latchkey takes is

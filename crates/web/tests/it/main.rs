@@ -8,3 +8,4 @@ mod hardware;
 mod harness;
 mod mfa;
 mod recovery;
+mod serve;
