@@ -11,6 +11,7 @@ pub mod audit;
 pub mod contact;
 pub mod lockout;
 pub mod mfa;
+pub mod network;
 pub mod password;
 pub mod recovery;
 pub mod session;

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::dev_providers::DevProviders;
+
 /// Settings shared by every command that opens the database or serves.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigArgs {
@@ -56,6 +58,30 @@ pub struct ConfigArgs {
     /// [default: DATA_DIR/secret.key].
     #[arg(long, env = "LATCHKEY_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
+    /// Reverse proxies whose X-Forwarded-For / Forwarded headers name the client: IP addresses
+    /// and CIDR ranges, comma-separated, e.g. 127.0.0.1,10.0.0.0/8 [default: none; the
+    /// headers are ignored].
+    #[arg(
+        long,
+        env = "LATCHKEY_TRUSTED_PROXIES",
+        global = true,
+        value_name = "LIST"
+    )]
+    pub trusted_proxies: Option<String>,
+    /// DANGEROUS: let the built-in mailbox and phone serve a deployment others can reach.
+    /// Anyone who opens /dev/mailbox or /dev/phone can then take over accounts; only for a
+    /// test server nobody else can reach [default: false].
+    #[arg(
+        long,
+        env = "LATCHKEY_DEV_PROVIDERS",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub dev_providers: Option<bool>,
 }
 
 /// The TOML file: the same settings, all optional.
@@ -73,6 +99,8 @@ pub struct FileConfig {
     pub twilio_from: Option<String>,
     pub twilio_api_base: Option<String>,
     pub secret_key_file: Option<PathBuf>,
+    pub trusted_proxies: Option<String>,
+    pub dev_providers: Option<bool>,
 }
 
 /// Validated now so that a bad value stops start-up; the voice caller that uses them arrives
@@ -112,6 +140,9 @@ pub struct Config {
     pub mail_from: String,
     pub twilio: Option<Twilio>,
     pub secret_key_file: PathBuf,
+    pub trusted_proxies: latchkey_web::TrustedProxies,
+    /// `LATCHKEY_DEV_PROVIDERS`: see [`Config::dev_providers`].
+    pub allow_dev_providers: bool,
 }
 
 impl Config {
@@ -189,6 +220,12 @@ impl Config {
             pick(&args.twilio_api_base, file.twilio_api_base),
         )?;
 
+        let trusted_proxies = match pick(&args.trusted_proxies, file.trusted_proxies) {
+            Some(list) => latchkey_web::TrustedProxies::parse(&list)
+                .map_err(|e| anyhow::anyhow!("LATCHKEY_TRUSTED_PROXIES: {e}"))?,
+            None => latchkey_web::TrustedProxies::default(),
+        };
+
         let secret_key_file = args
             .secret_key_file
             .clone()
@@ -204,7 +241,22 @@ impl Config {
             mail_from,
             twilio,
             secret_key_file,
+            trusted_proxies,
+            allow_dev_providers: args.dev_providers.or(file.dev_providers).unwrap_or(false),
         })
+    }
+
+    /// Whether `serve` may start with these providers, and how the built-in ones are used
+    /// (see [`crate::dev_providers`]). Only `serve` asks: the other commands deliver nothing.
+    pub fn dev_providers(&self) -> anyhow::Result<DevProviders> {
+        crate::dev_providers::decide(crate::dev_providers::Deployment {
+            listen: self.listen,
+            public_url: self.public_url.as_ref(),
+            smtp: self.smtp_url.is_some(),
+            twilio: self.twilio.is_some(),
+            dev_providers: self.allow_dev_providers,
+        })
+        .map_err(anyhow::Error::msg)
     }
 
     /// The public URL in effect once the server is bound to `bound`: the configured one, or
@@ -376,6 +428,10 @@ mod tests {
             config.secret_key_file,
             PathBuf::from("latchkey-data/secret.key")
         );
+        assert!(
+            config.trusted_proxies.is_empty(),
+            "forwarding headers are never believed by default"
+        );
     }
 
     #[test]
@@ -389,6 +445,24 @@ mod tests {
         let config = Config::merge(&args, file).unwrap();
         assert_eq!(config.listen.port(), 9100);
         assert_eq!(config.mail_from, "ops@example.com");
+
+        let file = || parse_file("dev_providers = true\n").unwrap();
+        assert!(
+            Config::merge(&ConfigArgs::default(), file())
+                .unwrap()
+                .allow_dev_providers
+        );
+        let args = ConfigArgs {
+            dev_providers: Some(false),
+            ..Default::default()
+        };
+        assert!(!Config::merge(&args, file()).unwrap().allow_dev_providers);
+        assert!(
+            !Config::merge(&ConfigArgs::default(), FileConfig::default())
+                .unwrap()
+                .allow_dev_providers,
+            "never by default"
+        );
     }
 
     #[test]
@@ -412,6 +486,9 @@ mod tests {
                 && file.twilio_api_base.is_some()
                 && file.secret_key_file.is_some()
         );
+        assert!(file.dev_providers.is_some());
+        let config = Config::merge(&ConfigArgs::default(), file).unwrap();
+        assert!(!config.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -468,6 +545,14 @@ mod tests {
                 ..Default::default()
             })
             .contains("half configured")
+        );
+        let bad_proxies = bad(ConfigArgs {
+            trusted_proxies: Some("127.0.0.1,10.0.0.0/33".into()),
+            ..Default::default()
+        });
+        assert!(
+            bad_proxies.contains("LATCHKEY_TRUSTED_PROXIES") && bad_proxies.contains("10.0.0.0/33"),
+            "{bad_proxies}"
         );
     }
 

@@ -2,9 +2,9 @@
 //! adapters (database, email sender, HTTP server) to the service, and runs.
 
 mod config;
+mod dev_providers;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -330,6 +330,7 @@ impl Parts {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let dev_providers = config.dev_providers()?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
@@ -377,6 +378,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if parts.key_created {
         tracing::info!(file = %config.secret_key_file.display(), "created a new server key (mode 0600); back it up with the database");
     }
+    if let dev_providers::DevProviders::Exposed { reason } = &dev_providers {
+        tracing::warn!(
+            "LATCHKEY_DEV_PROVIDERS is set on a deployment that is not local-only ({reason}): anyone who can reach {base}/dev/mailbox or {base}/dev/phone can read them and take over accounts; configure LATCHKEY_SMTP_URL and Twilio before anyone else can reach this server"
+        );
+    }
     match &config.smtp_url {
         Some(_) => {
             tracing::info!(sender = %email.describe(), from = %config.mail_from, "email: SMTP")
@@ -392,6 +398,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
 
+    if config.trusted_proxies.is_empty() {
+        tracing::info!(
+            "client addresses: the TCP peer (X-Forwarded-For and Forwarded are ignored; set LATCHKEY_TRUSTED_PROXIES behind a reverse proxy)"
+        );
+    } else {
+        tracing::info!(
+            proxies = %config.trusted_proxies,
+            "client addresses: forwarded by trusted proxies"
+        );
+    }
     match service.security_keys_unavailable_reason() {
         None => tracing::info!("security keys: available (WebAuthn relying party {base})"),
         Some(why) => tracing::warn!("security keys: unavailable: {why}"),
@@ -412,15 +428,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         canonical_redirect: config.public_url.is_none(),
         public_url,
         dev_mailbox: config.smtp_url.is_none(),
+        dev_providers_exposed: matches!(dev_providers, dev_providers::DevProviders::Exposed { .. }),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
         refusal_pause: latchkey_web::REFUSAL_PAUSE,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
-    let app = latchkey_web::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    latchkey_web::serve(
+        listener,
+        latchkey_web::app(state),
+        latchkey_web::ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await
+    .context("the HTTP server failed")?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
     tracing::info!("latchkey stopped");

@@ -165,6 +165,19 @@ fn bad_configuration_stops_start_up_with_the_setting_named() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("LATCHKEY_LISTEN"));
 
+    let child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_TRUSTED_PROXIES", "127.0.0.1,proxy.example.com")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (log, status) = start_up_log(child, |line| line.contains("latchkey listening"));
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("LATCHKEY_TRUSTED_PROXIES") && log.contains("proxy.example.com"),
+        "{log}"
+    );
+
     let file = dir.path().join("latchkey.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nsmtp_host = \"x\"\n").unwrap();
     let output = latchkey(&dir)
@@ -205,4 +218,168 @@ fn serve_starts_on_its_embedded_defaults_and_says_what_it_uses() {
     assert!(log.contains("created a new server key"), "{log}");
     let key = dir.path().join("secret.key");
     assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+}
+
+/// Reads the standard error of `child` line by line until a line satisfies `stop` or the
+/// stream ends (the process exited), then stops the process; returns the lines read and the
+/// exit status.
+fn start_up_log(
+    mut child: std::process::Child,
+    stop: impl Fn(&str) -> bool,
+) -> (String, std::process::ExitStatus) {
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = stop(&line);
+        seen.push(line);
+        if done {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    (seen.join("\n"), status)
+}
+
+#[test]
+fn a_public_server_refuses_to_start_without_twilio_and_names_the_missing_settings() {
+    let dir = TempDir::new();
+    let child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_PUBLIC_URL", "https://login.example.com")
+        .env("LATCHKEY_SMTP_URL", "smtp://127.0.0.1:2525")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts says so; one that refuses ends its standard error by exiting.
+    let (log, status) = start_up_log(child, |line| line.contains("latchkey listening"));
+    assert!(!status.success(), "{log}");
+    assert!(!log.contains("latchkey listening"), "{log}");
+    for setting in [
+        "LATCHKEY_TWILIO_ACCOUNT_SID",
+        "LATCHKEY_TWILIO_AUTH_TOKEN",
+        "LATCHKEY_TWILIO_FROM",
+    ] {
+        assert!(log.contains(setting), "{setting} not named:\n{log}");
+    }
+    assert!(
+        log.contains("https://login.example.com is https://") && log.contains("/dev/phone"),
+        "the message says why:\n{log}"
+    );
+    assert!(
+        !log.contains("LATCHKEY_SMTP_URL"),
+        "SMTP is configured:\n{log}"
+    );
+}
+
+#[test]
+fn dev_providers_on_a_public_server_warn_in_the_log_and_on_every_page() {
+    let dir = TempDir::new();
+    let mut child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LATCHKEY_PUBLIC_URL", "https://login.example.com")
+        .env("LATCHKEY_DEV_PROVIDERS", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Keep the server running while its page is fetched: read up to the last start-up line
+    // by hand, then fetch, then stop it.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("voice:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let log = seen.join("\n");
+    let port = log
+        .split("latchkey listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no listening line:\n{log}"))
+        .to_owned();
+    let page = http_get(&format!("127.0.0.1:{port}"), "/signin", "login.example.com");
+    let _ = child.kill();
+    let _ = child.wait();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("LATCHKEY_DEV_PROVIDERS"))
+        .unwrap_or_else(|| panic!("no warning:\n{log}"));
+    assert!(
+        warning.contains("anyone") && warning.contains("https://login.example.com is https://"),
+        "{warning}"
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("not a local-only deployment")
+            && page.contains("anyone who can reach this server can read"),
+        "{page}"
+    );
+}
+
+/// One HTTP/1.1 GET over a plain socket, read to the end (`Connection: close`).
+fn http_get(addr: &str, path: &str, host: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_answers_health_probes_and_stops_cleanly_on_sigterm() {
+    let dir = TempDir::new();
+    let mut child = latchkey(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("security keys:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let log = seen.join("\n");
+    let port = log
+        .split("latchkey listening on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("no listening line:\n{log}"))
+        .to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    for probe in ["/healthz", "/livez"] {
+        let answer = http_get(&addr, probe, &format!("localhost:{port}"));
+        assert!(answer.starts_with("HTTP/1.1 200"), "{probe}: {answer}");
+        assert!(answer.ends_with("ok\n"), "{probe}: {answer}");
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The rest of the log, up to the process closing its standard error as it exits.
+    let rest: Vec<String> = lines.map(|line| line.unwrap()).collect();
+    let exit = child.wait().unwrap();
+    let rest = rest.join("\n");
+    assert!(exit.success(), "{exit:?}\n{rest}");
+    assert!(
+        rest.contains("shutting down") && rest.contains("latchkey stopped"),
+        "{rest}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The per-client gate in front of password hashing and code checks (see
-//! `latchkey_domain::admission`). Buckets are kept in memory, bounded in number: when the
-//! table is full, buckets that have refilled completely (and so carry no information) are
-//! dropped first.
+//! `latchkey_domain::admission`). A client's bucket is its network's (`RequestContext::network`:
+//! the address, or an IPv6 client's /64), or a known device's own. Buckets are kept in memory,
+//! bounded in number: when the table is full, buckets that have refilled completely (and so
+//! carry no information) are dropped first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -58,13 +59,14 @@ impl ClientGate {
 }
 
 impl Service {
-    /// Takes a token for this client before expensive or guessable work.
+    /// Takes a token for this client's network (its address, or an IPv6 client's /64)
+    /// before expensive or guessable work.
     pub(crate) fn admit(&self, ctx: &RequestContext) -> Result<(), ServiceError> {
-        self.admit_as(&ctx.client_addr)
+        self.admit_as(&ctx.network)
     }
 
     /// Takes a token for a sign-in attempt: a known device's from its own bucket, anyone
-    /// else's from their address's.
+    /// else's from their network's.
     pub(crate) fn admit_sign_in(
         &self,
         ctx: &RequestContext,

@@ -63,7 +63,12 @@ pub struct ServiceConfig {
 /// only informative and is sanitised).
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
+    /// The client's address, in full: what the audit log records.
     pub client_addr: String,
+    /// The network the address belongs to (an IPv6 client's /64, see
+    /// [`latchkey_domain::network`]): what per-client throttling keys on, so one machine
+    /// cannot be many clients by changing addresses inside its own prefix.
+    pub network: String,
     pub user_agent: String,
     /// A known-device token the client presented (see [`known_devices`]), unchecked.
     pub device_token: Option<String>,
@@ -71,8 +76,10 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(client_addr: &str, user_agent: &str) -> Self {
+        let client_addr = sanitize_request_text(client_addr, 64);
         Self {
-            client_addr: sanitize_request_text(client_addr, 64),
+            network: latchkey_domain::network::network_of(&client_addr),
+            client_addr,
             user_agent: sanitize_request_text(user_agent, 256),
             device_token: None,
         }

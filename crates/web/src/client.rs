@@ -1,6 +1,8 @@
-//! Who is asking: the peer address of the TCP connection and the user agent, for the audit
-//! log, and the browser's known-device cookie. `X-Forwarded-For` is deliberately ignored:
-//! without a configured trusted proxy, any client could write any address into it.
+//! Who is asking: the client address (the TCP peer, or, when the peer is a configured trusted
+//! proxy, the client its forwarding headers name — see [`crate::forwarded`]) and the user
+//! agent, for the audit log and admission, and the browser's known-device cookie. Without
+//! trusted proxies, `X-Forwarded-For` and `Forwarded` are ignored: any client could write any
+//! address into them.
 
 use std::net::SocketAddr;
 
@@ -22,7 +24,15 @@ impl FromRequestParts<AppState> for Client {
         let addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            // Canonical (inside `client_addr`), so that an IPv4 client on a dual-stack socket
+            // (`::ffff:192.0.2.1`) is recorded and throttled as the IPv4 address it is.
+            .map(|ConnectInfo(peer)| {
+                state
+                    .web
+                    .trusted_proxies
+                    .client_addr(peer.ip(), &parts.headers)
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".to_owned());
         let agent = parts
             .headers

@@ -12,9 +12,11 @@ mod console;
 mod cookies;
 mod csrf;
 mod error;
+mod forwarded;
 mod middleware;
 mod page;
 mod qr;
+mod serve;
 mod session;
 mod voice;
 
@@ -25,6 +27,8 @@ use axum::extract::DefaultBodyLimit;
 use latchkey_service::{Service, Signer};
 
 pub use api::openapi_document;
+pub use forwarded::TrustedProxies;
+pub use serve::{ServeOptions, serve};
 pub use voice::twilio_signature;
 
 /// The largest request body accepted anywhere. Every form and JSON document latchkey takes is
@@ -39,6 +43,9 @@ pub struct WebConfig {
     pub public_url: url::Url,
     /// The built-in mailbox is in use: `/dev/mailbox` exists and every page says so.
     pub dev_mailbox: bool,
+    /// The built-in providers serve a deployment others can reach, because the operator set
+    /// `LATCHKEY_DEV_PROVIDERS`: every page warns that anyone can read them.
+    pub dev_providers_exposed: bool,
     /// Twilio's auth token: every `/twilio/*` webhook must carry its signature. Without it
     /// the built-in phone is in use (`/dev/phone`) and the Twilio routes do not exist.
     pub twilio_auth_token: Option<String>,
@@ -49,6 +56,9 @@ pub struct WebConfig {
     /// How long a refused attempt (429) is held before the answer (see
     /// [`middleware::pause_refusals`]); [`REFUSAL_PAUSE`] in the server.
     pub refusal_pause: std::time::Duration,
+    /// `LATCHKEY_TRUSTED_PROXIES`: peers whose forwarding headers say who the client is.
+    /// Empty: the client is always the TCP peer.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The pause before a 429: long enough that a client retrying at once sends one request a
@@ -62,12 +72,14 @@ pub(crate) struct WebSettings {
     pub public_origin: String,
     pub secure_cookies: bool,
     pub dev_mailbox: bool,
+    pub dev_providers_exposed: bool,
     pub twilio_auth_token: Option<String>,
     pub canonical_redirect: bool,
     pub public_host: String,
     pub csrf: Signer,
     pub refusal_pause: std::time::Duration,
     pub held_refusals: tokio::sync::Semaphore,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl WebSettings {
@@ -96,6 +108,7 @@ impl AppState {
                 public_origin: origin,
                 secure_cookies: config.public_url.scheme() == "https",
                 dev_mailbox: config.dev_mailbox,
+                dev_providers_exposed: config.dev_providers_exposed,
                 twilio_auth_token: config.twilio_auth_token,
                 canonical_redirect: config.canonical_redirect,
                 public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]
@@ -103,6 +116,7 @@ impl AppState {
                 csrf: csrf_signer,
                 refusal_pause: config.refusal_pause,
                 held_refusals: tokio::sync::Semaphore::new(MAX_HELD_REFUSALS),
+                trusted_proxies: config.trusted_proxies,
             }),
         }
     }
@@ -134,7 +148,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::same_origin_writes,
         ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::pause_refusals,

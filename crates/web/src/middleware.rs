@@ -1,5 +1,5 @@
 //! Layers every response goes through: the CSRF cookie, the same-origin rule for writes,
-//! security headers and the request log.
+//! security headers (HSTS over https) and the request log.
 
 use std::time::Instant;
 
@@ -103,9 +103,22 @@ pub async fn same_origin_writes(
 /// may hold a link token) to other sites. The referrer policy is `same-origin`, not
 /// `no-referrer`: with `no-referrer` Chromium sends `Origin: null` on form posts, which the
 /// same-origin check must refuse.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+///
+/// With an `https://` public URL, HSTS too: a browser that has been here once never again
+/// sends a request (and its cookies) to this host over plain http, where someone on the path
+/// could answer instead. A year, the usual value, and without `includeSubDomains`: latchkey
+/// cannot know the operator's other hosts under the same domain, and would break any of them
+/// still served over http. Never over http: there it would be meaningless at best.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    // `secure_cookies` is exactly "the public URL is https://".
+    if state.web.secure_cookies {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let mut set = |name: &'static str, value: &'static str| {
         headers
             .entry(name)

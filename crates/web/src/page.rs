@@ -14,6 +14,8 @@ pub struct Page {
     pub csrf_token: String,
     pub dev_mailbox: bool,
     pub dev_phone: bool,
+    /// The built-in providers serve a deployment others can reach: the banner warns.
+    pub dev_exposed: bool,
     pub signed_in_as: Option<String>,
     pub notice: Option<String>,
     pub error: Option<String>,
@@ -47,6 +49,7 @@ impl FromRequestParts<AppState> for Page {
             csrf_token,
             dev_mailbox: state.web.dev_mailbox,
             dev_phone: state.web.twilio_auth_token.is_none(),
+            dev_exposed: state.web.dev_providers_exposed,
             ..Page::default()
         })
     }

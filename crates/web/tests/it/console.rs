@@ -687,9 +687,11 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
     let web = latchkey_web::WebConfig {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: false,
+        dev_providers_exposed: false,
         twilio_auth_token: None,
         canonical_redirect: false,
         refusal_pause: std::time::Duration::ZERO,
+        trusted_proxies: latchkey_web::TrustedProxies::default(),
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
@@ -754,9 +756,11 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
     let web = latchkey_web::WebConfig {
         public_url: url::Url::parse(ORIGIN).unwrap(),
         dev_mailbox: true,
+        dev_providers_exposed: false,
         twilio_auth_token: None,
         canonical_redirect: true,
         refusal_pause: std::time::Duration::ZERO,
+        trusted_proxies: latchkey_web::TrustedProxies::default(),
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),

@@ -44,13 +44,34 @@ impl TestApp {
         twilio_auth_token: Option<String>,
     ) -> Self {
         // Refusals are answered at once here; `with_refusal_pause` tests the pause.
-        Self::build(backend, voice, twilio_auth_token, std::time::Duration::ZERO).await
+        Self::build(
+            backend,
+            voice,
+            twilio_auth_token,
+            std::time::Duration::ZERO,
+            |_| {},
+        )
+        .await
     }
 
     /// An SQLite app that holds refused attempts as the server does.
     pub async fn with_refusal_pause(pause: std::time::Duration) -> Self {
         let backend = latchkey_test_support::sqlite_backend().await;
-        Self::build(backend, Arc::new(latchkey_delivery::DevPhone), None, pause).await
+        Self::build(
+            backend,
+            Arc::new(latchkey_delivery::DevPhone),
+            None,
+            pause,
+            |_| {},
+        )
+        .await
+    }
+
+    /// An SQLite app whose web settings `configure` changes (public URL, trusted proxies…).
+    pub async fn with_web_config(configure: impl FnOnce(&mut latchkey_web::WebConfig)) -> Self {
+        let backend = latchkey_test_support::sqlite_backend().await;
+        let voice = Arc::new(latchkey_delivery::DevPhone);
+        Self::build(backend, voice, None, std::time::Duration::ZERO, configure).await
     }
 
     async fn build(
@@ -58,6 +79,7 @@ impl TestApp {
         voice: Arc<dyn latchkey_service::VoiceCaller>,
         twilio_auth_token: Option<String>,
         refusal_pause: std::time::Duration,
+        configure: impl FnOnce(&mut latchkey_web::WebConfig),
     ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
@@ -95,13 +117,16 @@ impl TestApp {
             voice,
             service.outbox_signal(),
         );
-        let web = latchkey_web::WebConfig {
+        let mut web = latchkey_web::WebConfig {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
+            dev_providers_exposed: false,
             twilio_auth_token,
             canonical_redirect: false,
             refusal_pause,
+            trusted_proxies: latchkey_web::TrustedProxies::default(),
         };
+        configure(&mut web);
         let router = latchkey_web::app(latchkey_web::AppState::new(
             service.clone(),
             web,

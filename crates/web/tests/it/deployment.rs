@@ -1,0 +1,94 @@
+//! What depends on how latchkey is deployed: HSTS over https, and the warning on every page
+//! when the built-in providers serve a deployment others can reach.
+
+use axum::http::StatusCode;
+
+use crate::harness::TestApp;
+
+const HSTS: &str = "strict-transport-security";
+
+#[tokio::test]
+async fn every_response_carries_hsts_when_the_public_url_is_https() {
+    let app = TestApp::with_web_config(|web| {
+        web.public_url = url::Url::parse("https://login.example.com").unwrap();
+    })
+    .await;
+    let mut browser = app.browser();
+    let mut seen = Vec::new();
+    for path in [
+        "/signin",
+        "/healthz",
+        "/livez",
+        "/static/style.css",
+        "/api/v1/openapi.json",
+        "/no-such-page",
+    ] {
+        seen.push((path, browser.get(path).await));
+    }
+    // A refused write (the form comes from the test harness's origin, not the public one).
+    seen.push((
+        "POST /signin",
+        browser.post("/signin", &[("email", "x")]).await,
+    ));
+    seen.push((
+        "POST /api/v1/sessions",
+        browser
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(serde_json::json!({})),
+            )
+            .await,
+    ));
+    for (what, page) in &seen {
+        assert_eq!(
+            page.headers.get(HSTS).map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{what}: {}",
+            page.status
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|(_, page)| page.status == StatusCode::FORBIDDEN)
+    );
+    assert!(
+        seen.iter()
+            .any(|(_, page)| page.status == StatusCode::NOT_FOUND)
+    );
+}
+
+#[tokio::test]
+async fn no_response_carries_hsts_over_http() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    for path in [
+        "/signin",
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/no-such-page",
+    ] {
+        let page = browser.get(path).await;
+        assert!(page.headers.get(HSTS).is_none(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_page_warns_when_the_built_in_providers_serve_a_deployment_others_can_reach() {
+    let warning = "anyone who can reach this server can read them and take over accounts";
+    let exposed = TestApp::with_web_config(|web| web.dev_providers_exposed = true).await;
+    let mut browser = exposed.browser();
+    for path in ["/signin", "/signup", "/dev/mailbox", "/dev/phone"] {
+        let page = browser.get(path).await;
+        assert!(
+            page.body.contains(warning) && page.body.contains("not a local-only deployment"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let local = TestApp::sqlite().await;
+    let page = local.browser().get("/signin").await;
+    assert!(page.body.contains("built-in mailbox"), "{}", page.body);
+    assert!(!page.body.contains(warning), "{}", page.body);
+}
