@@ -7,6 +7,7 @@ use latchkey_domain::{
     AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, PhoneNumber,
 };
 
+use crate::email::Notice;
 use crate::error::{FieldError, ServiceError};
 use crate::secrets::{SecretToken, random_below};
 use crate::store::{AccountRecord, NewAccount, NewEmailToken, StoreError};
@@ -21,10 +22,11 @@ pub struct SignUpRequest {
     pub phone: String,
 }
 
-/// A sign-up that was accepted: the account waits for its email link.
+/// The answer to a sign-up: the same whether an account was created (it waits for its
+/// email link) or the address was taken (its owner was told). It deliberately holds no
+/// account id.
 #[derive(Debug, Clone)]
 pub struct SignUpReceipt {
-    pub account_id: AccountId,
     pub email: EmailAddress,
 }
 
@@ -77,7 +79,9 @@ fn new_account_id() -> AccountId {
 
 impl Service {
     /// `Create a new account`: records the account as unverified and emails a single-use
-    /// link. The phone number is kept unverified until voice verification exists.
+    /// link. The answer, its cost (one Argon2 hash) and its writes are the same whether or
+    /// not the address already has an account, so sign-up cannot be used to learn who has
+    /// one; an existing owner is told by email (at most once a day) instead.
     pub async fn sign_up(
         &self,
         request: &SignUpRequest,
@@ -85,8 +89,12 @@ impl Service {
     ) -> Result<SignUpReceipt, ServiceError> {
         self.admit(ctx)?;
         let details = validate(request)?;
+        let password_hash = self.hasher.hash(&request.password).await?;
         let now = self.clock.now();
         let lifetime = TokenPurpose::VerifyEmail.lifetime();
+        let receipt = SignUpReceipt {
+            email: details.email.clone(),
+        };
         if let Some(existing) = self.store.account_by_email(&details.email).await? {
             // An abandoned sign-up must not hold the address forever: once its link has
             // expired, a new sign-up replaces it.
@@ -96,18 +104,10 @@ impl Service {
                     .delete_unverified_account(&details.email, now - lifetime)
                     .await?;
             if !replaced {
-                let audit = self.audit(
-                    ctx,
-                    Some(&existing.id),
-                    AuditEvent::SignUp,
-                    AuditOutcome::Failure,
-                    "duplicate_email",
-                );
-                self.store.append_audit(&audit).await?;
-                return Err(ServiceError::Conflict(duplicate_message(&existing)));
+                self.tell_owner_about_sign_up(&existing, ctx).await?;
+                return Ok(receipt);
             }
         }
-        let password_hash = self.hasher.hash(&request.password).await?;
         for _ in 0..3 {
             let account = NewAccount {
                 id: new_account_id(),
@@ -149,17 +149,17 @@ impl Service {
             {
                 Ok(()) => {
                     self.outbox.wake();
-                    return Ok(SignUpReceipt {
-                        account_id: account.id,
-                        email: details.email,
-                    });
+                    return Ok(receipt);
                 }
                 // A random id collided with an existing one: draw again.
                 Err(StoreError::Conflict("account id")) => continue,
+                // A concurrent sign-up took the address between the look-up and the insert:
+                // the same answer as for any taken address.
                 Err(StoreError::Conflict(_)) => {
-                    return Err(ServiceError::Conflict(
-                        "An account with this email address already exists.".to_owned(),
-                    ));
+                    if let Some(existing) = self.store.account_by_email(&details.email).await? {
+                        self.tell_owner_about_sign_up(&existing, ctx).await?;
+                    }
+                    return Ok(receipt);
                 }
                 Err(other) => return Err(other.into()),
             }
@@ -167,6 +167,53 @@ impl Service {
         Err(ServiceError::Conflict(
             "Could not allocate an account id; try again.".to_owned(),
         ))
+    }
+
+    /// Someone signed up with an address that has an account (or a sign-up waiting for its
+    /// link): its owner hears about it, once a day at most, so a stranger cannot use this to
+    /// flood the inbox.
+    async fn tell_owner_about_sign_up(
+        &self,
+        existing: &AccountRecord,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let notice = Notice {
+            subject: "Someone tried to create a latchkey account with your email address".to_owned(),
+            paragraphs: vec![
+                "Someone used your email address on Create a new account. Your address already has a latchkey account (or a sign-up waiting for its verification link), so nothing was created and nothing changed.".to_owned(),
+                "If it was you, sign in instead; if you forgot the password, use Forgot password? on the sign-in page. If it was not you, you need to do nothing.".to_owned(),
+            ],
+        };
+        let mail = self.notice_email(existing, &notice, ctx);
+        let notified = self.audit(
+            ctx,
+            Some(&existing.id),
+            AuditEvent::SignUp,
+            AuditOutcome::Failure,
+            DUPLICATE_NOTIFIED,
+        );
+        let sent = self
+            .store
+            .append_audit_once(
+                &notified,
+                now - latchkey_domain::Duration::hours(24),
+                &[self.outbox.email(&mail, now)],
+            )
+            .await?;
+        if sent {
+            self.outbox.wake();
+        } else {
+            let audit = self.audit(
+                ctx,
+                Some(&existing.id),
+                AuditEvent::SignUp,
+                AuditOutcome::Failure,
+                "duplicate_email",
+            );
+            self.store.append_audit(&audit).await?;
+        }
+        Ok(())
     }
 
     /// Whether an emailed link is still good, without using it (to show the right page).
@@ -318,16 +365,5 @@ impl Service {
     }
 }
 
-fn duplicate_message(existing: &AccountRecord) -> String {
-    match existing.status {
-        AccountStatus::Active => {
-            "An account with this email address already exists. Sign in, or use Forgot password? if you cannot.".to_owned()
-        }
-        AccountStatus::PendingVerification if existing.email_verified_at.is_some() => {
-            "A sign-up with this email address is waiting for its phone verification. Sign in with its password to finish it.".to_owned()
-        }
-        AccountStatus::PendingVerification => {
-            "A sign-up with this email address is waiting for its verification link. Follow the link in that email; if it expires, you can sign up again.".to_owned()
-        }
-    }
-}
+/// The audit detail of a duplicate sign-up whose owner was emailed about it.
+const DUPLICATE_NOTIFIED: &str = "duplicate_email_owner_notified";

@@ -626,6 +626,16 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
 
     async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()>;
+
+    /// Appends `audit` with its messages unless a record of the same account, event and
+    /// detail exists since `since` (counted with the account row locked): "once a day"
+    /// notices. `false`, and nothing written, when one does.
+    async fn append_audit_once(
+        &self,
+        audit: &AuditRecord,
+        since: Timestamp,
+        outbox: &[NewOutboxMessage],
+    ) -> StoreResult<bool>;
     /// The newest `limit` audit records, newest first; only those of `account` when given.
     async fn recent_audit(
         &self,

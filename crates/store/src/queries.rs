@@ -938,6 +938,38 @@ macro_rules! sql_store {
                     Ok(true)
                 }
 
+                async fn append_audit_once(
+                    &self,
+                    audit: &AuditRecord,
+                    since: Timestamp,
+                    outbox: &[NewOutboxMessage],
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin().await?;
+                    if let Some(account) = &audit.account_id {
+                        lock_account_row(&mut tx, account).await?;
+                    }
+                    let seen: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM audit_log WHERE account_id = $1 \
+                         AND event = $2 AND detail = $3 AND at >= $4",
+                    )
+                    .bind(audit.account_id.as_ref().map(|a| a.as_str().to_owned()))
+                    .bind(&audit.event)
+                    .bind(&audit.detail)
+                    .bind(since.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("n")
+                    .map_err(db_error)?;
+                    if seen > 0 {
+                        return Ok(false);
+                    }
+                    insert_outbox(&mut tx, outbox).await?;
+                    insert_audit(&mut tx, audit).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
                 async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
                     insert_audit(&mut tx, audit).await?;

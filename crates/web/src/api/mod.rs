@@ -105,20 +105,21 @@ pub struct SignUpBody {
     phone: String,
 }
 
+/// The same answer whether or not the address already had an account (its owner is emailed
+/// instead): sign-up does not tell who has one. The account id comes with the verified email.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignUpResponse {
-    account_id: String,
     email: String,
-    /// `pending_verification` until the emailed link is followed.
+    /// `pending_verification`: follow the emailed link.
     status: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts",
     summary = "Create a new account; a verification link is emailed",
+    description = "Answers 201 the same way, at the same cost, whether or not the address already has an account; an existing owner is emailed about the attempt (at most once a day) instead of receiving a link.",
     request_body = SignUpBody,
     responses(
         (status = 201, body = SignUpResponse),
-        (status = 409, description = "The email address is taken", body = crate::error::ApiErrorBody),
         (status = 422, description = "Invalid fields", body = crate::error::ApiErrorBody),
     ))]
 async fn sign_up(
@@ -136,7 +137,6 @@ async fn sign_up(
     Ok((
         StatusCode::CREATED,
         Json(SignUpResponse {
-            account_id: receipt.account_id.to_string(),
             email: receipt.email.to_string(),
             status: "pending_verification".into(),
         }),

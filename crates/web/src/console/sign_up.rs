@@ -116,8 +116,8 @@ pub async fn submit(
             page,
             "Check your email",
             vec![
-                format!("We sent a verification link to {}. Open it within 24 hours to finish creating your account.", receipt.email),
-                format!("Your account ID is {}.", receipt.account_id),
+                format!("We sent an email to {}. Open the link in it within 24 hours to finish creating your account.", receipt.email),
+                "If this address already has a latchkey account, the email says so instead, and nothing was created.".to_owned(),
             ],
             Some(("/signin", "Go to sign in")),
         ))
