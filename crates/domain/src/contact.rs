@@ -126,6 +126,25 @@ impl PhoneNumber {
         ))
     }
 
+    /// The ISO 3166 region the numbering plan puts the number in (`GB`), if it tells.
+    pub fn region(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        number.country().id().map(|id| id.as_ref().to_owned())
+    }
+
+    /// Whether a call to it may cost more than an ordinary call: premium-rate, shared-cost
+    /// and similar service numbers, which toll fraud aims at.
+    pub fn is_costly(&self) -> bool {
+        use phonenumber::Type;
+        let Ok(number) = phonenumber::parse(None, &self.0) else {
+            return true;
+        };
+        matches!(
+            number.number_type(&phonenumber::metadata::DATABASE),
+            Type::PremiumRate | Type::SharedCost | Type::Uan | Type::Pager | Type::Voicemail
+        )
+    }
+
     /// Reads back a number that was validated before it was stored.
     pub fn from_stored(e164: String) -> Self {
         Self(e164)

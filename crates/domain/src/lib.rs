@@ -8,6 +8,7 @@
 pub mod account;
 pub mod admission;
 pub mod audit;
+pub mod calls;
 pub mod contact;
 pub mod lockout;
 pub mod mfa;

@@ -317,6 +317,10 @@ impl Parts {
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
                 recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+                calls: latchkey_domain::calls::CallPolicy {
+                    allowed_regions: config.call_regions.clone(),
+                    ..Default::default()
+                },
                 admission: latchkey_domain::admission::AdmissionPolicy::default(),
             },
         );

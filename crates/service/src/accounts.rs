@@ -46,7 +46,10 @@ struct AccountDetails {
     phone: PhoneNumber,
 }
 
-fn validate(request: &SignUpRequest) -> Result<AccountDetails, ServiceError> {
+fn validate(
+    request: &SignUpRequest,
+    calls: &latchkey_domain::calls::CallPolicy,
+) -> Result<AccountDetails, ServiceError> {
     let mut problems = Vec::new();
     let email = EmailAddress::parse(&request.email)
         .map_err(|e| problems.push(FieldError::new("email", e)))
@@ -54,9 +57,18 @@ fn validate(request: &SignUpRequest) -> Result<AccountDetails, ServiceError> {
     let name = AccountName::parse(&request.account_name)
         .map_err(|e| problems.push(FieldError::new("account_name", e)))
         .ok();
+    // The phone is called to verify it (and for recovery): a number latchkey may not call
+    // is refused here, with the reason, rather than after the account exists.
     let phone = PhoneNumber::parse(&request.phone)
         .map_err(|e| problems.push(FieldError::new("phone", e)))
-        .ok();
+        .ok()
+        .filter(|phone| match calls.may_call_number(phone) {
+            Ok(()) => true,
+            Err(refused) => {
+                problems.push(FieldError::new("phone", format!("{refused}.")));
+                false
+            }
+        });
     let mut context = vec![request.account_name.as_str()];
     if let Some(email) = &email {
         context.push(email.as_str());
@@ -88,7 +100,7 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<SignUpReceipt, ServiceError> {
         self.admit(ctx)?;
-        let details = validate(request)?;
+        let details = validate(request, &self.config.calls)?;
         let password_hash = self.hasher.hash(&request.password).await?;
         let now = self.clock.now();
         let lifetime = TokenPurpose::VerifyEmail.lifetime();
@@ -319,7 +331,7 @@ impl Service {
         &self,
         request: &SignUpRequest,
     ) -> Result<AccountId, ServiceError> {
-        let details = validate(request)?;
+        let details = validate(request, &self.config.calls)?;
         let now = self.clock.now();
         let password_hash = self.hasher.hash(&request.password).await?;
         let ctx = RequestContext::operator();

@@ -52,6 +52,16 @@ pub enum ServiceError {
     /// device (see `SessionKind::permits`).
     #[error("a session signed in with alternative factors cannot do this")]
     RecoveryScope,
+    /// A budget of verification calls is spent (per account, number, client or server).
+    #[error("no more verification calls can be placed for now")]
+    CallBudget,
+    /// latchkey does not call this number (its country is not allowed, or it costs more
+    /// than a call).
+    #[error("{0}")]
+    CallDestination(latchkey_domain::calls::DestinationRefusal),
+    /// The recovery flow stopped waiting for a call between its check and the call's insert.
+    #[error("the recovery flow is not waiting for a call")]
+    CallFlowGone,
     /// Too many failures from this source: only a password reset by email unlocks it.
     #[error("the account is locked after too many failed attempts")]
     AccountLocked,

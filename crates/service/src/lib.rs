@@ -55,6 +55,8 @@ pub struct ServiceConfig {
     pub sessions: SessionPolicy,
     pub lockout: LockoutPolicy,
     pub recovery: RecoveryPolicy,
+    /// Budgets and destinations of verification calls.
+    pub calls: latchkey_domain::calls::CallPolicy,
     pub admission: AdmissionPolicy,
 }
 

@@ -363,7 +363,7 @@ impl Service {
     }
 
     /// Step 2, `Call me now` / `Try again`: a new 6-digit code and a call to the verified
-    /// number, within the per-flow, per-account and server-wide budgets.
+    /// number, within the flow's budget and recovery's own call budgets.
     pub async fn call_for_recovery(
         &self,
         token: &str,
@@ -372,8 +372,7 @@ impl Service {
         let (flow, account) = self.live_flow(token).await?;
         let now = self.clock.now();
         let policy = self.config.recovery;
-        let (account_calls, all_calls) = self.call_budgets(&account.id).await?;
-        if let Err(refused) = policy.may_call(facts(&flow), account_calls, all_calls, now) {
+        if let Err(refused) = policy.may_call(facts(&flow), now) {
             let audit = self.audit(
                 ctx,
                 Some(&account.id),
@@ -391,29 +390,19 @@ impl Service {
         if account.phone_verified_at.is_none() {
             return Err(ServiceError::Conflict("This account's phone number was never verified, so it cannot be used to sign in. Contact the operator.".to_owned()));
         }
-        let prepared = self.prepare_call(&account, CallPurpose::Recovery, &flow.id);
-        let call_id = prepared.call.id.clone();
-        let audit = self.audit(
-            ctx,
-            Some(&account.id),
-            AuditEvent::RecoveryCallPlaced,
-            AuditOutcome::Success,
-            &call_id,
-        );
-        if !self
-            .store
-            .place_recovery_call(
-                &prepared.call,
-                policy.calls_per_flow,
-                &[prepared.message],
-                &audit,
+        match self
+            .place_verification_call(
+                &account,
+                CallPurpose::Recovery,
+                &flow.id,
+                Some(policy.calls_per_flow),
+                ctx,
             )
-            .await?
+            .await
         {
-            return Err(refusal(Refusal::WrongStep));
+            Err(ServiceError::CallFlowGone) => Err(refusal(Refusal::WrongStep)),
+            other => other,
         }
-        self.outbox.wake();
-        Ok(prepared.code)
     }
 
     /// Step 3, `Sign in to the console`: a recovery session (one hour), every other session

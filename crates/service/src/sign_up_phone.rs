@@ -3,8 +3,8 @@
 //! password) holds a continuation token; the account exists only once the right digits
 //! arrive on the call latchkey placed.
 
+use latchkey_domain::AccountId;
 use latchkey_domain::token::TokenPurpose;
-use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 
 use crate::error::ServiceError;
 use crate::recovery::CallCode;
@@ -51,8 +51,9 @@ impl Service {
         })
     }
 
-    /// `Call me now` / `Try again` on the sign-up phone page, within the per-account and
-    /// server-wide call budgets.
+    /// `Call me now` / `Try again` on the sign-up phone page, within sign-up's own call
+    /// budgets (per sign-up, per number, per client network, server-wide), which recovery
+    /// never shares.
     pub async fn call_for_sign_up(
         &self,
         token: &str,
@@ -64,36 +65,13 @@ impl Service {
                 "This phone number is already verified.".to_owned(),
             ));
         }
-        let policy = self.config.recovery;
-        let (account_calls, all_calls) = self.call_budgets(&account.id).await?;
-        if account_calls >= policy.calls_per_account || all_calls >= policy.calls_global {
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::SignUpCallPlaced,
-                AuditOutcome::Failure,
-                "call_budget",
-            );
-            self.store.append_audit(&audit).await?;
-            return Err(ServiceError::Conflict("No more calls can be placed for now. Wait a while before trying again; if this keeps happening, contact the operator.".to_owned()));
-        }
-        let prepared = self.prepare_call(
+        self.place_verification_call(
             &account,
             CallPurpose::SignUp,
             &format!("sign-up-{}", account.id),
-        );
-        let call_id = prepared.call.id.clone();
-        let audit = self.audit(
+            None,
             ctx,
-            Some(&account.id),
-            AuditEvent::SignUpCallPlaced,
-            AuditOutcome::Success,
-            &call_id,
-        );
-        self.store
-            .place_sign_up_call(&prepared.call, &[prepared.message], &audit)
-            .await?;
-        self.outbox.wake();
-        Ok(prepared.code)
+        )
+        .await
     }
 }

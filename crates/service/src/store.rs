@@ -354,31 +354,7 @@ pub struct RecoveryUndone {
     pub since: Timestamp,
 }
 
-/// What a verification call is for: each purpose has its own transition when the right
-/// digits arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallPurpose {
-    Recovery,
-    /// Verifying the phone number given at sign-up.
-    SignUp,
-}
-
-impl CallPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Recovery => "recovery",
-            Self::SignUp => "sign_up",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "recovery" => Some(Self::Recovery),
-            "sign_up" => Some(Self::SignUp),
-            _ => None,
-        }
-    }
-}
+pub use latchkey_domain::calls::{CallLimit, CallPurpose, CallScope};
 
 #[derive(Debug, Clone)]
 pub struct NewCall {
@@ -388,10 +364,22 @@ pub struct NewCall {
     /// The recovery flow the call belongs to; for sign-up, the sign-up's own id.
     pub flow_id: String,
     pub to_number: String,
+    /// The network of the client that asked for it (per-client budgets).
+    pub client_network: String,
     /// HMAC of the 6-digit code under a server subkey: never the code itself.
     pub code_hash: String,
     pub code_expires_at: Timestamp,
     pub created_at: Timestamp,
+}
+
+/// Whether a call was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPlacement {
+    Placed,
+    /// The recovery flow is no longer waiting for a call, or has placed its last one.
+    FlowGone,
+    /// A budget of this scope is spent; nothing was queued.
+    OverBudget(CallScope),
 }
 
 /// A call's life: queued (in the outbox) → placed (the provider took it) → verified, or
@@ -545,15 +533,6 @@ pub trait Store: Send + Sync {
 
     /// Stores a token without invalidating others (sign-up continuation after a sign-in).
     async fn insert_token(&self, token: &NewEmailToken) -> StoreResult<()>;
-
-    /// Queues a sign-up phone-verification call; earlier sign-up calls of the account are
-    /// superseded.
-    async fn place_sign_up_call(
-        &self,
-        call: &NewCall,
-        outbox: &[NewOutboxMessage],
-        audit: &AuditRecord,
-    ) -> StoreResult<()>;
 
     /// The account's newest call for `purpose`.
     async fn latest_account_call(
@@ -789,19 +768,19 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
 
-    /// Calls created for `account` since `since` (toll-fraud budget), or by everyone when
-    /// `account` is `None`.
-    async fn count_calls(&self, account: Option<&AccountId>, since: Timestamp) -> StoreResult<u32>;
-
-    /// Queues a verification call for a flow at step 2, within `max_calls` for the flow;
-    /// earlier calls of the flow stop counting (superseded).
-    async fn place_recovery_call(
+    /// Queues a verification call within every budget of `limits` (counted over calls of
+    /// the same purpose, a call superseded before it rang not counting) and, for a recovery
+    /// call, within `flow_cap` calls of its flow at step 2 — all checked and the call inserted
+    /// in one transaction with the purpose's budgets locked. Earlier calls of the same flow
+    /// (or sign-up) are superseded.
+    async fn place_call(
         &self,
         call: &NewCall,
-        max_calls: u32,
+        flow_cap: Option<u32>,
+        limits: &[CallLimit],
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<CallPlacement>;
 
     async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>>;
     /// The flow's newest call.

@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
+use latchkey_domain::{AuditEvent, AuditOutcome};
 
 use crate::email::SendError;
 use crate::error::ServiceError;
 use crate::recovery::CallCode;
 use crate::secrets::{random_below, random_bytes};
-use crate::store::{AccountRecord, CallPurpose, CallRecord, CallStatus, NewCall, NewOutboxMessage};
+use crate::store::{
+    AccountRecord, CallPlacement, CallPurpose, CallRecord, CallScope, CallStatus, NewCall,
+};
 use crate::{RequestContext, Service};
 
 /// A call to place: our id (which the webhook URLs carry) and the verified number.
@@ -77,22 +79,35 @@ impl CallScript {
     }
 }
 
-/// A verification call ready to store: the row, its outbox message, and the code to show.
-pub(crate) struct PreparedCall {
-    pub call: NewCall,
-    pub message: NewOutboxMessage,
-    pub code: CallCode,
-}
-
 impl Service {
     /// A new 6-digit code (from the OS generator) and the call that will ask for it, to the
-    /// account's verified number. Only the code's HMAC is stored.
-    pub(crate) fn prepare_call(
+    /// account's number, queued within every budget of `purpose` (and `flow_cap` calls of a
+    /// recovery flow), counted by the store in the call's own transaction. Only the code's HMAC
+    /// is stored; the code is for the screen of whoever asked.
+    pub(crate) async fn place_verification_call(
         &self,
         account: &AccountRecord,
         purpose: CallPurpose,
         flow_id: &str,
-    ) -> PreparedCall {
+        flow_cap: Option<u32>,
+        ctx: &RequestContext,
+    ) -> Result<CallCode, ServiceError> {
+        let event = match purpose {
+            CallPurpose::Recovery => AuditEvent::RecoveryCallPlaced,
+            CallPurpose::SignUp => AuditEvent::SignUpCallPlaced,
+        };
+        let refuse = async |detail: &str, error: ServiceError| {
+            let audit = self.audit(ctx, Some(&account.id), event, AuditOutcome::Failure, detail);
+            self.store.append_audit(&audit).await?;
+            Err(error)
+        };
+        if let Err(refused) = self.config.calls.may_call_number(&account.phone) {
+            return refuse(
+                "destination_not_allowed",
+                ServiceError::CallDestination(refused),
+            )
+            .await;
+        }
         let now = self.clock.now();
         let code = format!("{:06}", random_below(1_000_000));
         let call_id = format!(
@@ -107,35 +122,46 @@ impl Service {
             purpose,
             flow_id: flow_id.to_owned(),
             to_number: to.clone(),
+            client_network: ctx.network.clone(),
             code_hash: self.phone_code_hash(&call_id, &code),
             code_expires_at: expires_at,
             created_at: now,
         };
-        let message = self.outbox.call(&OutgoingCall { call_id, to }, now);
-        PreparedCall {
-            call,
-            message,
-            code: CallCode { code, expires_at },
+        let message = self.outbox.call(
+            &OutgoingCall {
+                call_id: call_id.clone(),
+                to,
+            },
+            now,
+        );
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            event,
+            AuditOutcome::Success,
+            &call_id,
+        );
+        let limits = self.config.calls.limits(purpose, now);
+        match self
+            .store
+            .place_call(&call, flow_cap, &limits, &[message], &audit)
+            .await?
+        {
+            CallPlacement::Placed => {
+                self.outbox.wake();
+                Ok(CallCode { code, expires_at })
+            }
+            CallPlacement::FlowGone => refuse("refused", ServiceError::CallFlowGone).await,
+            CallPlacement::OverBudget(scope) => {
+                let detail = match scope {
+                    CallScope::Account => "call_budget_account",
+                    CallScope::Destination => "call_budget_destination",
+                    CallScope::Client => "call_budget_client",
+                    CallScope::Server => "call_budget_server",
+                };
+                refuse(detail, ServiceError::CallBudget).await
+            }
         }
-    }
-
-    /// The per-account and server-wide call budgets (toll-fraud protection), counted over
-    /// every purpose.
-    pub(crate) async fn call_budgets(
-        &self,
-        account: &AccountId,
-    ) -> Result<(u32, u32), ServiceError> {
-        let now = self.clock.now();
-        let policy = self.config.recovery;
-        let account_calls = self
-            .store
-            .count_calls(Some(account), now - policy.account_call_window)
-            .await?;
-        let all_calls = self
-            .store
-            .count_calls(None, now - policy.global_call_window)
-            .await?;
-        Ok((account_calls, all_calls))
     }
 
     pub(crate) fn phone_code_hash(&self, call_id: &str, digits: &str) -> String {

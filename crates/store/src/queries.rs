@@ -607,38 +607,6 @@ macro_rules! sql_store {
                     commit(tx).await
                 }
 
-                async fn place_sign_up_call(&self, call: &NewCall, outbox: &[NewOutboxMessage], audit: &AuditRecord) -> StoreResult<()> {
-                    let mut tx = self.begin().await?;
-                    sqlx::query(
-                        "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE account_id = $2 \
-                         AND purpose = 'sign_up' AND status IN ('queued', 'placed')",
-                    )
-                    .bind(call.created_at.0)
-                    .bind(call.account_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    sqlx::query(
-                        "INSERT INTO calls (id, account_id, purpose, flow_id, to_number, code_hash, \
-                         code_expires_at, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(&call.id)
-                    .bind(call.account_id.as_str())
-                    .bind(call.purpose.as_str())
-                    .bind(&call.flow_id)
-                    .bind(&call.to_number)
-                    .bind(&call.code_hash)
-                    .bind(call.code_expires_at.0)
-                    .bind(CallStatus::Queued.as_str())
-                    .bind(call.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    insert_outbox(&mut tx, outbox).await?;
-                    insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
-                }
-
                 async fn latest_account_call(&self, account: &AccountId, purpose: CallPurpose) -> StoreResult<Option<CallRecord>> {
                     sqlx::query(
                         concat!($crate::queries::select_calls!(), " \
@@ -1556,72 +1524,115 @@ macro_rules! sql_store {
                     Ok(true)
                 }
 
-                async fn count_calls(&self, account: Option<&AccountId>, since: Timestamp) -> StoreResult<u32> {
-                    let row = match account {
-                        Some(account) => sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE account_id = $1 AND created_at >= $2")
-                            .bind(account.as_str())
-                            .bind(since.0)
-                            .fetch_one(&self.pool)
-                            .await,
-                        None => sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE created_at >= $1")
-                            .bind(since.0)
-                            .fetch_one(&self.pool)
-                            .await,
-                    }
-                    .map_err(db_error)?;
-                    Ok(u32::try_from(row.try_get::<i64, _>("n").map_err(db_error)?).unwrap_or(u32::MAX))
-                }
-
-                async fn place_recovery_call(
+                async fn place_call(
                     &self,
                     call: &NewCall,
-                    max_calls: u32,
+                    flow_cap: Option<u32>,
+                    limits: &[CallLimit],
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
-                ) -> StoreResult<bool> {
+                ) -> StoreResult<CallPlacement> {
+                    let now = call.created_at;
+                    let purpose = call.purpose.as_str();
                     let mut tx = self.begin().await?;
-                    let counted = sqlx::query(
-                        "UPDATE recovery_flows SET calls_placed = calls_placed + 1 WHERE id = $1 \
-                         AND state = 'email_verified' AND calls_placed < $2 AND expires_at > $3",
-                    )
-                    .bind(&call.flow_id)
-                    .bind(i64::from(max_calls))
-                    .bind(call.created_at.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    if counted.rows_affected() != 1 {
-                        return Ok(false);
+                    // Every call of this purpose waits here (PostgreSQL row lock; SQLite's
+                    // BEGIN IMMEDIATE already serialises writers), so the counts below and the
+                    // insert cannot interleave with another request's.
+                    sqlx::query("UPDATE call_budget_locks SET purpose = purpose WHERE purpose = $1")
+                        .bind(purpose)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if let Some(cap) = flow_cap {
+                        let counted = sqlx::query(
+                            "UPDATE recovery_flows SET calls_placed = calls_placed + 1 WHERE id = $1 \
+                             AND state = 'email_verified' AND calls_placed < $2 AND expires_at > $3",
+                        )
+                        .bind(&call.flow_id)
+                        .bind(i64::from(cap))
+                        .bind(now.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                        if counted.rows_affected() != 1 {
+                            return Ok(CallPlacement::FlowGone);
+                        }
                     }
-                    sqlx::query(
-                        "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE flow_id = $2 \
-                         AND status IN ('queued', 'placed')",
-                    )
-                    .bind(call.created_at.0)
-                    .bind(&call.flow_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    for limit in limits {
+                        // A call superseded before it was placed never rang: it costs nothing.
+                        let (sql, key) = match limit.scope {
+                            CallScope::Account => (
+                                "SELECT COUNT(*) AS n FROM calls WHERE purpose = $1 AND created_at >= $2 \
+                                 AND NOT (status = 'superseded' AND placed_at IS NULL) AND account_id = $3",
+                                Some(call.account_id.as_str()),
+                            ),
+                            CallScope::Destination => (
+                                "SELECT COUNT(*) AS n FROM calls WHERE purpose = $1 AND created_at >= $2 \
+                                 AND NOT (status = 'superseded' AND placed_at IS NULL) AND to_number = $3",
+                                Some(call.to_number.as_str()),
+                            ),
+                            CallScope::Client => (
+                                "SELECT COUNT(*) AS n FROM calls WHERE purpose = $1 AND created_at >= $2 \
+                                 AND NOT (status = 'superseded' AND placed_at IS NULL) AND client_network = $3",
+                                Some(call.client_network.as_str()),
+                            ),
+                            CallScope::Server => (
+                                "SELECT COUNT(*) AS n FROM calls WHERE purpose = $1 AND created_at >= $2 \
+                                 AND NOT (status = 'superseded' AND placed_at IS NULL)",
+                                None,
+                            ),
+                        };
+                        let mut query = sqlx::query(sql).bind(purpose).bind(limit.since.0);
+                        if let Some(key) = key {
+                            query = query.bind(key);
+                        }
+                        let counted: i64 = query
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_error)?
+                            .try_get("n")
+                            .map_err(db_error)?;
+                        if counted >= i64::from(limit.max) {
+                            return Ok(CallPlacement::OverBudget(limit.scope));
+                        }
+                    }
+                    let superseded = match flow_cap {
+                        Some(_) => sqlx::query(
+                            "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE flow_id = $2 \
+                             AND status IN ('queued', 'placed')",
+                        )
+                        .bind(now.0)
+                        .bind(&call.flow_id),
+                        None => sqlx::query(
+                            "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE account_id = $2 \
+                             AND purpose = 'sign_up' AND status IN ('queued', 'placed')",
+                        )
+                        .bind(now.0)
+                        .bind(call.account_id.as_str()),
+                    };
+                    superseded.execute(&mut *tx).await.map_err(db_error)?;
                     sqlx::query(
                         "INSERT INTO calls (id, account_id, purpose, flow_id, to_number, code_hash, \
-                         code_expires_at, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         code_expires_at, status, created_at, client_network) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(&call.id)
                     .bind(call.account_id.as_str())
-                    .bind(call.purpose.as_str())
+                    .bind(purpose)
                     .bind(&call.flow_id)
                     .bind(&call.to_number)
                     .bind(&call.code_hash)
                     .bind(call.code_expires_at.0)
                     .bind(CallStatus::Queued.as_str())
-                    .bind(call.created_at.0)
+                    .bind(now.0)
+                    .bind(&call.client_network)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
-                    Ok(true)
+                    Ok(CallPlacement::Placed)
                 }
 
                 async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>> {

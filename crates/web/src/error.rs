@@ -124,6 +124,18 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Not available in this session",
             "You signed in with alternative factors. This session can only replace MFA devices (remove the lost one, activate a new one), change the password and sign out. Activate a new MFA device, then sign out and sign in with it to do anything else.",
         ),
+        ServiceError::CallBudget => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "call_budget",
+            "No more calls for now",
+            "No more verification calls can be placed for now. Nothing was called. Wait a while before trying again; if this keeps happening, contact the operator.",
+        ),
+        ServiceError::CallFlowGone => (
+            StatusCode::CONFLICT,
+            "call_not_available",
+            "No call now",
+            "This sign-in is not waiting for a phone call any more. Reload the page to see where it stands.",
+        ),
         ServiceError::AccountLocked => (
             StatusCode::FORBIDDEN,
             "account_locked",
@@ -151,6 +163,12 @@ impl From<ServiceError> for PageError {
             };
         }
         match error {
+            ServiceError::CallDestination(refused) => Self {
+                retry_after: None,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                heading: "This number cannot be called",
+                message: format!("{refused}. Ask the operator to change the account's phone number."),
+            },
             ServiceError::Invalid(fields) => PageError::bad_request(
                 fields
                     .iter()
@@ -291,6 +309,11 @@ impl From<ServiceError> for ApiError {
             return Self::new(refused.status, refused.code, refused.message);
         }
         match error {
+            ServiceError::CallDestination(refused) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "call_destination",
+                format!("{refused}."),
+            ),
             ServiceError::Invalid(fields) => Self::invalid(fields),
             ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             ServiceError::LinkInvalid => Self::new(

@@ -21,6 +21,12 @@ use tower::ServiceExt;
 pub const ORIGIN: &str = "http://latchkey.test";
 pub const PASSWORD: &str = "violet-anchor-tundra-42";
 
+/// What a test may change before the app is built.
+pub struct Settings<'a> {
+    pub web: &'a mut latchkey_web::WebConfig,
+    pub service: &'a mut ServiceConfig,
+}
+
 pub struct TestApp {
     pub name: &'static str,
     pub router: Router,
@@ -71,7 +77,30 @@ impl TestApp {
     pub async fn with_web_config(configure: impl FnOnce(&mut latchkey_web::WebConfig)) -> Self {
         let backend = latchkey_test_support::sqlite_backend().await;
         let voice = Arc::new(latchkey_delivery::DevPhone);
-        Self::build(backend, voice, None, std::time::Duration::ZERO, configure).await
+        Self::build(
+            backend,
+            voice,
+            None,
+            std::time::Duration::ZERO,
+            |settings| configure(settings.web),
+        )
+        .await
+    }
+
+    /// An app on `backend` whose service settings `configure` changes (call budgets…).
+    pub async fn with_service_config(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Self {
+        let voice = Arc::new(latchkey_delivery::DevPhone);
+        Self::build(
+            backend,
+            voice,
+            None,
+            std::time::Duration::ZERO,
+            |settings| configure(settings.service),
+        )
+        .await
     }
 
     async fn build(
@@ -79,7 +108,7 @@ impl TestApp {
         voice: Arc<dyn latchkey_service::VoiceCaller>,
         twilio_auth_token: Option<String>,
         refusal_pause: std::time::Duration,
-        configure: impl FnOnce(&mut latchkey_web::WebConfig),
+        configure: impl FnOnce(Settings<'_>),
     ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
@@ -95,28 +124,14 @@ impl TestApp {
         )
         .unwrap();
         let key = ServerKey::generate();
-        let service = Service::new(
-            store.clone(),
-            clock.clone(),
-            hasher,
-            &key,
-            ServiceConfig {
-                public_url: ORIGIN.to_owned(),
-                sessions: SessionPolicy::default(),
-                lockout: LockoutPolicy::default(),
-                recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
-                admission: latchkey_domain::admission::AdmissionPolicy::default(),
-            },
-        );
-        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
-        let worker = OutboxWorker::new(
-            store.clone(),
-            clock.clone(),
-            service.outbox_reader(),
-            mailbox,
-            voice,
-            service.outbox_signal(),
-        );
+        let mut config = ServiceConfig {
+            public_url: ORIGIN.to_owned(),
+            sessions: SessionPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+            calls: latchkey_domain::calls::CallPolicy::default(),
+            admission: latchkey_domain::admission::AdmissionPolicy::default(),
+        };
         let mut web = latchkey_web::WebConfig {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
@@ -126,7 +141,20 @@ impl TestApp {
             refusal_pause,
             trusted_proxies: latchkey_web::TrustedProxies::default(),
         };
-        configure(&mut web);
+        configure(Settings {
+            web: &mut web,
+            service: &mut config,
+        });
+        let service = Service::new(store.clone(), clock.clone(), hasher, &key, config);
+        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
+        let worker = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            service.outbox_reader(),
+            mailbox,
+            voice,
+            service.outbox_signal(),
+        );
         let router = latchkey_web::app(latchkey_web::AppState::new(
             service.clone(),
             web,

@@ -1,6 +1,7 @@
 //! In-process HTTP tests of the console and the JSON API, on real stores.
 
 mod api;
+mod calls;
 mod client_address;
 mod console;
 mod deployment;
