@@ -74,6 +74,9 @@ pub struct RequestContext {
     pub user_agent: String,
     /// A known-device token the client presented (see [`known_devices`]), unchecked.
     pub device_token: Option<String>,
+    /// The session the browser presented (its cookie), hashed: a session issued to this
+    /// request replaces it, so an identifier is never carried across a sign-in.
+    pub previous_session: Option<TokenHash>,
 }
 
 impl RequestContext {
@@ -84,6 +87,7 @@ impl RequestContext {
             client_addr,
             user_agent: sanitize_request_text(user_agent, 256),
             device_token: None,
+            previous_session: None,
         }
     }
 
@@ -97,6 +101,14 @@ impl RequestContext {
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
             })
             .map(str::to_owned);
+        self
+    }
+
+    /// Adds the session token the browser presented, if it has the shape of one.
+    pub fn with_previous_session(mut self, token: Option<&str>) -> Self {
+        self.previous_session = token
+            .and_then(SecretToken::from_presented)
+            .map(|t| t.hash());
         self
     }
 

@@ -176,6 +176,7 @@ impl Service {
                     expires_at: self.config.sessions.expires_at(now),
                     client_addr: ctx.client_addr.clone(),
                     user_agent: ctx.user_agent.clone(),
+                    replaces: ctx.previous_session.clone(),
                 };
                 let audit = self.audit(
                     ctx,

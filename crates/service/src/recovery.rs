@@ -440,6 +440,7 @@ impl Service {
             expires_at,
             client_addr: ctx.client_addr.clone(),
             user_agent: ctx.user_agent.clone(),
+            replaces: ctx.previous_session.clone(),
         };
         let mail = self.recovery_notice(
             &account,

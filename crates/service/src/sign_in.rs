@@ -55,13 +55,12 @@ pub struct PendingMfa {
 }
 
 impl Service {
-    /// Checks the password and, when it is right, issues a session that replaces `previous`
-    /// (the session identifier is rotated at every sign-in).
+    /// Checks the password and, when it is right, issues a session that replaces the one the
+    /// browser presented (the session identifier is rotated at every sign-in).
     pub async fn sign_in_with_password(
         &self,
         email: &str,
         password: &str,
-        previous: Option<&SecretToken>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome, ServiceError> {
         let typed = email;
@@ -183,6 +182,7 @@ impl Service {
             expires_at: self.config.sessions.expires_at(now),
             client_addr: ctx.client_addr.clone(),
             user_agent: ctx.user_agent.clone(),
+            replaces: ctx.previous_session.clone(),
         };
         let audit = self.audit(
             ctx,
@@ -191,9 +191,8 @@ impl Service {
             AuditOutcome::Success,
             "password",
         );
-        let replaces = previous.map(SecretToken::hash);
         self.store
-            .start_session(&session, replaces.as_ref(), &key.source, &audit)
+            .start_session(&session, &key.source, &audit)
             .await?;
         Ok(SignInOutcome::SignedIn(IssuedSession {
             token,

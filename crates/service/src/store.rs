@@ -122,6 +122,9 @@ pub struct NewSession {
     pub expires_at: Timestamp,
     pub client_addr: String,
     pub user_agent: String,
+    /// The session this browser held before (its cookie), revoked in the same transaction:
+    /// a session identifier is never carried across a sign-in.
+    pub replaces: Option<TokenHash>,
 }
 
 #[derive(Debug, Clone)]
@@ -570,7 +573,6 @@ pub trait Store: Send + Sync {
     async fn start_session(
         &self,
         session: &NewSession,
-        replaces: Option<&TokenHash>,
         source: &str,
         audit: &AuditRecord,
     ) -> StoreResult<()>;

@@ -178,7 +178,19 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            /// Inserts a session, revoking the one it replaces: every path that issues a
+            /// session rotates the browser's identifier.
             async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreResult<()> {
+                if let Some(old) = &session.replaces {
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(session.created_at.0)
+                    .bind(old.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
                 sqlx::query(
                     "INSERT INTO sessions (token_hash, account_id, kind, created_at, \
                      last_seen_at, expires_at, client_addr, user_agent, mfa_device_id) \
@@ -730,22 +742,10 @@ macro_rules! sql_store {
                 async fn start_session(
                     &self,
                     session: &NewSession,
-                    replaces: Option<&TokenHash>,
                     source: &str,
                     audit: &AuditRecord,
                 ) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
-                    if let Some(old) = replaces {
-                        sqlx::query(
-                            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 \
-                             AND revoked_at IS NULL",
-                        )
-                        .bind(session.created_at.0)
-                        .bind(old.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    }
                     settle(&mut tx, session.account_id.as_str(), source, Settle::Clear).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;

@@ -75,6 +75,7 @@ fn session(account: &AccountId) -> (SecretToken, NewSession) {
         expires_at: T0 + latchkey_domain::Duration::hours(12),
         client_addr: "127.0.0.1".to_owned(),
         user_agent: "contract-test".to_owned(),
+        replaces: None,
     };
     (secret, new)
 }
@@ -433,12 +434,12 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         let id = active_account(&store, 5, "ed@example.com").await;
         let (s1, new1) = session(&id);
         store
-            .start_session(&new1, None, "*", &audit(Some(&id), "sign_in"))
+            .start_session(&new1, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         let (s2, new2) = session(&id);
         store
-            .start_session(&new2, None, "*", &audit(Some(&id), "sign_in"))
+            .start_session(&new2, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         let policy = latchkey_domain::lockout::LockoutPolicy::default();
@@ -598,12 +599,7 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
             .unwrap();
         let (old, old_session) = session(&id);
         store
-            .start_session(
-                &old_session,
-                None,
-                "device:d1",
-                &audit(Some(&id), "sign_in"),
-            )
+            .start_session(&old_session, "device:d1", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         assert_eq!(failures_of(&store, &id, "device:d1").await, 0, "{name}");
@@ -614,14 +610,10 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
         );
 
         // A new sign-in from the same browser rotates the session: the old one is revoked.
-        let (new, new_session) = session(&id);
+        let (new, mut new_session) = session(&id);
+        new_session.replaces = Some(old.hash());
         store
-            .start_session(
-                &new_session,
-                Some(&old.hash()),
-                "*",
-                &audit(Some(&id), "sign_in"),
-            )
+            .start_session(&new_session, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         assert_eq!(failures_of(&store, &id, "*").await, 0, "{name}");
@@ -654,7 +646,7 @@ async fn sessions_are_touched_and_revoked_once() {
         let id = active_account(&store, 7, "gus@example.com").await;
         let (secret, new) = session(&id);
         store
-            .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
+            .start_session(&new, "*", &audit(Some(&id), "sign_in"))
             .await
             .unwrap();
         let record = store.session(&secret.hash()).await.unwrap().unwrap();
@@ -1506,12 +1498,12 @@ mod mfa {
             add(&store, &id, "dev-2", "Tablet").await;
             let (by_phone, new) = mfa_session(&id, "dev-1");
             store
-                .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
+                .start_session(&new, "*", &audit(Some(&id), "sign_in"))
                 .await
                 .unwrap();
             let (by_tablet, new) = mfa_session(&id, "dev-2");
             store
-                .start_session(&new, None, "*", &audit(Some(&id), "sign_in"))
+                .start_session(&new, "*", &audit(Some(&id), "sign_in"))
                 .await
                 .unwrap();
 

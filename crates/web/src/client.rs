@@ -40,8 +40,11 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let device = cookies::get(&parts.headers, &state.web.cookie_name(cookies::DEVICE));
+        let session = cookies::get(&parts.headers, &state.web.cookie_name(cookies::SESSION));
         Ok(Client(
-            RequestContext::new(&addr, agent).with_device_token(device.as_deref()),
+            RequestContext::new(&addr, agent)
+                .with_device_token(device.as_deref())
+                .with_previous_session(session.as_deref()),
         ))
     }
 }

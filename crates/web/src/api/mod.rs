@@ -230,7 +230,7 @@ async fn sign_in(
     let ctx = ctx.with_device_token(body.device_token.as_deref());
     match state
         .service
-        .sign_in_with_password(&body.email, &body.password, None, &ctx)
+        .sign_in_with_password(&body.email, &body.password, &ctx)
         .await?
     {
         SignInOutcome::SignedIn(issued) => {

@@ -8,9 +8,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use latchkey_domain::EmailAddress;
+use latchkey_service::ServiceError;
 use latchkey_service::mfa_sign_in::{CODE_DENIED, CodeOutcome};
 use latchkey_service::sign_in::SignInOutcome;
-use latchkey_service::{SecretToken, ServiceError};
 
 use crate::client::Client;
 use crate::csrf::{ConsoleForm, new_cookie_value};
@@ -103,15 +103,11 @@ pub async fn password_submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
-    headers: HeaderMap,
     ConsoleForm(form): ConsoleForm<PasswordForm>,
 ) -> Result<Response, PageError> {
-    let session_cookie = state.web.cookie_name(cookies::SESSION);
-    let previous =
-        cookies::get(&headers, &session_cookie).and_then(|t| SecretToken::from_presented(&t));
     let outcome = state
         .service
-        .sign_in_with_password(&form.email, &form.password, previous.as_ref(), &ctx)
+        .sign_in_with_password(&form.email, &form.password, &ctx)
         .await;
     let email = form.email.trim().to_lowercase();
     match outcome {

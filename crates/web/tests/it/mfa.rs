@@ -623,7 +623,7 @@ async fn sixteen_concurrent_submissions_of_one_code_sign_in_once() {
         for ctx in &clients {
             match app
                 .service
-                .sign_in_with_password("ivy@example.com", PASSWORD, None, ctx)
+                .sign_in_with_password("ivy@example.com", PASSWORD, ctx)
                 .await
                 .unwrap()
             {

@@ -458,3 +458,84 @@ async fn one_sign_in_attempt_starts_one_flow_and_a_completed_flow_ends_its_sibli
         assert_eq!(over.status, StatusCode::GONE, "{name}");
     }
 }
+
+/// The session identifier is rotated on every path that issues a session, not only the
+/// password: a code, and alternative factors, revoke whatever session the browser held —
+/// even one of another account.
+#[tokio::test]
+async fn every_sign_in_path_revokes_the_session_the_browser_held() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.active_account("amy@example.com").await;
+        let mut setup = app.browser();
+        let secret = account_with_device(&app, &mut setup, "ben@example.com").await;
+        let held = |browser: &Browser| {
+            latchkey_service::SecretToken::from_presented(&browser.session_cookie().unwrap())
+                .unwrap()
+                .hash()
+        };
+        let revoked = |hash: latchkey_service::TokenHash| {
+            let store = app.store.clone();
+            async move {
+                store
+                    .session(&hash)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .revoked_at
+                    .is_some()
+            }
+        };
+
+        // The sign-in page sends a signed-in browser to its console, so the second sign-in
+        // posts the password form directly, as a second tab would.
+        async fn password_while_signed_in(browser: &mut Browser, email: &str) {
+            let csrf = browser.get("/signup").await.csrf();
+            let page = browser
+                .post(
+                    "/signin/password",
+                    &[
+                        ("email", email),
+                        ("password", PASSWORD),
+                        ("csrf_token", &csrf),
+                    ],
+                )
+                .await;
+            assert_eq!(page.location(), "/signin/mfa", "{}", page.body);
+        }
+        let mut browser = app.browser();
+        browser.sign_in("amy@example.com", PASSWORD).await;
+        let amy = held(&browser);
+        // Password, then a code for another account, in the same browser.
+        password_while_signed_in(&mut browser, "ben@example.com").await;
+        let signed_in = submit_code(&mut browser, None, &totp(&secret, &app.clock, 0)).await;
+        assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{name}");
+        assert!(
+            revoked(amy).await,
+            "{name}: the code step rotated the session"
+        );
+
+        // Alternative factors, likewise, from a browser holding Amy's session.
+        app.clock.advance(Duration::seconds(30));
+        let mut other = app.browser();
+        other.sign_in("amy@example.com", PASSWORD).await;
+        let amy_again = held(&other);
+        password_while_signed_in(&mut other, "ben@example.com").await;
+        let troubleshoot = other.get("/signin/mfa/troubleshoot").await;
+        let started = other
+            .post("/signin/recovery", &[("csrf_token", &troubleshoot.csrf())])
+            .await;
+        assert_eq!(started.location(), "/signin/recovery", "{name}");
+        press(&mut other, "/signin/recovery/email").await;
+        confirm_email(&app, &mut other, "ben@example.com").await;
+        press(&mut other, "/signin/recovery/call").await;
+        let code = code_on(&other.get("/signin/recovery").await);
+        key_on_dev_phone(&app, &mut other, &code).await;
+        let done = press(&mut other, "/signin/recovery/complete").await;
+        assert_eq!(done.location(), "/console/security-credentials", "{name}");
+        assert!(
+            revoked(amy_again).await,
+            "{name}: recovery rotated the session"
+        );
+    }
+}
