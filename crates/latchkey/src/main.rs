@@ -434,6 +434,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         dev_mailbox: config.smtp_url.is_none(),
         dev_providers_exposed: matches!(dev_providers, dev_providers::DevProviders::Exposed { .. }),
         twilio_auth_token: config.twilio.as_ref().map(|t| t.auth_token.clone()),
+        twilio_from: config.twilio.as_ref().map(|t| t.from.clone()),
         refusal_pause: latchkey_web::REFUSAL_PAUSE,
         trusted_proxies: config.trusted_proxies.clone(),
     };

@@ -45,7 +45,7 @@ pub use hash_slots::Priority;
 pub use password_hasher::{HashParams, PasswordHasher};
 pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
 pub use store::{AuditRecord, Store, StoreError};
-pub use voice::{CallScript, OutgoingCall, PlacedCall, VoiceCaller};
+pub use voice::{CallScript, DigitsReport, OutgoingCall, PlacedCall, VoiceCaller};
 
 /// Settings the use cases read. Built once from the validated configuration.
 #[derive(Debug, Clone)]

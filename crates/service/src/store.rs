@@ -798,14 +798,25 @@ pub trait Store: Send + Sync {
     /// Ends a call that is not verified (status callback, failed placement).
     async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()>;
 
-    /// Counts wrong digits on a live call, and a failure on the counter of its recovery
-    /// flow's source (sign-up calls have none). Returns the call's attempts so far.
+    /// Counts one digit entry on a placed, unexpired call before it is checked: only if
+    /// `expected` entries were counted so far (the prompt being answered) and fewer than
+    /// `max`. `false` for a duplicate, a replay or a call past its attempts.
+    async fn reserve_digit_attempt(
+        &self,
+        call_id: &str,
+        expected: u32,
+        max: u32,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Records wrong digits on a call (already counted by `reserve_digit_attempt`): a failure
+    /// on the counter of its recovery flow's source (sign-up calls have none), and the audit.
     async fn record_wrong_digits(
         &self,
         call_id: &str,
         now: Timestamp,
         audit: &AuditRecord,
-    ) -> StoreResult<u32>;
+    ) -> StoreResult<()>;
 
     /// The right digits arrived on the placed call: the call is verified and its flow moves
     /// to the next step, together. `false` if either had already moved on.
@@ -895,11 +906,16 @@ pub trait Store: Send + Sync {
 
     /// Completes a sign-in with a security key: completes the attempt, stores the key's new
     /// state (signature counter), clears failures and issues the session, all or nothing.
+    ///
+    /// The key's signature counter only moves forward: the write holds only if `counter` is
+    /// above the stored one (or both are 0, for keys that keep no counter), so two assertions
+    /// verified at the same time cannot store a lower counter than either saw.
     async fn complete_security_key_sign_in(
         &self,
         attempt: &TokenHash,
         device_id: &str,
         key_sealed: &[u8],
+        counter: u32,
         session: &NewSession,
         audit: &AuditRecord,
     ) -> StoreResult<bool>;

@@ -44,8 +44,11 @@ pub trait VoiceCaller: Send + Sync {
 /// What the call says next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallScript {
-    /// Ask for the 6 digits (again, after a wrong entry, when `retry`).
-    Prompt { retry: bool },
+    /// Ask for the 6 digits (again, after a wrong entry, when `retry`). `attempt` is the
+    /// number of entries already counted on the call: the answer to this prompt must carry
+    /// it back (Twilio signs the URL it is in), so a replayed or duplicated answer to an
+    /// earlier prompt is never counted — or checked — twice.
+    Prompt { retry: bool, attempt: u32 },
     /// The right digits: thank and hang up.
     Verified,
     /// Too many wrong entries: say so and hang up.
@@ -58,11 +61,11 @@ impl CallScript {
     /// The words spoken, shared by Twilio's `<Say>` and the built-in phone's screen.
     pub fn words(self) -> &'static str {
         match self {
-            Self::Prompt { retry: false } => {
-                "Hello, this is latchkey. To verify your phone number, enter the 6 digit code shown on your screen."
+            Self::Prompt { retry: false, .. } => {
+                "Hello, this is latchkey. To verify your phone number, enter the 6 digit code shown on your screen. Never read this code to anyone, and enter it only if you are signing in yourself."
             }
-            Self::Prompt { retry: true } => {
-                "That code is not correct. Enter the 6 digit code shown on your screen."
+            Self::Prompt { retry: true, .. } => {
+                "That code is not correct. Enter the 6 digit code shown on your screen, only if you are signing in yourself."
             }
             Self::Verified => {
                 "Thank you. Your phone number is verified. You can return to your screen. Goodbye."
@@ -76,6 +79,31 @@ impl CallScript {
 
     pub fn expects_digits(self) -> bool {
         matches!(self, Self::Prompt { .. })
+    }
+}
+
+/// Digits that arrived on a call, as the provider reported them.
+#[derive(Debug, Clone, Copy)]
+pub struct DigitsReport<'a> {
+    /// Our call id (in the webhook's URL).
+    pub call_id: &'a str,
+    /// The provider's id for the call (Twilio's `CallSid`).
+    pub provider_call_id: &'a str,
+    pub digits: &'a str,
+    /// The prompt these digits answer (`CallScript::Prompt::attempt`, carried in the URL);
+    /// `None` when the request did not say, which is never counted.
+    pub prompt: Option<u32>,
+    /// The number the provider says it called; `None` for the built-in phone.
+    pub to: Option<&'a str>,
+}
+
+/// Whether the provider's idea of the called number is the call's own (the built-in phone
+/// reports none: it only ever rings our calls).
+fn called_number_matches(call: &CallRecord, to: Option<&str>) -> bool {
+    match to {
+        None => true,
+        Some(to) => latchkey_domain::PhoneNumber::parse(to)
+            .is_ok_and(|number| number.as_str() == call.to_number),
     }
 }
 
@@ -205,27 +233,34 @@ impl Service {
         }
     }
 
-    /// The phone picked up.
+    /// The phone picked up. `to` is the number the provider says it called (Twilio's `To`),
+    /// checked against the call's own: a webhook for any other number changes nothing.
     pub async fn answer_call(
         &self,
         call_id: &str,
         provider_call_id: &str,
+        to: Option<&str>,
     ) -> Result<CallScript, ServiceError> {
         Ok(match self.live_call(call_id, provider_call_id).await? {
-            Some(_) => CallScript::Prompt { retry: false },
-            None => CallScript::NotValid,
+            Some(call) if called_number_matches(&call, to) => CallScript::Prompt {
+                retry: false,
+                attempt: call.digit_attempts,
+            },
+            _ => CallScript::NotValid,
         })
     }
 
-    /// Digits keyed on the phone.
+    /// Digits keyed on the phone, in answer to the prompt numbered `report.prompt`.
     pub async fn receive_digits(
         &self,
-        call_id: &str,
-        provider_call_id: &str,
-        digits: &str,
+        report: &DigitsReport<'_>,
         ctx: &RequestContext,
     ) -> Result<CallScript, ServiceError> {
-        let Some(call) = self.live_call(call_id, provider_call_id).await? else {
+        let live = self
+            .live_call(report.call_id, report.provider_call_id)
+            .await?
+            .filter(|call| called_number_matches(call, report.to));
+        let (Some(call), Some(prompt)) = (live, report.prompt) else {
             let audit = self.audit(
                 ctx,
                 None,
@@ -237,6 +272,24 @@ impl Service {
             return Ok(CallScript::NotValid);
         };
         let now = self.clock.now();
+        let max = self.config.recovery.digit_attempts_per_call;
+        // The entry is counted before it is checked, once per prompt: a duplicate or a
+        // replay of an answer already counted is neither counted nor checked again.
+        if !self
+            .store
+            .reserve_digit_attempt(&call.id, prompt, max, now)
+            .await?
+        {
+            return Ok(if call.digit_attempts < max {
+                CallScript::Prompt {
+                    retry: true,
+                    attempt: call.digit_attempts,
+                }
+            } else {
+                CallScript::NotValid
+            });
+        }
+        let digits = report.digits;
         let well_formed = digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit());
         let expected = call.code_hash.as_bytes();
         let matches = well_formed
@@ -255,7 +308,7 @@ impl Service {
             );
             if self
                 .store
-                .verify_call(&call.id, provider_call_id, now, &audit)
+                .verify_call(&call.id, report.provider_call_id, now, &audit)
                 .await?
             {
                 return Ok(CallScript::Verified);
@@ -269,17 +322,20 @@ impl Service {
             AuditOutcome::Failure,
             "wrong_digits",
         );
-        let attempts = self
-            .store
+        self.store
             .record_wrong_digits(&call.id, now, &audit)
             .await?;
-        if attempts >= self.config.recovery.digit_attempts_per_call {
+        let attempts = prompt + 1;
+        if attempts >= max {
             self.store
                 .end_call(&call.id, CallStatus::Ended, now)
                 .await?;
             return Ok(CallScript::TooManyAttempts);
         }
-        Ok(CallScript::Prompt { retry: true })
+        Ok(CallScript::Prompt {
+            retry: true,
+            attempt: attempts,
+        })
     }
 
     /// A provider's status report (`completed`, `busy`, `no-answer`, `failed`, …): a call

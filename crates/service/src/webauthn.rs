@@ -403,7 +403,14 @@ impl Service {
         let sealed = self.mfa_sealer.seal(&json, &device_context(&device_id));
         if self
             .store
-            .complete_security_key_sign_in(&token.hash(), &device_id, &sealed, &session, &audit)
+            .complete_security_key_sign_in(
+                &token.hash(),
+                &device_id,
+                &sealed,
+                result.counter(),
+                &session,
+                &audit,
+            )
             .await?
         {
             Ok(CodeOutcome::SignedIn(IssuedSession {
@@ -413,7 +420,7 @@ impl Service {
                 expires_at: session.expires_at,
             }))
         } else {
-            refuse("attempt_already_used").await
+            refuse("not_completed: attempt used or key counter not increasing").await
         }
     }
 }

@@ -1690,15 +1690,26 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn record_wrong_digits(&self, call_id: &str, now: Timestamp, audit: &AuditRecord) -> StoreResult<u32> {
+                async fn reserve_digit_attempt(&self, call_id: &str, expected: u32, max: u32, now: Timestamp) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE calls SET digit_attempts = digit_attempts + 1 WHERE id = $1 \
+                         AND status = 'placed' AND digit_attempts = $2 AND digit_attempts < $3 \
+                         AND code_expires_at > $4",
+                    )
+                    .bind(call_id)
+                    .bind(i64::from(expected))
+                    .bind(i64::from(max))
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn record_wrong_digits(&self, call_id: &str, now: Timestamp, audit: &AuditRecord) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
-                    sqlx::query("UPDATE calls SET digit_attempts = digit_attempts + 1 WHERE id = $1")
-                        .bind(call_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    // The flow's own budgets gate the digits; the counter keeps the hard limit
-                    // honest across every kind of failure.
+                    // The call's own attempts gate the digits; the counter keeps the hard
+                    // limit honest across every kind of failure.
                     sqlx::query(
                         "INSERT INTO throttles (subject, source, failures, last_failure_at) \
                          SELECT f.account_id, f.source, 1, $1 FROM calls c \
@@ -1712,16 +1723,8 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                    let attempts: i64 = sqlx::query("SELECT digit_attempts FROM calls WHERE id = $1")
-                        .bind(call_id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_error)?
-                        .try_get("digit_attempts")
-                        .map_err(db_error)?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await?;
-                    Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+                    commit(tx).await
                 }
 
                 async fn verify_call(&self, call_id: &str, provider_call_id: &str, now: Timestamp, audit: &AuditRecord) -> StoreResult<bool> {
@@ -2138,6 +2141,7 @@ macro_rules! sql_store {
                     attempt: &TokenHash,
                     device_id: &str,
                     key_sealed: &[u8],
+                    counter: u32,
                     session: &NewSession,
                     audit: &AuditRecord,
                 ) -> StoreResult<bool> {
@@ -2160,13 +2164,17 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     let updated = sqlx::query(
-                        "UPDATE mfa_devices SET secret_sealed = $1, last_used_at = $2, failed_attempts = 0 \
-                         WHERE id = $3 AND account_id = $4 AND removed_at IS NULL",
+                        "UPDATE mfa_devices SET secret_sealed = $1, last_used_at = $2, failed_attempts = 0, \
+                         sign_count = $3 WHERE id = $4 AND account_id = $5 AND removed_at IS NULL \
+                         AND (sign_count < $6 OR ($7 = 0 AND sign_count = 0))",
                     )
                     .bind(key_sealed)
                     .bind(now.0)
+                    .bind(i64::from(counter))
                     .bind(device_id)
                     .bind(session.account_id.as_str())
+                    .bind(i64::from(counter))
+                    .bind(i64::from(counter))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

@@ -49,6 +49,9 @@ pub struct WebConfig {
     /// Twilio's auth token: every `/twilio/*` webhook must carry its signature. Without it
     /// the built-in phone is in use (`/dev/phone`) and the Twilio routes do not exist.
     pub twilio_auth_token: Option<String>,
+    /// `LATCHKEY_TWILIO_FROM`: the number our calls come from. A webhook whose `From` is
+    /// another number is not about a call latchkey placed.
+    pub twilio_from: Option<String>,
     /// The public URL was not configured but derived from the listen address: browsers that
     /// arrive under another name for this server (`127.0.0.1` instead of `localhost`) are
     /// redirected to it, so that forms and security keys work. Never set behind a proxy.
@@ -74,6 +77,7 @@ pub(crate) struct WebSettings {
     pub dev_mailbox: bool,
     pub dev_providers_exposed: bool,
     pub twilio_auth_token: Option<String>,
+    pub twilio_from: Option<String>,
     pub canonical_redirect: bool,
     pub public_host: String,
     pub csrf: Signer,
@@ -110,6 +114,7 @@ impl AppState {
                 dev_mailbox: config.dev_mailbox,
                 dev_providers_exposed: config.dev_providers_exposed,
                 twilio_auth_token: config.twilio_auth_token,
+                twilio_from: config.twilio_from,
                 canonical_redirect: config.canonical_redirect,
                 public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]
                     .to_owned(),

@@ -10,14 +10,14 @@
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use latchkey_service::CallScript;
 use latchkey_service::password_reset::format_time;
+use latchkey_service::{CallScript, DigitsReport};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -57,6 +57,12 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
 /// The parameters of a Twilio webhook whose signature checked out.
 struct Webhook {
     params: Vec<(String, String)>,
+}
+
+/// `?attempt=N` on a gather action: the prompt the digits answer.
+#[derive(serde::Deserialize)]
+struct GatherQuery {
+    attempt: Option<u32>,
 }
 
 impl Webhook {
@@ -110,7 +116,26 @@ fn verify(
     if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
         return Err(refuse("signature mismatch"));
     }
-    Ok(Webhook { params })
+    let hook = Webhook { params };
+    // Signed by Twilio, but about a call from another number (an inbound call, another
+    // application on the account): not one of ours.
+    if let Some(from) = &state.web.twilio_from
+        && !hook.get("From").is_empty()
+        && !same_number(hook.get("From"), from)
+    {
+        return Err(refuse("call from another number"));
+    }
+    Ok(hook)
+}
+
+fn same_number(a: &str, b: &str) -> bool {
+    match (
+        latchkey_domain::PhoneNumber::parse(a),
+        latchkey_domain::PhoneNumber::parse(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn xml_escape(text: &str) -> String {
@@ -123,9 +148,11 @@ fn xml_escape(text: &str) -> String {
 /// TwiML for a script: a prompt gathers six digits and posts them to our gather action.
 fn twiml(state: &AppState, call_id: &str, script: CallScript) -> Response {
     let words = xml_escape(script.words());
-    let body = if script.expects_digits() {
+    let body = if let CallScript::Prompt { attempt, .. } = script {
+        // The prompt's number is in the signed URL: Twilio's answer carries it back, so a
+        // duplicated or replayed answer is recognised and never counted twice.
         let action = xml_escape(&format!(
-            "{}/twilio/gather/{call_id}",
+            "{}/twilio/gather/{call_id}?attempt={attempt}",
             state.service.config().public_url
         ));
         format!(
@@ -150,9 +177,10 @@ async fn twilio_voice(
         Ok(hook) => hook,
         Err(refused) => return refused.into_response(),
     };
+    let to = Some(hook.get("To")).filter(|to| !to.is_empty());
     match state
         .service
-        .answer_call(&call_id, hook.get("CallSid"))
+        .answer_call(&call_id, hook.get("CallSid"), to)
         .await
     {
         Ok(script) => twiml(&state, &call_id, script),
@@ -164,6 +192,7 @@ async fn twilio_gather(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     Path(call_id): Path<String>,
+    Query(query): Query<GatherQuery>,
     Client(ctx): Client,
     headers: HeaderMap,
     body: Bytes,
@@ -172,11 +201,14 @@ async fn twilio_gather(
         Ok(hook) => hook,
         Err(refused) => return refused.into_response(),
     };
-    match state
-        .service
-        .receive_digits(&call_id, hook.get("CallSid"), hook.get("Digits"), &ctx)
-        .await
-    {
+    let report = DigitsReport {
+        call_id: &call_id,
+        provider_call_id: hook.get("CallSid"),
+        digits: hook.get("Digits"),
+        prompt: query.attempt,
+        to: Some(hook.get("To")).filter(|to| !to.is_empty()),
+    };
+    match state.service.receive_digits(&report, &ctx).await {
         Ok(script) => twiml(&state, &call_id, script),
         Err(e) => PageError::from(e).into_response(),
     }
@@ -225,7 +257,15 @@ struct CallPage {
     call_id: String,
     to: String,
     words: &'static str,
-    expects_digits: bool,
+    /// The prompt being answered, when the call asks for digits.
+    prompt: Option<u32>,
+}
+
+fn prompt_of(script: CallScript) -> Option<u32> {
+    match script {
+        CallScript::Prompt { attempt, .. } => Some(attempt),
+        _ => None,
+    }
 }
 
 async fn dev_phone(State(state): State<AppState>, page: Page) -> Result<Response, PageError> {
@@ -267,13 +307,13 @@ async fn dev_answer(
     Path(call_id): Path<String>,
 ) -> Result<Response, PageError> {
     let (call, provider) = dev_call(&state, &call_id).await?;
-    let script = state.service.answer_call(&call.id, &provider).await?;
+    let script = state.service.answer_call(&call.id, &provider, None).await?;
     Ok(render(&CallPage {
         page,
         call_id: call.id,
         to: call.to_number,
         words: script.words(),
-        expects_digits: script.expects_digits(),
+        prompt: prompt_of(script),
     })
     .into_response())
 }
@@ -282,6 +322,8 @@ async fn dev_answer(
 struct DigitsForm {
     #[serde(default)]
     digits: String,
+    /// The prompt the keypad answers (a hidden field of the call page).
+    attempt: Option<u32>,
 }
 
 async fn dev_digits(
@@ -293,16 +335,20 @@ async fn dev_digits(
 ) -> Result<Response, PageError> {
     let (call, provider) = dev_call(&state, &call_id).await?;
     let digits: String = form.digits.chars().filter(|c| !c.is_whitespace()).collect();
-    let script = state
-        .service
-        .receive_digits(&call.id, &provider, &digits, &ctx)
-        .await?;
+    let report = DigitsReport {
+        call_id: &call.id,
+        provider_call_id: &provider,
+        digits: &digits,
+        prompt: form.attempt,
+        to: None,
+    };
+    let script = state.service.receive_digits(&report, &ctx).await?;
     Ok(render(&CallPage {
         page,
         call_id: call.id,
         to: call.to_number,
         words: script.words(),
-        expects_digits: script.expects_digits(),
+        prompt: prompt_of(script),
     })
     .into_response())
 }

@@ -20,6 +20,8 @@ use tower::ServiceExt;
 
 pub const ORIGIN: &str = "http://latchkey.test";
 pub const PASSWORD: &str = "violet-anchor-tundra-42";
+/// The number the test apps' Twilio calls come from.
+pub const TWILIO_FROM: &str = "+14155550100";
 
 /// What a test may change before the app is built.
 pub struct Settings<'a> {
@@ -136,6 +138,7 @@ impl TestApp {
             public_url: url::Url::parse(ORIGIN).unwrap(),
             dev_mailbox: true,
             dev_providers_exposed: false,
+            twilio_from: twilio_auth_token.as_ref().map(|_| TWILIO_FROM.to_owned()),
             twilio_auth_token,
             canonical_redirect: false,
             refusal_pause,
@@ -262,6 +265,18 @@ impl Page {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
+    }
+
+    /// The value of the hidden input `name` (the first one on the page).
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no hidden {name} in page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
     }
 
     pub fn csrf(&self) -> String {
@@ -447,10 +462,21 @@ pub async fn key_on_dev_phone(app: &TestApp, browser: &mut Browser, digits: &str
         "{}",
         answered.body
     );
+    assert!(
+        answered.body.contains(
+            "Never read this code to anyone, and enter it only if you are signing in yourself"
+        ),
+        "{}",
+        answered.body
+    );
     browser
         .post(
             &format!("/dev/phone/{call_id}/digits"),
-            &[("digits", digits), ("csrf_token", &answered.csrf())],
+            &[
+                ("digits", digits),
+                ("attempt", &answered.hidden("attempt")),
+                ("csrf_token", &answered.csrf()),
+            ],
         )
         .await
 }

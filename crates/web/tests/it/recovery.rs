@@ -450,7 +450,11 @@ async fn wrong_digits_are_bounded_counted_and_a_new_call_does_not_reset_the_coun
             let keyed = browser
                 .post(
                     &format!("/dev/phone/{call_id}/digits"),
-                    &[("digits", wrong), ("csrf_token", &page.csrf())],
+                    &[
+                        ("digits", wrong),
+                        ("attempt", &page.hidden("attempt")),
+                        ("csrf_token", &page.csrf()),
+                    ],
                 )
                 .await;
             assert!(keyed.body.contains(expected), "{expected}: {}", keyed.body);
@@ -622,7 +626,8 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
         assert!(sid.starts_with("CA"), "{name}");
         let base = crate::harness::ORIGIN;
         let voice = format!("/twilio/voice/{}", call.id);
-        let gather = format!("/twilio/gather/{}", call.id);
+        let gather = format!("/twilio/gather/{}?attempt=0", call.id);
+        let retry_gather = format!("/twilio/gather/{}?attempt=1", call.id);
 
         // Unsigned, forged, signed with another token, or signed over a Host-derived URL: 403.
         assert_eq!(
@@ -727,9 +732,85 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
             "{name}"
         );
 
-        let verified = browser
+        // Webhooks about another number (To), from another number (From), or with no
+        // prompt number change nothing.
+        let elsewhere = browser
+            .send(signed(
+                &voice,
+                &[("CallSid", &sid), ("To", "+14155552671")],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(elsewhere.body.contains("no longer valid"), "{name}");
+        let foreign = browser
             .send(signed(
                 &gather,
+                &[
+                    ("CallSid", &sid),
+                    ("Digits", &code),
+                    ("From", "+14155550199"),
+                ],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{name}");
+        let unnumbered = browser
+            .send(signed(
+                &format!("/twilio/gather/{}", call.id),
+                &[("CallSid", &sid), ("Digits", &code)],
+                Some(TOKEN),
+                base,
+            ))
+            .await;
+        assert!(unnumbered.body.contains("no longer valid"), "{name}");
+
+        // A wrong entry, then the same webhook again (Twilio retrying, or a replay): counted
+        // once, and the retry prompt names the next attempt.
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..2 {
+            let retried = browser
+                .send(signed(
+                    &gather,
+                    &[
+                        ("CallSid", &sid),
+                        ("Digits", wrong),
+                        ("From", crate::harness::TWILIO_FROM),
+                        ("To", "+442079460958"),
+                    ],
+                    Some(TOKEN),
+                    base,
+                ))
+                .await;
+            assert!(
+                retried.body.contains("not correct"),
+                "{name}: {}",
+                retried.body
+            );
+            assert!(
+                retried.body.contains(&format!(
+                    "action=\"{base}{}\"",
+                    retry_gather.replace('&', "&amp;")
+                )),
+                "{name}: {}",
+                retried.body
+            );
+        }
+        assert_eq!(
+            app.store
+                .call(&call.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .digit_attempts,
+            1,
+            "{name}: the duplicate was not counted"
+        );
+
+        let verified = browser
+            .send(signed(
+                &retry_gather,
                 &[("CallSid", &sid), ("Digits", &code)],
                 Some(TOKEN),
                 base,
@@ -743,7 +824,7 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
         // The same webhook again (a replay) is refused and changes nothing.
         let replayed = browser
             .send(signed(
-                &gather,
+                &retry_gather,
                 &[("CallSid", &sid), ("Digits", &code)],
                 Some(TOKEN),
                 base,
