@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fido2.utils import sha256
 from soft_webauthn import SoftWebauthnDevice
 
-from conftest import Server
+import pytest
+
+from conftest import Server, postgres_database
 from test_mfa import create_account, sign_in_password
 
 
@@ -139,7 +141,10 @@ def test_tampered_ceremonies_are_refused(browser):
 def server_audit(server):
     import subprocess
     from conftest import latchkey_binary
-    out = subprocess.run([str(latchkey_binary()), "audit", "--limit", "200"], env={"LATCHKEY_DATA_DIR": server.dir, "PATH": "/usr/bin:/bin"},
+    env = {"LATCHKEY_DATA_DIR": server.dir, "PATH": "/usr/bin:/bin"}
+    if server.database_url:
+        env["LATCHKEY_DATABASE_URL"] = server.database_url
+    out = subprocess.run([str(latchkey_binary()), "audit", "--limit", "200"], env=env,
                          capture_output=True, text=True, check=True)
     return out.stdout
 
@@ -188,5 +193,67 @@ def test_security_keys_over_the_json_api():
         signed = assertion(key, challenge, server.base, started["options"]["publicKey"]["rpId"])
         status, session = api(server, "/api/v1/sessions/webauthn", {"attempt_token": pending["attempt_token"], "ceremony_id": started["ceremony_id"], "credential": signed})
         assert status == 201 and session["session_token"], session
+    finally:
+        server.stop()
+
+
+def register_over_api(server, key, email):
+    status, session = api(server, "/api/v1/sessions", {"email": email, "password": "violet-anchor-tundra-42"})
+    assert status == 201, session
+    token = session["session_token"]
+    status, started = api(server, "/api/v1/mfa/security-keys/options", {"name": "API key"}, token)
+    assert status == 200, started
+    options = started["options"]
+    options["publicKey"]["challenge"] = unb64u(options["publicKey"]["challenge"])
+    options["publicKey"]["user"]["id"] = unb64u(options["publicKey"]["user"]["id"])
+    created = key.create(options, server.base)
+    credential = {
+        "id": b64u(created["rawId"]), "rawId": b64u(created["rawId"]), "type": "public-key", "extensions": {},
+        "response": {"attestationObject": b64u(created["response"]["attestationObject"]),
+                     "clientDataJSON": b64u(created["response"]["clientDataJSON"])},
+    }
+    status, device = api(server, "/api/v1/mfa/security-keys", {"ceremony_id": started["ceremony_id"], "credential": credential}, token)
+    assert status == 201, device
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_twenty_parallel_security_key_assertions_are_judged_one_after_the_other(backend):
+    """Someone who knows the password sends twenty assertions at the same instant: each is
+    reserved on the sign-in's failure counter before it is checked, so only the five free
+    failures are checked and the rest are refused unchecked."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    database_url = postgres_database() if backend == "postgres" else None
+    if backend == "postgres" and database_url is None:
+        pytest.skip("no PostgreSQL server configured (LATCHKEY_TEST_POSTGRES_URL)")
+    server = Server(host="localhost", database_url=database_url)
+    try:
+        create_account(server, "dot@example.com")
+        key = SoftWebauthnDevice()
+        register_over_api(server, key, "dot@example.com")
+        status, pending = api(server, "/api/v1/sessions", {"email": "dot@example.com", "password": "violet-anchor-tundra-42"})
+        assert status == 202, pending
+        attempts = []
+        for _ in range(20):
+            status, started = api(server, "/api/v1/sessions/webauthn/options", {"attempt_token": pending["attempt_token"]})
+            assert status == 200, started
+            challenge = unb64u(started["options"]["publicKey"]["challenge"])
+            # Signed by the right key, for another origin: checked, it is refused.
+            forged = assertion(key, challenge, "http://evil.example", started["options"]["publicKey"]["rpId"])
+            attempts.append({"attempt_token": pending["attempt_token"], "ceremony_id": started["ceremony_id"], "credential": forged})
+        barrier = Barrier(len(attempts))
+
+        def send(body):
+            barrier.wait()
+            return api(server, "/api/v1/sessions/webauthn", body)
+
+        with ThreadPoolExecutor(len(attempts)) as pool:
+            answers = list(pool.map(send, attempts))
+        assert all(status == 401 for status, _ in answers), answers
+        audit = [line for line in server_audit(server).splitlines() if " mfa_code " in line]
+        checked = [line for line in audit if "webauthn" in line]
+        throttled = [line for line in audit if "throttled" in line]
+        assert (len(checked), len(throttled)) == (5, 15), audit
     finally:
         server.stop()

@@ -80,13 +80,14 @@ impl Service {
     }
 
     /// Sets a new password from a reset link. Every session of the account is signed out and
-    /// the owner is told by email.
+    /// the owner is told by email. Returns a known-device token for the browser (see
+    /// `known_devices`).
     pub async fn reset_password(
         &self,
         token: &str,
         new_password: &str,
         ctx: &RequestContext,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<String, ServiceError> {
         self.admit(ctx)?;
         let now = self.clock.now();
         let token = SecretToken::from_presented(token);
@@ -158,7 +159,10 @@ impl Service {
             return Err(ServiceError::LinkInvalid);
         }
         self.outbox.wake();
-        Ok(())
+        // Whoever finished the reset proved control of the email: their browser becomes a
+        // known device, with a failure counter of its own, so someone who keeps the account's
+        // shared counter throttled cannot keep the owner out of the sign-in that follows.
+        Ok(self.known_device_token(&account.email, now))
     }
 }
 

@@ -347,7 +347,7 @@ pub struct ResetBody {
     summary = "Set a new password with the emailed token; MFA is not affected and every session is signed out",
     request_body = ResetBody,
     responses(
-        (status = 204),
+        (status = 200, body = ResetResponse),
         (status = 410, body = crate::error::ApiErrorBody),
         (status = 422, body = crate::error::ApiErrorBody),
     ))]
@@ -355,12 +355,19 @@ async fn reset_password(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(body): ApiJson<ResetBody>,
-) -> Result<StatusCode, ApiError> {
-    state
+) -> Result<Json<ResetResponse>, ApiError> {
+    let device_token = state
         .service
         .reset_password(&body.token, &body.password, &ctx)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(ResetResponse { device_token }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetResponse {
+    /// Whoever finished the reset proved control of the email: send this as `device_token`
+    /// with the next `POST /api/v1/sessions` to be judged on a failure counter of your own.
+    device_token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -44,19 +44,25 @@ pub(crate) fn signed_in_cookies(
                 secure,
             ),
         ),
-        (
-            SET_COOKIE,
-            format!(
-                "{}; Max-Age={}",
-                cookies::set(&name(cookies::DEVICE), &issued.device_token, secure),
-                latchkey_service::known_devices::KNOWN_DEVICE_LIFETIME.0
-            ),
-        ),
+        (SET_COOKIE, known_device_cookie(state, &issued.device_token)),
     ];
     for leftover in leftovers {
         headers.push((SET_COOKIE, cookies::clear(&name(leftover), secure)));
     }
     axum::response::AppendHeaders(headers)
+}
+
+/// The long-lived known-device cookie (see `latchkey_service::known_devices`).
+pub(crate) fn known_device_cookie(state: &AppState, token: &str) -> String {
+    format!(
+        "{}; Max-Age={}",
+        cookies::set(
+            &state.web.cookie_name(cookies::DEVICE),
+            token,
+            state.web.secure_cookies
+        ),
+        latchkey_service::known_devices::KNOWN_DEVICE_LIFETIME.0
+    )
 }
 
 pub fn routes() -> Router<AppState> {

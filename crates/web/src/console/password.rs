@@ -126,16 +126,22 @@ pub async fn reset_submit(
         return Ok(retry(page, "The two passwords do not match.".to_owned()));
     }
     match state.service.reset_password(&form.token, &form.password, &ctx).await {
-        Ok(()) => Ok(render(&MessagePage::new(
-            page,
-            "Password changed",
-            vec![
-                "Your password was changed and every session of the account was signed out.".to_owned(),
-                "Sign in with the new password. If the account has MFA devices, you will still need one.".to_owned(),
-            ],
-            Some(("/signin", "Sign in")),
-        ))
-        .into_response()),
+        Ok(device_token) => Ok((
+            [(
+                axum::http::header::SET_COOKIE,
+                crate::console::known_device_cookie(&state, &device_token),
+            )],
+            render(&MessagePage::new(
+                page,
+                "Password changed",
+                vec![
+                    "Your password was changed and every session of the account was signed out.".to_owned(),
+                    "Sign in with the new password. If the account has MFA devices, you will still need one.".to_owned(),
+                ],
+                Some(("/signin", "Sign in")),
+            )),
+        )
+            .into_response()),
         Err(ServiceError::Invalid(errors)) => {
             Ok(retry(page, errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" ")))
         }

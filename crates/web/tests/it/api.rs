@@ -277,13 +277,14 @@ async fn password_reset_over_json() {
             Some(json!({"token": token, "password": "fresh-harbor-signal-3"})),
         )
         .await;
-    assert_eq!(done.status, StatusCode::NO_CONTENT);
+    assert_eq!(done.status, StatusCode::OK);
+    let device_token = done.json()["device_token"].as_str().unwrap().to_owned();
     let session = client
         .api(
             "POST",
             "/api/v1/sessions",
             None,
-            Some(json!({"email": "di@example.com", "password": "fresh-harbor-signal-3"})),
+            Some(json!({"email": "di@example.com", "password": "fresh-harbor-signal-3", "device_token": device_token})),
         )
         .await;
     assert_eq!(session.status, StatusCode::CREATED);

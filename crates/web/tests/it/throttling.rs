@@ -264,6 +264,48 @@ async fn someone_who_knows_only_the_email_cannot_keep_the_owner_out() {
             "{name}: {}",
             recovery.body
         );
+
+        // The owner on a device latchkey has never seen: a password reset by email clears
+        // the counters and makes that browser a known device, so the guesser, throttling the
+        // shared counter again at once, no longer keeps it out.
+        let mut laptop = app.browser();
+        laptop
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", "dee@example.com")],
+            )
+            .await;
+        let link = app.link_in_latest_mail("dee@example.com").await;
+        let form = laptop.get(&link).await;
+        let token = link.split("token=").nth(1).unwrap();
+        let reset = laptop
+            .post(
+                "/password/reset",
+                &[
+                    ("token", token),
+                    ("password", "owner-again-harbor-5"),
+                    ("confirm_password", "owner-again-harbor-5"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        assert_eq!(reset.status, StatusCode::OK, "{name}");
+        assert!(laptop.cookies.contains_key("latchkey_device"), "{name}");
+        for _ in 0..6 {
+            attacker
+                .api(
+                    "POST",
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"email": "dee@example.com", "password": "wrong-guess-123"})),
+                )
+                .await;
+        }
+        let page = laptop
+            .sign_in("dee@example.com", "owner-again-harbor-5")
+            .await;
+        assert_eq!(page.location(), "/signin/mfa", "{name}: {}", page.body);
     }
 }
 
@@ -325,6 +367,55 @@ async fn re_authentication_is_throttled_counted_and_audited() {
             .await;
         assert!(refused.body.contains("Too many wrong passwords"), "{name}");
         assert_eq!(device_ids(&app, "eve@example.com").await.len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn twenty_parallel_wrong_current_passwords_are_judged_one_after_the_other() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.active_account("hal@example.com").await;
+        let mut client = app.browser();
+        let login = client
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "hal@example.com", "password": PASSWORD})),
+            )
+            .await;
+        let bearer = login.json()["session_token"].as_str().unwrap().to_owned();
+        let pages = all_at_once(&client, 20, |mut client| {
+            let bearer = bearer.clone();
+            async move {
+                client
+                    .api(
+                        "POST",
+                        "/api/v1/password/change",
+                        Some(&bearer),
+                        Some(json!({"current_password": "wrong-guess-123", "new_password": "fresh-harbor-signal-3"})),
+                    )
+                    .await
+            }
+        })
+        .await;
+        assert!(
+            pages
+                .iter()
+                .all(|p| p.status == StatusCode::UNPROCESSABLE_ENTITY),
+            "{name}"
+        );
+        let events = app.audit_events().await;
+        assert_eq!(
+            count(&events, "reauthentication", "wrong_password"),
+            5,
+            "{name}"
+        );
+        assert_eq!(
+            count(&events, "reauthentication", "throttled"),
+            15,
+            "{name}"
+        );
     }
 }
 
