@@ -664,6 +664,16 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
             StatusCode::FORBIDDEN,
             "{name}"
         );
+        for unsigned in [&gather, &format!("/twilio/status/{}", call.id)] {
+            assert_eq!(
+                browser
+                    .send(signed(unsigned, &[("CallSid", &sid)], None, base))
+                    .await
+                    .status,
+                StatusCode::FORBIDDEN,
+                "{name}: {unsigned}"
+            );
+        }
         let mut tampered = signed(
             &gather,
             &[("CallSid", &sid), ("Digits", "000000")],
