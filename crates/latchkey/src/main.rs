@@ -427,6 +427,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         service.outbox_signal(),
     );
     let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
+    let housekeeping = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                match service.purge_throttles().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(counters = n, "purged spent failure counters"),
+                    Err(e) => tracing::warn!(error = %e, "could not purge failure counters"),
+                }
+            }
+        })
+    };
 
     let web = latchkey_web::WebConfig {
         canonical_redirect: config.public_url.is_none(),
@@ -449,6 +463,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .context("the HTTP server failed")?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    housekeeping.abort();
     tracing::info!("latchkey stopped");
     Ok(())
 }

@@ -592,6 +592,12 @@ pub trait Store: Send + Sync {
     /// failures, for operators and tests.
     async fn failure_counts(&self, subject: &str) -> StoreResult<Vec<(String, u32)>>;
 
+    /// Deletes failure counters that hold nothing worth keeping: those back at zero, and
+    /// those of email addresses without an account whose last failure is older than
+    /// `unknown_before` (their delays have run out; an unknown address has nothing to lock).
+    /// Returns how many went.
+    async fn purge_throttles(&self, unknown_before: Timestamp) -> StoreResult<u64>;
+
     /// Settles a reserved attempt that turned out right (see [`Settle`]).
     async fn settle_attempt(&self, key: &ThrottleKey, settle: Settle) -> StoreResult<()>;
 

@@ -40,6 +40,14 @@ impl PasswordCheck {
 }
 
 impl Service {
+    /// Housekeeping, run every few minutes by the server: counters back at zero, and those of
+    /// unknown addresses once their longest delay has run out, are deleted, so a spray of
+    /// made-up addresses does not grow the table without bound.
+    pub async fn purge_throttles(&self) -> Result<u64, ServiceError> {
+        let cutoff = self.clock.now() - self.config.lockout.max_delay;
+        Ok(self.store.purge_throttles(cutoff).await?)
+    }
+
     /// Where a request signing in as `email` comes from, for throttling: the known device
     /// it proves to be, or an unknown source.
     pub(crate) fn source_for(&self, ctx: &RequestContext, email: &EmailAddress) -> Source {

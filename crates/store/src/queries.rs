@@ -834,6 +834,18 @@ macro_rules! sql_store {
                         .collect()
                 }
 
+                async fn purge_throttles(&self, unknown_before: Timestamp) -> StoreResult<u64> {
+                    let done = sqlx::query(
+                        "DELETE FROM throttles WHERE failures = 0 \
+                         OR (subject LIKE 'email:%' AND last_failure_at < $1)",
+                    )
+                    .bind(unknown_before.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(done.rows_affected())
+                }
+
                 async fn settle_attempt(&self, key: &ThrottleKey, how: Settle) -> StoreResult<()> {
                     let mut tx = self.begin().await?;
                     settle(&mut tx, &key.subject, &key.source, how).await?;

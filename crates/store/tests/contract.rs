@@ -641,6 +641,56 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
 }
 
 #[tokio::test]
+async fn spent_counters_are_purged_and_live_ones_kept() {
+    use latchkey_domain::lockout::LockoutPolicy;
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 8, "pat@example.com").await;
+        let policy = LockoutPolicy::default();
+        let key = |subject: &str, source: &str| ThrottleKey {
+            subject: subject.to_owned(),
+            source: source.to_owned(),
+        };
+        let failing = key(id.as_str(), "*");
+        let cleared = key(id.as_str(), "device:old");
+        let unknown_old = key("email:aaaa", "*");
+        let unknown_new = key("email:bbbb", "*");
+        for k in [&failing, &cleared, &unknown_old] {
+            store
+                .reserve_attempt(&reservation(k), &policy, T0)
+                .await
+                .unwrap();
+        }
+        store
+            .settle_attempt(&cleared, latchkey_domain::lockout::Settle::Clear)
+            .await
+            .unwrap();
+        let later = T0 + latchkey_domain::Duration::hours(2);
+        store
+            .reserve_attempt(&reservation(&unknown_new), &policy, later)
+            .await
+            .unwrap();
+        let purged = store
+            .purge_throttles(later - latchkey_domain::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            purged, 2,
+            "{name}: the cleared one and the old unknown address"
+        );
+        assert_eq!(failures_of(&store, &id, "*").await, 1, "{name}");
+        assert_eq!(
+            store.failure_counts("email:bbbb").await.unwrap(),
+            vec![("*".to_owned(), 1)],
+            "{name}"
+        );
+        assert!(
+            store.failure_counts("email:aaaa").await.unwrap().is_empty(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sessions_are_touched_and_revoked_once() {
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 7, "gus@example.com").await;
