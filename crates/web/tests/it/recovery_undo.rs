@@ -539,3 +539,46 @@ async fn every_sign_in_path_revokes_the_session_the_browser_held() {
         );
     }
 }
+
+#[tokio::test]
+async fn this_wasnt_me_over_json_says_what_it_undid() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "ned@example.com").await;
+        let mut intruder = app.browser();
+        recover(&app, &mut intruder, "ned@example.com").await;
+        activate(&app, &mut intruder, "Intruder phone").await;
+        let link = report_link(&app, "ned@example.com", "You signed in").await;
+        let token = link.split("token=").nth(1).unwrap();
+        let mut client = app.browser();
+        let undone = client
+            .api(
+                "POST",
+                "/api/v1/recovery/cancel",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(undone.status, StatusCode::OK, "{name}: {}", undone.body);
+        assert_eq!(undone.json()["devices_removed"], 1, "{name}");
+        assert!(undone.json()["devices_before"].as_i64().unwrap() > 0);
+        assert_eq!(
+            intruder
+                .get("/console/security-credentials")
+                .await
+                .location(),
+            "/signin",
+            "{name}"
+        );
+        let again = client
+            .api(
+                "POST",
+                "/api/v1/recovery/cancel",
+                None,
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::GONE, "{name}: once");
+    }
+}
