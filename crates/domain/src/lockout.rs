@@ -107,8 +107,8 @@ impl LockoutPolicy {
     /// refusal (and nothing changes).
     ///
     /// `judged` is the count that was already judged earlier in the same sign-in (at the
-    /// code step: the count when the right password was accepted): failures up to it do not
-    /// delay this attempt again, or an owner who mistyped the password a few times would be
+    /// code step: the count when the right password was accepted): while the counter still
+    /// stands there, it does not delay this attempt again, or an owner who mistyped the password a few times would be
     /// made to wait between the right password and the code. The hard limit always holds.
     pub fn reserve(
         &self,
@@ -117,7 +117,9 @@ impl LockoutPolicy {
         now: Timestamp,
     ) -> Result<FailureState, Admission> {
         let admission = match self.admit(state, now) {
-            Admission::Throttled { .. } if state.consecutive_failures <= judged => {
+            // Exactly the count judged at the password: if it moved since — up (a failure
+            // here) or down (cleared by a sign-in elsewhere) — this attempt is judged afresh.
+            Admission::Throttled { .. } if state.consecutive_failures == judged => {
                 Admission::Allowed
             }
             other => other,

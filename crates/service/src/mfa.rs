@@ -406,6 +406,7 @@ impl Service {
             last_used_step: later_step,
             created_at: now,
             serial: None,
+            added_by: Some(session.token_hash.clone()),
         };
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&device.id)),
@@ -430,6 +431,7 @@ impl Service {
             AssignOutcome::EnrollmentGone | AssignOutcome::TokenUnavailable => {
                 Err(ServiceError::LinkInvalid)
             }
+            AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
             AssignOutcome::NameTaken => Err(ServiceError::field(
                 "name",
                 "Another MFA device of this account has this name; choose another.",
@@ -608,6 +610,7 @@ impl Service {
             .remove_device(
                 &account.id,
                 &device.id,
+                &session.token_hash,
                 now,
                 &[self.outbox.email(&mail, now)],
                 &audit,

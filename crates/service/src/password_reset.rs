@@ -228,7 +228,10 @@ impl Service {
             AuditOutcome::Success,
             "",
         );
-        self.store
+        // The write holds only while this session is live: a change under way when `This
+        // wasn't me` revoked it must not land after the undo.
+        if !self
+            .store
             .change_password(
                 &account.id,
                 &hash,
@@ -237,7 +240,10 @@ impl Service {
                 &[self.outbox.email(&mail, now)],
                 &audit,
             )
-            .await?;
+            .await?
+        {
+            return Err(ServiceError::SignInExpired);
+        }
         self.outbox.wake();
         Ok(())
     }

@@ -34,10 +34,9 @@ pub struct IssuedSession {
 #[derive(Debug)]
 pub enum SignInOutcome {
     SignedIn(IssuedSession),
-    /// Wrong email or password, or an account that is throttled or locked: one answer for all.
+    /// Wrong email or password, an account that is throttled or locked, or a sign-up whose
+    /// email link was never followed: one answer for all.
     Denied,
-    /// The password was right but the sign-up link was never followed.
-    EmailNotVerified,
     /// The password was right and the email verified, but the phone call never completed:
     /// the token lets this browser ask for it.
     PhoneNotVerified(SecretToken),
@@ -133,6 +132,9 @@ impl Service {
                 self.store.insert_token(&stored).await?;
                 return Ok(SignInOutcome::PhoneNotVerified(token));
             }
+            // The same answer as a wrong password: anyone may sign up with any address, so
+            // telling "waiting for its link" apart from "taken" would let sign-up followed by
+            // sign-in reveal which addresses have accounts. The link is in the inbox.
             let audit = self.audit(
                 ctx,
                 Some(&account.id),
@@ -141,7 +143,7 @@ impl Service {
                 "email_not_verified",
             );
             self.store.append_audit(&audit).await?;
-            return Ok(SignInOutcome::EmailNotVerified);
+            return Ok(SignInOutcome::Denied);
         }
         let devices = self.store.mfa_devices(&account.id).await?;
         if !devices.is_empty() {
@@ -191,9 +193,23 @@ impl Service {
             AuditOutcome::Success,
             "password",
         );
-        self.store
+        if !self
+            .store
             .start_session(&session, &key.source, &audit)
-            .await?;
+            .await?
+        {
+            // `This wasn't me` blocked the account and it has no MFA device left: it must
+            // not become an email-and-password account. The operator unblocks it.
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                "blocked_without_device",
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::RecoveryBlocked);
+        }
         Ok(SignInOutcome::SignedIn(IssuedSession {
             token,
             account_id: account.id,

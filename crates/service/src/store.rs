@@ -169,6 +169,11 @@ pub struct NewDevice {
     pub last_used_step: i64,
     pub created_at: Timestamp,
     pub serial: Option<String>,
+    /// The session that asked for the device: it must still be live when the device is
+    /// stored (checked with the account row locked), so a request already under way when
+    /// `This wasn't me` revoked its session cannot add a device after it. `None` only for
+    /// operators.
+    pub added_by: Option<TokenHash>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +206,8 @@ pub enum AssignOutcome {
     NameTaken,
     /// The hardware token is not in the inventory, or is bound to another device.
     TokenUnavailable,
+    /// The session that asked was revoked meanwhile (`This wasn't me`, sign-out).
+    SessionEnded,
 }
 
 #[derive(Debug, Clone)]
@@ -556,8 +563,10 @@ pub trait Store: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
 
-    /// Sets a new password from a signed-in session: every other session of the account is
-    /// revoked (the one that asked stays), and pending reset links stop working.
+    /// Sets a new password from a signed-in session, only while that session is live
+    /// (checked with the account row locked): every other session of the account is revoked
+    /// (the one that asked stays), and pending reset links, sign-in attempts and recovery
+    /// flows begun with the old password stop working. `false` when the session was revoked.
     async fn change_password(
         &self,
         account: &AccountId,
@@ -566,16 +575,19 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
-    /// Issues a session after a successful sign-in: clears the failures of the source it
-    /// came from, revokes the session it replaces (if any) and records the audit line.
+    /// Issues a session after a password-only sign-in (an account without MFA devices):
+    /// clears the failures of the source it came from, revokes the session it replaces (if
+    /// any) and records the audit line. `false`, and nothing issued, while alternative
+    /// factors are blocked (`This wasn't me`): an account whose devices an intruder removed
+    /// must not become an email-and-password account.
     async fn start_session(
         &self,
         session: &NewSession,
         source: &str,
         audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     /// Reserves one attempt before it is checked, atomically: the counter is read under a
     /// lock, judged by `policy` and, when it admits, counted as a failure in the same
@@ -728,11 +740,14 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<bool>;
 
     /// Removes a device (kept as a record with `removed_at`) and revokes every session it
-    /// authorised. Returns how many active devices remain, or `None` if it was not active.
+    /// authorised, only while the session `by` that asked is live (checked with the account
+    /// row locked). Returns how many active devices remain, or `None` if it was not active
+    /// or the session was revoked.
     async fn remove_device(
         &self,
         account: &AccountId,
         device_id: &str,
+        by: &TokenHash,
         now: Timestamp,
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,

@@ -213,6 +213,7 @@ impl Service {
             last_used_step: later_step,
             created_at: now,
             serial: Some(serial.to_owned()),
+            added_by: Some(session.token_hash.clone()),
         };
         let (mail, audit) =
             self.device_added_effects(&account, &device, format!(
@@ -236,6 +237,7 @@ impl Service {
                 "Another MFA device of this account has this name; choose another.",
             )),
             AssignOutcome::EnrollmentGone => Err(ServiceError::LinkInvalid),
+            AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
         }
     }
 }

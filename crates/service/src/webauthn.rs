@@ -262,6 +262,7 @@ impl Service {
             last_used_step: 0,
             created_at: now,
             serial: None,
+            added_by: Some(session.token_hash.clone()),
         };
         let (mail, audit) = self.device_added_effects(
             &account,
@@ -278,6 +279,7 @@ impl Service {
                 self.outbox.wake();
                 Ok(DeviceView::from(&device))
             }
+            AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
             AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
                 "This account already has {MAX_DEVICES} MFA devices, the most it can have."
             ))),

@@ -287,6 +287,41 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Whether the session that asked for a change is still live, read with the
+            /// account row already locked (see `lock_account_row`): a request under way when
+            /// `This wasn't me` revoked every session must not finish after it.
+            async fn session_is_live(tx: &mut Tx, account: &AccountId, session: &TokenHash, now: Timestamp) -> StoreResult<bool> {
+                let live = sqlx::query(
+                    "SELECT 1 AS live FROM sessions WHERE token_hash = $1 AND account_id = $2 \
+                     AND revoked_at IS NULL AND expires_at > $3",
+                )
+                .bind(session.as_str())
+                .bind(account.as_str())
+                .bind(now.0)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(live.is_some())
+            }
+
+            /// A new password ends what the old one began: sign-in attempts waiting for a code
+            /// and recovery flows still running (they were started with the old password).
+            async fn end_what_the_old_password_began(tx: &mut Tx, account: &AccountId, now: Timestamp) -> StoreResult<()> {
+                for statement in [
+                    "UPDATE sign_in_attempts SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
+                    "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE account_id = $2 \
+                     AND state IN ('email_pending', 'email_verified', 'phone_verified')",
+                ] {
+                    sqlx::query(statement)
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                Ok(())
+            }
+
             async fn active_device_count(tx: &mut Tx, account: &AccountId) -> StoreResult<usize> {
                 let count: i64 = sqlx::query(
                     "SELECT COUNT(*) AS n FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL",
@@ -644,6 +679,9 @@ macro_rules! sql_store {
                     audit: &AuditRecord,
                 ) -> StoreResult<bool> {
                     let mut tx = self.begin().await?;
+                    // The account row first, as every account-wide change takes it: no
+                    // deadlock with `This wasn't me` or a sign-in.
+                    lock_account_row(&mut tx, account).await?;
                     if !consume_token(&mut tx, token_hash, account, TokenPurpose::ResetPassword, now)
                         .await?
                     {
@@ -673,6 +711,25 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                    // Every counter, the devices' own included: someone with the old password
+                    // may have run a device up to its limit.
+                    sqlx::query("UPDATE mfa_devices SET failed_attempts = 0 WHERE account_id = $1")
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    end_what_the_old_password_began(&mut tx, account, now).await?;
+                    for statement in [
+                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
+                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+                    ] {
+                        sqlx::query(statement)
+                            .bind(now.0)
+                            .bind(account.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
                     // Half of what lifts a `This wasn't me` block: control of the email.
                     sqlx::query(
                         "UPDATE accounts SET recovery_block_reset_at = $1 \
@@ -706,8 +763,13 @@ macro_rules! sql_store {
                     now: Timestamp,
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<bool> {
                     let mut tx = self.begin().await?;
+                    lock_account_row(&mut tx, account).await?;
+                    if !session_is_live(&mut tx, account, keep_session, now).await? {
+                        return Ok(false);
+                    }
+                    end_what_the_old_password_began(&mut tx, account, now).await?;
                     sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                         .bind(password_hash)
                         .bind(now.0)
@@ -736,7 +798,8 @@ macro_rules! sql_store {
                     .map_err(db_error)?;
                     insert_outbox(&mut tx, outbox).await?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
+                    commit(tx).await?;
+                    Ok(true)
                 }
 
                 async fn start_session(
@@ -744,12 +807,24 @@ macro_rules! sql_store {
                     session: &NewSession,
                     source: &str,
                     audit: &AuditRecord,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<bool> {
                     let mut tx = self.begin().await?;
+                    lock_account_row(&mut tx, &session.account_id).await?;
+                    let blocked: Option<i64> = sqlx::query("SELECT recovery_blocked_at FROM accounts WHERE id = $1")
+                        .bind(session.account_id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .try_get("recovery_blocked_at")
+                        .map_err(db_error)?;
+                    if blocked.is_some() {
+                        return Ok(false);
+                    }
                     settle(&mut tx, session.account_id.as_str(), source, Settle::Clear).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
+                    commit(tx).await?;
+                    Ok(true)
                 }
 
                 async fn reserve_attempt(
@@ -1156,6 +1231,11 @@ macro_rules! sql_store {
                 ) -> StoreResult<AssignOutcome> {
                     let mut tx = self.begin().await?;
                     lock_account(&mut tx, &device.account_id, now).await?;
+                    if let Some(by) = &device.added_by
+                        && !session_is_live(&mut tx, &device.account_id, by, now).await?
+                    {
+                        return Ok(AssignOutcome::SessionEnded);
+                    }
                     if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
                         return Ok(AssignOutcome::LimitReached);
                     }
@@ -1247,8 +1327,10 @@ macro_rules! sql_store {
                 ) -> StoreResult<bool> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
-                    // Locks in the order reservations take them (the failure counter, then the
-                    // device), so a completion and a reservation never wait on each other.
+                    // Locks in one order everywhere: the account row (as `This wasn't me` and a
+                    // reset take it, so a session cannot slip in while they run), then the
+                    // failure counter and the device (as reservations take them).
+                    lock_account_row(&mut tx, &session.account_id).await?;
                     clear_attempt_source(&mut tx, attempt).await?;
                     // The step is consumed only if it is later than every step used before:
                     // a code, or any earlier one, is never accepted twice.
@@ -1338,12 +1420,16 @@ macro_rules! sql_store {
                     &self,
                     account: &AccountId,
                     device_id: &str,
+                    by: &TokenHash,
                     now: Timestamp,
                     outbox: &[NewOutboxMessage],
                     audit: &AuditRecord,
                 ) -> StoreResult<Option<usize>> {
                     let mut tx = self.begin().await?;
                     lock_account(&mut tx, account, now).await?;
+                    if !session_is_live(&mut tx, account, by, now).await? {
+                        return Ok(None);
+                    }
                     let done = sqlx::query(
                         "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
                          WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
@@ -1802,6 +1888,7 @@ macro_rules! sql_store {
                 ) -> StoreResult<Completion> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
+                    lock_account_row(&mut tx, &session.account_id).await?;
                     let Some(source) = sqlx::query("SELECT source FROM recovery_flows WHERE id = $1")
                         .bind(flow_id)
                         .fetch_optional(&mut *tx)
@@ -1891,9 +1978,10 @@ macro_rules! sql_store {
                         return Ok(None);
                     };
                     let started: i64 = reported.try_get("created_at").map_err(db_error)?;
-                    // A flow completed since the reported one began is suspect too (the
-                    // intruder may have finished a sibling): undo from the earliest start.
-                    let sibling: Option<i64> = sqlx::query(
+                    // Only a completed flow issued a session that could add devices: the
+                    // reported one, or a sibling the intruder finished after it began. Undo
+                    // from the earliest of those; when none completed, nothing is removed.
+                    let completed: Option<i64> = sqlx::query(
                         "SELECT MIN(created_at) AS since FROM recovery_flows \
                          WHERE account_id = $1 AND completed_at >= $2",
                     )
@@ -1904,7 +1992,15 @@ macro_rules! sql_store {
                     .map_err(db_error)?
                     .try_get("since")
                     .map_err(db_error)?;
-                    let since = sibling.map_or(started, |s| s.min(started));
+                    let since = completed.map_or(started, |c| c.min(started));
+                    // Every other link of the account dies with this one: a link saved from an
+                    // earlier notice cannot replay the undo once the owner has recovered.
+                    sqlx::query("UPDATE recovery_flows SET reported_at = $1 WHERE account_id = $2 AND reported_at IS NULL")
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
                     sqlx::query(
                         "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 \
                          WHERE account_id = $2 AND state IN ('email_pending', 'email_verified', 'phone_verified')",
@@ -1914,20 +2010,22 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                    revoke_all_sessions(&mut tx, account, now).await?;
-                    let removed: Vec<String> = sqlx::query(
-                        "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
-                         WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
-                    )
-                    .bind(now.0)
-                    .bind(account.as_str())
-                    .bind(since)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .iter()
-                    .map(|row| row.try_get("id").map_err(db_error))
-                    .collect::<StoreResult<_>>()?;
+                    let removed: Vec<String> = match completed {
+                        None => Vec::new(),
+                        Some(_) => sqlx::query(
+                            "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
+                             WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
+                        )
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .bind(since)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .iter()
+                        .map(|row| row.try_get("id").map_err(db_error))
+                        .collect::<StoreResult<_>>()?,
+                    };
                     for device in &removed {
                         sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
                             .bind(device)
@@ -1950,6 +2048,8 @@ macro_rules! sql_store {
                             .await
                             .map_err(db_error)?;
                     }
+                    // Last, so that nothing committed while this ran keeps a session.
+                    revoke_all_sessions(&mut tx, account, now).await?;
                     sqlx::query(
                         "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
                          recovery_blocked_at = $3, recovery_block_since = $4, recovery_block_reset_at = NULL \
@@ -2060,6 +2160,11 @@ macro_rules! sql_store {
                     let serial = device.serial.as_deref().unwrap_or_default();
                     let mut tx = self.begin().await?;
                     lock_account(&mut tx, &device.account_id, now).await?;
+                    if let Some(by) = &device.added_by
+                        && !session_is_live(&mut tx, &device.account_id, by, now).await?
+                    {
+                        return Ok(AssignOutcome::SessionEnded);
+                    }
                     if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
                         return Ok(AssignOutcome::LimitReached);
                     }
@@ -2136,6 +2241,11 @@ macro_rules! sql_store {
                 ) -> StoreResult<AssignOutcome> {
                     let mut tx = self.begin().await?;
                     lock_account(&mut tx, &device.account_id, device.created_at).await?;
+                    if let Some(by) = &device.added_by
+                        && !session_is_live(&mut tx, &device.account_id, by, device.created_at).await?
+                    {
+                        return Ok(AssignOutcome::SessionEnded);
+                    }
                     if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
                         return Ok(AssignOutcome::LimitReached);
                     }
@@ -2159,7 +2269,8 @@ macro_rules! sql_store {
                 ) -> StoreResult<bool> {
                     let now = session.created_at;
                     let mut tx = self.begin().await?;
-                    // The failure counter first, as reservations lock it (see above).
+                    // The account row, then the failure counter, as above.
+                    lock_account_row(&mut tx, &session.account_id).await?;
                     clear_attempt_source(&mut tx, attempt).await?;
                     let completed = sqlx::query(
                         "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \

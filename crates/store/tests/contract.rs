@@ -80,6 +80,18 @@ fn session(account: &AccountId) -> (SecretToken, NewSession) {
     (secret, new)
 }
 
+/// A live session of `account` (the "who asked" of changes that need one).
+async fn live_session(store: &Arc<dyn Store>, account: &AccountId) -> TokenHash {
+    let (secret, new) = session(account);
+    assert!(
+        store
+            .start_session(&new, "*", &audit(Some(account), "sign_in"))
+            .await
+            .unwrap()
+    );
+    secret.hash()
+}
+
 async fn active_account(store: &Arc<dyn Store>, id: u64, email: &str) -> AccountId {
     let mut new = account(id, email);
     new.status = AccountStatus::Active;
@@ -457,6 +469,51 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
                 "{name}"
             );
         }
+        store
+            .create_enrollment(&NewEnrollment {
+                id: "enr-r".into(),
+                account_id: id.clone(),
+                kind: latchkey_domain::mfa::DeviceKind::Virtual,
+                secret_sealed: vec![9; 40],
+                created_at: T0,
+                expires_at: T0 + latchkey_domain::Duration::minutes(15),
+            })
+            .await
+            .unwrap();
+        let device = NewDevice {
+            id: "dev-r".into(),
+            account_id: id.clone(),
+            kind: latchkey_domain::mfa::DeviceKind::Virtual,
+            name: "Phone".into(),
+            secret_sealed: vec![7; 40],
+            params: latchkey_domain::totp::TotpParams::VIRTUAL,
+            last_used_step: 100,
+            created_at: T0,
+            serial: None,
+            added_by: None,
+        };
+        store
+            .assign_device("enr-r", &device, 8, T0, &[], &audit(Some(&id), "x"))
+            .await
+            .unwrap();
+        let code_key = ThrottleKey {
+            subject: id.as_str().to_owned(),
+            source: "device:x".to_owned(),
+        };
+        store
+            .reserve_attempt(
+                &AttemptReservation {
+                    key: &code_key,
+                    judged: 0,
+                    device: Some((&id, "dev-r")),
+                    device_limit: 100,
+                },
+                &policy,
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.mfa_devices(&id).await.unwrap()[0].failed_attempts, 1);
         let (reset, stored) = token(&id, TokenPurpose::ResetPassword, T0);
         store
             .issue_email_token(&stored, (3, T0), &[], &audit(Some(&id), "x"))
@@ -485,6 +542,15 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
             store.failure_counts(id.as_str()).await.unwrap(),
             vec![],
             "every counter of the account is cleared: {name}"
+        );
+        assert!(
+            store
+                .mfa_devices(&id)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.failed_attempts == 0),
+            "the devices' own counts too: {name}"
         );
         for s in [s1, s2] {
             assert_eq!(
@@ -1072,6 +1138,7 @@ mod mfa {
             last_used_step: 100,
             created_at: T0,
             serial: None,
+            added_by: None,
         }
     }
 
@@ -1658,7 +1725,14 @@ mod mfa {
 
             assert_eq!(
                 store
-                    .remove_device(&id, "dev-1", T0, &[], &audit(Some(&id), "mfa_removed"))
+                    .remove_device(
+                        &id,
+                        "dev-1",
+                        &live_session(&store, &id).await,
+                        T0,
+                        &[],
+                        &audit(Some(&id), "mfa_removed")
+                    )
                     .await
                     .unwrap(),
                 Some(1),
@@ -1666,7 +1740,14 @@ mod mfa {
             );
             assert_eq!(
                 store
-                    .remove_device(&id, "dev-1", T0, &[], &audit(Some(&id), "mfa_removed"))
+                    .remove_device(
+                        &id,
+                        "dev-1",
+                        &live_session(&store, &id).await,
+                        T0,
+                        &[],
+                        &audit(Some(&id), "mfa_removed")
+                    )
                     .await
                     .unwrap(),
                 None,
@@ -1734,7 +1815,14 @@ mod mfa {
             );
             assert_eq!(
                 store
-                    .remove_device(&id, "dev-2", T0, &[], &audit(Some(&id), "x"))
+                    .remove_device(
+                        &id,
+                        "dev-2",
+                        &live_session(&store, &id).await,
+                        T0,
+                        &[],
+                        &audit(Some(&id), "x")
+                    )
                     .await
                     .unwrap(),
                 Some(1),
@@ -1930,6 +2018,7 @@ mod recovery {
             last_used_step: 100,
             created_at: at,
             serial: None,
+            added_by: None,
         };
         store
             .create_enrollment(&NewEnrollment {
@@ -1995,8 +2084,83 @@ mod recovery {
     }
 
     #[tokio::test]
-    async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_lift_the_block() {
+    async fn a_report_of_a_flow_that_never_completed_removes_nothing_and_voids_every_link() {
         for Backend { name, store, .. } in backends().await {
+            let id = active_account(&store, 41, "rec2@example.com").await;
+            let flow = |n: u8, at: i64| NewRecoveryFlow {
+                id: format!("rec-{n}"),
+                attempt_hash: SecretToken::generate().hash(),
+                source: "*".to_owned(),
+                started_from: "192.0.2.9".to_owned(),
+                started_agent: "test".to_owned(),
+                token_hash: SecretToken::generate().hash(),
+                account_id: id.clone(),
+                cancel_token_hash: SecretToken::generate().hash(),
+                created_at: T0 + Duration::seconds(at),
+                expires_at: T0 + Duration::minutes(30),
+            };
+            for (n, at) in [(1, 10), (2, 20)] {
+                store
+                    .create_recovery_flow(&flow(n, at), (5, T0), &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap();
+            }
+            // The owner's own device, added after the flows began by a full session.
+            device_at(&store, &id, "dev-owner", T0 + Duration::seconds(100)).await;
+            let report = |flow_id| RecoveryReport {
+                flow_id,
+                account: &id,
+                undo_window: Duration::hours(24 * 7),
+                revoked_password_hash: "$argon2id$revoked",
+                now: T0 + Duration::seconds(200),
+            };
+            let undone = store
+                .report_recovery(&report("rec-1"), &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap()
+                .expect(name);
+            assert!(
+                undone.devices_removed.is_empty(),
+                "{name}: no session was granted"
+            );
+            assert!(
+                store
+                    .report_recovery(&report("rec-2"), &[], &audit(Some(&id), "x"))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}: a sibling's saved link died with the report"
+            );
+            assert_eq!(store.mfa_devices(&id).await.unwrap().len(), 1, "{name}");
+        }
+    }
+
+    /// Marks a flow completed, going around the port (driving a whole flow through email
+    /// and call is the HTTP tests' business).
+    async fn mark_completed(backend: &Backend, flow_id: &str, at: Timestamp) {
+        let sql = "UPDATE recovery_flows SET state = 'completed', completed_at = $1 WHERE id = $2";
+        if let Some(sqlite) = &backend.sqlite {
+            sqlx::query(sql)
+                .bind(at.0)
+                .bind(flow_id)
+                .execute(sqlite.pool())
+                .await
+                .unwrap();
+        }
+        if let Some(postgres) = &backend.postgres {
+            sqlx::query(sql)
+                .bind(at.0)
+                .bind(flow_id)
+                .execute(postgres.pool())
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_lift_the_block() {
+        for backend in backends().await {
+            let (name, store) = (backend.name, backend.store.clone());
             let id = active_account(&store, 40, "rec1@example.com").await;
             device_at(&store, &id, "dev-old", T0).await;
             let flow_token = SecretToken::generate();
@@ -2020,6 +2184,7 @@ mod recovery {
                 FlowStart::Started,
                 "{name}"
             );
+            mark_completed(&backend, "rec-1", T0 + Duration::seconds(150)).await;
             device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(200)).await;
             let now = T0 + Duration::seconds(300);
             let report = RecoveryReport {
@@ -2131,6 +2296,7 @@ mod hardware {
             last_used_step: 10,
             created_at: T0,
             serial: Some(serial.to_owned()),
+            added_by: None,
         }
     }
 
@@ -2237,7 +2403,14 @@ mod hardware {
             );
 
             store
-                .remove_device(&ann, "dev-a", T0, &[], &audit(Some(&ann), "x"))
+                .remove_device(
+                    &ann,
+                    "dev-a",
+                    &live_session(&store, &ann).await,
+                    T0,
+                    &[],
+                    &audit(Some(&ann), "x"),
+                )
                 .await
                 .unwrap();
             assert!(

@@ -220,7 +220,7 @@ pub struct SessionResponse {
         (status = 201, description = "Signed in (the account has no MFA device)", body = SessionResponse),
         (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = mfa::MfaRequiredResponse),
         (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
-        (status = 403, description = "The email address is not verified yet", body = crate::error::ApiErrorBody),
+        (status = 403, description = "recovery_blocked: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it", body = crate::error::ApiErrorBody),
     ))]
 async fn sign_in(
     State(state): State<AppState>,
@@ -255,11 +255,6 @@ async fn sign_in(
             Json(sign_up_phone::PhoneRequired::new(token.expose().to_owned())),
         )
             .into_response()),
-        SignInOutcome::EmailNotVerified => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "email_not_verified",
-            "Follow the verification link emailed at sign-up first.",
-        )),
     }
 }
 

@@ -15,7 +15,7 @@ use latchkey_service::sign_in::SignInOutcome;
 use crate::client::Client;
 use crate::csrf::{ConsoleForm, new_cookie_value};
 use crate::error::PageError;
-use crate::page::{MessagePage, Page, render};
+use crate::page::{Page, render};
 use crate::session::MaybeSignedIn;
 use crate::{AppState, cookies};
 
@@ -119,33 +119,40 @@ pub async fn password_submit(
         Ok(SignInOutcome::MfaRequired(pending)) => {
             let cookie = format!(
                 "{}; Max-Age={}",
-                cookies::set(&state.web.cookie_name(cookies::ATTEMPT), pending.attempt.expose(), state.web.secure_cookies),
+                cookies::set(
+                    &state.web.cookie_name(cookies::ATTEMPT),
+                    pending.attempt.expose(),
+                    state.web.secure_cookies
+                ),
                 latchkey_domain::mfa::SIGN_IN_ATTEMPT_LIFETIME.0
             );
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/signin/mfa")).into_response())
         }
         Ok(SignInOutcome::Denied) => Ok((
             StatusCode::UNAUTHORIZED,
-            render(&PasswordStep { page: page.with_error(DENIED_MESSAGE), email }),
+            render(&PasswordStep {
+                page: page.with_error(DENIED_MESSAGE),
+                email,
+            }),
         )
             .into_response()),
-        Ok(SignInOutcome::PhoneNotVerified(token)) => Ok(super::sign_up::continue_to_phone(&state, &token)),
-        Ok(SignInOutcome::EmailNotVerified) => Ok((
-            StatusCode::FORBIDDEN,
-            render(&MessagePage::new(
-                page,
-                "Verify your email address first",
-                vec![
-                    "This account was created but its email address has not been verified yet. Open the link in the email we sent when you signed up.".to_owned(),
-                    "If the link has expired, create the account again.".to_owned(),
-                ],
-                Some(("/signup", "Create a new account")),
-            )),
-        )
-            .into_response()),
+        Ok(SignInOutcome::PhoneNotVerified(token)) => {
+            Ok(super::sign_up::continue_to_phone(&state, &token))
+        }
         Err(ServiceError::Invalid(fields)) => {
-            let message = fields.into_iter().map(|f| f.message).collect::<Vec<_>>().join(" ");
-            Ok((StatusCode::BAD_REQUEST, render(&PasswordStep { page: page.with_error(message), email })).into_response())
+            let message = fields
+                .into_iter()
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((
+                StatusCode::BAD_REQUEST,
+                render(&PasswordStep {
+                    page: page.with_error(message),
+                    email,
+                }),
+            )
+                .into_response())
         }
         Err(other) => Err(other.into()),
     }

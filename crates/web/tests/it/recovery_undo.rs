@@ -582,3 +582,148 @@ async fn this_wasnt_me_over_json_says_what_it_undid() {
         assert_eq!(again.status, StatusCode::GONE, "{name}: once");
     }
 }
+
+async fn api_reset_password(app: &TestApp, client: &mut Browser, email: &str, new: &str) {
+    let asked = client
+        .api(
+            "POST",
+            "/api/v1/password/forgot",
+            None,
+            Some(json!({"email": email})),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED);
+    let link = app.link_in_latest_mail(email).await;
+    let token = link.split("token=").nth(1).unwrap();
+    let done = client
+        .api(
+            "POST",
+            "/api/v1/password/reset",
+            None,
+            Some(json!({"token": token, "password": new})),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+}
+
+/// A request already under way when `This wasn't me` revoked its session cannot land after
+/// the undo: the write itself checks the session, with the account row locked.
+#[tokio::test]
+async fn a_request_under_way_cannot_finish_after_this_wasnt_me() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "lee@example.com").await;
+        let owner_device = device_ids(&app, "lee@example.com").await[0].clone();
+        let mut intruder = app.browser();
+        recover(&app, &mut intruder, "lee@example.com").await;
+        // The intruder's request has read its session and is about to write…
+        let token = intruder.session_cookie().unwrap();
+        let session = app.service.authenticate(&token).await.unwrap().unwrap();
+        let ctx = latchkey_service::RequestContext::new("203.0.113.66", "intruder");
+        // …when the owner presses This wasn't me.
+        let link = report_link(&app, "lee@example.com", "You signed in").await;
+        assert_eq!(
+            press_this_wasnt_me(&mut owner, &link).await.status,
+            StatusCode::OK
+        );
+        let removed = app
+            .service
+            .remove_device(&session, &owner_device, None, &ctx)
+            .await;
+        assert!(removed.is_err(), "{name}: {removed:?}");
+        let changed = app
+            .service
+            .change_password(&session, PASSWORD, "intruder-after-report-51", &ctx)
+            .await;
+        assert!(
+            changed.is_err(),
+            "{name}: the password change is refused too"
+        );
+        assert_eq!(
+            device_ids(&app, "lee@example.com").await,
+            vec![owner_device],
+            "{name}: the owner's device is still there"
+        );
+    }
+}
+
+/// An intruder who removed every device before the owner pressed This wasn't me does not
+/// leave an email-and-password account behind: whoever resets the password next is refused a
+/// session until an operator unblocks the account.
+#[tokio::test]
+async fn an_account_left_without_devices_is_not_an_email_and_password_account() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "uma@example.com").await;
+        let owner_device = device_ids(&app, "uma@example.com").await[0].clone();
+        let mut intruder = app.browser();
+        recover(&app, &mut intruder, "uma@example.com").await;
+        let token = intruder.session_cookie().unwrap();
+        let removed = intruder
+            .api(
+                "POST",
+                &format!("/api/v1/mfa/devices/{owner_device}/remove"),
+                Some(&token),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(removed.status, StatusCode::OK, "{name}");
+        let link = report_link(&app, "uma@example.com", "You signed in").await;
+        assert_eq!(
+            press_this_wasnt_me(&mut owner, &link).await.status,
+            StatusCode::OK
+        );
+        let mut inbox_reader = app.browser();
+        api_reset_password(
+            &app,
+            &mut inbox_reader,
+            "uma@example.com",
+            "inbox-reader-phrase-64",
+        )
+        .await;
+        let page = inbox_reader
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "uma@example.com", "password": "inbox-reader-phrase-64"})),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{name}: {}", page.body);
+        assert_eq!(page.json()["error"]["code"], "recovery_blocked", "{name}");
+    }
+}
+
+/// A sign-in attempt begun with the old password does not outlive a reset.
+#[tokio::test]
+async fn a_reset_ends_what_the_old_password_began() {
+    for app in TestApp::all().await {
+        let name = app.name;
+        let mut owner = app.browser();
+        account_with_device(&app, &mut owner, "max@example.com").await;
+        let mut attacker = app.browser();
+        password_step(&mut attacker, "max@example.com").await;
+        let mut recovering = app.browser();
+        start(&mut recovering, "max@example.com").await;
+        let mut client = app.browser();
+        api_reset_password(
+            &app,
+            &mut client,
+            "max@example.com",
+            "brand-new-owner-phrase-3",
+        )
+        .await;
+        assert_eq!(
+            attacker.get("/signin/mfa").await.status,
+            StatusCode::GONE,
+            "{name}: the attempt ended"
+        );
+        assert_eq!(
+            recovering.get("/signin/recovery").await.status,
+            StatusCode::GONE,
+            "{name}: the recovery flow ended"
+        );
+    }
+}
