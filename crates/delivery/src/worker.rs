@@ -152,16 +152,19 @@ impl OutboxWorker {
 
 impl OutboxWorker {
     /// Places a queued verification call unless it stopped mattering (superseded by a newer
-    /// call, or its code expired) — a retry never rings a phone for a dead request.
+    /// call, or its code expired) — a retry never rings a phone for a dead request. The call
+    /// is claimed in the database before the provider is asked, so it counts against the
+    /// budgets even if a newer call supersedes it while it rings.
     async fn place_call(
         &self,
         call: &latchkey_service::OutgoingCall,
     ) -> Result<Result<(), SendError>, StoreError> {
-        let now = self.clock.now();
-        match self.store.call(&call.call_id).await? {
-            Some(record) if record.status == CallStatus::Queued && now < record.code_expires_at => {
-            }
-            _ => return Ok(Ok(())),
+        if !self
+            .store
+            .claim_call(&call.call_id, self.clock.now())
+            .await?
+        {
+            return Ok(Ok(()));
         }
         match self.voice.place_call(call).await {
             Ok(placed) => {
@@ -176,7 +179,11 @@ impl OutboxWorker {
                     .await?;
                 Ok(Err(SendError::Permanent(error)))
             }
-            Err(temporary) => Ok(Err(temporary)),
+            // Certainly not placed (the provider was not reached): back to the queue.
+            Err(temporary) => {
+                self.store.release_call(&call.call_id).await?;
+                Ok(Err(temporary))
+            }
         }
     }
 }

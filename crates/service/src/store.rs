@@ -397,6 +397,9 @@ pub enum CallPlacement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallStatus {
     Queued,
+    /// The worker claimed it and is asking the provider to ring: from here it counts
+    /// against every budget, whatever happens to it next.
+    Dialling,
     Placed,
     Verified,
     Failed,
@@ -408,6 +411,7 @@ impl CallStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Dialling => "dialling",
             Self::Placed => "placed",
             Self::Verified => "verified",
             Self::Failed => "failed",
@@ -419,6 +423,7 @@ impl CallStatus {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "queued" => Some(Self::Queued),
+            "dialling" => Some(Self::Dialling),
             "placed" => Some(Self::Placed),
             "verified" => Some(Self::Verified),
             "failed" => Some(Self::Failed),
@@ -808,8 +813,17 @@ pub trait Store: Send + Sync {
     async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>>;
     /// The flow's newest call.
     async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>>;
-    /// The provider accepted a queued call: remember its id (Twilio's CallSid). `false` if the
-    /// call is no longer queued (superseded, or already bound).
+    /// Claims a queued, unexpired call for dialling (`placed_at` is set, so it counts against
+    /// the budgets from now on, even if a newer call supersedes it while it rings). `false`
+    /// when it stopped mattering (superseded, expired) or another worker has it.
+    async fn claim_call(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+
+    /// Gives a claimed call back to the queue after a failure that certainly did not reach
+    /// the provider (it will be retried, and counted again only once it is claimed again).
+    async fn release_call(&self, id: &str) -> StoreResult<()>;
+
+    /// The provider accepted a call: remember its id (Twilio's CallSid). `false` if the
+    /// call is no longer queued or dialling (superseded, or already bound).
     async fn bind_call(
         &self,
         id: &str,

@@ -124,6 +124,9 @@ impl Service {
             CallPurpose::Recovery => AuditEvent::RecoveryCallPlaced,
             CallPurpose::SignUp => AuditEvent::SignUpCallPlaced,
         };
+        // Anyone can reach a sign-up's call button: like every request that spends
+        // something, it takes a token from its client's bucket first.
+        self.admit(ctx)?;
         let refuse = async |detail: &str, error: ServiceError| {
             let audit = self.audit(ctx, Some(&account.id), event, AuditOutcome::Failure, detail);
             self.store.append_audit(&audit).await?;
@@ -217,7 +220,7 @@ impl Service {
             {
                 Ok(Some(call))
             }
-            (None, CallStatus::Queued) => {
+            (None, CallStatus::Queued | CallStatus::Dialling) => {
                 // The provider's webhook and the worker (recording the provider's answer to
                 // the placement) may bind the call at the same moment; whichever wins, the
                 // call must end up placed under this provider id.

@@ -1697,13 +1697,13 @@ macro_rules! sql_store {
                     let superseded = match flow_cap {
                         Some(_) => sqlx::query(
                             "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE flow_id = $2 \
-                             AND status IN ('queued', 'placed')",
+                             AND status IN ('queued', 'dialling', 'placed')",
                         )
                         .bind(now.0)
                         .bind(&call.flow_id),
                         None => sqlx::query(
                             "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE account_id = $2 \
-                             AND purpose = 'sign_up' AND status IN ('queued', 'placed')",
+                             AND purpose = 'sign_up' AND status IN ('queued', 'dialling', 'placed')",
                         )
                         .bind(now.0)
                         .bind(call.account_id.as_str()),
@@ -1760,10 +1760,37 @@ macro_rules! sql_store {
                     .transpose()
                 }
 
+                async fn claim_call(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE calls SET status = 'dialling', placed_at = $1 WHERE id = $2 \
+                         AND status = 'queued' AND code_expires_at > $3",
+                    )
+                    .bind(now.0)
+                    .bind(id)
+                    .bind(now.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn release_call(&self, id: &str) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE calls SET status = 'queued', placed_at = NULL WHERE id = $1 \
+                         AND status = 'dialling' AND provider_call_id IS NULL",
+                    )
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
                 async fn bind_call(&self, id: &str, provider_call_id: &str, now: Timestamp) -> StoreResult<bool> {
                     let done = sqlx::query(
-                        "UPDATE calls SET provider_call_id = $1, status = 'placed', placed_at = $2 \
-                         WHERE id = $3 AND status = 'queued' AND provider_call_id IS NULL",
+                        "UPDATE calls SET provider_call_id = $1, status = 'placed', \
+                         placed_at = COALESCE(placed_at, $2) \
+                         WHERE id = $3 AND status IN ('queued', 'dialling') AND provider_call_id IS NULL",
                     )
                     .bind(provider_call_id)
                     .bind(now.0)
@@ -1777,7 +1804,7 @@ macro_rules! sql_store {
                 async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()> {
                     sqlx::query(
                         "UPDATE calls SET status = $1, ended_at = $2 WHERE id = $3 \
-                         AND status IN ('queued', 'placed')",
+                         AND status IN ('queued', 'dialling', 'placed')",
                     )
                     .bind(status.as_str())
                     .bind(now.0)

@@ -183,7 +183,7 @@ pub struct TokenQuery {
 pub fn call_status_text(status: Option<latchkey_service::store::CallStatus>) -> &'static str {
     use latchkey_service::store::CallStatus;
     match status {
-        Some(CallStatus::Queued) => "calling",
+        Some(CallStatus::Queued | CallStatus::Dialling) => "calling",
         Some(CallStatus::Placed) => "ringing — answer and key the code",
         Some(CallStatus::Verified) => "verified",
         Some(CallStatus::Failed) => "the call could not be completed; use Try again",

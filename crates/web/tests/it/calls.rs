@@ -190,3 +190,83 @@ async fn sign_up_calls_are_bounded_per_number_and_a_sign_up_flood_cannot_starve_
         assert!(!crate::recovery::code_on(&page).is_empty(), "{name}");
     }
 }
+
+/// A phone whose provider answers only when the test lets it: a new call can be asked for
+/// while the previous one is being dialled.
+struct SlowPhone {
+    dialling: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    rang: std::sync::Mutex<Vec<String>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl latchkey_service::VoiceCaller for SlowPhone {
+    async fn place_call(
+        &self,
+        call: &latchkey_service::OutgoingCall,
+    ) -> Result<latchkey_service::PlacedCall, latchkey_service::SendError> {
+        self.rang.lock().unwrap().push(call.to.clone());
+        self.dialling.notify_one();
+        self.release.notified().await;
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(latchkey_service::PlacedCall {
+            provider_call_id: format!("CA{n:032}"),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "slow phone".into()
+    }
+}
+
+/// A call superseded while it is being dialled still rang: it counts against the budgets,
+/// so asking for a new call each time the last one starts ringing gets nowhere.
+#[tokio::test]
+async fn calls_superseded_while_ringing_still_count() {
+    for backend in latchkey_test_support::backends().await {
+        let phone = std::sync::Arc::new(SlowPhone {
+            dialling: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            rang: std::sync::Mutex::new(Vec::new()),
+            next: std::sync::atomic::AtomicUsize::new(1),
+        });
+        let app = TestApp::with_voice(backend, phone.clone(), None).await;
+        let name = app.name;
+        let mut client = app.browser();
+        let token =
+            sign_up_to_the_phone_step(&app, &mut client, "tom@example.com", "+44 20 7946 0777")
+                .await;
+        assert_eq!(
+            ask_for_call(&mut client, &token).await.status,
+            StatusCode::CREATED
+        );
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            let (_, again) = tokio::join!(app.deliver(), async {
+                phone.dialling.notified().await;
+                let again = ask_for_call(&mut client.clone(), &token).await;
+                phone.release.notify_one();
+                again
+            });
+            answers.push(again.status);
+            if again.status != StatusCode::CREATED {
+                break;
+            }
+        }
+        let rang = phone.rang.lock().unwrap().len();
+        let budget = latchkey_domain::calls::CallPolicy::default()
+            .sign_up
+            .per_account
+            .max as usize;
+        assert!(
+            rang <= budget,
+            "{name}: {rang} calls rang, budget {budget}: {answers:?}"
+        );
+        assert_eq!(
+            answers.last(),
+            Some(&StatusCode::TOO_MANY_REQUESTS),
+            "{name}: {answers:?}"
+        );
+    }
+}
