@@ -15,6 +15,11 @@ use crate::{RequestContext, Service};
 
 const MAX_CLIENTS: usize = 100_000;
 
+/// How many times an ordinary bucket the known devices of one network may draw on together:
+/// enough for an office of returning users behind one address, not for one person holding a
+/// drawer of tokens.
+pub const KNOWN_DEVICES_PER_NETWORK: u32 = 4;
+
 #[derive(Debug, Default)]
 pub struct ClientGate {
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -62,26 +67,44 @@ impl Service {
     /// Takes a token for this client's network (its address, or an IPv6 client's /64)
     /// before expensive or guessable work.
     pub(crate) fn admit(&self, ctx: &RequestContext) -> Result<(), ServiceError> {
-        self.admit_as(&ctx.network)
+        self.admit_as(&ctx.network, &self.config.admission)
     }
 
-    /// Takes a token for a sign-in attempt: a known device's from its own bucket, anyone
-    /// else's from their network's.
+    /// Takes a token for a sign-in attempt: a known device's from its own bucket — and from
+    /// its network's bucket for known devices, [`KNOWN_DEVICES_PER_NETWORK`] times as deep
+    /// as an ordinary one, so that whoever holds many tokens cannot hash without bound from
+    /// one address — and anyone else's from their network's.
     pub(crate) fn admit_sign_in(
         &self,
         ctx: &RequestContext,
         device: Option<&crate::known_devices::KnownDevice>,
     ) -> Result<(), ServiceError> {
         match device {
-            Some(device) => self.admit_as(&device.admission_key),
+            Some(device) => {
+                self.admit_as(&device.admission_key, &self.config.admission)?;
+                let policy = &self.config.admission;
+                let known = latchkey_domain::admission::AdmissionPolicy {
+                    burst: policy.burst.saturating_mul(KNOWN_DEVICES_PER_NETWORK),
+                    refill_every: policy.refill_every,
+                };
+                self.gate
+                    .admit(&known, &format!("known:{}", ctx.network), self.clock.now())
+                    .map_err(|retry_at| ServiceError::TooManyAttempts {
+                        retry_after: (retry_at - self.clock.now()).0.max(1),
+                    })
+            }
             None => self.admit(ctx),
         }
     }
 
-    fn admit_as(&self, key: &str) -> Result<(), ServiceError> {
+    fn admit_as(
+        &self,
+        key: &str,
+        policy: &latchkey_domain::admission::AdmissionPolicy,
+    ) -> Result<(), ServiceError> {
         let now = self.clock.now();
         self.gate
-            .admit(&self.config.admission, key, now)
+            .admit(policy, key, now)
             .map_err(|retry_at| ServiceError::TooManyAttempts {
                 retry_after: (retry_at - now).0.max(1),
             })

@@ -8,10 +8,14 @@
 //! - its password check goes ahead of other waiting checks (see `hash_slots`), so a flood of
 //!   attempts from many addresses does not make the user wait behind it.
 //!
-//! The token is `ISSUED.NONCE.TAG`: an HMAC under a key derived from the server key over the
-//! issue time, a random nonce and the normalised email. The email is not in the token, so a
-//! stolen token does not reveal it, and a token presented with any other email is simply not
-//! recognised (the attempt is treated like any other, at no extra cost).
+//! The token is `ISSUED.GENERATION.NONCE.TAG`: an HMAC under a key derived from the server key
+//! over the issue time, the account's password generation (how many times its password was set), a
+//! random nonce and the normalised email. The email is not in the token, so a stolen token does
+//! not reveal it, and a token presented with any other email is simply not recognised (the
+//! attempt is treated like any other, at no extra cost). A new password — a reset, a change,
+//! `This wasn't me` — moves the generation on: older tokens still check out for admission and
+//! queue priority (checked before any query), but no longer earn a failure counter of their
+//! own, so a former password holder's drawer of tokens buys no extra guesses at the new one.
 
 use latchkey_domain::{Duration, EmailAddress, Timestamp};
 
@@ -21,24 +25,38 @@ use crate::{RequestContext, Service};
 /// How long a device stays known after its last complete sign-in.
 pub const KNOWN_DEVICE_LIFETIME: Duration = Duration::seconds(400 * 24 * 60 * 60);
 
-/// A recognised device: the admission key its attempts are counted under, and its id (the
-/// token's nonce), which names its own failure counter.
+/// A recognised device: the admission key its attempts are counted under, its id (the
+/// token's nonce), which names its own failure counter, and the password generation it was
+/// issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownDevice {
     pub admission_key: String,
     pub id: String,
+    pub generation: i64,
 }
 
-fn message(issued_at: i64, nonce: &str, email: &EmailAddress) -> Vec<u8> {
-    format!("known-device\0{issued_at}\0{nonce}\0{}", email.as_str()).into_bytes()
+fn message(issued_at: i64, generation: i64, nonce: &str, email: &EmailAddress) -> Vec<u8> {
+    format!(
+        "known-device\0{issued_at}\0{generation}\0{nonce}\0{}",
+        email.as_str()
+    )
+    .into_bytes()
 }
 
 impl Service {
-    /// A fresh token for a device that has just completed a sign-in as `email`.
-    pub(crate) fn known_device_token(&self, email: &EmailAddress, now: Timestamp) -> String {
+    /// A fresh token for a device that has just completed a sign-in as `email`, in the
+    /// account's password `generation`.
+    pub(crate) fn known_device_token(
+        &self,
+        email: &EmailAddress,
+        generation: i64,
+        now: Timestamp,
+    ) -> String {
         let nonce = hex(&random_bytes::<12>());
-        let tag = self.device_signer.sign(&message(now.0, &nonce, email));
-        format!("{}.{nonce}.{tag}", now.0)
+        let tag = self
+            .device_signer
+            .sign(&message(now.0, generation, &nonce, email));
+        format!("{}.{generation}.{nonce}.{tag}", now.0)
     }
 
     /// The device behind this request, if it presented a live token for `email`.
@@ -48,8 +66,9 @@ impl Service {
         email: &EmailAddress,
     ) -> Option<KnownDevice> {
         let token = ctx.device_token.as_deref()?;
-        let mut parts = token.splitn(3, '.');
+        let mut parts = token.splitn(4, '.');
         let issued_at: i64 = parts.next()?.parse().ok()?;
+        let generation: i64 = parts.next()?.parse().ok()?;
         let nonce = parts.next()?;
         let tag = parts.next()?;
         if nonce.len() != 24 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -61,10 +80,11 @@ impl Service {
             return None;
         }
         self.device_signer
-            .verify(&message(issued_at, nonce, email), tag)
+            .verify(&message(issued_at, generation, nonce, email), tag)
             .then(|| KnownDevice {
                 admission_key: format!("device:{nonce}"),
                 id: nonce.to_owned(),
+                generation,
             })
     }
 }

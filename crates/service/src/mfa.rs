@@ -204,7 +204,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         latchkey_domain::password::check_length(password)
             .map_err(|e| ServiceError::field(field, e))?;
-        let source = self.source_for(ctx, &account.email);
+        let source = self.source_for(ctx, account);
         let key = self.account_throttle(&account.id, &source);
         let priority = match source {
             latchkey_domain::lockout::Source::KnownDevice { .. } => crate::Priority::KnownDevice,
@@ -454,7 +454,7 @@ impl Service {
             latchkey_domain::session::SessionAction::ResyncDevice,
         )?;
         let account = self.account_for(session).await?;
-        let key = self.account_throttle(&account.id, &self.source_for(ctx, &account.email));
+        let key = self.account_throttle(&account.id, &self.source_for(ctx, &account));
         self.resync(&account, &key, 0, device_id, [code1, code2], ctx)
             .await
     }

@@ -194,7 +194,11 @@ impl Service {
                         token: session_token,
                         account_id: account.id.clone(),
                         expires_at: session.expires_at,
-                        device_token: self.known_device_token(&account.email, now),
+                        device_token: self.known_device_token(
+                            &account.email,
+                            account.password_generation,
+                            now,
+                        ),
                     }));
                 }
                 // Another request consumed this step (or the attempt) first.

@@ -162,7 +162,8 @@ impl Service {
         // Whoever finished the reset proved control of the email: their browser becomes a
         // known device, with a failure counter of its own, so someone who keeps the account's
         // shared counter throttled cannot keep the owner out of the sign-in that follows.
-        Ok(self.known_device_token(&account.email, now))
+        // The reset moved the account to its next password generation.
+        Ok(self.known_device_token(&account.email, account.password_generation + 1, now))
     }
 }
 

@@ -486,7 +486,7 @@ impl Service {
         self.outbox.wake();
         Ok(IssuedSession {
             token: session_token,
-            device_token: self.known_device_token(&account.email, now),
+            device_token: self.known_device_token(&account.email, account.password_generation, now),
             account_id: account.id,
             expires_at,
         })

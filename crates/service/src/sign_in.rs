@@ -78,8 +78,8 @@ impl Service {
             Some(email) => self.store.account_by_email(email).await?,
             None => None,
         };
-        let source = match device {
-            Some(device) => Source::KnownDevice { id: device.id },
+        let source = match &account {
+            Some(account) => Self::source_of(device, account),
             None => Source::Unknown,
         };
         // An address without an account is reserved, checked against a dummy hash and
@@ -214,7 +214,7 @@ impl Service {
             token,
             account_id: account.id,
             expires_at: session.expires_at,
-            device_token: self.known_device_token(&account.email, now),
+            device_token: self.known_device_token(&account.email, account.password_generation, now),
         }))
     }
 }

@@ -57,6 +57,9 @@ pub struct AccountRecord {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub password_changed_at: Timestamp,
+    /// How many times the password was set after the first: known-device tokens are bound to
+    /// it (see `known_devices`).
+    pub password_generation: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use latchkey_domain::{AccountId, EmailAddress};
 
 use crate::error::ServiceError;
 use crate::hash_slots::Priority;
-use crate::store::{AttemptReservation, Reservation, ThrottleKey};
+use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
 use crate::{RequestContext, Service};
 
 /// The outcome of a throttled password check.
@@ -48,12 +48,24 @@ impl Service {
         Ok(self.store.purge_throttles(cutoff).await?)
     }
 
-    /// Where a request signing in as `email` comes from, for throttling: the known device
-    /// it proves to be, or an unknown source.
-    pub(crate) fn source_for(&self, ctx: &RequestContext, email: &EmailAddress) -> Source {
-        match self.known_device(ctx, email) {
-            Some(device) => Source::KnownDevice { id: device.id },
-            None => Source::Unknown,
+    /// Where a request acting on `account` comes from, for throttling: the known device it
+    /// proves to be (issued since the account's password was last set), or an unknown
+    /// source.
+    pub(crate) fn source_for(&self, ctx: &RequestContext, account: &AccountRecord) -> Source {
+        Self::source_of(self.known_device(ctx, &account.email), account)
+    }
+
+    /// The throttling source of a recognised device for `account`: its own counter only if
+    /// its token is of the current password generation.
+    pub(crate) fn source_of(
+        device: Option<crate::known_devices::KnownDevice>,
+        account: &AccountRecord,
+    ) -> Source {
+        match device {
+            Some(device) if device.generation == account.password_generation => {
+                Source::KnownDevice { id: device.id }
+            }
+            _ => Source::Unknown,
         }
     }
 

@@ -417,7 +417,11 @@ impl Service {
         {
             Ok(CodeOutcome::SignedIn(IssuedSession {
                 token: session_token,
-                device_token: self.known_device_token(&account.email, now),
+                device_token: self.known_device_token(
+                    &account.email,
+                    account.password_generation,
+                    now,
+                ),
                 account_id: account.id,
                 expires_at: session.expires_at,
             }))

@@ -75,6 +75,7 @@ macro_rules! sql_store {
                     password_changed_at: Timestamp(
                         row.try_get("password_changed_at").map_err(db_error)?,
                     ),
+                    password_generation: row.try_get("password_generation").map_err(db_error)?,
                 })
             }
 
@@ -529,8 +530,8 @@ macro_rules! sql_store {
                 ) -> StoreResult<Option<AccountRecord>> {
                     sqlx::query(
                         "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-                         status, password_hash, created_at, password_changed_at \
-                         FROM accounts WHERE email = $1",
+                         status, password_hash, created_at, password_changed_at, \
+                         password_generation FROM accounts WHERE email = $1",
                     )
                         .bind(email.as_str())
                         .fetch_optional(&self.pool)
@@ -544,8 +545,8 @@ macro_rules! sql_store {
                 async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
                     sqlx::query(
                         "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-                         status, password_hash, created_at, password_changed_at \
-                         FROM accounts WHERE id = $1",
+                         status, password_hash, created_at, password_changed_at, \
+                         password_generation FROM accounts WHERE id = $1",
                     )
                         .bind(id.as_str())
                         .fetch_optional(&self.pool)
@@ -688,7 +689,8 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     sqlx::query(
-                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3",
+                        "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
+                         password_generation = password_generation + 1 WHERE id = $3",
                     )
                     .bind(password_hash)
                     .bind(now.0)
@@ -770,7 +772,8 @@ macro_rules! sql_store {
                         return Ok(false);
                     }
                     end_what_the_old_password_began(&mut tx, account, now).await?;
-                    sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                    sqlx::query("UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
+                         password_generation = password_generation + 1 WHERE id = $3")
                         .bind(password_hash)
                         .bind(now.0)
                         .bind(account.as_str())
@@ -2079,7 +2082,7 @@ macro_rules! sql_store {
                     revoke_all_sessions(&mut tx, account, now).await?;
                     sqlx::query(
                         "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
-                         recovery_blocked_at = $3, recovery_block_since = $4, recovery_block_reset_at = NULL \
+                         password_generation = password_generation + 1, recovery_blocked_at = $3, recovery_block_since = $4, recovery_block_reset_at = NULL \
                          WHERE id = $5",
                     )
                     .bind(revoked_password_hash)

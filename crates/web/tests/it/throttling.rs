@@ -538,3 +538,124 @@ async fn asking_for_more_reset_links_never_kills_the_owners_and_is_bounded_silen
         assert_eq!(done.status, StatusCode::OK, "{name}: {}", done.body);
     }
 }
+
+/// A former password holder keeps the device tokens of every sign-in they completed. Once the
+/// owner sets a new password, those tokens no longer earn failure counters of their own: the
+/// guesses at the new password all land on the account's shared counter.
+#[tokio::test]
+async fn device_tokens_from_before_a_new_password_buy_no_extra_guesses() {
+    for backend in latchkey_test_support::backends().await {
+        let app = TestApp::with_service_config(backend, |config| {
+            config.lockout = latchkey_domain::lockout::LockoutPolicy {
+                free_failures: 5,
+                base_delay: Duration::seconds(0),
+                max_delay: Duration::seconds(0),
+                hard_limit: 5,
+            };
+        })
+        .await;
+        let name = app.name;
+        app.active_account("kim@example.com").await;
+        let mut former = app.browser();
+        let mut tokens = Vec::new();
+        for _ in 0..4 {
+            let page = former
+                .api(
+                    "POST",
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"email": "kim@example.com", "password": PASSWORD})),
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::CREATED, "{name}");
+            tokens.push(page.json()["device_token"].as_str().unwrap().to_owned());
+        }
+        // The owner resets the password by email.
+        let mut owner = app.browser();
+        owner
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", "kim@example.com")],
+            )
+            .await;
+        let link = app.link_in_latest_mail("kim@example.com").await;
+        let form = owner.get(&link).await;
+        let token = link.split("token=").nth(1).unwrap();
+        owner
+            .post(
+                "/password/reset",
+                &[
+                    ("token", token),
+                    ("password", "owner-new-secret-phrase-88"),
+                    ("confirm_password", "owner-new-secret-phrase-88"),
+                    ("csrf_token", &form.csrf()),
+                ],
+            )
+            .await;
+        let before = count(&app.audit_events().await, "sign_in", "wrong_password");
+        for (n, device) in tokens.iter().enumerate() {
+            for guess in 0..5 {
+                former
+                    .api(
+                        "POST",
+                        "/api/v1/sessions",
+                        None,
+                        Some(json!({"email": "kim@example.com", "password": format!("guess-{n}-{guess}-xyz"), "device_token": device})),
+                    )
+                    .await;
+            }
+        }
+        let checked = count(&app.audit_events().await, "sign_in", "wrong_password") - before;
+        assert_eq!(checked, 5, "{name}: one shared counter, not one per token");
+    }
+}
+
+/// Each known device has a bucket of its own, but the known devices of one network share a
+/// deeper one: a drawer of tokens does not buy unlimited hashing from one address.
+#[tokio::test]
+async fn the_known_devices_of_one_network_share_a_bounded_bucket() {
+    let backend = latchkey_test_support::sqlite_backend().await;
+    let app = TestApp::with_service_config(backend, |config| {
+        config.admission = latchkey_domain::admission::AdmissionPolicy {
+            burst: 3,
+            refill_every: Duration::seconds(2),
+        };
+    })
+    .await;
+    app.active_account("lou@example.com").await;
+    let mut client = app.browser();
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        let page = client
+            .api(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "lou@example.com", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+        tokens.push(page.json()["device_token"].as_str().unwrap().to_owned());
+        // Refill the address's own bucket between the sign-ins that mint the tokens.
+        app.clock.advance(Duration::seconds(60));
+    }
+    let mut admitted = 0;
+    for token in &tokens {
+        for _ in 0..3 {
+            let page = client
+                .api(
+                    "POST",
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"email": "lou@example.com", "password": "wrong-guess-123", "device_token": token})),
+                )
+                .await;
+            if page.status != StatusCode::TOO_MANY_REQUESTS {
+                admitted += 1;
+            }
+        }
+    }
+    let bound = 3 * latchkey_service::admission::KNOWN_DEVICES_PER_NETWORK as usize;
+    assert_eq!(admitted, bound, "18 attempts on 6 tokens, {bound} admitted");
+}
