@@ -282,6 +282,7 @@ impl Config {
             smtp: self.smtp_url.is_some(),
             twilio: self.twilio.is_some(),
             dev_providers: self.allow_dev_providers,
+            behind_proxy: !self.trusted_proxies.is_empty(),
         })
         .map_err(anyhow::Error::msg)
     }

@@ -38,6 +38,9 @@ pub struct Deployment<'a> {
     pub twilio: bool,
     /// `LATCHKEY_DEV_PROVIDERS`.
     pub dev_providers: bool,
+    /// `LATCHKEY_TRUSTED_PROXIES` is set: a reverse proxy stands in front, so others reach
+    /// this server even though it listens on loopback.
+    pub behind_proxy: bool,
 }
 
 /// Decides whether the server may start, and how the built-in providers are used. The error
@@ -46,7 +49,10 @@ pub fn decide(deployment: Deployment<'_>) -> Result<DevProviders, String> {
     if deployment.smtp && deployment.twilio {
         return Ok(DevProviders::NotUsed);
     }
-    let reasons = not_local_reasons(deployment.listen, deployment.public_url);
+    let mut reasons = not_local_reasons(deployment.listen, deployment.public_url);
+    if deployment.behind_proxy {
+        reasons.push("LATCHKEY_TRUSTED_PROXIES names a reverse proxy in front of it".to_owned());
+    }
     if reasons.is_empty() {
         return Ok(DevProviders::Local);
     }
@@ -230,6 +236,7 @@ mod tests {
                 smtp: *smtp,
                 twilio: *twilio,
                 dev_providers: *dev_providers,
+                behind_proxy: false,
             });
             let row =
                 format!("{listen} {public_url} smtp={smtp} twilio={twilio} dev={dev_providers}");
@@ -261,9 +268,25 @@ mod tests {
                 smtp: false,
                 twilio: false,
                 dev_providers: false,
+                behind_proxy: false,
             })
         };
         assert_eq!(decide_for("127.0.0.1:8080", None), Ok(DevProviders::Local));
+        // Loopback, but with a reverse proxy named in front: others reach it.
+        let proxied = decide(Deployment {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            public_url: None,
+            smtp: false,
+            twilio: false,
+            dev_providers: false,
+            behind_proxy: true,
+        });
+        assert!(
+            proxied
+                .as_ref()
+                .is_err_and(|e| e.contains("LATCHKEY_TRUSTED_PROXIES")),
+            "{proxied:?}"
+        );
         assert_eq!(decide_for("[::1]:8080", None), Ok(DevProviders::Local));
         for local in [
             "http://localhost:9000",
@@ -306,6 +329,7 @@ mod tests {
             smtp: true,
             twilio: false,
             dev_providers: false,
+            behind_proxy: false,
         })
         .unwrap_err();
         assert!(

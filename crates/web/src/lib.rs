@@ -136,12 +136,14 @@ pub fn app(state: AppState) -> Router {
         .route("/livez", axum::routing::get(livez))
         .route("/static/style.css", axum::routing::get(style))
         .route("/static/webauthn.js", axum::routing::get(webauthn_script));
+    let stay_local =
+        axum::middleware::from_fn_with_state(state.clone(), middleware::dev_pages_stay_local);
     if state.web.dev_mailbox {
-        router = router.merge(console::dev_routes());
+        router = router.merge(console::dev_routes().route_layer(stay_local.clone()));
     }
     router = match state.web.twilio_auth_token {
         Some(_) => router.merge(voice::twilio_routes()),
-        None => router.merge(voice::dev_phone_routes()),
+        None => router.merge(voice::dev_phone_routes().route_layer(stay_local)),
     };
     router
         .fallback(console::not_found)

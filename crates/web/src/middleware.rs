@@ -196,3 +196,38 @@ pub async fn canonical_host(State(state): State<AppState>, req: Request, next: N
     }
     next.run(req).await
 }
+
+/// The built-in mailbox and phone show every email and answer every call: they serve only
+/// the machine they run on. A request that came through a reverse proxy (it carries a
+/// forwarding header) or from a peer that is not loopback is answered as if the pages did not
+/// exist — unless the operator allowed them on a reachable deployment with
+/// `LATCHKEY_DEV_PROVIDERS`, which every page then warns about. This catches the proxy an
+/// operator put in front of a loopback listener and forgot to tell latchkey about.
+pub async fn dev_pages_stay_local(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !state.web.dev_providers_exposed {
+        const FORWARDING: [&str; 6] = [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-real-ip",
+            "via",
+        ];
+        let forwarded = FORWARDING
+            .iter()
+            .any(|name| req.headers().contains_key(*name));
+        let remote = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|info| !info.0.ip().to_canonical().is_loopback());
+        if forwarded || remote {
+            tracing::warn!(path = %req.uri().path(), "refused a built-in provider page to a client that is not on this machine");
+            return PageError::not_found().into_response();
+        }
+    }
+    next.run(req).await
+}

@@ -92,3 +92,30 @@ async fn every_page_warns_when_the_built_in_providers_serve_a_deployment_others_
     assert!(page.body.contains("built-in mailbox"), "{}", page.body);
     assert!(!page.body.contains(warning), "{}", page.body);
 }
+
+/// An operator who puts a reverse proxy in front of a loopback listener and forgets to
+/// configure real providers: requests that came through the proxy do not reach the built-in
+/// mailbox and phone.
+#[tokio::test]
+async fn the_built_in_providers_refuse_requests_that_came_through_a_proxy() {
+    let app = crate::harness::TestApp::sqlite().await;
+    let mut browser = app.browser();
+    for path in ["/dev/mailbox", "/dev/phone"] {
+        assert_eq!(
+            browser.get(path).await.status,
+            axum::http::StatusCode::OK,
+            "{path} from this machine"
+        );
+        for header in ["x-forwarded-for", "forwarded", "x-real-ip", "via"] {
+            let request = axum::http::Request::get(path)
+                .header(header, "for=203.0.113.9")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            assert_eq!(
+                browser.send(request).await.status,
+                axum::http::StatusCode::NOT_FOUND,
+                "{path} with {header}"
+            );
+        }
+    }
+}
