@@ -14,6 +14,7 @@ mod hash_slots;
 pub mod known_devices;
 pub mod mfa;
 pub mod mfa_sign_in;
+pub mod operator;
 pub mod outbox;
 pub mod password_hasher;
 pub mod password_reset;
