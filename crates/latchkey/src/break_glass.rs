@@ -20,7 +20,8 @@ pub struct Args {
     pub reason: String,
 }
 
-const QUEUED: &str = "The owner's notice is queued; a running `latchkey serve` delivers it.";
+/// The notice is queued in the outbox like every other; only the server's worker sends mail.
+const RECORDED: &str = "Recorded in the audit log, and the owner will be emailed what was done, when and why (the email is queued; a running `latchkey serve` sends it).";
 
 pub async fn unblock_recovery(service: &Service, args: &Args) -> anyhow::Result<()> {
     match service
@@ -34,9 +35,7 @@ pub async fn unblock_recovery(service: &Service, args: &Args) -> anyhow::Result<
                 args.email,
                 format_time(done.blocked_at)
             );
-            println!(
-                "Recorded in the audit log; the owner will be emailed what was done and why. {QUEUED}"
-            );
+            println!("{RECORDED}");
             Ok(())
         }
         Err(error) => refuse(error, args),
@@ -76,9 +75,7 @@ fn print_reset(done: &MfaResetDone, email: &str) {
     println!(
         "The password is unchanged: the owner now signs in with the password alone and should activate an MFA device at once."
     );
-    println!(
-        "Recorded in the audit log; the owner will be emailed what was done and why. {QUEUED}"
-    );
+    println!("{RECORDED}");
 }
 
 fn describe(device: &DeviceView) -> String {
