@@ -13,7 +13,7 @@ use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
 use latchkey_service::{
-    FixedClock, HashParams, PasswordHasher, ServerKey, Service, ServiceConfig, Store,
+    FixedClock, HashParams, PasswordHasher, QueueLimits, ServerKey, Service, ServiceConfig, Store,
 };
 use latchkey_test_support::Backend;
 use tower::ServiceExt;
@@ -27,6 +27,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub clock: Arc<FixedClock>,
     pub service: Service,
+    /// The service's hashing pool, for tests that fill it.
+    pub hasher: PasswordHasher,
     worker: OutboxWorker,
     _backend: Backend,
 }
@@ -74,6 +76,22 @@ impl TestApp {
         Self::build(backend, voice, None, std::time::Duration::ZERO, configure).await
     }
 
+    /// An SQLite app whose hashing pool has one slot and the given queue bounds.
+    pub async fn with_hash_queue(limits: QueueLimits) -> Self {
+        let backend = latchkey_test_support::sqlite_backend().await;
+        let voice = Arc::new(latchkey_delivery::DevPhone);
+        let hasher = small_hasher(1, limits);
+        Self::assemble(
+            backend,
+            voice,
+            None,
+            std::time::Duration::ZERO,
+            |_| {},
+            hasher,
+        )
+        .await
+    }
+
     async fn build(
         backend: Backend,
         voice: Arc<dyn latchkey_service::VoiceCaller>,
@@ -81,24 +99,33 @@ impl TestApp {
         refusal_pause: std::time::Duration,
         configure: impl FnOnce(&mut latchkey_web::WebConfig),
     ) -> Self {
+        let hasher = small_hasher(2, QueueLimits::default());
+        Self::assemble(
+            backend,
+            voice,
+            twilio_auth_token,
+            refusal_pause,
+            configure,
+            hasher,
+        )
+        .await
+    }
+
+    async fn assemble(
+        backend: Backend,
+        voice: Arc<dyn latchkey_service::VoiceCaller>,
+        twilio_auth_token: Option<String>,
+        refusal_pause: std::time::Duration,
+        configure: impl FnOnce(&mut latchkey_web::WebConfig),
+        hasher: PasswordHasher,
+    ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
-        // Small Argon2 parameters keep the suite fast; production parameters are tested in
-        // the service crate and used by the end-to-end suite.
-        let hasher = PasswordHasher::new(
-            HashParams {
-                memory_kib: 1024,
-                iterations: 1,
-                lanes: 1,
-            },
-            2,
-        )
-        .unwrap();
         let key = ServerKey::generate();
         let service = Service::new(
             store.clone(),
             clock.clone(),
-            hasher,
+            hasher.clone(),
             &key,
             ServiceConfig {
                 public_url: ORIGIN.to_owned(),
@@ -138,6 +165,7 @@ impl TestApp {
             store,
             clock,
             service,
+            hasher,
             worker,
             _backend: backend,
         }
@@ -220,6 +248,17 @@ impl TestApp {
             .map(|r| (r.event, r.outcome, r.detail))
             .collect()
     }
+}
+
+/// Small Argon2 parameters keep the suite fast; production parameters are tested in the
+/// service crate and used by the end-to-end suite.
+fn small_hasher(slots: usize, limits: QueueLimits) -> PasswordHasher {
+    let params = HashParams {
+        memory_kib: 1024,
+        iterations: 1,
+        lanes: 1,
+    };
+    PasswordHasher::with_queue_limits(params, slots, limits).unwrap()
 }
 
 pub struct Page {
