@@ -75,6 +75,11 @@ fn print_reset(done: &MfaResetDone, email: &str) {
     println!(
         "The password is unchanged: the owner now signs in with the password alone and should activate an MFA device at once."
     );
+    if done.block_lifted {
+        println!(
+            "This wasn't me disabled the password: unless the owner has reset it since, they start with Forgot password?."
+        );
+    }
     println!("{RECORDED}");
 }
 

@@ -277,16 +277,21 @@ fn reset_notice(devices: &[DeviceView], blocked: bool, now: Timestamp, reason: &
     } else {
         ""
     };
+    let mut paragraphs = vec![
+        format!(
+            "At {} UTC the operator of this latchkey {what}{block}. Sign-ins in progress were stopped. The reason the operator gave: “{reason}”.",
+            format_time(now)
+        ),
+        "Your password was not changed, and your account is no longer protected by MFA: the password alone signs in. Sign in now and activate a new MFA device on Security credentials (Activate MFA).".to_owned(),
+    ];
+    if blocked {
+        // This wasn't me replaced the password with one nobody knows.
+        paragraphs.push("If you have not set a new password since you reported the sign-in, choose Forgot password? on the sign-in page first: the old password was disabled.".to_owned());
+    }
+    paragraphs.push("If you did not ask for this, someone may be trying to take over your account: contact the operator of this latchkey at once, change your password and activate an MFA device.".to_owned());
     Notice {
         subject: "The operator removed the MFA devices of your latchkey account".to_owned(),
-        paragraphs: vec![
-            format!(
-                "At {} UTC the operator of this latchkey {what}{block}. Sign-ins in progress were stopped. The reason the operator gave: “{reason}”.",
-                format_time(now)
-            ),
-            "Your password was not changed, and your account is no longer protected by MFA: the password alone signs in. Sign in now and activate a new MFA device on Security credentials (Activate MFA).".to_owned(),
-            "If you did not ask for this, someone may be trying to take over your account: contact the operator of this latchkey at once, change your password and activate an MFA device.".to_owned(),
-        ],
+        paragraphs,
     }
 }
 

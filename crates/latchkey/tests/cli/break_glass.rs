@@ -323,8 +323,18 @@ fn reset_mfa_lifts_a_block_too() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     let said = text(&output.stdout);
     assert!(
-        said.contains("no MFA devices") && said.contains("block"),
+        said.contains("no MFA devices")
+            && said.contains("lifted the This wasn't me block")
+            && said.contains("Forgot password?"),
         "{said}"
+    );
+    let mail = runtime.block_on(notice(&dir, &store, EMAIL, "MFA devices"));
+    assert!(
+        mail.text.contains("it had no MFA devices")
+            && mail.text.contains("lifted the block")
+            && mail.text.contains("Forgot password?"),
+        "{}",
+        mail.text
     );
     assert!(
         runtime
