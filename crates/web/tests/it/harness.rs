@@ -76,20 +76,13 @@ impl TestApp {
         Self::build(backend, voice, None, std::time::Duration::ZERO, configure).await
     }
 
-    /// An SQLite app whose hashing pool has one slot and the given queue bounds.
-    pub async fn with_hash_queue(limits: QueueLimits) -> Self {
+    /// An SQLite app whose hashing pool has one slot and the given queue bounds, holding
+    /// refusals for `refusal_pause`.
+    pub async fn with_hash_queue(limits: QueueLimits, refusal_pause: std::time::Duration) -> Self {
         let backend = latchkey_test_support::sqlite_backend().await;
         let voice = Arc::new(latchkey_delivery::DevPhone);
         let hasher = small_hasher(1, limits);
-        Self::assemble(
-            backend,
-            voice,
-            None,
-            std::time::Duration::ZERO,
-            |_| {},
-            hasher,
-        )
-        .await
+        Self::assemble(backend, voice, None, refusal_pause, |_| {}, hasher).await
     }
 
     async fn build(

@@ -19,10 +19,13 @@ async fn at_once<T>(answer: impl std::future::Future<Output = T>) -> T {
 #[tokio::test]
 async fn a_full_hashing_queue_answers_503_with_retry_after_and_a_known_device_still_gets_in() {
     // One slot; one check may wait in each queue.
-    let app = TestApp::with_hash_queue(QueueLimits {
-        normal_per_slot: 1,
-        known_device_per_slot: 1,
-    })
+    let app = TestApp::with_hash_queue(
+        QueueLimits {
+            normal_per_slot: 1,
+            known_device_per_slot: 1,
+        },
+        std::time::Duration::ZERO,
+    )
     .await;
     let ann = app.active_account("ann@example.com").await;
     let mut owner = app.browser();
@@ -157,4 +160,36 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_a_known_device_st
         counted, 1,
         "only the wrong password that was checked counts"
     );
+}
+
+#[tokio::test]
+async fn an_overload_refusal_is_held_like_a_throttled_one() {
+    let pause = std::time::Duration::from_millis(500);
+    // No queue at all: with the one slot held, every password check is refused.
+    let app = TestApp::with_hash_queue(
+        QueueLimits {
+            normal_per_slot: 0,
+            known_device_per_slot: 0,
+        },
+        pause,
+    )
+    .await;
+    let _held = app.hasher.hold_slot().await;
+    let mut client = app.browser();
+    let started = std::time::Instant::now();
+    let refused = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "guess-guess-guess"})),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(started.elapsed() >= pause, "the refusal was held");
 }
