@@ -1,7 +1,9 @@
 //! The vocabulary of the audit log: which events are recorded and how they ended.
 //!
 //! Every event name is a fixed identifier so that the log can be searched and never carries
-//! free text from a request; details are short reason codes chosen by the service.
+//! free text from a request; details are short reason codes chosen by the service. The one
+//! exception is an operator's break-glass command, whose detail keeps the reason the operator
+//! gave, passed through [`sanitize_request_text`] like everything else that is stored.
 
 /// Something that happened to an account or was attempted against one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub enum AuditEvent {
     TokensImported,
     /// A signed-in person typed the password again to confirm a change of factors.
     Reauthentication,
+    /// An operator lifted a `This wasn't me` block (`latchkey account unblock-recovery`).
+    OperatorUnblockedRecovery,
+    /// An operator removed every MFA device of an account (`latchkey account reset-mfa`).
+    OperatorResetMfa,
 }
 
 impl AuditEvent {
@@ -60,6 +66,8 @@ impl AuditEvent {
             Self::PasswordChanged => "password_changed",
             Self::TokensImported => "tokens_imported",
             Self::Reauthentication => "reauthentication",
+            Self::OperatorUnblockedRecovery => "operator_unblocked_recovery",
+            Self::OperatorResetMfa => "operator_reset_mfa",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `latchkey` binary: parses the command line and configuration, wires the real
 //! adapters (database, email sender, HTTP server) to the service, and runs.
 
+mod break_glass;
 mod config;
 mod dev_providers;
 
@@ -93,6 +94,24 @@ enum AccountCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Break glass: lift the block `This wasn't me` put on sign-in with alternative factors.
+    ///
+    /// For an owner who reported a recovery as not theirs and has no MFA device older than
+    /// it, so cannot lift the block by signing in. Devices, sessions and the password are left
+    /// as they are; an owner who has not reset the password since the report still has to
+    /// (Forgot password?). Check the request is genuine first. Every use is written to the
+    /// audit log with the reason, and the owner is emailed what was done, when and why.
+    UnblockRecovery(break_glass::Args),
+    /// Break glass: remove every MFA device of an account, so the password alone signs in.
+    ///
+    /// For an owner who lost every MFA device and cannot use alternative factors (a dead
+    /// phone number, or a `This wasn't me` block). Removes every active device (kept as
+    /// records; hardware tokens go back to the inventory), signs out every session, stops
+    /// sign-ins, enrolments and recoveries in progress and lifts a `This wasn't me` block. The
+    /// password is untouched: the owner signs in with it alone and should activate a device at
+    /// once. Check the request is genuine first. Every use is written to the audit log with
+    /// the reason, and the owner is emailed what was done, when and why.
+    ResetMfa(break_glass::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -169,6 +188,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Account {
+            action: AccountCommand::UnblockRecovery(args),
+        } => {
+            let parts = Parts::open(&config, &config.public_url_for(config.listen)).await?;
+            break_glass::unblock_recovery(&parts.service, &args).await
+        }
+        Command::Account {
+            action: AccountCommand::ResetMfa(args),
+        } => {
+            let parts = Parts::open(&config, &config.public_url_for(config.listen)).await?;
+            break_glass::reset_mfa(&parts.service, &args).await
         }
         Command::Tokens {
             action: TokensCommand::Import { file, key_file },

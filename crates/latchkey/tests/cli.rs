@@ -1,10 +1,13 @@
 //! The `latchkey` binary as an operator uses it: `account create`, `audit`, `serve` and its
-//! configuration errors.
+//! configuration errors; the break-glass commands are in `cli/break_glass.rs`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use latchkey_test_support::TempDir;
+
+#[path = "cli/break_glass.rs"]
+mod break_glass;
 
 fn latchkey(dir: &TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));

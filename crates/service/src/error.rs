@@ -1,7 +1,7 @@
 //! The errors a use case can end with. A denied sign-in is not among them: it is an ordinary
 //! outcome. An `Err` here means nothing was changed.
 
-use crate::password_hasher::HashError;
+use crate::password_hasher::{HashError, OVERLOADED_RETRY_AFTER_SECONDS};
 use crate::store::StoreError;
 
 /// One problem with one input, worded for the person who typed it.
@@ -68,10 +68,25 @@ pub enum ServiceError {
     /// This client made too many attempts; nothing was checked.
     #[error("Too many attempts from your network. Wait {retry_after} seconds and try again.")]
     TooManyAttempts { retry_after: i64 },
+    /// Every hashing slot is busy and the queue is full: nothing was checked or counted.
+    #[error("the server is busy; retry after {retry_after} seconds")]
+    Overloaded { retry_after: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Hash(#[from] HashError),
+    Hash(HashError),
+}
+
+impl From<HashError> for ServiceError {
+    /// A full hashing queue is a refusal the client can act on (retry later), not a failure.
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self::Overloaded {
+                retry_after: OVERLOADED_RETRY_AFTER_SECONDS,
+            },
+            other => Self::Hash(other),
+        }
+    }
 }
 
 impl ServiceError {

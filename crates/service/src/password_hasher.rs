@@ -3,14 +3,16 @@
 //! Hashing is the one deliberately expensive thing latchkey does. Run on the async runtime it
 //! would stall every other request; run without a bound, a flood of sign-ins would allocate
 //! 19 MiB per attempt until the machine falls over. So hashes run on blocking threads, at most
-//! one per slot, and each slot owns its Argon2 memory for the life of the process.
+//! one per slot, and each slot owns its Argon2 memory for the life of the process. Checks
+//! waiting for a slot queue in `hash_slots`, within a bound: past it a check is refused with
+//! [`HashError::Overloaded`] instead of waiting.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 
-use crate::hash_slots::{HashSlots, Priority};
+use crate::hash_slots::{HashSlots, Priority, QueueDepth, QueueFull, QueueLimits};
 use crate::secrets::random_bytes;
 
 /// Argon2id cost parameters. The default is OWASP's minimum: 19 MiB, 2 passes, 1 lane.
@@ -46,7 +48,15 @@ pub enum HashError {
     MalformedHash,
     #[error("the hashing pool is shutting down")]
     Closed,
+    /// Every slot is busy and the queue for this check is full: nothing was hashed.
+    #[error("the hashing queue is full")]
+    Overloaded,
 }
+
+/// How long a refused check is asked to wait, in seconds: about the time a full normal queue
+/// takes to drain (64 checks per slot at 10–20 ms each), rounded up. A hint for clients, not
+/// a promise.
+pub const OVERLOADED_RETRY_AFTER_SECONDS: i64 = 2;
 
 struct Pool {
     params: HashParams,
@@ -73,8 +83,18 @@ impl std::fmt::Debug for PasswordHasher {
 
 impl PasswordHasher {
     /// Allocates `slots` Argon2 buffers up front. One slot per core is the natural size:
-    /// more slots add memory and latency, not throughput.
+    /// more slots add memory and latency, not throughput. Queues are bounded by
+    /// [`QueueLimits::default`].
     pub fn new(params: HashParams, slots: usize) -> Result<Self, HashError> {
+        Self::with_queue_limits(params, slots, QueueLimits::default())
+    }
+
+    /// [`new`](Self::new) with other queue bounds (tests use tiny ones).
+    pub fn with_queue_limits(
+        params: HashParams,
+        slots: usize,
+        limits: QueueLimits,
+    ) -> Result<Self, HashError> {
         let slots = slots.max(1);
         let argon2_params =
             Params::new(params.memory_kib, params.iterations, params.lanes, Some(32))
@@ -89,7 +109,7 @@ impl PasswordHasher {
             pool: Arc::new(Pool {
                 params,
                 buffers: Mutex::new(buffers),
-                permits: HashSlots::new(slots),
+                permits: HashSlots::new(slots, limits),
                 slots,
                 dummy_hash,
             }),
@@ -98,6 +118,31 @@ impl PasswordHasher {
 
     pub fn slots(&self) -> usize {
         self.pool.slots
+    }
+
+    /// Whether a check of this priority would be admitted now (run or queued). Use cases ask
+    /// before other work, so a full queue costs a request almost nothing; the check itself
+    /// decides, and may still be refused.
+    pub fn has_room(&self, priority: Priority) -> bool {
+        self.pool.permits.has_room(priority)
+    }
+
+    /// Free slots and waiting checks, now.
+    pub fn queue_depth(&self) -> QueueDepth {
+        self.pool.permits.depth()
+    }
+
+    /// Takes a slot without hashing and keeps it until the returned guard is dropped, so a
+    /// test can fill the pool at will instead of racing real hashes.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub async fn hold_slot(&self) -> HeldSlot {
+        let slot = self
+            .pool
+            .permits
+            .acquire(Priority::KnownDevice)
+            .await
+            .expect("a test holds slots within the queue bound");
+        HeldSlot { _slot: slot }
     }
 
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
@@ -138,7 +183,12 @@ impl PasswordHasher {
         priority: Priority,
         job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let slot = self.pool.permits.acquire(priority).await;
+        let slot = self
+            .pool
+            .permits
+            .acquire(priority)
+            .await
+            .map_err(|QueueFull| HashError::Overloaded)?;
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
             // The slot goes with the job, not with the request: a request dropped mid-hash
@@ -161,6 +211,13 @@ impl PasswordHasher {
         .await
         .map_err(|_| HashError::Closed)?
     }
+}
+
+/// A hashing slot held by a test (see [`PasswordHasher::hold_slot`]).
+#[cfg(any(test, feature = "test-hooks"))]
+#[derive(Debug)]
+pub struct HeldSlot {
+    _slot: crate::hash_slots::Slot,
 }
 
 fn hash_with(

@@ -70,6 +70,7 @@ impl Service {
             Some(_) => Priority::KnownDevice,
             None => Priority::Normal,
         };
+        self.room_to_hash(priority)?;
         if let Err(problem) = check_length(password) {
             return Err(ServiceError::field("password", problem));
         }

@@ -963,4 +963,55 @@ pub trait Store: Send + Sync {
     async fn insert_dev_mail(&self, mail: &NewDevMail) -> StoreResult<()>;
     async fn dev_mails(&self, limit: i64) -> StoreResult<Vec<DevMail>>;
     async fn dev_mail(&self, id: i64) -> StoreResult<Option<DevMail>>;
+
+    /// Operator break-glass (`latchkey account unblock-recovery`): lifts a `This wasn't me`
+    /// block — the whole of it, including the reset it was waiting for — with the audit record
+    /// and the owner's notice. `false`, and nothing written, when the account is not blocked.
+    async fn unblock_recovery(
+        &self,
+        account: &AccountId,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+
+    /// Operator break-glass (`latchkey account reset-mfa`), all or nothing: removes every
+    /// active MFA device (kept as records with `removed_at`, secrets erased, hardware tokens
+    /// back in the inventory), revokes every session, voids pending enrolments, security-key
+    /// ceremonies, sign-in attempts and live recovery flows, and lifts the recovery block;
+    /// the password is left as it is. Applied only while the account's devices and block are
+    /// still what `reset` expects (read with the account row locked), so the owner's notice
+    /// names exactly what was removed.
+    async fn reset_mfa(
+        &self,
+        reset: &MfaReset<'_>,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<MfaResetOutcome>;
+}
+
+// What the operator's break-glass commands hand the store (`Store::reset_mfa`).
+
+/// An operator's `account reset-mfa`, with what the operator's notice was written about.
+#[derive(Debug, Clone, Copy)]
+pub struct MfaReset<'a> {
+    pub account: &'a AccountId,
+    /// The ids of the account's active devices, in any order.
+    pub devices: &'a [String],
+    /// Whether alternative factors are blocked by `This wasn't me`.
+    pub blocked: bool,
+    pub now: Timestamp,
+}
+
+/// The outcome of [`Store::reset_mfa`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaResetOutcome {
+    Reset {
+        /// Live sessions of the account that were signed out.
+        sessions_revoked: u64,
+    },
+    /// The account's devices or block are no longer what was expected: nothing was changed,
+    /// read again and retry.
+    Changed,
+    /// There is no such account.
+    NoAccount,
 }

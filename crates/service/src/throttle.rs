@@ -8,12 +8,13 @@
 //! the account has its own, everyone else shares the account's. Someone who knows only the
 //! email address therefore cannot keep the owner's known devices out.
 
-use latchkey_domain::lockout::{Admission, Source};
+use latchkey_domain::lockout::{Admission, Settle, Source};
 use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
 use latchkey_domain::{AccountId, EmailAddress};
 
 use crate::error::ServiceError;
 use crate::hash_slots::Priority;
+use crate::password_hasher::{HashError, OVERLOADED_RETRY_AFTER_SECONDS};
 use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
 use crate::{RequestContext, Service};
 
@@ -94,8 +95,22 @@ impl Service {
         }
     }
 
+    /// Refuses a password check at once when the hashing queue it would wait in is full,
+    /// before any query or reservation: a flood past the queue's bound costs the server almost
+    /// nothing, and the answer does not depend on the account.
+    pub(crate) fn room_to_hash(&self, priority: Priority) -> Result<(), ServiceError> {
+        if self.hasher.has_room(priority) {
+            Ok(())
+        } else {
+            Err(ServiceError::Overloaded {
+                retry_after: OVERLOADED_RETRY_AFTER_SECONDS,
+            })
+        }
+    }
+
     /// Reserves, then checks `password` against `stored` (`None`: no account, a dummy hash
-    /// runs). Every outcome costs exactly one Argon2 run.
+    /// runs). Every outcome costs exactly one Argon2 run, except a refusal because the
+    /// hashing queue is full (`Overloaded`), which checks and counts nothing.
     pub(crate) async fn check_password(
         &self,
         key: &ThrottleKey,
@@ -103,6 +118,7 @@ impl Service {
         password: &str,
         priority: Priority,
     ) -> Result<PasswordCheck, ServiceError> {
+        self.room_to_hash(priority)?;
         let reservation = self
             .store
             .reserve_attempt(
@@ -127,16 +143,20 @@ impl Service {
                 .await?;
             return Ok(PasswordCheck::Refused(admission));
         }
-        Ok(
-            if self
-                .hasher
-                .verify_with_priority(password, stored, priority)
-                .await?
-            {
-                PasswordCheck::Right
-            } else {
-                PasswordCheck::Wrong
-            },
-        )
+        match self
+            .hasher
+            .verify_with_priority(password, stored, priority)
+            .await
+        {
+            Ok(true) => Ok(PasswordCheck::Right),
+            Ok(false) => Ok(PasswordCheck::Wrong),
+            Err(HashError::Overloaded) => {
+                // The queue filled up since `room_to_hash`: nothing was checked, so the
+                // reservation is given back — a busy server never counts against anyone.
+                self.store.settle_attempt(key, Settle::Refund).await?;
+                Err(HashError::Overloaded.into())
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 }

@@ -17,8 +17,15 @@ pub struct PageError {
     pub status: StatusCode,
     pub heading: &'static str,
     pub message: String,
-    /// Seconds, for a `Retry-After` header (429 answers).
+    /// Seconds, for a `Retry-After` header (429 and 503 answers).
     pub retry_after: Option<i64>,
+}
+
+/// The words of a full hashing queue (503), shared by the page and the API error.
+fn overloaded_message(retry_after: i64) -> String {
+    format!(
+        "latchkey is checking more passwords than it can right now. Nothing was checked or counted; wait {retry_after} seconds and try again."
+    )
 }
 
 impl PageError {
@@ -189,6 +196,12 @@ impl From<ServiceError> for PageError {
                 heading: "Too many attempts",
                 message: format!("There were too many attempts from your network. Nothing was checked; wait {retry_after} seconds and try again."),
             },
+            ServiceError::Overloaded { retry_after } => Self {
+                retry_after: Some(retry_after),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                heading: "Busy",
+                message: overloaded_message(retry_after),
+            },
             ServiceError::RecoveryExpired => Self {
                 retry_after: None,
                 status: StatusCode::GONE,
@@ -255,7 +268,7 @@ pub struct ApiFieldError {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ApiErrorBody,
-    /// Seconds, for a `Retry-After` header (429 answers).
+    /// Seconds, for a `Retry-After` header (429 and 503 answers).
     pub retry_after: Option<i64>,
 }
 
@@ -326,6 +339,15 @@ impl From<ServiceError> for ApiError {
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_attempts",
                     format!("Too many attempts from your network; wait {retry_after} seconds."),
+                );
+                error.retry_after = Some(retry_after);
+                error
+            }
+            ServiceError::Overloaded { retry_after } => {
+                let mut error = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    overloaded_message(retry_after),
                 );
                 error.retry_after = Some(retry_after);
                 error

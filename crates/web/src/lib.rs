@@ -56,7 +56,8 @@ pub struct WebConfig {
     /// arrive under another name for this server (`127.0.0.1` instead of `localhost`) are
     /// redirected to it, so that forms and security keys work. Never set behind a proxy.
     pub canonical_redirect: bool,
-    /// How long a refused attempt (429) is held before the answer (see
+    /// How long a refused attempt (429, or 503 for a full hashing queue) is held before the
+    /// answer (see
     /// [`middleware::pause_refusals`]); [`REFUSAL_PAUSE`] in the server.
     pub refusal_pause: std::time::Duration,
     /// `LATCHKEY_TRUSTED_PROXIES`: peers whose forwarding headers say who the client is.
@@ -64,7 +65,7 @@ pub struct WebConfig {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// The pause before a 429: long enough that a client retrying at once sends one request a
+/// The pause before a 429 or an overload 503: long enough that a client retrying at once sends one request a
 /// second per connection, short enough to stay under the `Retry-After` it is told.
 pub const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 

@@ -135,14 +135,23 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     response
 }
 
-/// A refused attempt (429, the admission bucket is empty) is answered after a pause, with at
-/// most a fixed number held at once. A client that retries the moment it is refused then
-/// costs the server a held connection instead of a stream of requests to parse, refuse and
-/// log, so one address cannot take the processor away from everyone else (the benchmark's
-/// one-address flood). Past the cap, refusals are answered at once.
+/// A refused attempt (429, the admission bucket is empty; or 503 with `Retry-After`, the
+/// hashing queue is full) is answered after a pause, with at most a fixed number held at
+/// once. A client that retries the moment it is refused then costs the server a held
+/// connection instead of a stream of requests to parse, refuse and log, so a flood cannot
+/// take the processor away from everyone else (the benchmark's floods: from one address,
+/// refused by its bucket; from 256, refused by the full queue). Past the cap, refusals are
+/// answered at once. A 503 without `Retry-After` (`/healthz`) is not a refusal and is not held.
 pub async fn pause_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let response = next.run(req).await;
-    if response.status() == StatusCode::TOO_MANY_REQUESTS
+    let refused = match response.status() {
+        StatusCode::TOO_MANY_REQUESTS => true,
+        StatusCode::SERVICE_UNAVAILABLE => response
+            .headers()
+            .contains_key(axum::http::header::RETRY_AFTER),
+        _ => false,
+    };
+    if refused
         && !state.web.refusal_pause.is_zero()
         && let Ok(_held) = state.web.held_refusals.try_acquire()
     {

@@ -221,6 +221,8 @@ pub struct SessionResponse {
         (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = mfa::MfaRequiredResponse),
         (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
         (status = 403, description = "recovery_blocked: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it", body = crate::error::ApiErrorBody),
+        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = crate::error::ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was checked or counted. `Retry-After` says when to try again", body = crate::error::ApiErrorBody),
     ))]
 async fn sign_in(
     State(state): State<AppState>,

@@ -13,7 +13,7 @@ use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
 use latchkey_service::{
-    FixedClock, HashParams, PasswordHasher, ServerKey, Service, ServiceConfig, Store,
+    FixedClock, HashParams, PasswordHasher, QueueLimits, ServerKey, Service, ServiceConfig, Store,
 };
 use latchkey_test_support::Backend;
 use tower::ServiceExt;
@@ -35,6 +35,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub clock: Arc<FixedClock>,
     pub service: Service,
+    /// The service's hashing pool, for tests that fill it.
+    pub hasher: PasswordHasher,
     worker: OutboxWorker,
     _backend: Backend,
 }
@@ -105,6 +107,15 @@ impl TestApp {
         .await
     }
 
+    /// An SQLite app whose hashing pool has one slot and the given queue bounds, holding
+    /// refusals for `refusal_pause`.
+    pub async fn with_hash_queue(limits: QueueLimits, refusal_pause: std::time::Duration) -> Self {
+        let backend = latchkey_test_support::sqlite_backend().await;
+        let voice = Arc::new(latchkey_delivery::DevPhone);
+        let hasher = small_hasher(1, limits);
+        Self::assemble(backend, voice, None, refusal_pause, |_| {}, hasher).await
+    }
+
     async fn build(
         backend: Backend,
         voice: Arc<dyn latchkey_service::VoiceCaller>,
@@ -112,19 +123,28 @@ impl TestApp {
         refusal_pause: std::time::Duration,
         configure: impl FnOnce(Settings<'_>),
     ) -> Self {
+        let hasher = small_hasher(2, QueueLimits::default());
+        Self::assemble(
+            backend,
+            voice,
+            twilio_auth_token,
+            refusal_pause,
+            configure,
+            hasher,
+        )
+        .await
+    }
+
+    async fn assemble(
+        backend: Backend,
+        voice: Arc<dyn latchkey_service::VoiceCaller>,
+        twilio_auth_token: Option<String>,
+        refusal_pause: std::time::Duration,
+        configure: impl FnOnce(Settings<'_>),
+        hasher: PasswordHasher,
+    ) -> Self {
         let store = backend.store.clone();
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
-        // Small Argon2 parameters keep the suite fast; production parameters are tested in
-        // the service crate and used by the end-to-end suite.
-        let hasher = PasswordHasher::new(
-            HashParams {
-                memory_kib: 1024,
-                iterations: 1,
-                lanes: 1,
-            },
-            2,
-        )
-        .unwrap();
         let key = ServerKey::generate();
         let mut config = ServiceConfig {
             public_url: ORIGIN.to_owned(),
@@ -148,7 +168,7 @@ impl TestApp {
             web: &mut web,
             service: &mut config,
         });
-        let service = Service::new(store.clone(), clock.clone(), hasher, &key, config);
+        let service = Service::new(store.clone(), clock.clone(), hasher.clone(), &key, config);
         let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
         let worker = OutboxWorker::new(
             store.clone(),
@@ -169,6 +189,7 @@ impl TestApp {
             store,
             clock,
             service,
+            hasher,
             worker,
             _backend: backend,
         }
@@ -251,6 +272,17 @@ impl TestApp {
             .map(|r| (r.event, r.outcome, r.detail))
             .collect()
     }
+}
+
+/// Small Argon2 parameters keep the suite fast; production parameters are tested in the
+/// service crate and used by the end-to-end suite.
+fn small_hasher(slots: usize, limits: QueueLimits) -> PasswordHasher {
+    let params = HashParams {
+        memory_kib: 1024,
+        iterations: 1,
+        lanes: 1,
+    };
+    PasswordHasher::with_queue_limits(params, slots, limits).unwrap()
 }
 
 pub struct Page {

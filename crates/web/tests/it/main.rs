@@ -8,6 +8,7 @@ mod deployment;
 mod hardware;
 mod harness;
 mod mfa;
+mod overload;
 mod recovery;
 mod recovery_undo;
 mod serve;
