@@ -134,7 +134,12 @@ impl Service {
             };
             let token = SecretToken::generate();
             let link = self.link(&format!("/signup/verify?token={}", token.expose()));
-            let mail = email::verify_email(details.email.as_str(), details.name.as_str(), &link);
+            let mail = email::verify_email(
+                details.email.as_str(),
+                details.name.as_str(),
+                &details.phone.masked(),
+                &link,
+            );
             let stored_token = NewEmailToken {
                 token_hash: token.hash(),
                 account_id: account.id.clone(),

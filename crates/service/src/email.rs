@@ -50,6 +50,7 @@ pub trait EmailSender: Send + Sync {
 #[template(path = "email/verify_email.txt")]
 struct VerifyEmailText<'a> {
     name: &'a str,
+    phone: &'a str,
     link: &'a str,
 }
 
@@ -58,6 +59,7 @@ struct VerifyEmailText<'a> {
 struct VerifyEmailHtml<'a> {
     subject: &'a str,
     name: &'a str,
+    phone: &'a str,
     link: &'a str,
 }
 
@@ -159,15 +161,19 @@ fn render(template: &impl Template) -> String {
     template.render().expect("email template renders")
 }
 
-pub fn verify_email(to: &str, name: &str, link: &str) -> OutgoingEmail {
+/// The sign-up link. It names the phone number (masked) the account will be tied to: whoever
+/// signs up with someone else's address and their own phone would have the account if the
+/// owner of the address followed the link, so the owner must be able to see it is not theirs.
+pub fn verify_email(to: &str, name: &str, phone: &str, link: &str) -> OutgoingEmail {
     let subject = "Verify your email address for latchkey";
     OutgoingEmail {
         to: to.to_owned(),
         subject: subject.to_owned(),
-        text: render(&VerifyEmailText { name, link }),
+        text: render(&VerifyEmailText { name, phone, link }),
         html: render(&VerifyEmailHtml {
             subject,
             name,
+            phone,
             link,
         }),
     }
@@ -220,11 +226,18 @@ mod tests {
 
     #[test]
     fn html_part_escapes_names_and_text_part_keeps_them() {
-        let mail = verify_email("a@example.com", "<b>Acme</b>", "https://x/verify?token=abc");
+        let mail = verify_email(
+            "a@example.com",
+            "<b>Acme</b>",
+            "+**********58",
+            "https://x/verify?token=abc",
+        );
         assert!(mail.html.contains("&#60;b&#62;Acme") || mail.html.contains("&lt;b&gt;Acme"));
         assert!(mail.text.contains("<b>Acme</b>"));
         assert!(mail.text.contains("https://x/verify?token=abc"));
         assert!(!format!("{mail:?}").contains("token=abc"));
+        // The owner of the address can see whose phone the account would be tied to.
+        assert!(mail.text.contains("+**********58") && mail.html.contains("+**********58"));
     }
 
     #[test]

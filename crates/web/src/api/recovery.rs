@@ -43,7 +43,7 @@ pub struct StatusResponse {
     phone_masked: String,
     emails_left: u32,
     calls_left: u32,
-    /// `queued`, `placed`, `verified`, `failed`, `superseded` or `ended`; absent before the first call.
+    /// `queued`, `dialling`, `placed`, `verified`, `failed`, `superseded` or `ended`; absent before the first call.
     call_status: Option<String>,
     expires_at: i64,
 }

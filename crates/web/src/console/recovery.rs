@@ -92,7 +92,7 @@ pub async fn page(
     );
     let call_live = matches!(
         view.call_status,
-        Some(CallStatus::Queued | CallStatus::Placed)
+        Some(CallStatus::Queued | CallStatus::Dialling | CallStatus::Placed)
     );
     let code = (email_done && !phone_done && view.calls_placed > 0)
         .then(|| cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)))

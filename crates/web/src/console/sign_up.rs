@@ -239,7 +239,7 @@ pub async fn phone_page(
     });
     let call_live = matches!(
         view.call_status,
-        Some(CallStatus::Queued | CallStatus::Placed)
+        Some(CallStatus::Queued | CallStatus::Dialling | CallStatus::Placed)
     );
     let call_status = super::call_status_text(view.call_status);
     Ok(render(&PhonePage {

@@ -270,3 +270,38 @@ async fn calls_superseded_while_ringing_still_count() {
         );
     }
 }
+
+/// While the provider is being asked to ring (the call is claimed, not yet placed), the page
+/// keeps refreshing itself: it must not stop waiting half-way through a call.
+#[tokio::test]
+async fn the_phone_page_keeps_waiting_while_the_call_is_dialled() {
+    let phone = std::sync::Arc::new(SlowPhone {
+        dialling: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+        rang: std::sync::Mutex::new(Vec::new()),
+        next: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let app = TestApp::with_voice(
+        latchkey_test_support::sqlite_backend().await,
+        phone.clone(),
+        None,
+    )
+    .await;
+    let mut browser = app.browser();
+    crate::recovery::account_with_device(&app, &mut browser, "wes@example.com").await;
+    crate::recovery::start(&mut browser, "wes@example.com").await;
+    crate::recovery::press(&mut browser, "/signin/recovery/email").await;
+    crate::recovery::confirm_email(&app, &mut browser, "wes@example.com").await;
+    crate::recovery::press(&mut browser, "/signin/recovery/call").await;
+    let (_, page) = tokio::join!(app.deliver(), async {
+        phone.dialling.notified().await;
+        let page = browser.clone().get("/signin/recovery").await;
+        phone.release.notify_one();
+        page
+    });
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        page.body
+    );
+}
