@@ -74,6 +74,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
         let mail = email::verify_email(
             "user1@example.com",
             "Acme",
+            "+**********58",
             "https://x/signup/verify?token=abc",
         );
         store
@@ -111,7 +112,7 @@ async fn temporary_failures_are_retried_after_a_back_off() {
         let store = backend.store;
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
-        let mail = email::verify_email("user2@example.com", "Acme", "https://x/");
+        let mail = email::verify_email("user2@example.com", "Acme", "+****58", "https://x/");
         store
             .insert_account(&account(2), None, &[writer.email(&mail, T0)], &audit())
             .await
@@ -163,7 +164,7 @@ async fn permanent_failures_and_unreadable_payloads_are_given_up() {
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
         let other_key = OutboxWriter::new(&ServerKey::generate());
-        let mail = email::verify_email("user3@example.com", "Acme", "https://x/");
+        let mail = email::verify_email("user3@example.com", "Acme", "+****58", "https://x/");
         store
             .insert_account(
                 &account(3),
