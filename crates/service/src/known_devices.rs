@@ -5,8 +5,9 @@
 //! - its attempts are admitted on a bucket of the device's own, not its network address's, so
 //!   a flood from the user's address (a shared NAT, a hostile neighbour) does not lock the
 //!   user out;
-//! - its password check goes ahead of other waiting checks (see `hash_slots`), so a flood of
-//!   attempts from many addresses does not make the user wait behind it.
+//! - the request goes ahead of other waiting requests — for a hashing slot and, on SQLite, for
+//!   the turn to write (see `priority`) — so a flood of attempts from many addresses does not
+//!   make the user wait behind it.
 //!
 //! The token is `ISSUED.GENERATION.NONCE.TAG`: an HMAC under a key derived from the server key
 //! over the issue time, the account's password generation (how many times its password was set), a
@@ -79,13 +80,19 @@ impl Service {
         if issued > now || now - issued > KNOWN_DEVICE_LIFETIME {
             return None;
         }
-        self.device_signer
+        let device = self
+            .device_signer
             .verify(&message(issued_at, generation, nonce, email), tag)
             .then(|| KnownDevice {
                 admission_key: format!("device:{nonce}"),
                 id: nonce.to_owned(),
                 generation,
-            })
+            });
+        if device.is_some() {
+            // From here on this request goes first wherever it queues.
+            crate::priority::raise(crate::priority::Priority::KnownDevice);
+        }
+        device
     }
 }
 

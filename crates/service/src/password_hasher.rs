@@ -4,7 +4,7 @@
 //! would stall every other request; run without a bound, a flood of sign-ins would allocate
 //! 19 MiB per attempt until the machine falls over. So hashes run on blocking threads, at most
 //! one per slot, and each slot owns its Argon2 memory for the life of the process. Checks
-//! waiting for a slot queue in `hash_slots`, within a bound: past it a check is refused with
+//! waiting for a slot queue in `slots`, within a bound: past it a check is refused with
 //! [`HashError::Overloaded`] instead of waiting.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -12,8 +12,9 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 
-use crate::hash_slots::{HashSlots, Priority, QueueDepth, QueueFull, QueueLimits};
+use crate::priority::Priority;
 use crate::secrets::random_bytes;
+use crate::slots::{QueueDepth, QueueFull, QueueLimits, Slots};
 
 /// Argon2id cost parameters. The default is OWASP's minimum: 19 MiB, 2 passes, 1 lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub const OVERLOADED_RETRY_AFTER_SECONDS: i64 = 2;
 struct Pool {
     params: HashParams,
     buffers: Mutex<Vec<Vec<Block>>>,
-    permits: Arc<HashSlots>,
+    permits: Arc<Slots>,
     slots: usize,
     dummy_hash: String,
 }
@@ -109,7 +110,7 @@ impl PasswordHasher {
             pool: Arc::new(Pool {
                 params,
                 buffers: Mutex::new(buffers),
-                permits: HashSlots::new(slots, limits),
+                permits: Slots::new(slots, limits),
                 slots,
                 dummy_hash,
             }),
@@ -217,7 +218,7 @@ impl PasswordHasher {
 #[cfg(any(test, feature = "test-hooks"))]
 #[derive(Debug)]
 pub struct HeldSlot {
-    _slot: crate::hash_slots::Slot,
+    _slot: crate::slots::Slot,
 }
 
 fn hash_with(

@@ -13,7 +13,7 @@ use latchkey_domain::{
 };
 
 use crate::error::ServiceError;
-use crate::hash_slots::Priority;
+use crate::priority::Priority;
 use crate::secrets::SecretToken;
 use crate::store::NewSession;
 use crate::throttle::PasswordCheck;

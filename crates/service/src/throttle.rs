@@ -13,8 +13,8 @@ use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
 use latchkey_domain::{AccountId, EmailAddress};
 
 use crate::error::ServiceError;
-use crate::hash_slots::Priority;
 use crate::password_hasher::{HashError, OVERLOADED_RETRY_AFTER_SECONDS};
+use crate::priority::Priority;
 use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
 use crate::{RequestContext, Service};
 

@@ -81,6 +81,7 @@ impl PgStore {
 crate::queries::sql_store!(
     PgStore,
     sqlx::Postgres,
+    sqlx::Transaction<'static, sqlx::Postgres>,
     claim_outbox = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
         WHERE id IN (SELECT id FROM outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2

@@ -26,7 +26,7 @@ macro_rules! select_calls {
 pub(crate) use {select_calls, select_flows};
 
 macro_rules! sql_store {
-    ($store:ty, $db:ty, claim_outbox = $claim_outbox:expr) => {
+    ($store:ty, $db:ty, $tx:ty, claim_outbox = $claim_outbox:expr) => {
         const _: () = {
             use async_trait::async_trait;
             use latchkey_domain::lockout::{FailureState, LockoutPolicy, Settle};
@@ -44,7 +44,7 @@ macro_rules! sql_store {
 
             use $crate::db_error;
 
-            type Tx = sqlx::Transaction<'static, $db>;
+            type Tx = $tx;
             type DbRow = <$db as sqlx::Database>::Row;
 
             fn corrupt(what: &str, value: &str) -> StoreError {

@@ -168,6 +168,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             middleware::canonical_host,
         ))
+        .layer(axum::middleware::from_fn(middleware::request_priority))
         .layer(axum::middleware::from_fn(middleware::log_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

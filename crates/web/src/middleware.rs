@@ -1,5 +1,5 @@
 //! Layers every response goes through: the CSRF cookie, the same-origin rule for writes,
-//! security headers (HSTS over https) and the request log.
+//! security headers (HSTS over https), the request's priority and the request log.
 
 use std::time::Instant;
 
@@ -158,6 +158,13 @@ pub async fn pause_refusals(State(state): State<AppState>, req: Request, next: N
         tokio::time::sleep(state.web.refusal_pause).await;
     }
     response
+}
+
+/// Runs every request in its own priority scope: `Normal` until the service has verified a
+/// known-device token, then ahead of the queue for hashing and the SQLite write turn
+/// (`latchkey_service::priority`).
+pub async fn request_priority(req: Request, next: Next) -> Response {
+    latchkey_service::priority::scope(next.run(req)).await
 }
 
 /// One log line per request. The query string is never logged: it may carry a link token.

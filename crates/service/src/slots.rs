@@ -1,31 +1,27 @@
-//! Who hashes next. There are as many hashing slots as cores; when all are busy, waiting
-//! password checks are served in order of arrival, except that sign-ins from a known device
-//! (one that has completed a sign-in to the same account before) go first.
+//! Who goes next when requests wait for one of a few slots: the hashing slots (as many as
+//! cores) and, on SQLite, the single turn to write. Waiters are served in order of arrival,
+//! except that requests from a known device (one that has completed a sign-in to the same
+//! account before, see [`crate::priority`]) go first.
 //!
 //! This is what keeps a returning user's sign-in fast while thousands of addresses each spend
-//! their allowance of attempts on unknown emails: the flood's checks still run, at full
-//! speed, but never ahead of a known device's. A first sign-in from a new device waits with
-//! everyone else, so the priority reveals nothing about whether an email has an account.
+//! their allowance of attempts on unknown emails: the flood's checks and writes still run, at
+//! full speed, but never ahead of a known device's. A first sign-in from a new device waits
+//! with everyone else, so the priority reveals nothing about whether an email has an account.
 //!
-//! Each queue is bounded ([`QueueLimits`]). Past the bound a check is refused at once instead
+//! Each queue is bounded ([`QueueLimits`]). Past the bound a waiter is refused at once instead
 //! of waiting: a queue that only grows turns a flood into minutes of latency for everyone in
 //! it and memory for every waiting request, while a prompt "busy, retry in a moment" lets
 //! clients back off. The known-device queue has a bound of its own, far above the normal one,
-//! so a flood of new devices can never fill it. A refused check holds no slot and leaves no
-//! waiter behind.
+//! so a flood of new devices can never fill it. A refused waiter holds no slot and leaves no
+//! waiter behind. (The write turn is unbounded: its waiters are already bounded by the
+//! hashing queue and the admission buckets in front of it.)
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-/// The queue a password check waits in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    Normal,
-    /// The request carried a valid known-device token for the email it signs in as.
-    KnownDevice,
-}
+pub use crate::priority::Priority;
 
 /// How many checks may wait for a slot, per slot, in each queue.
 ///
@@ -54,7 +50,7 @@ impl Default for QueueLimits {
 
 /// The queue for this priority is full: the check was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct QueueFull;
+pub struct QueueFull;
 
 /// How many checks wait in each queue, for logs, metrics and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +61,7 @@ pub struct QueueDepth {
 }
 
 #[derive(Debug)]
-pub(crate) struct HashSlots {
+pub struct Slots {
     state: Mutex<State>,
     known_device_limit: usize,
     normal_limit: usize,
@@ -89,8 +85,8 @@ impl State {
 
 /// A slot held; it goes to the next waiter when dropped.
 #[derive(Debug)]
-pub(crate) struct Slot {
-    slots: Arc<HashSlots>,
+pub struct Slot {
+    slots: Arc<Slots>,
 }
 
 impl Drop for Slot {
@@ -102,7 +98,7 @@ impl Drop for Slot {
 /// A waiter that gave up (its request was cancelled) hands on a slot it was given meanwhile.
 struct Waiting {
     receiver: Option<oneshot::Receiver<()>>,
-    slots: Arc<HashSlots>,
+    slots: Arc<Slots>,
 }
 
 impl Drop for Waiting {
@@ -116,7 +112,18 @@ impl Drop for Waiting {
     }
 }
 
-impl HashSlots {
+impl Slots {
+    /// One slot with queues that never refuse: a turn (SQLite's one writer).
+    pub fn turn() -> Arc<Self> {
+        Self::new(
+            1,
+            QueueLimits {
+                normal_per_slot: usize::MAX,
+                known_device_per_slot: usize::MAX,
+            },
+        )
+    }
+
     pub fn new(slots: usize, limits: QueueLimits) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
@@ -238,20 +245,20 @@ mod tests {
     }
 
     /// (free slots, known-device waiters, normal waiters).
-    fn waiting(slots: &HashSlots) -> (usize, usize, usize) {
+    fn waiting(slots: &Slots) -> (usize, usize, usize) {
         let depth = slots.depth();
         (depth.free_slots, depth.known_device, depth.normal)
     }
 
     /// Yields until `check` holds: the waiters are other tasks on this runtime.
-    async fn until(slots: &HashSlots, check: impl Fn((usize, usize, usize)) -> bool) {
+    async fn until(slots: &Slots, check: impl Fn((usize, usize, usize)) -> bool) {
         while !check(waiting(slots)) {
             tokio::task::yield_now().await;
         }
     }
 
     /// Polls `acquire` once: a refusal must be ready at once, without waiting for anything.
-    fn acquire_now(slots: &Arc<HashSlots>, priority: Priority) -> Poll<Result<Slot, QueueFull>> {
+    fn acquire_now(slots: &Arc<Slots>, priority: Priority) -> Poll<Result<Slot, QueueFull>> {
         let mut acquiring = std::pin::pin!(slots.acquire(priority));
         acquiring
             .as_mut()
@@ -259,7 +266,7 @@ mod tests {
     }
 
     fn spawn_waiter(
-        slots: &Arc<HashSlots>,
+        slots: &Arc<Slots>,
         priority: Priority,
         label: &str,
         order: &Arc<Mutex<Vec<String>>>,
@@ -273,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_known_device_is_served_before_earlier_normal_waiters() {
-        let slots = HashSlots::new(1, QueueLimits::default());
+        let slots = Slots::new(1, QueueLimits::default());
         let held = slots.acquire(Priority::Normal).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -303,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once_and_the_refusal_holds_nothing() {
         // Two slots, so the bounds are two normal and four known-device waiters.
-        let slots = HashSlots::new(2, limits(1, 2));
+        let slots = Slots::new(2, limits(1, 2));
         let held = [
             slots.acquire(Priority::Normal).await.unwrap(),
             slots.acquire(Priority::Normal).await.unwrap(),
@@ -349,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_known_device_is_admitted_while_the_normal_queue_is_full() {
-        let slots = HashSlots::new(1, limits(1, 1));
+        let slots = Slots::new(1, limits(1, 1));
         let held = slots.acquire(Priority::Normal).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         let normal = spawn_waiter(&slots, Priority::Normal, "normal", &order);
@@ -370,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_that_gave_up_never_fill_the_queue() {
-        let slots = HashSlots::new(1, limits(1, 1));
+        let slots = Slots::new(1, limits(1, 1));
         let held = slots.acquire(Priority::Normal).await.unwrap();
         let gave_up = tokio::spawn({
             let slots = Arc::clone(&slots);
@@ -394,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_waiter_does_not_lose_the_slot() {
-        let slots = HashSlots::new(1, QueueLimits::default());
+        let slots = Slots::new(1, QueueLimits::default());
         let held = slots.acquire(Priority::Normal).await.unwrap();
         let waiter = {
             let slots = Arc::clone(&slots);
@@ -417,7 +424,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn never_more_holders_than_slots() {
-        let slots = HashSlots::new(3, QueueLimits::default());
+        let slots = Slots::new(3, QueueLimits::default());
         let holding = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
