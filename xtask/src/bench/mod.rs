@@ -364,7 +364,7 @@ async fn measure_on(
     step(&format!("seeding {} accounts", sizes.small));
     let seed_started = Instant::now();
     seeder.seed(0..sizes.small).await?;
-    seeder.analyze().await?;
+    seeder.settle().await?;
     let mut seed_seconds = seed_started.elapsed().as_secs_f64();
 
     // Warm up with failed attempts, which touch every layer but spend no account.
@@ -402,7 +402,7 @@ async fn measure_on(
     step(&format!("seeding up to {} accounts", sizes.large));
     let seed_started = Instant::now();
     seeder.seed(sizes.small..sizes.large).await?;
-    seeder.analyze().await?;
+    seeder.settle().await?;
     seed_seconds += seed_started.elapsed().as_secs_f64();
     let mut unused = Unused {
         range: sizes.small..sizes.large,
