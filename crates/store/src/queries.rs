@@ -323,6 +323,24 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Device activations still open end (an enrolment's codes, a security key's
+            /// ceremony): one begun by whoever held the account a moment ago cannot be finished
+            /// after the owner took it back.
+            async fn end_open_activations(tx: &mut Tx, account: &AccountId, now: Timestamp) -> StoreResult<()> {
+                for statement in [
+                    "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
+                    "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
+                ] {
+                    sqlx::query(statement)
+                        .bind(now.0)
+                        .bind(account.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                Ok(())
+            }
+
             async fn active_device_count(tx: &mut Tx, account: &AccountId) -> StoreResult<usize> {
                 let count: i64 = sqlx::query(
                     "SELECT COUNT(*) AS n FROM mfa_devices WHERE account_id = $1 AND removed_at IS NULL",
@@ -721,17 +739,7 @@ macro_rules! sql_store {
                         .await
                         .map_err(db_error)?;
                     end_what_the_old_password_began(&mut tx, account, now).await?;
-                    for statement in [
-                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
-                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-                    ] {
-                        sqlx::query(statement)
-                            .bind(now.0)
-                            .bind(account.as_str())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    end_open_activations(&mut tx, account, now).await?;
                     // Half of what lifts a `This wasn't me` block: control of the email.
                     sqlx::query(
                         "UPDATE accounts SET recovery_block_reset_at = $1 \
@@ -2064,9 +2072,8 @@ macro_rules! sql_store {
                             .map_err(db_error)?;
                     }
                     // Nothing begun before the report can be finished after it.
+                    end_open_activations(&mut tx, account, now).await?;
                     for statement in [
-                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
-                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
                         "UPDATE sign_in_attempts SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
                         "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
                          AND purpose = 'reset_password' AND used_at IS NULL AND invalidated_at IS NULL",
@@ -2474,20 +2481,8 @@ macro_rules! sql_store {
                     // Nothing begun before the reset can be finished after it: not an
                     // enrolment the old session started, nor a sign-in or recovery that
                     // would end in a session the owner did not expect.
-                    for statement in [
-                        "UPDATE mfa_enrollments SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
-                        "UPDATE webauthn_ceremonies SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
-                        "UPDATE sign_in_attempts SET completed_at = $1 WHERE account_id = $2 AND completed_at IS NULL",
-                        "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE account_id = $2 \
-                         AND state IN ('email_pending', 'email_verified', 'phone_verified')",
-                    ] {
-                        sqlx::query(statement)
-                            .bind(now.0)
-                            .bind(account.as_str())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    end_open_activations(&mut tx, account, now).await?;
+                    end_what_the_old_password_began(&mut tx, account, now).await?;
                     sqlx::query(
                         "UPDATE accounts SET recovery_blocked_at = NULL, recovery_block_since = NULL, \
                          recovery_block_reset_at = NULL WHERE id = $1",
