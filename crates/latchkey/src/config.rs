@@ -243,11 +243,20 @@ impl Config {
             Some(list) => latchkey_domain::calls::CallPolicy::parse_regions(&list)
                 .map_err(|e| anyhow::anyhow!("LATCHKEY_CALL_COUNTRIES: {e}"))?,
             // Calls cost money only through Twilio: its number's country, unless told more.
+            // A number of no country (+800, +882…) must not quietly mean every country.
             None => match &twilio {
-                Some(t) => latchkey_domain::PhoneNumber::parse(&t.from)
-                    .ok()
-                    .and_then(|from| from.region())
-                    .map(|region| vec![region]),
+                Some(t) => Some(vec![
+                    latchkey_domain::PhoneNumber::parse(&t.from)
+                        .ok()
+                        .and_then(|from| from.region())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "LATCHKEY_CALL_COUNTRIES must be set: the Twilio number \
+                                 (LATCHKEY_TWILIO_FROM) belongs to no country, so latchkey \
+                                 cannot tell where calls may go (ISO codes such as GB,IE, or *)"
+                            )
+                        })?,
+                ]),
                 None => None,
             },
         };

@@ -64,6 +64,16 @@ fn calls_go_to_the_twilio_numbers_country_unless_told_otherwise() {
         ..twilio("+442079460958")
     };
     assert_eq!(regions(any), None);
+    // A Twilio number of no country does not quietly allow every country.
+    let message = Config::merge(&twilio("+80012345678"), FileConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("LATCHKEY_CALL_COUNTRIES"), "{message}");
+    let told = ConfigArgs {
+        call_countries: Some("IE".into()),
+        ..twilio("+80012345678")
+    };
+    assert_eq!(regions(told), Some(vec!["IE".to_owned()]));
     let bad = ConfigArgs {
         call_countries: Some("Britain".into()),
         ..Default::default()
