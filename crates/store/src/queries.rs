@@ -2017,14 +2017,19 @@ macro_rules! sql_store {
                     };
                     let started: i64 = reported.try_get("created_at").map_err(db_error)?;
                     // Only a completed flow issued a session that could add devices: the
-                    // reported one, or a sibling the intruder finished after it began. Undo
-                    // from the earliest of those; when none completed, nothing is removed.
+                    // reported one, a sibling the intruder finished after it began, or an
+                    // earlier one still inside its undo window — whose link dies below, so
+                    // this report is the owner's last chance to undo it. Undo from the
+                    // earliest of those; when none completed, nothing is removed.
                     let completed: Option<i64> = sqlx::query(
                         "SELECT MIN(created_at) AS since FROM recovery_flows \
-                         WHERE account_id = $1 AND completed_at >= $2",
+                         WHERE account_id = $1 AND (completed_at >= $2 \
+                         OR (reported_at IS NULL AND completed_at + $3 > $4))",
                     )
                     .bind(account.as_str())
                     .bind(started)
+                    .bind(undo_window.0)
+                    .bind(now.0)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?

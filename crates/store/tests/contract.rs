@@ -2135,6 +2135,61 @@ mod recovery {
         }
     }
 
+    /// The intruder completes one recovery, adds a device, then starts another; the owner
+    /// presses `This wasn't me` in the newest notice. That kills the first flow's link too,
+    /// so it must undo the first flow as well.
+    #[tokio::test]
+    async fn a_report_of_a_later_flow_undoes_an_earlier_completed_one_whose_link_it_kills() {
+        for backend in backends().await {
+            let (name, store) = (backend.name, backend.store.clone());
+            let id = active_account(&store, 42, "rec3@example.com").await;
+            device_at(&store, &id, "dev-owner", T0).await;
+            let flow = |n: u8, at: i64| NewRecoveryFlow {
+                id: format!("rec-{n}"),
+                attempt_hash: SecretToken::generate().hash(),
+                source: "*".to_owned(),
+                started_from: "192.0.2.9".to_owned(),
+                started_agent: "test".to_owned(),
+                token_hash: SecretToken::generate().hash(),
+                account_id: id.clone(),
+                cancel_token_hash: SecretToken::generate().hash(),
+                created_at: T0 + Duration::seconds(at),
+                expires_at: T0 + Duration::seconds(at) + Duration::minutes(30),
+            };
+            store
+                .create_recovery_flow(&flow(1, 10), (5, T0), &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap();
+            mark_completed(&backend, "rec-1", T0 + Duration::seconds(50)).await;
+            device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(60)).await;
+            store
+                .create_recovery_flow(&flow(2, 100), (5, T0), &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap();
+            let report = RecoveryReport {
+                flow_id: "rec-2",
+                account: &id,
+                undo_window: Duration::hours(24 * 7),
+                revoked_password_hash: "$argon2id$revoked",
+                now: T0 + Duration::seconds(200),
+            };
+            let undone = store
+                .report_recovery(&report, &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap()
+                .expect(name);
+            assert_eq!(undone.devices_removed, ["dev-intruder"], "{name}");
+            let left: Vec<_> = store
+                .mfa_devices(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            assert_eq!(left, ["dev-owner"], "{name}");
+        }
+    }
+
     /// Marks a flow completed, going around the port (driving a whole flow through email
     /// and call is the HTTP tests' business).
     async fn mark_completed(backend: &Backend, flow_id: &str, at: Timestamp) {
