@@ -191,6 +191,17 @@ async fn sign_up_calls_are_bounded_per_number_and_a_sign_up_flood_cannot_starve_
     }
 }
 
+/// Waits until the worker is dialling `phone`; a worker that found nothing to dial fails the
+/// test instead of hanging it.
+async fn dialled(phone: &SlowPhone) {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        phone.dialling.notified(),
+    )
+    .await
+    .expect("the worker dialled the phone");
+}
+
 /// A phone whose provider answers only when the test lets it: a new call can be asked for
 /// while the previous one is being dialled.
 struct SlowPhone {
@@ -244,7 +255,7 @@ async fn calls_superseded_while_ringing_still_count() {
         let mut answers = Vec::new();
         for _ in 0..6 {
             let (_, again) = tokio::join!(app.deliver(), async {
-                phone.dialling.notified().await;
+                dialled(&phone).await;
                 let again = ask_for_call(&mut client.clone(), &token).await;
                 phone.release.notify_one();
                 again
@@ -294,7 +305,7 @@ async fn the_phone_page_keeps_waiting_while_the_call_is_dialled() {
     crate::recovery::confirm_email(&app, &mut browser, "wes@example.com").await;
     crate::recovery::press(&mut browser, "/signin/recovery/call").await;
     let (_, page) = tokio::join!(app.deliver(), async {
-        phone.dialling.notified().await;
+        dialled(&phone).await;
         let page = browser.clone().get("/signin/recovery").await;
         phone.release.notify_one();
         page

@@ -55,9 +55,12 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_a_known_device_st
                 .await
         }
     });
-    while app.hasher.queue_depth().normal < 1 {
-        tokio::task::yield_now().await;
-    }
+    at_once(async {
+        while app.hasher.queue_depth().normal < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
 
     let mut client = app.browser();
     let api = at_once(client.api(
@@ -115,9 +118,12 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_a_known_device_st
             )
             .await
     });
-    while app.hasher.queue_depth().known_device < 1 {
-        tokio::task::yield_now().await;
-    }
+    at_once(async {
+        while app.hasher.queue_depth().known_device < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     drop(held);
     let known = known.await.unwrap();
     assert_eq!(known.status, StatusCode::CREATED, "{}", known.body);
