@@ -15,10 +15,12 @@ use crate::{RequestContext, Service};
 
 const MAX_CLIENTS: usize = 100_000;
 
-/// How many times an ordinary bucket the known devices of one network may draw on together:
-/// enough for an office of returning users behind one address, not for one person holding a
-/// drawer of tokens.
-pub const KNOWN_DEVICES_PER_NETWORK: u32 = 4;
+/// How many times an ordinary bucket the known devices of one account may draw on together,
+/// from wherever they connect: enough for a person's laptop, phone and tablet, not for one
+/// holding a drawer of tokens spread over many addresses. Shared per account, not per
+/// network: a neighbour behind the same address, spending tokens of their own account,
+/// cannot drain the owner's.
+pub const KNOWN_DEVICES_PER_ACCOUNT: u32 = 4;
 
 #[derive(Debug, Default)]
 pub struct ClientGate {
@@ -71,9 +73,9 @@ impl Service {
     }
 
     /// Takes a token for a sign-in attempt: a known device's from its own bucket — and from
-    /// its network's bucket for known devices, [`KNOWN_DEVICES_PER_NETWORK`] times as deep
-    /// as an ordinary one, so that whoever holds many tokens cannot hash without bound from
-    /// one address — and anyone else's from their network's.
+    /// the bucket its account's known devices share, [`KNOWN_DEVICES_PER_ACCOUNT`] times as
+    /// deep as an ordinary one, so that whoever holds many tokens cannot hash (or jump the
+    /// queues) without bound — and anyone else's from their network's.
     pub(crate) fn admit_sign_in(
         &self,
         ctx: &RequestContext,
@@ -84,11 +86,11 @@ impl Service {
                 self.admit_as(&device.admission_key, &self.config.admission)?;
                 let policy = &self.config.admission;
                 let known = latchkey_domain::admission::AdmissionPolicy {
-                    burst: policy.burst.saturating_mul(KNOWN_DEVICES_PER_NETWORK),
+                    burst: policy.burst.saturating_mul(KNOWN_DEVICES_PER_ACCOUNT),
                     refill_every: policy.refill_every,
                 };
                 self.gate
-                    .admit(&known, &format!("known:{}", ctx.network), self.clock.now())
+                    .admit(&known, &device.shared_admission_key, self.clock.now())
                     .map_err(|retry_at| ServiceError::TooManyAttempts {
                         retry_after: (retry_at - self.clock.now()).0.max(1),
                     })

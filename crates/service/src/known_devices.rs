@@ -32,6 +32,8 @@ pub const KNOWN_DEVICE_LIFETIME: Duration = Duration::seconds(400 * 24 * 60 * 60
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownDevice {
     pub admission_key: String,
+    /// The bucket every known device of this email shares, wherever it connects from.
+    pub shared_admission_key: String,
     pub id: String,
     pub generation: i64,
 }
@@ -85,6 +87,7 @@ impl Service {
             .verify(&message(issued_at, generation, nonce, email), tag)
             .then(|| KnownDevice {
                 admission_key: format!("device:{nonce}"),
+                shared_admission_key: format!("known:{}", email.as_str()),
                 id: nonce.to_owned(),
                 generation,
             });

@@ -611,10 +611,11 @@ async fn device_tokens_from_before_a_new_password_buy_no_extra_guesses() {
     }
 }
 
-/// Each known device has a bucket of its own, but the known devices of one network share a
-/// deeper one: a drawer of tokens does not buy unlimited hashing from one address.
+/// Each known device has a bucket of its own, but the known devices of one account share a
+/// deeper one: a drawer of tokens does not buy unlimited hashing (or queue priority); and a
+/// neighbour's drawer does not touch the owner's bucket.
 #[tokio::test]
-async fn the_known_devices_of_one_network_share_a_bounded_bucket() {
+async fn the_known_devices_of_one_account_share_a_bounded_bucket_and_a_neighbour_cannot_drain_it() {
     let backend = latchkey_test_support::sqlite_backend().await;
     let app = TestApp::with_service_config(backend, |config| {
         config.admission = latchkey_domain::admission::AdmissionPolicy {
@@ -624,7 +625,18 @@ async fn the_known_devices_of_one_network_share_a_bounded_bucket() {
     })
     .await;
     app.active_account("lou@example.com").await;
+    app.active_account("ann@example.com").await;
     let mut client = app.browser();
+    let owner = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "ann@example.com", "password": PASSWORD})),
+        )
+        .await;
+    let owner_token = owner.json()["device_token"].as_str().map(str::to_owned);
+    app.clock.advance(Duration::seconds(60));
     let mut tokens = Vec::new();
     for _ in 0..6 {
         let page = client
@@ -656,6 +668,23 @@ async fn the_known_devices_of_one_network_share_a_bounded_bucket() {
             }
         }
     }
-    let bound = 3 * latchkey_service::admission::KNOWN_DEVICES_PER_NETWORK as usize;
+    let bound = 3 * latchkey_service::admission::KNOWN_DEVICES_PER_ACCOUNT as usize;
+    assert!(
+        bound < 18,
+        "the bound must be able to refuse some of the attempts"
+    );
     assert_eq!(admitted, bound, "18 attempts on 6 tokens, {bound} admitted");
+
+    // A neighbour behind the same address, drawing on tokens of their own account, took
+    // nothing from the owner's known device.
+    let owner_token = owner_token.expect("the owner signed in");
+    let page = client
+        .api(
+            "POST",
+            "/api/v1/sessions",
+            None,
+            Some(json!({"email": "ann@example.com", "password": PASSWORD, "device_token": owner_token})),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
 }
