@@ -15,7 +15,7 @@ use latchkey_domain::{
 use crate::error::ServiceError;
 use crate::priority::Priority;
 use crate::secrets::SecretToken;
-use crate::store::NewSession;
+use crate::store::{NewSession, SessionStart};
 use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
 
@@ -159,16 +159,21 @@ impl Service {
                 AuditOutcome::Success,
                 "mfa_required",
             );
-            self.store
+            if !self
+                .store
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &account.id,
+                    account.password_generation,
                     &key.source,
                     now,
                     expires_at,
                     &audit,
                 )
-                .await?;
+                .await?
+            {
+                return self.password_changed_meanwhile(ctx, &account.id).await;
+            }
             return Ok(SignInOutcome::MfaRequired(PendingMfa {
                 attempt,
                 expires_at,
@@ -194,22 +199,28 @@ impl Service {
             AuditOutcome::Success,
             "password",
         );
-        if !self
+        match self
             .store
-            .start_session(&session, &key.source, &audit)
+            .start_session(&session, account.password_generation, &key.source, &audit)
             .await?
         {
-            // `This wasn't me` blocked the account and it has no MFA device left: it must
-            // not become an email-and-password account. The operator unblocks it.
-            let audit = self.audit(
-                ctx,
-                Some(&account.id),
-                AuditEvent::SignIn,
-                AuditOutcome::Failure,
-                "blocked_without_device",
-            );
-            self.store.append_audit(&audit).await?;
-            return Err(ServiceError::RecoveryBlocked);
+            SessionStart::Started => {}
+            SessionStart::PasswordChanged => {
+                return self.password_changed_meanwhile(ctx, &account.id).await;
+            }
+            SessionStart::Blocked => {
+                // `This wasn't me` blocked the account and it has no MFA device left: it must
+                // not become an email-and-password account. The operator unblocks it.
+                let audit = self.audit(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::SignIn,
+                    AuditOutcome::Failure,
+                    "blocked_without_device",
+                );
+                self.store.append_audit(&audit).await?;
+                return Err(ServiceError::RecoveryBlocked);
+            }
         }
         Ok(SignInOutcome::SignedIn(IssuedSession {
             token,
@@ -217,5 +228,23 @@ impl Service {
             expires_at: session.expires_at,
             device_token: self.known_device_token(&account.email, account.password_generation, now),
         }))
+    }
+
+    /// The password was reset or changed while this sign-in's hash ran: it was checked
+    /// against a password that no longer exists, so it is answered like a wrong one.
+    async fn password_changed_meanwhile(
+        &self,
+        ctx: &RequestContext,
+        account: &latchkey_domain::AccountId,
+    ) -> Result<SignInOutcome, ServiceError> {
+        let audit = self.audit(
+            ctx,
+            Some(account),
+            AuditEvent::SignIn,
+            AuditOutcome::Failure,
+            "password_changed",
+        );
+        self.store.append_audit(&audit).await?;
+        Ok(SignInOutcome::Denied)
     }
 }

@@ -198,6 +198,16 @@ pub struct EnrollmentRecord {
     pub expires_at: Timestamp,
 }
 
+/// What became of a password-only sign-in's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStart {
+    Started,
+    /// Alternative factors are blocked (`This wasn't me`) and the account has no device.
+    Blocked,
+    /// The password changed (reset, change, `This wasn't me`) after it was checked.
+    PasswordChanged,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssignOutcome {
     Assigned,
@@ -587,15 +597,18 @@ pub trait Store: Send + Sync {
 
     /// Issues a session after a password-only sign-in (an account without MFA devices):
     /// clears the failures of the source it came from, revokes the session it replaces (if
-    /// any) and records the audit line. `false`, and nothing issued, while alternative
-    /// factors are blocked (`This wasn't me`): an account whose devices an intruder removed
-    /// must not become an email-and-password account.
+    /// any) and records the audit line. Nothing is issued while alternative factors are
+    /// blocked (`This wasn't me`: an account whose devices an intruder removed must not
+    /// become an email-and-password account), nor when the account's password generation is
+    /// no longer `password_generation`, the one that was checked: a sign-in whose slow hash
+    /// was under way while the password was reset must not outlive the reset.
     async fn start_session(
         &self,
         session: &NewSession,
+        password_generation: i64,
         source: &str,
         audit: &AuditRecord,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<SessionStart>;
 
     /// Reserves one attempt before it is checked, atomically: the counter is read under a
     /// lock, judged by `policy` and, when it admits, counted as a failure in the same
@@ -697,16 +710,20 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<AssignOutcome>;
 
     /// Records that the password was right and a code is now awaited; the password's
-    /// reservation on `source` is refunded in the same transaction.
+    /// reservation on `source` is refunded in the same transaction. `false`, and nothing
+    /// recorded, when the account's password generation is no longer `password_generation`
+    /// (the password changed while it was being checked).
+    #[allow(clippy::too_many_arguments)]
     async fn start_sign_in_attempt(
         &self,
         token_hash: &TokenHash,
         account: &AccountId,
+        password_generation: i64,
         source: &str,
         now: Timestamp,
         expires_at: Timestamp,
         audit: &AuditRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// A live, not yet completed attempt.
     async fn sign_in_attempt(
         &self,

@@ -323,6 +323,21 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Locks the account row and says whether its password is still the one checked:
+            /// every password change (reset, change, `This wasn't me`) takes the same lock and
+            /// moves the generation on, so what follows in this transaction cannot outlive one.
+            async fn same_password(tx: &mut Tx, account: &AccountId, password_generation: i64) -> StoreResult<bool> {
+                lock_account_row(tx, account).await?;
+                let current: i64 = sqlx::query("SELECT password_generation FROM accounts WHERE id = $1")
+                    .bind(account.as_str())
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("password_generation")
+                    .map_err(db_error)?;
+                Ok(current == password_generation)
+            }
+
             /// Device activations still open end (an enrolment's codes, a security key's
             /// ceremony): one begun by whoever held the account a moment ago cannot be finished
             /// after the owner took it back.
@@ -816,11 +831,14 @@ macro_rules! sql_store {
                 async fn start_session(
                     &self,
                     session: &NewSession,
+                    password_generation: i64,
                     source: &str,
                     audit: &AuditRecord,
-                ) -> StoreResult<bool> {
+                ) -> StoreResult<SessionStart> {
                     let mut tx = self.begin().await?;
-                    lock_account_row(&mut tx, &session.account_id).await?;
+                    if !same_password(&mut tx, &session.account_id, password_generation).await? {
+                        return Ok(SessionStart::PasswordChanged);
+                    }
                     let blocked: Option<i64> = sqlx::query("SELECT recovery_blocked_at FROM accounts WHERE id = $1")
                         .bind(session.account_id.as_str())
                         .fetch_one(&mut *tx)
@@ -829,13 +847,13 @@ macro_rules! sql_store {
                         .try_get("recovery_blocked_at")
                         .map_err(db_error)?;
                     if blocked.is_some() {
-                        return Ok(false);
+                        return Ok(SessionStart::Blocked);
                     }
                     settle(&mut tx, session.account_id.as_str(), source, Settle::Clear).await?;
                     insert_session(&mut tx, session).await?;
                     insert_audit(&mut tx, audit).await?;
                     commit(tx).await?;
-                    Ok(true)
+                    Ok(SessionStart::Started)
                 }
 
                 async fn reserve_attempt(
@@ -1277,12 +1295,16 @@ macro_rules! sql_store {
                     &self,
                     token_hash: &TokenHash,
                     account: &AccountId,
+                    password_generation: i64,
                     source: &str,
                     now: Timestamp,
                     expires_at: Timestamp,
                     audit: &AuditRecord,
-                ) -> StoreResult<()> {
+                ) -> StoreResult<bool> {
                     let mut tx = self.begin().await?;
+                    if !same_password(&mut tx, account, password_generation).await? {
+                        return Ok(false);
+                    }
                     settle(&mut tx, account.as_str(), source, Settle::Refund).await?;
                     sqlx::query(
                         "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at, \
@@ -1300,7 +1322,8 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                     insert_audit(&mut tx, audit).await?;
-                    commit(tx).await
+                    commit(tx).await?;
+                    Ok(true)
                 }
 
                 async fn sign_in_attempt(

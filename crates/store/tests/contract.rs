@@ -11,6 +11,16 @@ use latchkey_service::store::*;
 use latchkey_service::{SecretToken, TokenHash};
 use latchkey_test_support::{Backend, backends};
 
+/// The account's password generation now, as a sign-in reads it before its hash.
+async fn generation(store: &Arc<dyn Store>, id: &AccountId) -> i64 {
+    store
+        .account_by_id(id)
+        .await
+        .unwrap()
+        .expect("account")
+        .password_generation
+}
+
 const T0: Timestamp = Timestamp(1_800_000_000);
 
 fn account(id: u64, email: &str) -> NewAccount {
@@ -83,11 +93,17 @@ fn session(account: &AccountId) -> (SecretToken, NewSession) {
 /// A live session of `account` (the "who asked" of changes that need one).
 async fn live_session(store: &Arc<dyn Store>, account: &AccountId) -> TokenHash {
     let (secret, new) = session(account);
-    assert!(
+    assert_eq!(
         store
-            .start_session(&new, "*", &audit(Some(account), "sign_in"))
+            .start_session(
+                &new,
+                generation(store, &new.account_id).await,
+                "*",
+                &audit(Some(account), "sign_in")
+            )
             .await
-            .unwrap()
+            .unwrap(),
+        SessionStart::Started
     );
     secret.hash()
 }
@@ -100,6 +116,71 @@ async fn active_account(store: &Arc<dyn Store>, id: u64, email: &str) -> Account
         .await
         .unwrap();
     new.id
+}
+
+/// A sign-in checks the password, then (a slow hash later) writes its session or its
+/// attempt. A password change committed in between must win: the write refuses a password
+/// generation that is no longer the account's, so nothing the old password began survives.
+#[tokio::test]
+async fn a_sign_in_checked_against_a_password_since_changed_issues_nothing() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 90, "race@example.com").await;
+        let checked = generation(&store, &id).await;
+        let keep = live_session(&store, &id).await;
+        assert!(
+            store
+                .change_password(&id, "$argon2id$new", &keep, T0, &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let (_, new) = session(&id);
+        assert_eq!(
+            store
+                .start_session(&new, checked, "*", &audit(Some(&id), "sign_in"))
+                .await
+                .unwrap(),
+            SessionStart::PasswordChanged,
+            "{name}"
+        );
+        assert!(
+            store.session(&new.token_hash).await.unwrap().is_none(),
+            "{name}"
+        );
+        let attempt = SecretToken::generate();
+        assert!(
+            !store
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &id,
+                    checked,
+                    "*",
+                    T0,
+                    T0 + latchkey_domain::Duration::minutes(10),
+                    &audit(Some(&id), "x"),
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .sign_in_attempt(&attempt.hash(), T0)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        // With the generation it now has, both go through.
+        assert_eq!(
+            store
+                .start_session(&new, checked + 1, "*", &audit(Some(&id), "sign_in"))
+                .await
+                .unwrap(),
+            SessionStart::Started,
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -446,12 +527,22 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         let id = active_account(&store, 5, "ed@example.com").await;
         let (s1, new1) = session(&id);
         store
-            .start_session(&new1, "*", &audit(Some(&id), "sign_in"))
+            .start_session(
+                &new1,
+                generation(&store, &new1.account_id).await,
+                "*",
+                &audit(Some(&id), "sign_in"),
+            )
             .await
             .unwrap();
         let (s2, new2) = session(&id);
         store
-            .start_session(&new2, "*", &audit(Some(&id), "sign_in"))
+            .start_session(
+                &new2,
+                generation(&store, &new2.account_id).await,
+                "*",
+                &audit(Some(&id), "sign_in"),
+            )
             .await
             .unwrap();
         let policy = latchkey_domain::lockout::LockoutPolicy::default();
@@ -665,7 +756,12 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
             .unwrap();
         let (old, old_session) = session(&id);
         store
-            .start_session(&old_session, "device:d1", &audit(Some(&id), "sign_in"))
+            .start_session(
+                &old_session,
+                generation(&store, &old_session.account_id).await,
+                "device:d1",
+                &audit(Some(&id), "sign_in"),
+            )
             .await
             .unwrap();
         assert_eq!(failures_of(&store, &id, "device:d1").await, 0, "{name}");
@@ -679,7 +775,12 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
         let (new, mut new_session) = session(&id);
         new_session.replaces = Some(old.hash());
         store
-            .start_session(&new_session, "*", &audit(Some(&id), "sign_in"))
+            .start_session(
+                &new_session,
+                generation(&store, &new_session.account_id).await,
+                "*",
+                &audit(Some(&id), "sign_in"),
+            )
             .await
             .unwrap();
         assert_eq!(failures_of(&store, &id, "*").await, 0, "{name}");
@@ -762,7 +863,12 @@ async fn sessions_are_touched_and_revoked_once() {
         let id = active_account(&store, 7, "gus@example.com").await;
         let (secret, new) = session(&id);
         store
-            .start_session(&new, "*", &audit(Some(&id), "sign_in"))
+            .start_session(
+                &new,
+                generation(&store, &new.account_id).await,
+                "*",
+                &audit(Some(&id), "sign_in"),
+            )
             .await
             .unwrap();
         let record = store.session(&secret.hash()).await.unwrap().unwrap();
@@ -1326,6 +1432,7 @@ mod mfa {
                     .start_sign_in_attempt(
                         &attempt.hash(),
                         &id,
+                        generation(&store, &id).await,
                         "*",
                         T0,
                         T0 + Duration::minutes(10),
@@ -1435,6 +1542,7 @@ mod mfa {
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &id,
+                    generation(&store, &id).await,
                     "*",
                     T0,
                     T0 + Duration::minutes(10),
@@ -1505,6 +1613,7 @@ mod mfa {
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &id,
+                    generation(&store, &id).await,
                     "device:k1",
                     T0,
                     T0 + Duration::minutes(10),
@@ -1593,6 +1702,7 @@ mod mfa {
                     .start_sign_in_attempt(
                         &attempt.hash(),
                         &id,
+                        generation(&store, &id).await,
                         "*",
                         T0,
                         T0 + Duration::minutes(10),
@@ -1645,6 +1755,7 @@ mod mfa {
                     .start_sign_in_attempt(
                         &attempt.hash(),
                         &id0,
+                        generation(&store, &id0).await,
                         "*",
                         T0,
                         T0 + Duration::minutes(10),
@@ -1714,12 +1825,22 @@ mod mfa {
             add(&store, &id, "dev-2", "Tablet").await;
             let (by_phone, new) = mfa_session(&id, "dev-1");
             store
-                .start_session(&new, "*", &audit(Some(&id), "sign_in"))
+                .start_session(
+                    &new,
+                    generation(&store, &new.account_id).await,
+                    "*",
+                    &audit(Some(&id), "sign_in"),
+                )
                 .await
                 .unwrap();
             let (by_tablet, new) = mfa_session(&id, "dev-2");
             store
-                .start_session(&new, "*", &audit(Some(&id), "sign_in"))
+                .start_session(
+                    &new,
+                    generation(&store, &new.account_id).await,
+                    "*",
+                    &audit(Some(&id), "sign_in"),
+                )
                 .await
                 .unwrap();
 
@@ -1788,6 +1909,7 @@ mod mfa {
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     &id,
+                    generation(&store, &id).await,
                     "*",
                     T0,
                     T0 + Duration::minutes(10),
@@ -2059,6 +2181,7 @@ mod recovery {
             .start_sign_in_attempt(
                 &attempt.hash(),
                 account,
+                generation(store, account).await,
                 "*",
                 T0,
                 T0 + Duration::hours(24 * 30),

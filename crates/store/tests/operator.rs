@@ -16,6 +16,16 @@ use latchkey_service::SecretToken;
 use latchkey_service::store::*;
 use latchkey_test_support::{Backend, backends};
 
+/// The account's password generation now, as a sign-in reads it before its hash.
+async fn generation(store: &Arc<dyn Store>, id: &AccountId) -> i64 {
+    store
+        .account_by_id(id)
+        .await
+        .unwrap()
+        .expect("account")
+        .password_generation
+}
+
 const T0: Timestamp = Timestamp(1_800_000_000);
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA";
 
@@ -155,6 +165,7 @@ async fn signed_in(
                 .start_sign_in_attempt(
                     &attempt.hash(),
                     account,
+                    generation(store, account).await,
                     "*",
                     T0,
                     T0 + Duration::minutes(10),
@@ -175,11 +186,17 @@ async fn signed_in(
                     .unwrap()
             );
         }
-        None => assert!(
+        None => assert_eq!(
             store
-                .start_session(&session, "*", &audit(account, "sign_in"))
+                .start_session(
+                    &session,
+                    generation(store, account).await,
+                    "*",
+                    &audit(account, "sign_in")
+                )
                 .await
-                .unwrap()
+                .unwrap(),
+            SessionStart::Started
         ),
     }
     token
@@ -311,6 +328,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .start_sign_in_attempt(
                 &attempt.hash(),
                 &ann,
+                generation(&store, &ann).await,
                 "*",
                 T0,
                 T0 + Duration::minutes(10),

@@ -244,6 +244,12 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
                     user_agent: "browser".to_owned(),
                     replaces: None,
                 },
+                store
+                    .account_by_id(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .password_generation,
                 "*",
                 &audit(&id, "sign_in"),
             )
