@@ -146,11 +146,12 @@ impl PasswordHasher {
         HeldSlot { _slot: slot }
     }
 
-    /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+    /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`),
+    /// waiting in the queue of the current request's priority.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.as_bytes().to_vec();
         let params = self.pool.params;
-        self.run(Priority::Normal, move |buffer| {
+        self.run(crate::priority::current(), move |buffer| {
             hash_with(&params, &password, buffer)
         })
         .await?

@@ -199,3 +199,61 @@ async fn an_overload_refusal_is_held_like_a_throttled_one() {
     );
     assert!(started.elapsed() >= pause, "the refusal was held");
 }
+
+/// The owner's `This wasn't me` hashes a password nobody knows. With the hashing queue full
+/// of a flood's checks it waits ahead of them, as a known device does, and is never refused
+/// with them.
+#[tokio::test]
+async fn this_wasnt_me_goes_ahead_of_a_full_queue() {
+    let app = TestApp::with_hash_queue(
+        QueueLimits {
+            normal_per_slot: 1,
+            known_device_per_slot: 1,
+        },
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let mut owner = app.browser();
+    crate::recovery::account_with_device(&app, &mut owner, "ann@example.com").await;
+    let mut intruder = app.browser();
+    crate::recovery::start(&mut intruder, "ann@example.com").await;
+    let link =
+        crate::recovery_undo::report_link(&app, "ann@example.com", "started to sign in").await;
+
+    let held = app.hasher.hold_slot().await;
+    let flood = tokio::spawn({
+        let mut client = app.browser();
+        async move {
+            client
+                .api(
+                    "POST",
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"email": "bob@example.com", "password": "wrong-guess-123"})),
+                )
+                .await
+        }
+    });
+    at_once(async {
+        while app.hasher.queue_depth().normal < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let report =
+        tokio::spawn(
+            async move { crate::recovery_undo::press_this_wasnt_me(&mut owner, &link).await },
+        );
+    // Queued ahead of the flood, not refused with it.
+    at_once(async {
+        while app.hasher.queue_depth().known_device < 1 {
+            assert!(!report.is_finished(), "answered while the slot was held");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    drop(held);
+    let stopped = report.await.unwrap();
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    assert_eq!(flood.await.unwrap().status, StatusCode::UNAUTHORIZED);
+}

@@ -30,7 +30,7 @@ async fn recover(app: &TestApp, browser: &mut Browser, email: &str) {
 
 /// The `This wasn't me` link (as a path) in the newest mail to `email` whose subject
 /// contains `subject`.
-async fn report_link(app: &TestApp, email: &str, subject: &str) -> String {
+pub(crate) async fn report_link(app: &TestApp, email: &str, subject: &str) -> String {
     let mail = app
         .mails_to(email)
         .await
@@ -47,7 +47,7 @@ async fn report_link(app: &TestApp, email: &str, subject: &str) -> String {
     link[ORIGIN.len()..].to_owned()
 }
 
-async fn press_this_wasnt_me(browser: &mut Browser, path: &str) -> Page {
+pub(crate) async fn press_this_wasnt_me(browser: &mut Browser, path: &str) -> Page {
     let confirm = browser.get(path).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
     let token = path.split("token=").nth(1).unwrap();
