@@ -242,7 +242,7 @@ def test_twenty_parallel_security_key_assertions_are_judged_one_after_the_other(
             # Signed by the right key, for another origin: checked, it is refused.
             forged = assertion(key, challenge, "http://evil.example", started["options"]["publicKey"]["rpId"])
             attempts.append({"attempt_token": pending["attempt_token"], "ceremony_id": started["ceremony_id"], "credential": forged})
-        barrier = Barrier(len(attempts))
+        barrier = Barrier(len(attempts), timeout=30)
 
         def send(body):
             barrier.wait()

@@ -139,7 +139,8 @@ impl Seeder {
                 sqlx::raw_sql("VACUUM (ANALYZE)").execute(pool).await?;
                 sqlx::raw_sql("CHECKPOINT").execute(pool).await.context(
                     "CHECKPOINT after seeding: the benchmark's role needs pg_checkpoint \
-                     (scripts/ensure-postgres grants it to latchkey_test)",
+                     (PostgreSQL 15 or later; scripts/ensure-postgres grants it to \
+                     latchkey_test) or to be a superuser",
                 )?;
             }
         }
