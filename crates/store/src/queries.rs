@@ -327,8 +327,10 @@ macro_rules! sql_store {
             /// every password change (reset, change, `This wasn't me`) takes the same lock and
             /// moves the generation on, so what follows in this transaction cannot outlive one.
             async fn same_password(tx: &mut Tx, account: &AccountId, password_generation: i64) -> StoreResult<bool> {
-                lock_account_row(tx, account).await?;
-                let current: i64 = sqlx::query("SELECT password_generation FROM accounts WHERE id = $1")
+                // The lock and the read in one statement, as `lock_account_row` locks.
+                let current: i64 = sqlx::query(
+                    "UPDATE accounts SET status = status WHERE id = $1 RETURNING password_generation",
+                )
                     .bind(account.as_str())
                     .fetch_one(&mut **tx)
                     .await
