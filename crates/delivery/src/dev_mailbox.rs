@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use latchkey_service::store::NewDevMail;
-use latchkey_service::{Clock, EmailSender, OutgoingEmail, SendError, Store};
+use latchkey_service::store::{DevStore, NewDevMail};
+use latchkey_service::{Clock, EmailSender, OutgoingEmail, SendError};
 
 pub struct DevMailbox {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DevStore>,
     clock: Arc<dyn Clock>,
 }
 
 impl DevMailbox {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<dyn DevStore>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
 }

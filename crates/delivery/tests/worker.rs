@@ -68,7 +68,7 @@ impl EmailSender for Flaky {
 #[tokio::test]
 async fn queued_mail_lands_in_the_built_in_mailbox_once() {
     for backend in backends().await {
-        let store = backend.store;
+        let (store, dev) = (backend.store, backend.dev);
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
         let mail = email::verify_email(
@@ -82,7 +82,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
             .await
             .unwrap();
 
-        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
+        let mailbox = Arc::new(DevMailbox::new(dev.clone(), clock.clone()));
         let worker = OutboxWorker::new(
             store.clone(),
             clock.clone(),
@@ -93,7 +93,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
         );
         assert_eq!(worker.deliver_due().await.unwrap(), 1, "{}", backend.name);
         assert_eq!(worker.deliver_due().await.unwrap(), 0, "{}", backend.name);
-        let mails = store.dev_mails(10).await.unwrap();
+        let mails = dev.dev_mails(10).await.unwrap();
         assert_eq!(mails.len(), 1, "{}", backend.name);
         assert_eq!(mails[0].recipient, "user1@example.com");
         assert!(

@@ -310,6 +310,8 @@ fn cli_flag(field: &str) -> &str {
 /// The pieces every command needs: configuration, key, store and service.
 struct Parts {
     service: Service,
+    /// The opened database, for the built-in providers (the service holds its production port).
+    database: Arc<dyn latchkey_store::Database>,
     store_info: latchkey_store::StoreInfo,
     key_created: bool,
     key: latchkey_service::ServerKey,
@@ -339,7 +341,7 @@ impl Parts {
         let hasher = PasswordHasher::new(HashParams::default(), slots)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let service = Service::new(
-            store,
+            store.clone(),
             clock,
             hasher,
             &key,
@@ -357,6 +359,7 @@ impl Parts {
         );
         Ok(Self {
             service,
+            database: store,
             store_info,
             key_created,
             key,
@@ -372,7 +375,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let public_url = config.public_url_for(local);
     let parts = Parts::open(&config, &public_url).await?;
-    let service = parts.service.clone();
+    let service = if config.smtp_url.is_none() || config.twilio.is_none() {
+        parts.service.clone().with_dev_store(parts.database.clone())
+    } else {
+        parts.service.clone()
+    };
     let voice: Arc<dyn VoiceCaller> = match &config.twilio {
         Some(t) => Arc::new(
             TwilioCaller::new(TwilioConfig {
@@ -389,7 +396,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let email: Arc<dyn EmailSender> = match &config.smtp_url {
         Some(url) => Arc::new(SmtpSender::new(url, &config.mail_from)?),
         None => Arc::new(DevMailbox::new(
-            service.store().clone(),
+            parts.database.clone(),
             service.clock().clone(),
         )),
     };

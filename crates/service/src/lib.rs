@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod admission;
 pub mod clock;
+pub mod dev_providers;
 pub mod email;
 pub mod error;
 pub mod known_devices;
@@ -125,6 +126,8 @@ impl RequestContext {
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
+    /// The built-in mailbox and phone, when wiring uses them (see `dev_providers`).
+    dev: Option<Arc<dyn store::DevStore>>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
     outbox: outbox::OutboxWriter,
@@ -158,6 +161,7 @@ impl Service {
     ) -> Self {
         Self {
             store,
+            dev: None,
             clock,
             hasher,
             outbox: outbox::OutboxWriter::new(server_key),

@@ -367,9 +367,4 @@ impl Service {
         }
         Ok(())
     }
-
-    /// Calls of the built-in phone, for `/dev/phone`.
-    pub async fn dev_calls(&self) -> Result<Vec<CallRecord>, ServiceError> {
-        Ok(self.store.dev_calls(50).await?)
-    }
 }

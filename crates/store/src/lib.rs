@@ -1,24 +1,31 @@
 //! The two implementations of latchkey's `Store` port: [`SqliteStore`] (the embedded
 //! default) and [`PgStore`] (for production and for several instances sharing one database).
 //!
-//! Both run the same SQL, written once in `queries.rs` and instantiated per backend by a
-//! macro; what differs (opening the database, the transaction mode, row locking in the
-//! outbox claim) is spelled out in `sqlite.rs` and `postgres.rs`. Migrations live in
+//! Both run the same SQL, written once in `sql/` (one module per aggregate, compiled once
+//! per backend); what differs (opening the database, the transaction mode, row locking in
+//! the outbox claim) is spelled out in `sqlite.rs` and `postgres.rs`. Migrations live in
 //! `migrations/{sqlite,postgres}/` under the same names. The contract tests in
-//! `tests/contract.rs` run every behaviour against both.
+//! `tests/contract/` run every behaviour against both.
 
+mod columns;
 mod postgres;
-mod queries;
 mod sqlite;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use latchkey_service::Store;
-use latchkey_service::store::StoreError;
+use latchkey_service::store::{DevStore, StoreError};
 
 pub use postgres::PgStore;
 pub use sqlite::{SqliteSettings, SqliteStore};
+
+/// An opened database: the production port and the development one (the built-in mailbox
+/// and phone) together. The wiring hands the service the first and, only when a built-in
+/// provider is in use, the second (`Arc<dyn Database>` upcasts to either).
+pub trait Database: Store + DevStore {}
+
+impl<T: Store + DevStore> Database for T {}
 
 /// A description of the opened database for start-up logs: backend, location and the
 /// durability settings read back from it.
@@ -34,7 +41,7 @@ pub struct StoreInfo {
 pub async fn open(
     url: Option<&str>,
     data_dir: &Path,
-) -> Result<(Arc<dyn Store>, StoreInfo), StoreError> {
+) -> Result<(Arc<dyn Database>, StoreInfo), StoreError> {
     match url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let store = PgStore::connect(url).await?;

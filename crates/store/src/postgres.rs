@@ -78,15 +78,24 @@ impl PgStore {
     }
 }
 
-crate::queries::sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    sqlx::Transaction<'static, sqlx::Postgres>,
-    claim_outbox = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+/// The shared SQL (`sql/`), compiled for this backend.
+#[path = "sql/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the shared SQL is compiled once per backend on purpose (see sql/mod.rs)"
+)]
+mod sql;
+
+/// What the shared SQL runs on here.
+type Backend = PgStore;
+type Db = sqlx::Postgres;
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Leases due outbox messages, skipping rows another instance has locked.
+const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
         WHERE id IN (SELECT id FROM outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
                        AND (claimed_until IS NULL OR claimed_until <= $3)
                      ORDER BY id LIMIT $4
                      FOR UPDATE SKIP LOCKED)
-        RETURNING id, kind, recipient, payload, attempts"
-);
+        RETURNING id, kind, recipient, payload, attempts";

@@ -176,17 +176,26 @@ impl SqliteStore {
     }
 }
 
-crate::queries::sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    SqliteTx,
-    claim_outbox = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+/// The shared SQL (`sql/`), compiled for this backend.
+#[path = "sql/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "the shared SQL is compiled once per backend on purpose (see sql/mod.rs)"
+)]
+mod sql;
+
+/// What the shared SQL runs on here.
+type Backend = SqliteStore;
+type Db = sqlx::Sqlite;
+type Tx = SqliteTx;
+
+/// Leases due outbox messages (only one writer runs at a time, so no row locks are needed).
+const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
         WHERE id IN (SELECT id FROM outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
                        AND (claimed_until IS NULL OR claimed_until <= $3)
                      ORDER BY id LIMIT $4)
-        RETURNING id, kind, recipient, payload, attempts"
-);
+        RETURNING id, kind, recipient, payload, attempts";
 
 #[cfg(test)]
 mod tests {

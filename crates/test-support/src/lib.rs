@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use latchkey_service::Store;
+use latchkey_service::store::DevStore;
 use latchkey_store::{PgStore, SqliteStore};
 
 pub const POSTGRES_URL_VAR: &str = "LATCHKEY_TEST_POSTGRES_URL";
@@ -52,6 +53,8 @@ impl Drop for TempDir {
 pub struct Backend {
     pub name: &'static str,
     pub store: Arc<dyn Store>,
+    /// The same database's development port (the built-in mailbox and phone).
+    pub dev: Arc<dyn DevStore>,
     pub sqlite: Option<SqliteStore>,
     pub postgres: Option<PgStore>,
     /// A URL that opens the same database again (to test reopening and several instances).
@@ -72,6 +75,7 @@ pub async fn sqlite_backend() -> Backend {
     Backend {
         name: "sqlite",
         store: Arc::new(store.clone()),
+        dev: Arc::new(store.clone()),
         sqlite: Some(store),
         postgres: None,
         url: format!("sqlite://{}", path.display()),
@@ -114,6 +118,7 @@ pub async fn postgres_backend(admin_url: &str) -> Backend {
     Backend {
         name: "postgres",
         store: Arc::new(store.clone()),
+        dev: Arc::new(store.clone()),
         sqlite: None,
         postgres: Some(store),
         url: url.to_string(),

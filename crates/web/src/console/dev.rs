@@ -37,10 +37,8 @@ struct MailPage {
 pub async fn mailbox(State(state): State<AppState>, page: Page) -> Result<Response, PageError> {
     let mails = state
         .service
-        .store()
-        .dev_mails(200)
-        .await
-        .map_err(latchkey_service::ServiceError::from)?
+        .dev_mails()
+        .await?
         .into_iter()
         .map(|m| MailRow {
             id: m.id,
@@ -59,10 +57,8 @@ pub async fn mail(
 ) -> Result<Response, PageError> {
     let mail = state
         .service
-        .store()
         .dev_mail(id)
-        .await
-        .map_err(latchkey_service::ServiceError::from)?
+        .await?
         .ok_or_else(PageError::not_found)?;
     // Links to latchkey itself become buttons; anything else stays text.
     let own = &state.service.config().public_url;

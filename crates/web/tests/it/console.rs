@@ -773,7 +773,7 @@ async fn the_mailbox_shows_mail_with_its_links() {
     let link = app.link_in_latest_mail("lu@example.com").await;
     let list = browser.get("/dev/mailbox").await;
     assert!(list.body.contains("Verify your email address for latchkey"));
-    let id = app.store.dev_mails(1).await.unwrap()[0].id;
+    let id = app.dev.dev_mails(1).await.unwrap()[0].id;
     let mail = browser.get(&format!("/dev/mailbox/{id}")).await;
     assert!(
         mail.body

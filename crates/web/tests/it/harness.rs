@@ -12,6 +12,7 @@ use latchkey_domain::Timestamp;
 use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
+use latchkey_service::store::DevStore;
 use latchkey_service::{
     FixedClock, HashParams, PasswordHasher, QueueLimits, ServerKey, Service, ServiceConfig, Store,
 };
@@ -33,6 +34,8 @@ pub struct TestApp {
     pub name: &'static str,
     pub router: Router,
     pub store: Arc<dyn Store>,
+    /// The built-in mailbox and phone.
+    pub dev: Arc<dyn DevStore>,
     pub clock: Arc<FixedClock>,
     pub service: Service,
     /// The service's hashing pool, for tests that fill it.
@@ -143,7 +146,7 @@ impl TestApp {
         configure: impl FnOnce(Settings<'_>),
         hasher: PasswordHasher,
     ) -> Self {
-        let store = backend.store.clone();
+        let (store, dev) = (backend.store.clone(), backend.dev.clone());
         let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
         let key = ServerKey::generate();
         let mut config = ServiceConfig {
@@ -168,8 +171,9 @@ impl TestApp {
             web: &mut web,
             service: &mut config,
         });
-        let service = Service::new(store.clone(), clock.clone(), hasher.clone(), &key, config);
-        let mailbox = Arc::new(DevMailbox::new(store.clone(), clock.clone()));
+        let service = Service::new(store.clone(), clock.clone(), hasher.clone(), &key, config)
+            .with_dev_store(dev.clone());
+        let mailbox = Arc::new(DevMailbox::new(dev.clone(), clock.clone()));
         let worker = OutboxWorker::new(
             store.clone(),
             clock.clone(),
@@ -187,6 +191,7 @@ impl TestApp {
             name: backend.name,
             router,
             store,
+            dev,
             clock,
             service,
             hasher,
@@ -219,7 +224,7 @@ impl TestApp {
     pub async fn link_in_latest_mail(&self, to: &str) -> String {
         self.worker.deliver_due().await.unwrap();
         let mail = self
-            .store
+            .dev
             .dev_mails(100)
             .await
             .unwrap()
@@ -241,7 +246,7 @@ impl TestApp {
 
     pub async fn mails_to(&self, to: &str) -> Vec<latchkey_service::store::DevMail> {
         self.worker.deliver_due().await.unwrap();
-        self.store
+        self.dev
             .dev_mails(100)
             .await
             .unwrap()

@@ -2,31 +2,14 @@
 //! `account unblock-recovery`), on SQLite and PostgreSQL with the same assertions: what each
 //! changes, that its audit record and the owner's notice commit with the change, and that a
 //! refused call writes nothing at all.
-//!
-//! A test binary of its own rather than more of `contract.rs`, so that it reads as one story
-//! and merges without touching the main suite.
 
-use std::sync::Arc;
+use super::*;
 
+use latchkey_domain::Duration;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::totp::TotpParams;
-use latchkey_domain::{AccountId, AccountStatus, Duration, EmailAddress, PhoneNumber, Timestamp};
-use latchkey_service::SecretToken;
-use latchkey_service::store::*;
-use latchkey_test_support::{Backend, backends};
 
-/// The account's password generation now, as a sign-in reads it before its hash.
-async fn generation(store: &Arc<dyn Store>, id: &AccountId) -> i64 {
-    store
-        .account_by_id(id)
-        .await
-        .unwrap()
-        .expect("account")
-        .password_generation
-}
-
-const T0: Timestamp = Timestamp(1_800_000_000);
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA";
 
 fn audit(account: &AccountId, event: &str) -> AuditRecord {

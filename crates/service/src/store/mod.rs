@@ -1,0 +1,85 @@
+//! The storage port: what the use cases need from a database, as whole units of work.
+//!
+//! Each method that changes state is one transaction in the implementation, and takes the
+//! audit record and the queued messages that belong to the change, so that a change, its
+//! audit trail and its notifications commit together or not at all. Single-use secrets are
+//! consumed by one conditional write; a method returns `Ok(None)`/`Ok(false)` when the
+//! condition did not hold (already used, expired, raced), never an error.
+
+mod accounts;
+mod audit;
+mod break_glass;
+mod calls;
+mod dev;
+mod devices;
+mod hardware_tokens;
+mod outbox;
+mod recovery;
+mod sessions;
+mod sign_in_attempts;
+mod throttles;
+mod webauthn;
+
+pub use accounts::*;
+pub use audit::*;
+pub use break_glass::*;
+pub use calls::*;
+pub use dev::*;
+pub use devices::*;
+pub use hardware_tokens::*;
+pub use outbox::*;
+pub use recovery::*;
+pub use sessions::*;
+pub use sign_in_attempts::*;
+pub use throttles::*;
+pub use webauthn::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (an email or id already taken).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or refused the query.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A row held a value this version of latchkey cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the use cases need from a database: the role-sized ports together. A use case
+/// names the ports it calls (`use crate::store::AccountStore as _;`), so what it touches is
+/// visible at the top of its file; the service holds the whole.
+pub trait Store:
+    AccountStore
+    + SessionStore
+    + ThrottleStore
+    + SignInAttemptStore
+    + AuditStore
+    + OutboxStore
+    + DeviceStore
+    + HardwareTokenStore
+    + WebAuthnStore
+    + RecoveryStore
+    + CallStore
+    + BreakGlassStore
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + SessionStore
+        + ThrottleStore
+        + SignInAttemptStore
+        + AuditStore
+        + OutboxStore
+        + DeviceStore
+        + HardwareTokenStore
+        + WebAuthnStore
+        + RecoveryStore
+        + CallStore
+        + BreakGlassStore
+{
+}

@@ -1,0 +1,42 @@
+//! The SQL latchkey runs, written once for both backends, one module per aggregate.
+//!
+//! This folder is compiled twice: `sqlite.rs` and `postgres.rs` each include it as their
+//! `sql` module (`#[path = "sql/mod.rs"]`), where `super::Backend`, `super::Db` and
+//! `super::Tx` name that backend's store, database and transaction, and `super::CLAIM_OUTBOX`
+//! is the one statement that must differ. The SQL is plain Rust that rustfmt formats and
+//! the compiler type-checks once per backend, without a macro or generic bounds.
+//!
+//! Every statement uses `$n` placeholders (understood by SQLite and PostgreSQL alike), each
+//! number appearing once and in order, and only types both backends map the same way
+//! (`TEXT`/`String`, 64-bit integers, `BLOB`/`BYTEA`).
+
+mod accounts;
+mod audit;
+mod break_glass;
+mod calls;
+mod dev;
+mod devices;
+mod hardware_tokens;
+mod outbox;
+mod recovery;
+mod sessions;
+mod sign_in_attempts;
+mod throttles;
+mod webauthn;
+
+use latchkey_service::store::{StoreError, StoreResult};
+
+use crate::db_error;
+
+use super::{Backend, CLAIM_OUTBOX, Db, Tx};
+
+/// A row of this backend, as the row readers take it.
+type DbRow = <Db as sqlx::Database>::Row;
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+async fn commit(tx: Tx) -> StoreResult<()> {
+    tx.commit().await.map_err(db_error)
+}
