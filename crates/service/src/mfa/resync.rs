@@ -1,0 +1,149 @@
+//! `Manage` → `Resync`: two consecutive codes record how far the device drifted.
+
+use latchkey_domain::lockout::Settle;
+use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
+use latchkey_domain::totp::{self};
+use latchkey_domain::{AuditEvent, AuditOutcome};
+
+use super::{NOT_CONSECUTIVE, device_context, parse_codes};
+use crate::email::Notice;
+use crate::error::ServiceError;
+use crate::sessions::CurrentSession;
+use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
+use crate::throttle::PasswordCheck;
+use crate::{RequestContext, Service};
+
+impl Service {
+    /// `Manage` → `Resync`: two consecutive codes anywhere within ten minutes record the
+    /// device's drift. Throttled like a code at sign-in, on this client's counter.
+    pub async fn resync_device(
+        &self,
+        session: &CurrentSession,
+        device_id: &str,
+        code1: &str,
+        code2: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        self.authorize(
+            session,
+            latchkey_domain::session::SessionAction::ResyncDevice,
+        )?;
+        let account = self.account_for(session).await?;
+        let key = self.account_throttle(&account.id, &self.source_for(ctx, &account));
+        self.resync(&account, &key, 0, device_id, [code1, code2], ctx)
+            .await
+    }
+
+    /// Resync under throttling: the attempt is reserved on `key` (see `reserve`'s `judged`)
+    /// and on the device before the codes are checked.
+    pub(crate) async fn resync(
+        &self,
+        account: &AccountRecord,
+        key: &ThrottleKey,
+        judged: u32,
+        device_id: &str,
+        [code1, code2]: [&str; 2],
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let devices = self.store.mfa_devices(&account.id).await?;
+        let Some(device) = devices
+            .iter()
+            .find(|d| d.id == device_id && d.kind.uses_codes())
+        else {
+            return Err(ServiceError::field(
+                "device",
+                "Choose one of the account's MFA devices.",
+            ));
+        };
+        let (first, second) = parse_codes(code1, code2, device.params.digits)?;
+        let now = self.clock.now();
+        let reservation = self
+            .store
+            .reserve_attempt(
+                &AttemptReservation {
+                    key,
+                    judged,
+                    device: Some((&account.id, &device.id)),
+                    device_limit: DEVICE_FAILURE_LIMIT,
+                },
+                &self.config.lockout,
+                now,
+            )
+            .await?;
+        let refused = match reservation {
+            Reservation::Reserved => None,
+            Reservation::Refused(admission) => Some(PasswordCheck::refusal_detail(admission)),
+            Reservation::DeviceLocked => Some("device_locked"),
+        };
+        if let Some(detail) = refused {
+            let audit = self.audit(
+                ctx,
+                Some(&account.id),
+                AuditEvent::MfaResynced,
+                AuditOutcome::Failure,
+                detail,
+            );
+            self.store.append_audit(&audit).await?;
+            return Err(ServiceError::field(
+                "code1",
+                crate::mfa_sign_in::CODE_DENIED,
+            ));
+        }
+        let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+        let found = totp::check_resync(&secret, device.params, first, second, now);
+        let resynced = match found {
+            Some((later, drift)) => {
+                let notice = Notice {
+                    subject: "An MFA device of your latchkey account was resynchronised".to_owned(),
+                    paragraphs: vec![format!(
+                        "The MFA device “{}” was resynchronised; its clock is {} from latchkey's.",
+                        device.name,
+                        describe_drift(drift * device.params.period)
+                    )],
+                };
+                let mail = self.notice_email(account, &notice, ctx);
+                let audit = self.audit(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::MfaResynced,
+                    AuditOutcome::Success,
+                    &device.id,
+                );
+                self.store
+                    .resync_device(
+                        &account.id,
+                        &device.id,
+                        later,
+                        drift,
+                        &[self.outbox.email(&mail, now)],
+                        &audit,
+                    )
+                    .await?
+            }
+            None => false,
+        };
+        if resynced {
+            // Right, but nobody signed in: the reservation is given back.
+            self.store.settle_attempt(key, Settle::Refund).await?;
+            self.outbox.wake();
+            return Ok(());
+        }
+        let audit = self.audit(
+            ctx,
+            Some(&account.id),
+            AuditEvent::MfaResynced,
+            AuditOutcome::Failure,
+            &device.id,
+        );
+        self.store.append_audit(&audit).await?;
+        Err(ServiceError::field("code1", NOT_CONSECUTIVE))
+    }
+}
+
+fn describe_drift(seconds: i64) -> String {
+    match seconds {
+        0 => "in step".to_owned(),
+        s if s < 0 => format!("about {} seconds behind", -s),
+        s => format!("about {s} seconds ahead"),
+    }
+}
