@@ -12,10 +12,7 @@ pub struct DevPhone;
 #[async_trait]
 impl VoiceCaller for DevPhone {
     async fn place_call(&self, _call: &OutgoingCall) -> Result<PlacedCall, SendError> {
-        let id: String = random_bytes::<12>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = latchkey_service::secrets::hex(&random_bytes::<12>());
         Ok(PlacedCall {
             provider_call_id: format!("dev-{id}"),
         })

@@ -387,7 +387,7 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<(latchkey_service::Serv
     if path.exists() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the secret key file {}", path.display()))?;
-        let bytes = decode_hex(text.trim()).with_context(|| {
+        let key = latchkey_service::ServerKey::from_hex(&text).with_context(|| {
             format!(
                 "the secret key file {} must hold 64 hexadecimal characters (256 bits)",
                 path.display()
@@ -401,7 +401,7 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<(latchkey_service::Serv
                 tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the secret key file is readable by other users; run chmod 600 on it");
             }
         }
-        return Ok((latchkey_service::ServerKey::from_bytes(bytes), false));
+        return Ok((key, false));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -418,21 +418,9 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<(latchkey_service::Serv
     let mut file = options
         .open(path)
         .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
-    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    file.write_all(format!("{hex}\n").as_bytes())?;
+    file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
     file.sync_all()?;
     Ok((key, true))
-}
-
-fn decode_hex(text: &str) -> anyhow::Result<[u8; 32]> {
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("not 64 hexadecimal characters");
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)?;
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -284,11 +284,10 @@ fn read_key_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     let text = String::from_utf8_lossy(&raw);
     let trimmed = text.trim();
-    if matches!(trimmed.len(), 32 | 48 | 64) && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return (0..trimmed.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&trimmed[i..i + 2], 16).map_err(anyhow::Error::from))
-            .collect();
+    if matches!(trimmed.len(), 32 | 48 | 64)
+        && let Some(key) = latchkey_service::secrets::unhex(trimmed)
+    {
+        return Ok(key);
     }
     if matches!(raw.len(), 16 | 24 | 32) {
         return Ok(raw);

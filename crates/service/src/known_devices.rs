@@ -20,7 +20,7 @@
 
 use latchkey_domain::{Duration, EmailAddress, Timestamp};
 
-use crate::secrets::random_bytes;
+use crate::secrets::{hex, random_bytes};
 use crate::{RequestContext, Service};
 
 /// How long a device stays known after its last complete sign-in.
@@ -97,8 +97,4 @@ impl Service {
         }
         device
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

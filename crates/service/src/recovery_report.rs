@@ -149,10 +149,7 @@ impl Service {
         // flood of sign-ins rather than being refused with it.
         crate::priority::raise(crate::priority::Priority::KnownDevice);
         // Nobody knows this password: only a reset by email gets the owner back in.
-        let unknown: String = random_bytes::<32>()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let unknown = crate::secrets::hex(&random_bytes::<32>());
         let revoked = self.hasher.hash(&unknown).await?;
         let started = format_time(flow.created_at);
         let notice = Notice {

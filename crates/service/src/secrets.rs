@@ -85,8 +85,16 @@ impl TokenHash {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lowercase hexadecimal, as tokens, hashes and the key file are written.
+pub fn hex(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
+/// Reads hexadecimal in either case; `None` for anything else (odd length, other characters).
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.as_bytes())
+        .ok()
 }
 
 /// The 256-bit key read from `LATCHKEY_SECRET_KEY_FILE`.
@@ -112,6 +120,17 @@ impl ServerKey {
 
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0
+    }
+
+    /// The key as the key file holds it: 64 lowercase hexadecimal characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// The key from the key file's text (surrounding whitespace ignored): `None` unless it is
+    /// exactly 64 hexadecimal characters.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        unhex(text.trim())?.try_into().ok().map(Self)
     }
 
     /// A subkey for one purpose: HMAC-SHA256(key, label).

@@ -210,10 +210,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "latchkey-write-turn-{}-{}",
             std::process::id(),
-            latchkey_service::secrets::random_bytes::<8>()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            latchkey_service::secrets::hex(&latchkey_service::secrets::random_bytes::<8>())
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open_file(&dir.join("turn.db")).await.unwrap();

@@ -18,7 +18,7 @@ pub const REQUIRE_POSTGRES_VAR: &str = "LATCHKEY_TEST_REQUIRE_POSTGRES";
 fn random_suffix() -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("OS randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    latchkey_service::secrets::hex(&bytes)
 }
 
 /// A directory under the system temporary directory, removed when dropped.

@@ -148,10 +148,7 @@ impl Seeder {
     }
 
     fn blob_literal(&self, bytes: &[u8]) -> String {
-        let mut hex = String::with_capacity(bytes.len() * 2);
-        for b in bytes {
-            let _ = write!(hex, "{b:02x}");
-        }
+        let hex = latchkey_service::secrets::hex(bytes);
         match self.db {
             Database::Sqlite(_) => format!("X'{hex}'"),
             Database::Postgres(_) => format!("'\\x{hex}'::bytea"),

@@ -151,7 +151,7 @@ impl Scratch {
 pub(super) fn write_key(path: &Path, key: &ServerKey) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = key.to_hex();
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -91,11 +91,7 @@ async fn report_a_recovery(store: &Arc<dyn Store>, account: &AccountId) {
 /// binary keeps in the data directory.
 async fn notice(dir: &TempDir, store: &Arc<dyn Store>, to: &str, subject: &str) -> OutgoingEmail {
     let hex = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
-    let bytes: Vec<u8> = (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-        .collect();
-    let key = ServerKey::from_bytes(bytes.try_into().unwrap());
+    let key = ServerKey::from_hex(&hex).expect("the key file holds a key");
     let reader = latchkey_service::outbox::OutboxWriter::new(&key).reader();
     let later = SystemClock.now() + Duration::hours(1);
     store
