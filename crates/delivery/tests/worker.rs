@@ -1,6 +1,13 @@
 //! The outbox worker against real stores: delivery into the built-in mailbox, retries,
 //! permanent failures and payloads that do not open.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

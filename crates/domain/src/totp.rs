@@ -78,6 +78,7 @@ pub fn code_at(secret: &[u8], params: TotpParams, step: i64) -> u32 {
     binary % 10u32.pow(params.digits)
 }
 
+#[expect(clippy::expect_used, reason = "HMAC takes any key length")]
 fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut mac =
         <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");

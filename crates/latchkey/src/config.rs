@@ -13,7 +13,7 @@ use crate::dev_providers::DevProviders;
 
 /// Settings shared by every command that opens the database or serves.
 #[derive(Debug, Clone, Default, Args)]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// TOML file with any of the settings below (keys in lower case without the prefix,
     /// e.g. `listen = "127.0.0.1:8080"`).
     #[arg(long, env = "LATCHKEY_CONFIG", value_name = "FILE", global = true)]
@@ -97,7 +97,7 @@ pub struct ConfigArgs {
 /// The TOML file: the same settings, all optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
@@ -121,7 +121,7 @@ pub struct FileConfig {
     dead_code,
     reason = "read by the voice caller, which arrives with phone verification"
 )]
-pub struct Twilio {
+pub(crate) struct Twilio {
     pub account_sid: String,
     pub auth_token: String,
     pub from: String,
@@ -141,7 +141,7 @@ impl std::fmt::Debug for Twilio {
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     pub listen: SocketAddr,
     /// As configured; see [`Config::public_url_for`] for the URL in effect.
     pub public_url: Option<url::Url>,
@@ -159,7 +159,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
+    pub(crate) fn load(args: &ConfigArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -284,7 +284,7 @@ impl Config {
 
     /// Whether `serve` may start with these providers, and how the built-in ones are used
     /// (see [`crate::dev_providers`]). Only `serve` asks: the other commands deliver nothing.
-    pub fn dev_providers(&self) -> anyhow::Result<DevProviders> {
+    pub(crate) fn dev_providers(&self) -> anyhow::Result<DevProviders> {
         crate::dev_providers::decide(crate::dev_providers::Deployment {
             listen: self.listen,
             public_url: self.public_url.as_ref(),
@@ -299,7 +299,8 @@ impl Config {
     /// The public URL in effect once the server is bound to `bound`: the configured one, or
     /// `http://localhost:PORT` for a loopback address (WebAuthn needs a domain name, and
     /// `localhost` is one), else `http://` and the bound address.
-    pub fn public_url_for(&self, bound: SocketAddr) -> url::Url {
+    #[expect(clippy::expect_used, reason = "a host and port make a valid URL")]
+    pub(crate) fn public_url_for(&self, bound: SocketAddr) -> url::Url {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
@@ -316,7 +317,7 @@ impl Config {
     }
 }
 
-pub fn parse_file(text: &str) -> anyhow::Result<FileConfig> {
+pub(crate) fn parse_file(text: &str) -> anyhow::Result<FileConfig> {
     toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -371,7 +372,7 @@ fn twilio(
 }
 
 /// A URL with its password replaced, for error messages and logs.
-pub fn redact_url(text: &str) -> String {
+pub(crate) fn redact_url(text: &str) -> String {
     match url::Url::parse(text) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
@@ -382,7 +383,9 @@ pub fn redact_url(text: &str) -> String {
 }
 
 /// Reads the server key, or creates it (mode 0600) on first start.
-pub fn load_or_create_key(path: &Path) -> anyhow::Result<(latchkey_service::ServerKey, bool)> {
+pub(crate) fn load_or_create_key(
+    path: &Path,
+) -> anyhow::Result<(latchkey_service::ServerKey, bool)> {
     use std::io::Write;
     if path.exists() {
         let text = std::fs::read_to_string(path)

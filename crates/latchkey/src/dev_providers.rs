@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// How the built-in providers are used, once the server is allowed to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DevProviders {
+pub(crate) enum DevProviders {
     /// Real SMTP and Twilio are configured: no built-in provider exists.
     NotUsed,
     /// A loopback-only set-up: the built-in providers stand in for what is not configured.
@@ -29,7 +29,7 @@ pub enum DevProviders {
 
 /// The settings the decision depends on.
 #[derive(Debug, Clone, Copy)]
-pub struct Deployment<'a> {
+pub(crate) struct Deployment<'a> {
     pub listen: SocketAddr,
     /// `LATCHKEY_PUBLIC_URL` as configured; `None` derives it from the listen address, which
     /// for a loopback address is `http://localhost:PORT`.
@@ -45,7 +45,7 @@ pub struct Deployment<'a> {
 
 /// Decides whether the server may start, and how the built-in providers are used. The error
 /// names the missing settings and says why they are needed.
-pub fn decide(deployment: Deployment<'_>) -> Result<DevProviders, String> {
+pub(crate) fn decide(deployment: Deployment<'_>) -> Result<DevProviders, String> {
     if deployment.smtp && deployment.twilio {
         return Ok(DevProviders::NotUsed);
     }

@@ -1,6 +1,13 @@
 //! The `latchkey` binary as an operator uses it: `account create`, `audit`, `serve` and its
 //! configuration errors; the break-glass commands are in `cli/break_glass.rs`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
+)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 

@@ -18,7 +18,7 @@ const AES_CBC: &[&str] = &[
 
 /// The raw cipher value (IV followed by ciphertext) of an element holding
 /// `EncryptionMethod` and `CipherData/CipherValue`.
-pub fn cipher_value(element: &Element) -> Result<Vec<u8>, String> {
+pub(crate) fn cipher_value(element: &Element) -> Result<Vec<u8>, String> {
     let method = element
         .find(&["EncryptionMethod"])
         .and_then(|m| m.attr("Algorithm"))
@@ -34,7 +34,7 @@ pub fn cipher_value(element: &Element) -> Result<Vec<u8>, String> {
         .map_err(|_| "CipherValue is not base64".to_owned())
 }
 
-pub fn decrypt_element(element: &Element, key: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn decrypt_element(element: &Element, key: &[u8]) -> Result<Vec<u8>, String> {
     let value = cipher_value(element)?;
     if value.len() < 32 || value.len() % 16 != 0 {
         return Err("the cipher value has the wrong length".to_owned());
@@ -64,7 +64,7 @@ pub fn decrypt_element(element: &Element, key: &[u8]) -> Result<Vec<u8>, String>
     Ok(plaintext.to_vec())
 }
 
-pub fn mac_matches(mac_key: &[u8], cipher_value: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn mac_matches(mac_key: &[u8], cipher_value: &[u8], expected: &[u8]) -> bool {
     let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(mac_key) else {
         return false;
     };

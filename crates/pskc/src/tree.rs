@@ -48,7 +48,7 @@ fn local(name: &str) -> String {
     name.rsplit(':').next().unwrap_or_default().to_owned()
 }
 
-pub fn parse(document: &[u8]) -> Result<Element, FileError> {
+pub(crate) fn parse(document: &[u8]) -> Result<Element, FileError> {
     if document.len() > MAX_BYTES {
         return Err(FileError::TooLarge);
     }

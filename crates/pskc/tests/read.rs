@@ -1,6 +1,13 @@
 //! The PSKC reader against files written by python-pskc (an independent implementation),
 //! an RFC 6030-shaped document, and hostile input.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
+)]
+
 use latchkey_pskc::{FileError, PackageError, read};
 
 const KEY: [u8; 16] = [

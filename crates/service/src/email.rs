@@ -156,6 +156,7 @@ pub fn security_notice(
     }
 }
 
+#[expect(clippy::expect_used, reason = "email template renders")]
 fn render(template: &impl Template) -> String {
     // Templates are compiled in; rendering into a String can only fail on a formatting bug.
     template.render().expect("email template renders")

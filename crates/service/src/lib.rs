@@ -1,38 +1,39 @@
 //! latchkey's use cases: load what a decision needs, let `latchkey-domain` decide, then apply
 //! the effects (state change, audit record, queued messages) in one store transaction.
 //!
-//! This crate defines the ports the use cases need — [`Store`], [`Clock`], [`EmailSender`] —
-//! and knows nothing of HTTP, SQL or SMTP. The console and the JSON API both call
+//! This crate defines the ports the use cases need — [`Store`] (the role-sized ports in
+//! `store/`), [`Clock`], [`EmailSender`], [`VoiceCaller`] — and knows nothing of HTTP, SQL
+//! or SMTP. Each other module of this folder is a use case (an `impl Service` block); what
+//! they stand on — hashing pool, secrets, queues, admission buckets, outbox sealing, the
+//! WebAuthn relying party — is in `infra/`. The console and the JSON API both call
 //! [`Service`]; neither contains a business rule of its own.
 
 pub mod accounts;
-pub mod admission;
 pub mod clock;
 pub mod dev_providers;
 pub mod email;
 pub mod error;
-pub mod known_devices;
+mod infra;
 pub mod mfa;
 pub mod mfa_sign_in;
 pub mod operator;
-pub mod outbox;
-pub mod password_hasher;
 pub mod password_reset;
-pub mod priority;
 mod reauthentication;
 pub mod recovery;
 pub mod recovery_report;
-pub mod secrets;
 mod security_notices;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up_phone;
-pub mod slots;
 pub mod store;
 mod throttle;
 pub mod tokens;
 pub mod voice;
 pub mod webauthn;
+
+/// What the use cases stand on but do not decide (`infra/`): kept apart so that the folder
+/// lists use cases. Re-exported at their old paths for the other crates.
+pub use infra::{admission, known_devices, outbox, password_hasher, priority, secrets, slots};
 
 use std::sync::Arc;
 
@@ -173,7 +174,7 @@ impl Service {
             webauthn_user: server_key.signer("webauthn-user"),
             device_signer: server_key.signer("known-device"),
             throttle_subject: server_key.signer("throttle-subject"),
-            webauthn: webauthn::relying_party(&config.public_url),
+            webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             config: Arc::new(config),
         }

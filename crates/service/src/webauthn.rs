@@ -8,15 +8,13 @@
 //! does not increase is refused as a possibly cloned key (webauthn-rs's strict policy),
 //! audited, and counted as a failure.
 
-use std::sync::Arc;
-
 use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::totp::TotpParams;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Duration};
 use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
-    SecurityKeyRegistration, Url, Uuid, Webauthn, WebauthnBuilder,
+    SecurityKeyRegistration, Uuid, Webauthn,
 };
 
 use crate::error::ServiceError;
@@ -30,28 +28,6 @@ use crate::{RequestContext, Service};
 
 /// A ceremony waits this long for the authenticator.
 const CEREMONY_LIFETIME: Duration = Duration::minutes(5);
-
-/// The relying party for `public_url`, or why there cannot be one.
-pub fn relying_party(public_url: &str) -> Result<Arc<Webauthn>, String> {
-    let origin = Url::parse(public_url).map_err(|e| e.to_string())?;
-    let host = origin.host_str().ok_or("no host")?.to_owned();
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Err(format!(
-            "security keys need LATCHKEY_PUBLIC_URL with a domain name, not the address {host} (for example http://localhost:8080)"
-        ));
-    }
-    // A security key is the second factor after the password, so user presence (a touch)
-    // is what is asked of it, as AWS does; requiring on-key user verification (a PIN) would
-    // refuse most U2F keys. Chromium also rejects the credProtect policy webauthn-rs adds
-    // otherwise when UV is only preferred.
-    let webauthn = WebauthnBuilder::new(&host, &origin)
-        .map_err(|e| e.to_string())?
-        .rp_name("latchkey")
-        .danger_set_user_presence_only_security_keys(true)
-        .build()
-        .map_err(|e| e.to_string())?;
-    Ok(Arc::new(webauthn))
-}
 
 /// What the browser needs to run a ceremony.
 #[derive(Debug, Clone)]

@@ -40,7 +40,7 @@ pub struct SqliteStore {
 }
 
 /// A write transaction, holding this process's turn to write until it ends.
-pub struct SqliteTx {
+pub(crate) struct SqliteTx {
     inner: sqlx::Transaction<'static, sqlx::Sqlite>,
     _turn: Slot,
 }
@@ -60,7 +60,7 @@ impl std::ops::DerefMut for SqliteTx {
 }
 
 impl SqliteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.inner.commit().await
     }
 }

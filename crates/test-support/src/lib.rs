@@ -5,6 +5,11 @@
 //! databases). When `LATCHKEY_TEST_REQUIRE_POSTGRES=1` — as the test command sets it — a
 //! missing or unreachable server fails the test instead of quietly testing SQLite alone.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test fixtures: a broken fixture must fail the test that uses it, loudly"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use latchkey_service::RequestContext;
 
 use crate::{AppState, cookies};
 
-pub struct Client(pub RequestContext);
+pub(crate) struct Client(pub RequestContext);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;

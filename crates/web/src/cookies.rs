@@ -6,21 +6,21 @@
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
-pub const SESSION: &str = "latchkey_session";
-pub const CSRF: &str = "latchkey_csrf";
+pub(crate) const SESSION: &str = "latchkey_session";
+pub(crate) const CSRF: &str = "latchkey_csrf";
 /// Marks a browser that has completed a sign-in (see `latchkey_service::known_devices`).
-pub const DEVICE: &str = "latchkey_device";
+pub(crate) const DEVICE: &str = "latchkey_device";
 /// The sign-in attempt between the password and the MFA code.
-pub const ATTEMPT: &str = "latchkey_attempt";
+pub(crate) const ATTEMPT: &str = "latchkey_attempt";
 /// The recovery flow (`Sign in using alternative factors`).
-pub const RECOVERY: &str = "latchkey_recovery";
+pub(crate) const RECOVERY: &str = "latchkey_recovery";
 /// The 6-digit code of the current verification call, shown on the recovery page.
-pub const CALL_CODE: &str = "latchkey_call_code";
+pub(crate) const CALL_CODE: &str = "latchkey_call_code";
 /// A sign-up whose email is verified and whose phone call is next.
-pub const SIGN_UP: &str = "latchkey_sign_up";
+pub(crate) const SIGN_UP: &str = "latchkey_sign_up";
 
 /// The value of cookie `name`, if the request carries it.
-pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn get(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -33,13 +33,13 @@ pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// A `Set-Cookie` value that lives as long as the browser session (the server enforces the
 /// real expiry).
-pub fn set(name: &str, value: &str, secure: bool) -> String {
+pub(crate) fn set(name: &str, value: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }
 
 /// A `Set-Cookie` value that removes the cookie.
-pub fn clear(name: &str, secure: bool) -> String {
+pub(crate) fn clear(name: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }

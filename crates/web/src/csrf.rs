@@ -17,16 +17,16 @@ use latchkey_service::{SecretToken, Signer};
 /// The browser's CSRF cookie for this request. `fresh` means the browser did not send one
 /// and a new one is being set on the response.
 #[derive(Debug, Clone)]
-pub struct CsrfCookie {
+pub(crate) struct CsrfCookie {
     pub value: String,
     pub fresh: bool,
 }
 
-pub fn token_for(signer: &Signer, cookie: &str) -> String {
+pub(crate) fn token_for(signer: &Signer, cookie: &str) -> String {
     signer.sign(format!("csrf\0{cookie}").as_bytes())
 }
 
-pub fn new_cookie_value() -> String {
+pub(crate) fn new_cookie_value() -> String {
     SecretToken::generate().expose().to_owned()
 }
 
@@ -38,7 +38,7 @@ struct CsrfField {
 
 /// A URL-encoded form whose CSRF token was checked. Malformed or oversized bodies and bad
 /// tokens become a clear error page and never reach the handler.
-pub struct ConsoleForm<T>(pub T);
+pub(crate) struct ConsoleForm<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
     type Rejection = PageError;
@@ -83,7 +83,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
 
 /// A JSON body posted by the console's own script, with the page's CSRF token in the
 /// `X-CSRF-Token` header. Failures answer in the API's error shape, which the script shows.
-pub struct ConsoleJson<T>(pub T);
+pub(crate) struct ConsoleJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleJson<T> {
     type Rejection = crate::error::ApiError;

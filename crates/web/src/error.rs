@@ -13,7 +13,7 @@ use crate::page::MessagePage;
 
 /// A console error page.
 #[derive(Debug)]
-pub struct PageError {
+pub(crate) struct PageError {
     pub status: StatusCode,
     pub heading: &'static str,
     pub message: String,
@@ -29,7 +29,7 @@ fn overloaded_message(retry_after: i64) -> String {
 }
 
 impl PageError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self {
             retry_after: None,
             status: StatusCode::BAD_REQUEST,
@@ -38,7 +38,7 @@ impl PageError {
         }
     }
 
-    pub fn too_large() -> Self {
+    pub(crate) fn too_large() -> Self {
         Self {
             retry_after: None,
             status: StatusCode::PAYLOAD_TOO_LARGE,
@@ -47,7 +47,7 @@ impl PageError {
         }
     }
 
-    pub fn csrf() -> Self {
+    pub(crate) fn csrf() -> Self {
         Self {
             retry_after: None,
             status: StatusCode::FORBIDDEN,
@@ -56,7 +56,7 @@ impl PageError {
         }
     }
 
-    pub fn cross_origin(origin: &str, expected: &str) -> Self {
+    pub(crate) fn cross_origin(origin: &str, expected: &str) -> Self {
         Self {
             retry_after: None,
             status: StatusCode::FORBIDDEN,
@@ -67,7 +67,7 @@ impl PageError {
         }
     }
 
-    pub fn not_found() -> Self {
+    pub(crate) fn not_found() -> Self {
         Self {
             retry_after: None,
             status: StatusCode::NOT_FOUND,
@@ -76,7 +76,7 @@ impl PageError {
         }
     }
 
-    pub fn link_invalid() -> Self {
+    pub(crate) fn link_invalid() -> Self {
         Self {
             retry_after: None,
             status: StatusCode::GONE,
@@ -85,7 +85,7 @@ impl PageError {
         }
     }
 
-    pub fn internal() -> Self {
+    pub(crate) fn internal() -> Self {
         Self {
             retry_after: None,
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -243,12 +243,12 @@ impl IntoResponse for PageError {
 
 /// The single error shape of the JSON API.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApiErrorBody {
+pub(crate) struct ApiErrorBody {
     pub error: ApiErrorDetail,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApiErrorDetail {
+pub(crate) struct ApiErrorDetail {
     /// A stable, machine-readable code such as `invalid_request` or `invalid_credentials`.
     pub code: String,
     /// A sentence for people.
@@ -259,13 +259,13 @@ pub struct ApiErrorDetail {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApiFieldError {
+pub(crate) struct ApiFieldError {
     pub field: String,
     pub message: String,
 }
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub body: ApiErrorBody,
     /// Seconds, for a `Retry-After` header (429 and 503 answers).
@@ -273,7 +273,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             body: ApiErrorBody {
@@ -287,11 +287,11 @@ impl ApiError {
         }
     }
 
-    pub fn forbidden(code: &str, message: &str) -> Self {
+    pub(crate) fn forbidden(code: &str, message: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -299,7 +299,7 @@ impl ApiError {
         )
     }
 
-    pub fn invalid(fields: Vec<FieldError>) -> Self {
+    pub(crate) fn invalid(fields: Vec<FieldError>) -> Self {
         let mut error = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",

@@ -88,7 +88,7 @@ pub(crate) struct WebSettings {
 }
 
 impl WebSettings {
-    pub fn cookie_name(&self, base: &str) -> String {
+    pub(crate) fn cookie_name(&self, base: &str) -> String {
         if self.secure_cookies {
             format!("__Host-{base}")
         } else {

@@ -13,7 +13,7 @@ use crate::error::{ApiError, PageError};
 use crate::{AppState, cookies};
 
 /// Gives every browser a CSRF cookie, and hands its value to the handlers.
-pub async fn ensure_csrf_cookie(
+pub(crate) async fn ensure_csrf_cookie(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
@@ -65,7 +65,7 @@ pub async fn ensure_csrf_cookie(
 /// latchkey's public origin, and `Sec-Fetch-Site` must not be `cross-site` or `same-site`.
 /// Clients that send neither header (curl, server-to-server API use) are not browsers
 /// acting for someone else, and pass.
-pub async fn same_origin_writes(
+pub(crate) async fn same_origin_writes(
     State(state): State<AppState>,
     req: Request,
     next: Next,
@@ -109,7 +109,11 @@ pub async fn same_origin_writes(
 /// could answer instead. A year, the usual value, and without `includeSubDomains`: latchkey
 /// cannot know the operator's other hosts under the same domain, and would break any of them
 /// still served over http. Never over http: there it would be meaningless at best.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     // `secure_cookies` is exactly "the public URL is https://".
@@ -142,7 +146,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 /// take the processor away from everyone else (the benchmark's floods: from one address,
 /// refused by its bucket; from 256, refused by the full queue). Past the cap, refusals are
 /// answered at once. A 503 without `Retry-After` (`/healthz`) is not a refusal and is not held.
-pub async fn pause_refusals(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn pause_refusals(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let response = next.run(req).await;
     let refused = match response.status() {
         StatusCode::TOO_MANY_REQUESTS => true,
@@ -163,12 +171,12 @@ pub async fn pause_refusals(State(state): State<AppState>, req: Request, next: N
 /// Runs every request in its own priority scope: `Normal` until the service has verified a
 /// known-device token, then ahead of the queue for hashing and the SQLite write turn
 /// (`latchkey_service::priority`).
-pub async fn request_priority(req: Request, next: Next) -> Response {
+pub(crate) async fn request_priority(req: Request, next: Next) -> Response {
     latchkey_service::priority::scope(next.run(req)).await
 }
 
 /// One log line per request. The query string is never logged: it may carry a link token.
-pub async fn log_requests(req: Request, next: Next) -> Response {
+pub(crate) async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -186,7 +194,11 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
 /// With a derived public URL only: a browser page load under another name for this server
 /// is redirected to the public URL (same path and query). The target is always the
 /// configured origin, never the request's `Host`.
-pub async fn canonical_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn canonical_host(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if state.web.canonical_redirect && matches!(*req.method(), Method::GET | Method::HEAD) {
         let host = req
             .headers()
@@ -219,7 +231,7 @@ pub async fn canonical_host(State(state): State<AppState>, req: Request, next: N
 /// exist — unless the operator allowed them on a reachable deployment with
 /// `LATCHKEY_DEV_PROVIDERS`, which every page then warns about. This catches the proxy an
 /// operator put in front of a loopback listener and forgot to tell latchkey about.
-pub async fn dev_pages_stay_local(
+pub(crate) async fn dev_pages_stay_local(
     State(state): State<AppState>,
     req: Request,
     next: Next,

@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::csrf::{CsrfCookie, token_for};
 
 #[derive(Debug, Clone, Default)]
-pub struct Page {
+pub(crate) struct Page {
     pub csrf_token: String,
     pub dev_mailbox: bool,
     pub dev_phone: bool,
@@ -22,12 +22,12 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn with_error(mut self, message: impl Into<String>) -> Self {
+    pub(crate) fn with_error(mut self, message: impl Into<String>) -> Self {
         self.error = Some(message.into());
         self
     }
 
-    pub fn with_notice(mut self, message: impl Into<String>) -> Self {
+    pub(crate) fn with_notice(mut self, message: impl Into<String>) -> Self {
         self.notice = Some(message.into());
         self
     }
@@ -57,7 +57,7 @@ impl FromRequestParts<AppState> for Page {
 
 /// Renders a template that failed to render as a plain error: templates are compiled in, so
 /// this only happens on a programming error, which must not take the page down silently.
-pub fn render(template: &impl Template) -> Html<String> {
+pub(crate) fn render(template: &impl Template) -> Html<String> {
     match template.render() {
         Ok(html) => Html(html),
         Err(e) => {
@@ -73,7 +73,7 @@ pub fn render(template: &impl Template) -> Html<String> {
 /// A page with a heading, a few paragraphs and at most one button.
 #[derive(Template)]
 #[template(path = "console/message.html")]
-pub struct MessagePage {
+pub(crate) struct MessagePage {
     pub page: Page,
     pub heading: String,
     pub paragraphs: Vec<String>,
@@ -81,7 +81,7 @@ pub struct MessagePage {
 }
 
 impl MessagePage {
-    pub fn new(
+    pub(crate) fn new(
         page: Page,
         heading: &str,
         paragraphs: Vec<String>,
@@ -96,11 +96,15 @@ impl MessagePage {
     }
 
     /// For error pages, which are built without the request at hand.
-    pub fn plain(heading: &str, paragraphs: Vec<String>, action: Option<(&str, &str)>) -> Self {
+    pub(crate) fn plain(
+        heading: &str,
+        paragraphs: Vec<String>,
+        action: Option<(&str, &str)>,
+    ) -> Self {
         Self::new(Page::default(), heading, paragraphs, action)
     }
 
-    pub fn render_html(&self) -> String {
+    pub(crate) fn render_html(&self) -> String {
         render(self).0
     }
 }

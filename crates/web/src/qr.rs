@@ -5,7 +5,7 @@ use base64::Engine;
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-pub fn svg_data_uri(text: &str) -> String {
+pub(crate) fn svg_data_uri(text: &str) -> String {
     let svg = match QrCode::new(text.as_bytes()) {
         Ok(code) => code
             .render::<svg::Color>()

@@ -11,7 +11,7 @@ use crate::error::{ApiError, PageError};
 use crate::{AppState, cookies};
 
 /// The console session, if the browser has a live one.
-pub struct MaybeSignedIn(pub Option<CurrentSession>);
+pub(crate) struct MaybeSignedIn(pub Option<CurrentSession>);
 
 impl FromRequestParts<AppState> for MaybeSignedIn {
     type Rejection = PageError;
@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
 /// A session earned with alternative factors is refused here with a page that says why: it
 /// may only do what [`SignedInAllowingRecovery`] routes offer (replace the lost device, change
 /// the password, sign out). Every page added later is closed to it unless its handler opts in.
-pub struct SignedIn(pub CurrentSession);
+pub(crate) struct SignedIn(pub CurrentSession);
 
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for SignedIn {
 }
 
 /// A console page of Security credentials that a recovery session may use too.
-pub struct SignedInAllowingRecovery(pub CurrentSession);
+pub(crate) struct SignedInAllowingRecovery(pub CurrentSession);
 
 impl FromRequestParts<AppState> for SignedInAllowingRecovery {
     type Rejection = Response;
@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for SignedInAllowingRecovery {
 /// An API call authenticated with `Authorization: Bearer <session token>` of a full session;
 /// a recovery session is refused (`recovery_session_scope`) unless the route takes
 /// [`BearerAllowingRecovery`].
-pub struct Bearer(pub CurrentSession);
+pub(crate) struct Bearer(pub CurrentSession);
 
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
@@ -93,7 +93,7 @@ impl FromRequestParts<AppState> for Bearer {
 }
 
 /// A bearer session of any kind, for the API's Security-credentials routes.
-pub struct BearerAllowingRecovery(pub CurrentSession);
+pub(crate) struct BearerAllowingRecovery(pub CurrentSession);
 
 impl FromRequestParts<AppState> for BearerAllowingRecovery {
     type Rejection = ApiError;

@@ -26,14 +26,14 @@ use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
 
-pub fn twilio_routes() -> Router<AppState> {
+pub(crate) fn twilio_routes() -> Router<AppState> {
     Router::new()
         .route("/twilio/voice/{call_id}", post(twilio_voice))
         .route("/twilio/gather/{call_id}", post(twilio_gather))
         .route("/twilio/status/{call_id}", post(twilio_status))
 }
 
-pub fn dev_phone_routes() -> Router<AppState> {
+pub(crate) fn dev_phone_routes() -> Router<AppState> {
     Router::new()
         .route("/dev/phone", get(dev_phone))
         .route("/dev/phone/{call_id}", get(dev_answer))
@@ -41,6 +41,7 @@ pub fn dev_phone_routes() -> Router<AppState> {
 }
 
 /// Twilio's request signature for `url` and the POST parameters.
+#[expect(clippy::expect_used, reason = "HMAC takes any key")]
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
@@ -235,7 +236,7 @@ async fn twilio_status(
     }
 }
 
-pub struct CallRow {
+pub(crate) struct CallRow {
     pub id: String,
     pub to: String,
     pub placed: String,

@@ -13,14 +13,14 @@ use serde_json::json;
 use super::seed::{BenchAccount, PASSWORD};
 
 #[derive(Clone)]
-pub struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
 /// A complete sign-in.
 #[derive(Debug, Clone)]
-pub struct SignedIn {
+pub(super) struct SignedIn {
     pub session_token: String,
     pub device_token: String,
     /// The TOTP time step the sign-in used up.
@@ -30,7 +30,7 @@ pub struct SignedIn {
 
 /// How one attempt ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     SignedIn,
     /// 401: wrong email or password.
     Denied,
@@ -40,7 +40,7 @@ pub enum Outcome {
 }
 
 impl Client {
-    pub fn new(base: &str, from: Ipv4Addr) -> anyhow::Result<Self> {
+    pub(super) fn new(base: &str, from: Ipv4Addr) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .local_address(IpAddr::V4(from))
             .pool_max_idle_per_host(64)
@@ -60,7 +60,7 @@ impl Client {
 
     /// The whole sign-in: password, then the device's current code, presenting the
     /// known-device token of an earlier sign-in if there is one.
-    pub async fn sign_in(
+    pub(super) async fn sign_in(
         &self,
         account: &BenchAccount,
         device_token: Option<&str>,
@@ -119,7 +119,7 @@ impl Client {
     }
 
     /// One password attempt; the answer's status and how long it took.
-    pub async fn password_attempt(
+    pub(super) async fn password_attempt(
         &self,
         email: &str,
         password: &str,
@@ -143,7 +143,7 @@ impl Client {
     }
 
     /// A GET with optional cookies; the status.
-    pub async fn get(&self, path: &str, cookie: Option<&str>) -> anyhow::Result<u16> {
+    pub(super) async fn get(&self, path: &str, cookie: Option<&str>) -> anyhow::Result<u16> {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(cookie) = cookie {
             request = request.header(reqwest::header::COOKIE, cookie);
@@ -155,7 +155,7 @@ impl Client {
     }
 
     /// The value of a cookie the server sets on `path`.
-    pub async fn cookie_from(&self, path: &str, name: &str) -> anyhow::Result<String> {
+    pub(super) async fn cookie_from(&self, path: &str, name: &str) -> anyhow::Result<String> {
         let response = self.http.get(format!("{}{path}", self.base)).send().await?;
         response
             .headers()
@@ -172,6 +172,6 @@ impl Client {
 
 /// Address `n` of one group of simulated clients, in `127.<group>.0.0/16`; groups start at 1,
 /// so no client shares `127.0.0.1` with the server.
-pub fn address(group: u8, n: u32) -> Ipv4Addr {
+pub(super) fn address(group: u8, n: u32) -> Ipv4Addr {
     Ipv4Addr::new(127, group, (n / 254 % 256) as u8, (n % 254) as u8 + 1)
 }

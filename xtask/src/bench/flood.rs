@@ -18,7 +18,7 @@ use super::client::{Client, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FloodKind {
+pub(crate) enum FloodKind {
     /// Every attempt from one client address.
     OneAddress,
     /// Attempts spread over 256 addresses across 127.0.0.0/8.
@@ -26,7 +26,7 @@ pub enum FloodKind {
 }
 
 #[derive(Debug, Args)]
-pub struct FloodArgs {
+pub(crate) struct FloodArgs {
     #[arg(long)]
     base: String,
     #[arg(long, value_enum)]
@@ -37,7 +37,7 @@ pub struct FloodArgs {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, Clone, Copy)]
-pub struct FloodReport {
+pub(crate) struct FloodReport {
     pub sent: u64,
     pub denied: u64,
     pub throttled: u64,
@@ -48,7 +48,7 @@ pub struct FloodReport {
 
 /// The first octets of the spread flood's addresses: anything in 127.0.0.0/8 outside the
 /// groups the legitimate clients use (1–15) and the server's 127.0.0.1.
-pub fn spread_addresses(count: usize) -> Vec<Ipv4Addr> {
+pub(crate) fn spread_addresses(count: usize) -> Vec<Ipv4Addr> {
     let mut chosen = Vec::with_capacity(count);
     while chosen.len() < count {
         let group = 16 + random_below(240) as u8;
@@ -66,9 +66,9 @@ pub fn spread_addresses(count: usize) -> Vec<Ipv4Addr> {
 }
 
 /// The flood's one address.
-pub const ONE_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 200, 0, 1);
+pub(crate) const ONE_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 200, 0, 1);
 
-pub fn run(args: FloodArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: FloodArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -143,14 +143,14 @@ async fn flood(args: FloodArgs, stop: Arc<AtomicBool>) -> anyhow::Result<FloodRe
 }
 
 /// A running flood process, as the benchmark holds it.
-pub struct Flood {
+pub(crate) struct Flood {
     child: std::process::Child,
     stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Flood {
     /// Starts a flood and returns once it has had 200 answers.
-    pub fn start(base: &str, kind: FloodKind, connections: usize) -> anyhow::Result<Self> {
+    pub(crate) fn start(base: &str, kind: FloodKind, connections: usize) -> anyhow::Result<Self> {
         let kind_arg = match kind {
             FloodKind::OneAddress => "one-address",
             FloodKind::Spread => "spread",
@@ -174,12 +174,12 @@ impl Flood {
         Ok(flood)
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Stops the flood (closing its standard input) and reads its report.
-    pub fn stop(mut self) -> anyhow::Result<FloodReport> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<FloodReport> {
         drop(self.child.stdin.take());
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use latchkey_service::HashParams;
 
-pub fn raw_hashes_per_second(threads: usize, for_at_least: Duration) -> f64 {
+pub(super) fn raw_hashes_per_second(threads: usize, for_at_least: Duration) -> f64 {
     let params = HashParams::default();
     let started = Instant::now();
     let counts: Vec<u64> = std::thread::scope(|scope| {

@@ -4,7 +4,7 @@
 //! means and why its target is what it is.
 
 mod client;
-pub mod flood;
+pub(crate) mod flood;
 mod hashing;
 mod phases;
 mod proc;
@@ -33,14 +33,14 @@ use setup::{Scratch, build_latchkey, machine, postgres_admin_url, write_key};
 use stats::ratio;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
+pub(crate) enum BackendChoice {
     Sqlite,
     Postgres,
     All,
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// A few samples of everything with the debug build: proves the benchmark still runs (the
     /// test suite does this). Figures from it mean nothing and nothing in the repository is
     /// written.
@@ -99,14 +99,7 @@ impl Sizes {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
-}
-
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -114,7 +107,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let sizes = Sizes::of(&args);
     let binary = match &args.latchkey {
         Some(path) => path.clone(),

@@ -14,7 +14,7 @@ use super::stats::Samples;
 
 /// Where a phase's CPU time went, and what else the machine was doing meanwhile.
 #[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct Load {
+pub(super) struct Load {
     pub wall_s: f64,
     pub latchkey_cpu_s: f64,
     pub postgres_cpu_s: f64,
@@ -26,7 +26,7 @@ pub struct Load {
     pub load_average_1m: f64,
 }
 
-pub struct Meter {
+pub(super) struct Meter {
     started: Instant,
     server: u32,
     busy: CpuTime,
@@ -36,7 +36,7 @@ pub struct Meter {
 }
 
 impl Meter {
-    pub fn start(server: u32) -> Self {
+    pub(super) fn start(server: u32) -> Self {
         Self {
             started: Instant::now(),
             server,
@@ -48,7 +48,7 @@ impl Meter {
     }
 
     /// `helpers` is CPU spent by other load-generator processes (a flood) during the phase.
-    pub fn finish(self, helpers: CpuTime) -> Load {
+    pub(super) fn finish(self, helpers: CpuTime) -> Load {
         let wall = self.started.elapsed().as_secs_f64();
         let busy = (proc::machine_busy() - self.busy).0;
         let latchkey = (proc::cpu_of(self.server).unwrap_or_default() - self.latchkey).0;
@@ -68,21 +68,21 @@ impl Meter {
 }
 
 /// Clients for one group of addresses.
-pub fn clients(base: &str, group: u8, count: u32) -> anyhow::Result<Vec<Client>> {
+pub(super) fn clients(base: &str, group: u8, count: u32) -> anyhow::Result<Vec<Client>> {
     (0..count)
         .map(|n| Client::new(base, address(group, n)))
         .collect()
 }
 
 /// Complete sign-ins one after another, as single users make them.
-pub struct Sequential {
+pub(super) struct Sequential {
     pub latencies: Samples,
     pub failures: usize,
     pub first_failure: Option<String>,
 }
 
 impl Sequential {
-    pub fn success_rate(&self) -> f64 {
+    pub(super) fn success_rate(&self) -> f64 {
         let total = self.latencies.len() + self.failures;
         if total == 0 {
             0.0
@@ -94,14 +94,14 @@ impl Sequential {
 
 /// An account to sign in to and, if it has signed in before, what that left behind.
 #[derive(Debug, Clone)]
-pub struct Returning {
+pub(super) struct Returning {
     pub account: u64,
     pub device_token: Option<String>,
     pub used_step: Option<i64>,
 }
 
 impl Returning {
-    pub fn first_time(account: u64) -> Self {
+    pub(super) fn first_time(account: u64) -> Self {
         Self {
             account,
             device_token: None,
@@ -110,7 +110,7 @@ impl Returning {
     }
 }
 
-pub async fn sequential_sign_ins(
+pub(super) async fn sequential_sign_ins(
     clients: &[Client],
     accounts: impl IntoIterator<Item = Returning>,
 ) -> Sequential {
@@ -138,7 +138,7 @@ pub async fn sequential_sign_ins(
 
 /// Complete sign-ins as fast as the server takes them, `concurrency` at a time, each from a
 /// device new to the account. Returns the known-device token each sign-in earned.
-pub async fn sign_in_throughput(
+pub(super) async fn sign_in_throughput(
     clients: &[Client],
     accounts: Vec<u64>,
     concurrency: usize,
@@ -183,7 +183,7 @@ pub async fn sign_in_throughput(
 }
 
 /// GETs of `path` per second with `concurrency` in flight; every answer must be 200.
-pub async fn requests_per_second(
+pub(super) async fn requests_per_second(
     clients: &[Client],
     path: &str,
     cookie: Option<&str>,
@@ -217,7 +217,7 @@ pub async fn requests_per_second(
 
 /// Failed password attempts, alternating an unknown email with a known email and a wrong
 /// password, one at a time.
-pub async fn failed_attempts(
+pub(super) async fn failed_attempts(
     clients: &[Client],
     known: &[u64],
     pairs: usize,

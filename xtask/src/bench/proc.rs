@@ -11,7 +11,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// User plus system CPU time, in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CpuTime(pub f64);
+pub(super) struct CpuTime(pub f64);
 
 impl Sub for CpuTime {
     type Output = CpuTime;
@@ -30,19 +30,19 @@ fn ticks_from_stat(stat: &str) -> Option<f64> {
     Some(utime + stime)
 }
 
-pub fn cpu_of(pid: u32) -> Option<CpuTime> {
+pub(super) fn cpu_of(pid: u32) -> Option<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Some(CpuTime(ticks_from_stat(&stat)? / TICKS_PER_SECOND))
 }
 
 /// This process: the load generator's own cost.
-pub fn cpu_of_self() -> CpuTime {
+pub(super) fn cpu_of_self() -> CpuTime {
     cpu_of(std::process::id()).unwrap_or_default()
 }
 
 /// Every PostgreSQL server process on the machine (the database is part of the system
 /// under test when latchkey runs on PostgreSQL).
-pub fn cpu_of_postgres() -> CpuTime {
+pub(super) fn cpu_of_postgres() -> CpuTime {
     let mut total = 0.0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return CpuTime(0.0);
@@ -63,7 +63,7 @@ pub fn cpu_of_postgres() -> CpuTime {
 }
 
 /// A `kB` line of `/proc/PID/status`, such as `VmRSS:` or `VmHWM:`.
-pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
+pub(super) fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -75,7 +75,7 @@ pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
 }
 
 /// The whole machine's busy CPU time so far (every core), in seconds.
-pub fn machine_busy() -> CpuTime {
+pub(super) fn machine_busy() -> CpuTime {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().next() else {
         return CpuTime(0.0);
@@ -96,14 +96,14 @@ pub fn machine_busy() -> CpuTime {
 }
 
 /// The one-minute load average.
-pub fn load_average() -> f64 {
+pub(super) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
 }
 
-pub fn cores() -> usize {
+pub(super) fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -11,7 +11,7 @@ use super::phases::Load;
 use super::stats::Summary;
 
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(super) struct Report {
     /// UTC, RFC 3339.
     pub date: String,
     pub smoke: bool,
@@ -21,7 +21,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Machine {
+pub(super) struct Machine {
     pub cpu: String,
     pub cores: usize,
     pub memory_gib: f64,
@@ -30,7 +30,7 @@ pub struct Machine {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Argon2Info {
+pub(super) struct Argon2Info {
     pub memory_kib: u32,
     pub iterations: u32,
     pub lanes: u32,
@@ -39,7 +39,7 @@ pub struct Argon2Info {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Ratio {
+pub(super) struct Ratio {
     pub name: String,
     pub value: f64,
     pub target: &'static str,
@@ -47,7 +47,7 @@ pub struct Ratio {
 }
 
 #[derive(Debug, Serialize)]
-pub struct BackendReport {
+pub(super) struct BackendReport {
     pub backend: &'static str,
     pub ratios: Vec<Ratio>,
     pub efficiency: Efficiency,
@@ -60,7 +60,7 @@ pub struct BackendReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Efficiency {
+pub(super) struct Efficiency {
     pub sign_ins: usize,
     pub concurrency: usize,
     pub sign_ins_per_s: f64,
@@ -72,14 +72,14 @@ pub struct Efficiency {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Legit {
+pub(super) struct Legit {
     pub latency: Summary,
     pub success_rate: f64,
     pub load: Load,
 }
 
 #[derive(Debug, Serialize)]
-pub struct FloodResult {
+pub(super) struct FloodResult {
     pub kind: &'static str,
     pub legit: Legit,
     pub flood: FloodReport,
@@ -87,7 +87,7 @@ pub struct FloodResult {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Memory {
+pub(super) struct Memory {
     pub idle_bytes: u64,
     pub peak_bytes: u64,
     pub slots: usize,
@@ -95,7 +95,7 @@ pub struct Memory {
 }
 
 #[derive(Debug, Serialize)]
-pub struct CheapPath {
+pub(super) struct CheapPath {
     pub page: &'static str,
     pub trivial: &'static str,
     pub page_requests_per_s: f64,
@@ -105,14 +105,14 @@ pub struct CheapPath {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Timing {
+pub(super) struct Timing {
     pub unknown_email: Summary,
     pub wrong_password: Summary,
     pub load: Load,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Scale {
+pub(super) struct Scale {
     pub small_accounts: u64,
     pub large_accounts: u64,
     pub small: Summary,
@@ -123,7 +123,7 @@ pub struct Scale {
 }
 
 impl Report {
-    pub fn write_json(&self, dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    pub(super) fn write_json(&self, dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let json = serde_json::to_string_pretty(self)? + "\n";
         let stamp: String = self
@@ -142,7 +142,7 @@ impl Report {
     }
 
     /// The ratio table, one column per backend.
-    pub fn table(&self) -> String {
+    pub(super) fn table(&self) -> String {
         let mut out = String::new();
         out.push_str("| Ratio | Target |");
         for b in &self.backends {
@@ -169,7 +169,7 @@ impl Report {
     }
 
     /// The figures behind the ratios, for the reader who wants to check them.
-    pub fn details(&self) -> String {
+    pub(super) fn details(&self) -> String {
         let mut out = String::new();
         for b in &self.backends {
             let e = &b.efficiency;
@@ -249,7 +249,7 @@ impl Report {
     }
 
     /// Replaces the generated part of `BENCHMARKS.md` (between its two markers).
-    pub fn update_markdown(&self, path: &Path) -> anyhow::Result<()> {
+    pub(super) fn update_markdown(&self, path: &Path) -> anyhow::Result<()> {
         const BEGIN: &str = "<!-- bench:begin -->";
         const END: &str = "<!-- bench:end -->";
         let text = std::fs::read_to_string(path)
@@ -281,7 +281,7 @@ impl Report {
 }
 
 /// `1000000` as `1,000,000`.
-pub fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -16,19 +16,19 @@ use latchkey_service::{Clock, HashParams, PasswordHasher, Sealer, ServerKey, Sys
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 /// Every seeded account's password.
-pub const PASSWORD: &str = "correct horse battery staple, benchmarked";
+pub(super) const PASSWORD: &str = "correct horse battery staple, benchmarked";
 /// Every seeded device's TOTP secret (20 bytes, as latchkey issues).
-pub const TOTP_SECRET: &[u8; 20] = b"latchkey-bench-totp!";
+pub(super) const TOTP_SECRET: &[u8; 20] = b"latchkey-bench-totp!";
 
 /// Seeded account number `i`.
 #[derive(Debug, Clone)]
-pub struct BenchAccount {
+pub(super) struct BenchAccount {
     pub email: String,
     pub device_id: String,
 }
 
 impl BenchAccount {
-    pub fn new(i: u64) -> Self {
+    pub(super) fn new(i: u64) -> Self {
         Self {
             email: email(i),
             device_id: device_id(i),
@@ -38,7 +38,7 @@ impl BenchAccount {
     /// The code to enter and its time step: the device's current code, or, when that step
     /// was already used by this account, the next one (within the one-step clock skew every
     /// TOTP verifier allows, latchkey included), so one account can sign in twice in 30 s.
-    pub fn code(&self, used_step: Option<i64>) -> (String, i64) {
+    pub(super) fn code(&self, used_step: Option<i64>) -> (String, i64) {
         let now = SystemClock.now().0;
         let params = TotpParams::VIRTUAL;
         let step = (now / params.period).max(used_step.map_or(i64::MIN, |s| s + 1));
@@ -63,12 +63,12 @@ fn device_id(i: u64) -> String {
     format!("mfa-bench{i}")
 }
 
-pub enum Database {
+pub(super) enum Database {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-pub struct Seeder {
+pub(super) struct Seeder {
     db: Database,
     sealer: Sealer,
     password_hash: String,
@@ -76,7 +76,7 @@ pub struct Seeder {
 }
 
 impl Seeder {
-    pub async fn new(db: Database, key: &ServerKey) -> anyhow::Result<Self> {
+    pub(super) async fn new(db: Database, key: &ServerKey) -> anyhow::Result<Self> {
         let hasher = PasswordHasher::new(HashParams::default(), 1)?;
         let password_hash = hasher.hash(PASSWORD).await?;
         let now = SystemClock.now().0;
@@ -90,7 +90,7 @@ impl Seeder {
     }
 
     /// Inserts accounts `range` (and their devices), in batches.
-    pub async fn seed(&self, range: Range<u64>) -> anyhow::Result<()> {
+    pub(super) async fn seed(&self, range: Range<u64>) -> anyhow::Result<()> {
         const BATCH: u64 = 2_000;
         // SQLite commits a batch of batches at once: its cost is the fsync, not the rows.
         const PER_TRANSACTION: u64 = 25;
@@ -127,7 +127,7 @@ impl Seeder {
     /// Otherwise the measurement that follows times the import's deferred writes (a
     /// checkpoint of about a gigabyte of WAL running through it) rather than lookups in a
     /// large database.
-    pub async fn settle(&self) -> anyhow::Result<()> {
+    pub(super) async fn settle(&self) -> anyhow::Result<()> {
         match &self.db {
             Database::Sqlite(pool) => {
                 sqlx::raw_sql("ANALYZE").execute(pool).await?;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use super::proc;
 
-pub struct Server {
+pub(super) struct Server {
     child: Child,
     pub base: String,
     pub log: PathBuf,
@@ -17,7 +17,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `latchkey serve` on a free loopback port and waits until `/healthz` answers.
-    pub async fn start(
+    pub(super) async fn start(
         binary: &Path,
         data_dir: &Path,
         database_url: Option<&str>,
@@ -75,22 +75,22 @@ impl Server {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Resident memory now, in bytes.
-    pub fn rss(&self) -> u64 {
+    pub(super) fn rss(&self) -> u64 {
         proc::status_kib(self.pid(), "VmRSS:").unwrap_or(0) * 1024
     }
 
     /// The highest resident memory since the process started, in bytes.
-    pub fn peak_rss(&self) -> u64 {
+    pub(super) fn peak_rss(&self) -> u64 {
         proc::status_kib(self.pid(), "VmHWM:").unwrap_or(0) * 1024
     }
 
     /// Stops the server as an operator would (SIGTERM, graceful shutdown).
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub(super) async fn stop(mut self) -> anyhow::Result<()> {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.pid().to_string())

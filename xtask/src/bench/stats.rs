@@ -6,13 +6,13 @@ use serde::Serialize;
 
 /// Latencies of one measurement, kept whole so any percentile can be read exactly.
 #[derive(Debug, Clone, Default)]
-pub struct Samples {
+pub(super) struct Samples {
     millis: Vec<f64>,
 }
 
 /// What the report says about a set of samples.
 #[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct Summary {
+pub(super) struct Summary {
     pub samples: usize,
     pub mean_ms: f64,
     pub p50_ms: f64,
@@ -22,15 +22,15 @@ pub struct Summary {
 }
 
 impl Samples {
-    pub fn push(&mut self, latency: Duration) {
+    pub(super) fn push(&mut self, latency: Duration) {
         self.millis.push(latency.as_secs_f64() * 1000.0);
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.millis.len()
     }
 
-    pub fn summary(&self) -> Summary {
+    pub(super) fn summary(&self) -> Summary {
         let mut sorted = self.millis.clone();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
@@ -51,7 +51,7 @@ impl Samples {
 }
 
 /// `a / b`, or 0 when `b` is 0 (a figure that could not be measured).
-pub fn ratio(a: f64, b: f64) -> f64 {
+pub(super) fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 

@@ -1,6 +1,13 @@
 //! The store contract: every behaviour the use cases rely on, checked against SQLite and
 //! against PostgreSQL with the same assertions.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
+)]
+
 mod accounts;
 mod audit;
 mod break_glass;
@@ -10,6 +17,7 @@ mod devices;
 mod durability;
 mod hardware;
 mod outbox;
+mod races;
 mod recovery;
 mod sessions;
 mod sign_in_attempts;

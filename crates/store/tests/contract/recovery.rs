@@ -1,8 +1,12 @@
-//! Recovery flows and `This wasn't me`.
+//! Recovery flows and `This wasn't me`, and each of their steps taken once under races.
 
+use super::races::{
+    RACERS, audit_details, race, racer_audit, racer_mail, racers_with_mail, winners,
+};
 use super::*;
 use latchkey_domain::Duration;
 use latchkey_domain::mfa::DeviceKind;
+use latchkey_domain::recovery::RecoveryState;
 use latchkey_domain::totp::TotpParams;
 
 async fn device_at(store: &Arc<dyn Store>, account: &AccountId, id: &str, at: Timestamp) {
@@ -312,5 +316,428 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
         assert!(sign_in_with(&store, &id, "dev-later", 102).await, "{name}");
         // The reset and a device that predates the recovery do.
         assert!(!sign_in_with(&store, &id, "dev-old", 103).await, "{name}");
+    }
+}
+
+/// A flow of `account` begun at `at` from a sign-in attempt of its own.
+fn new_flow(account: &AccountId, id: &str, at: Timestamp) -> NewRecoveryFlow {
+    NewRecoveryFlow {
+        id: id.to_owned(),
+        attempt_hash: SecretToken::generate().hash(),
+        source: "*".to_owned(),
+        started_from: "192.0.2.9".to_owned(),
+        started_agent: "test".to_owned(),
+        token_hash: SecretToken::generate().hash(),
+        account_id: account.clone(),
+        cancel_token_hash: SecretToken::generate().hash(),
+        created_at: at,
+        expires_at: at + Duration::minutes(30),
+    }
+}
+
+/// Starts `flow` and emails its link: the live link's secret.
+async fn start_with_link(store: &Arc<dyn Store>, flow: &NewRecoveryFlow) -> SecretToken {
+    let account = Some(&flow.account_id);
+    assert_eq!(
+        store
+            .create_recovery_flow(flow, (100, T0), &[], &audit(account, "recovery_started"))
+            .await
+            .unwrap(),
+        FlowStart::Started
+    );
+    let link = SecretToken::generate();
+    let email = RecoveryEmail {
+        flow_id: &flow.id,
+        token_hash: &link.hash(),
+        link_expires_at: flow.created_at + Duration::minutes(15),
+        max_emails: 3,
+        now: flow.created_at,
+    };
+    assert!(
+        store
+            .record_recovery_email(&email, &[], &audit(account, "recovery_email_sent"))
+            .await
+            .unwrap()
+    );
+    link
+}
+
+/// A flow begun at T0, through the port to step 2: the email proven, a call awaited.
+pub(super) async fn flow_at_step_two(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    id: &str,
+) -> NewRecoveryFlow {
+    let flow = new_flow(account, id, T0);
+    let link = start_with_link(store, &flow).await;
+    assert!(
+        store
+            .verify_recovery_email(
+                &flow.id,
+                &link.hash(),
+                T0 + Duration::seconds(1),
+                &audit(Some(account), "recovery_email_verified")
+            )
+            .await
+            .unwrap()
+    );
+    flow
+}
+
+/// A flow begun at T0, through the port to step 3: the phone proven too, by a call
+/// answered with the right digits.
+async fn flow_at_step_three(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    id: &str,
+) -> NewRecoveryFlow {
+    let flow = flow_at_step_two(store, account, id).await;
+    let (call, provider) = super::calls::answered_recovery_call(store, account, &flow.id).await;
+    let now = T0 + Duration::seconds(3);
+    assert!(store.reserve_digit_attempt(&call, 0, 3, now).await.unwrap());
+    assert!(
+        store
+            .verify_call(&call, &provider, now, &audit(Some(account), "phone_code"))
+            .await
+            .unwrap()
+    );
+    flow
+}
+
+fn state(record: Option<RecoveryFlowRecord>) -> Option<RecoveryState> {
+    record.map(|flow| flow.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_clicks_on_one_link_verify_the_email_once() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 300, "race-link@example.com").await;
+        let flow = new_flow(&id, "rec-link", T0);
+        let link = start_with_link(&store, &flow).await;
+        let now = T0 + Duration::seconds(30);
+        let results = race(|n| {
+            let (store, id, flow_id, link) =
+                (Arc::clone(&store), id.clone(), flow.id.clone(), link.hash());
+            async move {
+                store
+                    .verify_recovery_email(
+                        &flow_id,
+                        &link,
+                        now,
+                        &racer_audit(&id, "recovery_email_verified", n),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let won = winners(&results, |verified| *verified);
+        assert_eq!(won.len(), 1, "{name}: one click verifies, got {won:?}");
+        assert_eq!(
+            audit_details(&store, &id, "recovery_email_verified").await,
+            [format!("racer-{}", won[0])],
+            "{name}: only the winner's step was audited"
+        );
+        assert_eq!(
+            state(store.recovery_flow(&flow.token_hash).await.unwrap()),
+            Some(RecoveryState::EmailVerified),
+            "{name}"
+        );
+        assert!(
+            store
+                .recovery_flow_by_email_token(&link.hash(), now)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: the link is spent"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_completions_of_one_flow_issue_one_session() {
+    use latchkey_domain::session::SessionKind;
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 301, "race-complete@example.com").await;
+        let earlier = live_session(&store, &id).await;
+        let flow = flow_at_step_three(&store, &id, "rec-complete").await;
+        let now = T0 + Duration::seconds(60);
+        let sessions: Vec<(SecretToken, NewSession)> = (0..RACERS)
+            .map(|_| {
+                let (secret, mut new) = session(&id);
+                new.kind = SessionKind::AlternativeFactors;
+                new.created_at = now;
+                new.expires_at = now + Duration::hours(1);
+                (secret, new)
+            })
+            .collect();
+        let results = race(|n| {
+            let (store, id, flow_id, new) = (
+                Arc::clone(&store),
+                id.clone(),
+                flow.id.clone(),
+                sessions[n].1.clone(),
+            );
+            async move {
+                store
+                    .complete_recovery(
+                        &flow_id,
+                        10,
+                        &new,
+                        &[racer_mail(n)],
+                        &racer_audit(&id, "recovery_completed", n),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let won = winners(&results, |done| *done == Completion::Completed);
+        assert_eq!(won.len(), 1, "{name}: one completion, got {results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Completion::Completed | Completion::NotReady)),
+            "{name}: {results:?}"
+        );
+        // Exactly one session was ever written (a second winner would have revoked the
+        // first one's, so live sessions alone would not tell).
+        let mut issued = Vec::new();
+        for (n, (secret, _)) in sessions.iter().enumerate() {
+            if let Some(record) = store.session(&secret.hash()).await.unwrap() {
+                issued.push((n, record.revoked_at));
+            }
+        }
+        assert_eq!(
+            issued,
+            [(won[0], None)],
+            "{name}: one live recovery session"
+        );
+        assert!(
+            store
+                .session(&earlier)
+                .await
+                .unwrap()
+                .expect(name)
+                .revoked_at
+                .is_some(),
+            "{name}: every other session was signed out"
+        );
+        assert_eq!(
+            audit_details(&store, &id, "recovery_completed").await,
+            [format!("racer-{}", won[0])],
+            "{name}"
+        );
+        assert_eq!(racers_with_mail(&store).await, won, "{name}: one notice");
+        assert_eq!(
+            state(store.recovery_flow(&flow.token_hash).await.unwrap()),
+            Some(RecoveryState::Completed),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_reports_through_one_link_undo_the_recovery_once() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 302, "race-report@example.com").await;
+        device_at(&store, &id, "dev-owner", T0 - Duration::hours(1)).await;
+        let flow = flow_at_step_three(&store, &id, "rec-report").await;
+        let (recovered, mut new) = session(&id);
+        new.created_at = T0 + Duration::seconds(10);
+        assert_eq!(
+            store
+                .complete_recovery(&flow.id, 10, &new, &[], &audit(Some(&id), "x"))
+                .await
+                .unwrap(),
+            Completion::Completed,
+            "{name}"
+        );
+        device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(20)).await;
+        let before = generation(&store, &id).await;
+        let now = T0 + Duration::seconds(60);
+        let revoked = |n: usize| format!("$argon2id$revoked-by-racer-{n}");
+        let results = race(|n| {
+            let (store, id, flow_id, revoked) =
+                (Arc::clone(&store), id.clone(), flow.id.clone(), revoked(n));
+            async move {
+                let report = RecoveryReport {
+                    flow_id: &flow_id,
+                    account: &id,
+                    undo_window: Duration::hours(24 * 7),
+                    revoked_password_hash: &revoked,
+                    now,
+                };
+                store
+                    .report_recovery(
+                        &report,
+                        &[racer_mail(n)],
+                        &racer_audit(&id, "recovery_cancelled", n),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let won = winners(&results, Option::is_some);
+        assert_eq!(won.len(), 1, "{name}: one report, got {results:?}");
+        let undone = results[won[0]].clone().unwrap();
+        assert_eq!(undone.devices_removed, ["dev-intruder"], "{name}");
+        assert_eq!(undone.since, flow.created_at, "{name}");
+        let account = store.account_by_id(&id).await.unwrap().expect(name);
+        assert_eq!(
+            account.password_generation,
+            before + 1,
+            "{name}: the password was replaced once"
+        );
+        assert_eq!(account.password_hash, revoked(won[0]), "{name}");
+        assert_eq!(
+            store.recovery_blocked_at(&id).await.unwrap(),
+            Some(now),
+            "{name}"
+        );
+        assert_eq!(
+            audit_details(&store, &id, "recovery_cancelled").await,
+            [format!("racer-{}", won[0])],
+            "{name}"
+        );
+        assert_eq!(racers_with_mail(&store).await, won, "{name}: one notice");
+        let left: Vec<_> = store
+            .mfa_devices(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(left, ["dev-owner"], "{name}");
+        assert_eq!(
+            store
+                .session(&recovered.hash())
+                .await
+                .unwrap()
+                .expect(name)
+                .revoked_at,
+            Some(now),
+            "{name}: the recovery session ended"
+        );
+        assert_eq!(
+            store
+                .recovery_flow(&flow.token_hash)
+                .await
+                .unwrap()
+                .expect(name)
+                .reported_at,
+            Some(now),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_starts_from_one_attempt_start_one_flow() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 303, "race-start@example.com").await;
+        let attempt = SecretToken::generate().hash();
+        let flows: Vec<NewRecoveryFlow> = (0..RACERS)
+            .map(|n| NewRecoveryFlow {
+                attempt_hash: attempt.clone(),
+                ..new_flow(&id, &format!("rec-start-{n}"), T0)
+            })
+            .collect();
+        let results = race(|n| {
+            let (store, id, flow) = (Arc::clone(&store), id.clone(), flows[n].clone());
+            async move {
+                store
+                    .create_recovery_flow(
+                        &flow,
+                        (100, T0),
+                        &[racer_mail(n)],
+                        &racer_audit(&id, "recovery_started", n),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let won = winners(&results, |start| *start == FlowStart::Started);
+        assert_eq!(
+            won.len(),
+            1,
+            "{name}: one flow per attempt, got {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, FlowStart::Started | FlowStart::AlreadyStarted)),
+            "{name}: {results:?}"
+        );
+        let mut stored = Vec::new();
+        for (n, flow) in flows.iter().enumerate() {
+            if store
+                .recovery_flow(&flow.token_hash)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                stored.push(n);
+            }
+        }
+        assert_eq!(stored, won, "{name}: only the winner's flow was stored");
+        assert_eq!(
+            audit_details(&store, &id, "recovery_started").await,
+            [format!("racer-{}", won[0])],
+            "{name}"
+        );
+        assert_eq!(racers_with_mail(&store).await, won, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_flows_started_at_once_fit_the_accounts_budget_exactly() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 304, "race-budget@example.com").await;
+        let flows: Vec<NewRecoveryFlow> = (0..RACERS)
+            .map(|n| new_flow(&id, &format!("rec-budget-{n}"), T0))
+            .collect();
+        let results = race(|n| {
+            let (store, id, flow) = (Arc::clone(&store), id.clone(), flows[n].clone());
+            async move {
+                store
+                    .create_recovery_flow(
+                        &flow,
+                        (3, T0),
+                        &[racer_mail(n)],
+                        &racer_audit(&id, "recovery_started", n),
+                    )
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let won = winners(&results, |start| *start == FlowStart::Started);
+        assert_eq!(won.len(), 3, "{name}: a budget of three, got {results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, FlowStart::Started | FlowStart::OverBudget)),
+            "{name}: {results:?}"
+        );
+        let mut stored = Vec::new();
+        for (n, flow) in flows.iter().enumerate() {
+            if store
+                .recovery_flow(&flow.token_hash)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                stored.push(n);
+            }
+        }
+        assert_eq!(stored, won, "{name}");
+        let mut audited = audit_details(&store, &id, "recovery_started").await;
+        audited.sort_by_key(|detail| detail["racer-".len()..].parse::<usize>().unwrap());
+        let expected: Vec<_> = won.iter().map(|n| format!("racer-{n}")).collect();
+        assert_eq!(audited, expected, "{name}");
+        assert_eq!(racers_with_mail(&store).await, won, "{name}");
     }
 }

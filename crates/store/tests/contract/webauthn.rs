@@ -1,6 +1,7 @@
-//! Security keys: the signature counter under races.
+//! Security keys: the signature counter under races, and ceremonies taken once.
 
 use super::devices::{device, mfa_session};
+use super::races::{RACERS, race, read_i64, winners};
 use super::*;
 use latchkey_domain::Duration;
 use latchkey_domain::mfa::DeviceKind;
@@ -101,6 +102,61 @@ async fn a_security_keys_counter_only_moves_forward_even_when_two_assertions_rac
                     .await
                     .unwrap(),
                 "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_finishes_take_one_ceremony_once() {
+    for backend in backends().await {
+        let (name, store) = (backend.name, Arc::clone(&backend.store));
+        let id = active_account(&store, 320, "race-ceremony@example.com").await;
+        for purpose in ["register", "authenticate"] {
+            let ceremony = NewCeremony {
+                id: format!("cer-{purpose}"),
+                account_id: id.clone(),
+                purpose,
+                state_sealed: purpose.as_bytes().to_vec(),
+                name: format!("Key for {purpose}"),
+                created_at: T0,
+                expires_at: T0 + Duration::minutes(5),
+            };
+            store.create_ceremony(&ceremony).await.unwrap();
+            // Each finish takes it at its own moment, so `used_at` tells which one won.
+            let at = |n: usize| T0 + Duration::seconds(1 + n as i64);
+            let results = race(|n| {
+                let (store, id, ceremony) = (Arc::clone(&store), id.clone(), ceremony.id.clone());
+                async move {
+                    store
+                        .take_ceremony(&ceremony, &id, purpose, at(n))
+                        .await
+                        .unwrap()
+                }
+            })
+            .await;
+            let won = winners(&results, Option::is_some);
+            assert_eq!(won.len(), 1, "{name}: {purpose} taken once, got {won:?}");
+            let taken = results[won[0]].as_ref().unwrap();
+            assert_eq!(taken.state_sealed, ceremony.state_sealed, "{name}");
+            assert_eq!(taken.name, ceremony.name, "{name}");
+            assert_eq!(
+                read_i64(
+                    &backend,
+                    "SELECT used_at FROM webauthn_ceremonies WHERE id = $1",
+                    &ceremony.id
+                )
+                .await,
+                Some(at(won[0]).0),
+                "{name}: the winner's take is the one stored"
+            );
+            assert!(
+                store
+                    .take_ceremony(&ceremony.id, &id, purpose, at(RACERS))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{name}: {purpose} is gone for good"
             );
         }
     }

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiErrorBody};
 use crate::session::{Bearer, BearerAllowingRecovery};
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceJson {
+pub(crate) struct DeviceJson {
     /// The device identifier.
     id: String,
     /// `virtual` or `hardware`.
@@ -44,12 +44,12 @@ impl From<&DeviceView> for DeviceJson {
     }
 }
 
-pub fn devices_json(devices: &[DeviceView]) -> Vec<DeviceJson> {
+pub(super) fn devices_json(devices: &[DeviceView]) -> Vec<DeviceJson> {
     devices.iter().map(DeviceJson::from).collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MfaRequiredResponse {
+pub(crate) struct MfaRequiredResponse {
     /// Always `mfa_required`.
     status: String,
     /// Pass to `POST /api/v1/sessions/mfa` within ten minutes. Single use.
@@ -59,7 +59,7 @@ pub struct MfaRequiredResponse {
 }
 
 impl MfaRequiredResponse {
-    pub fn new(attempt_token: String, expires_at: i64, devices: Vec<DeviceJson>) -> Self {
+    pub(crate) fn new(attempt_token: String, expires_at: i64, devices: Vec<DeviceJson>) -> Self {
         Self {
             status: "mfa_required".into(),
             attempt_token,
@@ -71,7 +71,7 @@ impl MfaRequiredResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CodeBody {
+pub(super) struct CodeBody {
     attempt_token: String,
     device_id: String,
     /// The code the device shows, digits only.
@@ -81,16 +81,17 @@ pub struct CodeBody {
     device_token: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/mfa", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/mfa", tag = "sessions", operation_id = "sign_in_with_code",
     summary = "Second sign-in step: an MFA code for the attempt started by POST /api/v1/sessions",
     request_body = CodeBody,
     responses(
-        (status = 201, body = SessionResponse),
-        (status = 401, description = "Wrong, reused or throttled code (one answer for all)", body = ApiErrorBody),
-        (status = 410, description = "The attempt expired or was completed", body = ApiErrorBody),
-        (status = 422, description = "Malformed code", body = ApiErrorBody),
+        (status = 201, description = "Signed in", body = SessionResponse),
+        (status = 401, description = "Wrong, reused or throttled code (one answer for all, `invalid_code`)", body = ApiErrorBody),
+        (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "Malformed code, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
     ))]
-pub async fn sign_in_with_code(
+pub(super) async fn sign_in_with_code(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(body): ApiJson<CodeBody>,
@@ -114,18 +115,23 @@ pub async fn sign_in_with_code(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignInResyncBody {
+pub(super) struct SignInResyncBody {
     attempt_token: String,
     device_id: String,
     code1: String,
     code2: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/mfa/resync", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/mfa/resync", tag = "sessions", operation_id = "resync_during_sign_in",
     summary = "Troubleshoot MFA: resync a device during sign-in with two consecutive codes",
     request_body = SignInResyncBody,
-    responses((status = 204), (status = 410, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn resync_during_sign_in(
+    responses(
+        (status = 204, description = "The device is resynchronised; sign in with its next code"),
+        (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "Unknown device, malformed or not consecutive codes, too many failed codes, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
+pub(super) async fn resync_during_sign_in(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiJson(body): ApiJson<SignInResyncBody>,
@@ -144,15 +150,18 @@ pub async fn resync_during_sign_in(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceList {
+pub(super) struct DeviceList {
     devices: Vec<DeviceJson>,
 }
 
-#[utoipa::path(get, path = "/api/v1/mfa/devices", tag = "mfa",
+#[utoipa::path(get, path = "/api/v1/mfa/devices", tag = "mfa", operation_id = "list",
     summary = "The account's MFA devices",
     security(("session" = [])),
-    responses((status = 200, body = DeviceList), (status = 401, body = ApiErrorBody)))]
-pub async fn list(
+    responses(
+        (status = 200, description = "The account's MFA devices", body = DeviceList),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+    ))]
+pub(super) async fn list(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<Json<DeviceList>, ApiError> {
@@ -162,7 +171,7 @@ pub async fn list(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EnrollmentResponse {
+pub(super) struct EnrollmentResponse {
     enrollment_id: String,
     /// Base32 secret key, for typing into an authenticator app.
     secret: String,
@@ -171,11 +180,15 @@ pub struct EnrollmentResponse {
     expires_at: i64,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/virtual", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/virtual", tag = "mfa", operation_id = "begin_virtual",
     summary = "Start activating a virtual MFA device: returns its secret",
     security(("session" = [])),
-    responses((status = 201, body = EnrollmentResponse), (status = 409, description = "Eight devices already", body = ApiErrorBody)))]
-pub async fn begin_virtual(
+    responses(
+        (status = 201, description = "The enrolment and its secret, to assign before `expires_at`", body = EnrollmentResponse),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+    ))]
+pub(super) async fn begin_virtual(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
 ) -> Result<Response, ApiError> {
@@ -194,7 +207,7 @@ pub async fn begin_virtual(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssignBody {
+pub(super) struct AssignBody {
     name: String,
     code1: String,
     code2: String,
@@ -203,18 +216,20 @@ pub struct AssignBody {
     password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/virtual/{enrollment_id}", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/virtual/{enrollment_id}", tag = "mfa", operation_id = "assign_virtual",
     summary = "Assign MFA: two consecutive codes turn the enrolment into a device",
     security(("session" = [])),
-    params(("enrollment_id" = String, Path)),
+    params(("enrollment_id" = String, Path, description = "The `enrollment_id` from `POST /api/v1/mfa/virtual`")),
     request_body = AssignBody,
     responses(
-        (status = 201, body = DeviceJson),
-        (status = 409, body = ApiErrorBody),
-        (status = 410, description = "Expired or already used enrolment", body = ApiErrorBody),
-        (status = 422, body = ApiErrorBody),
+        (status = 201, description = "The new MFA device", body = DeviceJson),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+        (status = 410, description = "Expired or already used enrolment (`link_invalid`), or the session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "Invalid or taken name, malformed or not consecutive codes, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
     ))]
-pub async fn assign_virtual(
+pub(super) async fn assign_virtual(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
@@ -240,18 +255,23 @@ pub async fn assign_virtual(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResyncBody {
+pub(super) struct ResyncBody {
     code1: String,
     code2: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/devices/{device_id}/resync", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/devices/{device_id}/resync", tag = "mfa", operation_id = "resync",
     summary = "Resync a device with two consecutive codes",
     security(("session" = [])),
-    params(("device_id" = String, Path)),
+    params(("device_id" = String, Path, description = "The device's `id`")),
     request_body = ResyncBody,
-    responses((status = 204), (status = 422, body = ApiErrorBody)))]
-pub async fn resync(
+    responses(
+        (status = 204, description = "The device is resynchronised"),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 403, description = "A session signed in with alternative factors cannot resync devices (`recovery_session_scope`)", body = ApiErrorBody),
+        (status = 422, description = "Unknown device, malformed or not consecutive codes, too many failed codes, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+    ))]
+pub(super) async fn resync(
     State(state): State<AppState>,
     Bearer(session): Bearer,
     Client(ctx): Client,
@@ -267,14 +287,14 @@ pub async fn resync(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RemoveBody {
+pub(super) struct RemoveBody {
     /// Needed when the session is more than 15 minutes old.
     #[serde(default)]
     password: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RemovalResponse {
+pub(super) struct RemovalResponse {
     remaining_devices: usize,
     /// `true` when no device is left: only the password protects the account.
     unprotected: bool,
@@ -282,13 +302,19 @@ pub struct RemovalResponse {
     signed_out: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/devices/{device_id}/remove", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/devices/{device_id}/remove", tag = "mfa", operation_id = "remove",
     summary = "Remove a device; sessions it authorised are revoked",
     security(("session" = [])),
-    params(("device_id" = String, Path)),
+    params(("device_id" = String, Path, description = "The device's `id`")),
     request_body = RemoveBody,
-    responses((status = 200, body = RemovalResponse), (status = 410, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn remove(
+    responses(
+        (status = 200, description = "Removed; sessions the device authorised are signed out", body = RemovalResponse),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 410, description = "The account has no such device (any more) (`link_invalid`)", body = ApiErrorBody),
+        (status = 422, description = "A missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
+pub(super) async fn remove(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
@@ -308,7 +334,7 @@ pub async fn remove(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct HardwareBody {
+pub(super) struct HardwareBody {
     /// The serial number printed on the token (it must have been imported).
     serial: String,
     #[serde(default)]
@@ -320,12 +346,19 @@ pub struct HardwareBody {
     password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/hardware", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/hardware", tag = "mfa", operation_id = "assign_hardware",
     summary = "Other hardware MFA device: bind an imported token by serial number and two consecutive codes",
     security(("session" = [])),
     request_body = HardwareBody,
-    responses((status = 201, body = DeviceJson), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn assign_hardware(
+    responses(
+        (status = 201, description = "The new MFA device", body = DeviceJson),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+        (status = 410, description = "The session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "No free imported token with this serial, an invalid or taken name, malformed or not consecutive codes, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
+pub(super) async fn assign_hardware(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,

@@ -24,12 +24,12 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::client::Client;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiErrorBody};
 use crate::session::BearerAllowingRecovery;
 
 pub use openapi::openapi_document;
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::serve))
         .route("/accounts", post(sign_up))
@@ -73,7 +73,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A JSON body parsed into `T`, with every failure in the API's own error shape.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -97,7 +97,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignUpBody {
+pub(crate) struct SignUpBody {
     email: String,
     account_name: String,
     password: String,
@@ -108,19 +108,21 @@ pub struct SignUpBody {
 /// The same answer whether or not the address already had an account (its owner is emailed
 /// instead): sign-up does not tell who has one. The account id comes with the verified email.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SignUpResponse {
+pub(crate) struct SignUpResponse {
     email: String,
     /// `pending_verification`: follow the emailed link.
     status: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", operation_id = "sign_up",
     summary = "Create a new account; a verification link is emailed",
     description = "Answers 201 the same way, at the same cost, whether or not the address already has an account; an existing owner is emailed about the attempt (at most once a day) instead of receiving a link.",
     request_body = SignUpBody,
     responses(
-        (status = 201, body = SignUpResponse),
-        (status = 422, description = "Invalid fields", body = crate::error::ApiErrorBody),
+        (status = 201, description = "Accepted: a verification link is emailed (or the address's owner is told, when it already has an account)", body = SignUpResponse),
+        (status = 422, description = "Invalid fields (`invalid_request`, with `fields`)", body = ApiErrorBody),
+        (status = 429, description = "Too many requests from this client's network (`too_many_attempts`); nothing was done. `Retry-After` says when to try again", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was done. `Retry-After` says when to try again", body = ApiErrorBody),
     ))]
 async fn sign_up(
     State(state): State<AppState>,
@@ -146,13 +148,13 @@ async fn sign_up(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TokenBody {
+pub(crate) struct TokenBody {
     /// The `token` parameter of the emailed link.
     token: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccountIdResponse {
+pub(crate) struct AccountIdResponse {
     account_id: String,
     /// Present while the phone number still needs its verification call: pass it to
     /// `POST /api/v1/accounts/phone/call`. The account exists once the call succeeds.
@@ -160,12 +162,13 @@ pub struct AccountIdResponse {
     sign_up_token: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/accounts/verify-email", tag = "accounts",
+#[utoipa::path(post, path = "/api/v1/accounts/verify-email", tag = "accounts", operation_id = "verify_email",
     summary = "Follow the sign-up link: the email is verified and the account becomes active",
     request_body = TokenBody,
     responses(
-        (status = 200, body = AccountIdResponse),
-        (status = 410, description = "Invalid, expired or used link", body = crate::error::ApiErrorBody),
+        (status = 200, description = "The email is verified; `sign_up_token` is present while the phone still needs its call", body = AccountIdResponse),
+        (status = 410, description = "Invalid, expired or used link (`link_invalid`)", body = ApiErrorBody),
+        (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),
     ))]
 async fn verify_email(
     State(state): State<AppState>,
@@ -181,7 +184,7 @@ async fn verify_email(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignInBody {
+pub(crate) struct SignInBody {
     email: String,
     password: String,
     /// The `device_token` of this client's last complete sign-in to the same email, if any.
@@ -202,7 +205,7 @@ impl From<latchkey_service::sign_in::IssuedSession> for SessionResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionResponse {
+pub(crate) struct SessionResponse {
     /// Send as `Authorization: Bearer <session_token>`. Shown once; stored only hashed.
     session_token: String,
     account_id: String,
@@ -213,16 +216,27 @@ pub struct SessionResponse {
     device_token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions",
+/// The password was right but one more step is needed: which one, `status` says.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum SignInNextStep {
+    /// `mfa_required`: an MFA code, a security key, or alternative factors.
+    Mfa(mfa::MfaRequiredResponse),
+    /// `phone_verification_required`: the sign-up's phone call was never completed.
+    Phone(sign_up_phone::PhoneRequired),
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", operation_id = "sign_in",
     summary = "Sign in as the root user with email and password",
     request_body = SignInBody,
     responses(
         (status = 201, description = "Signed in (the account has no MFA device)", body = SessionResponse),
-        (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = mfa::MfaRequiredResponse),
-        (status = 401, description = "Wrong email or password (one answer for both)", body = crate::error::ApiErrorBody),
-        (status = 403, description = "recovery_blocked: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it", body = crate::error::ApiErrorBody),
-        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = crate::error::ApiErrorBody),
-        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was checked or counted. `Retry-After` says when to try again", body = crate::error::ApiErrorBody),
+        (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = SignInNextStep),
+        (status = 401, description = "Wrong email or password (one answer for both, `invalid_credentials`)", body = ApiErrorBody),
+        (status = 403, description = "recovery_blocked: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it", body = ApiErrorBody),
+        (status = 422, description = "A password longer than any latchkey accepts, or a body that does not match the schema (`invalid_request`); nothing was checked", body = ApiErrorBody),
+        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was checked or counted. `Retry-After` says when to try again", body = ApiErrorBody),
     ))]
 async fn sign_in(
     State(state): State<AppState>,
@@ -240,11 +254,11 @@ async fn sign_in(
         }
         SignInOutcome::MfaRequired(pending) => Ok((
             StatusCode::ACCEPTED,
-            Json(mfa::MfaRequiredResponse::new(
+            Json(SignInNextStep::Mfa(mfa::MfaRequiredResponse::new(
                 pending.attempt.expose().to_owned(),
                 pending.expires_at.0,
                 mfa::devices_json(&pending.devices),
-            )),
+            ))),
         )
             .into_response()),
         SignInOutcome::Denied => Err(ApiError::new(
@@ -254,16 +268,21 @@ async fn sign_in(
         )),
         SignInOutcome::PhoneNotVerified(token) => Ok((
             StatusCode::ACCEPTED,
-            Json(sign_up_phone::PhoneRequired::new(token.expose().to_owned())),
+            Json(SignInNextStep::Phone(sign_up_phone::PhoneRequired::new(
+                token.expose().to_owned(),
+            ))),
         )
             .into_response()),
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions",
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions", operation_id = "sign_out",
     summary = "Sign out: the session is revoked",
     security(("session" = [])),
-    responses((status = 204), (status = 401, body = crate::error::ApiErrorBody)))]
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+    ))]
 async fn sign_out(
     State(state): State<AppState>,
     Client(ctx): Client,
@@ -274,7 +293,7 @@ async fn sign_out(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MeResponse {
+pub(crate) struct MeResponse {
     account_id: String,
     account_name: String,
     email: String,
@@ -286,10 +305,13 @@ pub struct MeResponse {
     mfa_devices: Vec<mfa::DeviceJson>,
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "sessions",
+#[utoipa::path(get, path = "/api/v1/me", tag = "sessions", operation_id = "me",
     summary = "Who am I: the account behind the session",
     security(("session" = [])),
-    responses((status = 200, body = MeResponse), (status = 401, body = crate::error::ApiErrorBody)))]
+    responses(
+        (status = 200, description = "The account and its MFA devices", body = MeResponse),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+    ))]
 async fn me(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
@@ -313,14 +335,18 @@ async fn me(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ForgotBody {
+pub(crate) struct ForgotBody {
     email: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/password/forgot", tag = "password",
+#[utoipa::path(post, path = "/api/v1/password/forgot", tag = "password", operation_id = "forgot_password",
     summary = "Email a password-reset link, if the address has an account (same answer either way)",
     request_body = ForgotBody,
-    responses((status = 202), (status = 422, body = crate::error::ApiErrorBody)))]
+    responses(
+        (status = 202, description = "Accepted: a link is emailed if the address has an active account (the same answer either way)"),
+        (status = 422, description = "Not an email address, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many requests from this client's network (`too_many_attempts`); nothing was done. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
 async fn forgot_password(
     State(state): State<AppState>,
     Client(ctx): Client,
@@ -335,18 +361,20 @@ async fn forgot_password(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResetBody {
+pub(crate) struct ResetBody {
     token: String,
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/password/reset", tag = "password",
+#[utoipa::path(post, path = "/api/v1/password/reset", tag = "password", operation_id = "reset_password",
     summary = "Set a new password with the emailed token; MFA is not affected and every session is signed out",
     request_body = ResetBody,
     responses(
-        (status = 200, body = ResetResponse),
-        (status = 410, body = crate::error::ApiErrorBody),
-        (status = 422, body = crate::error::ApiErrorBody),
+        (status = 200, description = "The password is set and every session is signed out", body = ResetResponse),
+        (status = 410, description = "Invalid, expired, replaced or used token (`link_invalid`)", body = ApiErrorBody),
+        (status = 422, description = "The new password is not acceptable, or the body does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many requests from this client's network (`too_many_attempts`); nothing was done. `Retry-After` says when to try again", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
     ))]
 async fn reset_password(
     State(state): State<AppState>,
@@ -361,7 +389,7 @@ async fn reset_password(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ResetResponse {
+pub(crate) struct ResetResponse {
     /// Whoever finished the reset proved control of the email: send this as `device_token`
     /// with the next `POST /api/v1/sessions` to be judged on a failure counter of your own.
     device_token: String,
@@ -369,16 +397,23 @@ pub struct ResetResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ChangePasswordBody {
+pub(crate) struct ChangePasswordBody {
     current_password: String,
     new_password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/password/change", tag = "password",
+#[utoipa::path(post, path = "/api/v1/password/change", tag = "password", operation_id = "change_password",
     summary = "Change the password from a session; every other session is signed out",
     security(("session" = [])),
     request_body = ChangePasswordBody,
-    responses((status = 204), (status = 401, body = crate::error::ApiErrorBody), (status = 422, body = crate::error::ApiErrorBody)))]
+    responses(
+        (status = 204, description = "Changed; every other session is signed out"),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 410, description = "The session was signed out while the change was under way (`sign_in_expired`); nothing was changed", body = ApiErrorBody),
+        (status = 422, description = "The current password is wrong or was tried too often from here, the new one is not acceptable, or the body does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many requests from this client's network (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was checked or changed. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,

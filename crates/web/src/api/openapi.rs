@@ -46,6 +46,6 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+pub(super) async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi_document())
 }

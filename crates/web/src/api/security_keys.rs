@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiErrorBody};
 use crate::session::BearerAllowingRecovery;
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CeremonyResponse {
+pub(super) struct CeremonyResponse {
     ceremony_id: String,
     /// `{"publicKey": …}` for `navigator.credentials.create` or `.get`, binary fields base64url.
     #[schema(value_type = Object)]
@@ -27,16 +27,21 @@ pub struct CeremonyResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegistrationOptionsBody {
+pub(super) struct RegistrationOptionsBody {
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/security-keys/options", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/security-keys/options", tag = "mfa", operation_id = "registration_options",
     summary = "Security key: start a registration ceremony",
     security(("session" = [])),
     request_body = RegistrationOptionsBody,
-    responses((status = 200, body = CeremonyResponse), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn registration_options(
+    responses(
+        (status = 200, description = "The ceremony and its creation options", body = CeremonyResponse),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 422, description = "An invalid name, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+    ))]
+pub(super) async fn registration_options(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
     ApiJson(body): ApiJson<RegistrationOptionsBody>,
@@ -53,7 +58,7 @@ pub async fn registration_options(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterBody {
+pub(super) struct RegisterBody {
     ceremony_id: String,
     /// The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url.
     #[schema(value_type = Object)]
@@ -63,12 +68,19 @@ pub struct RegisterBody {
     password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/mfa/security-keys", tag = "mfa",
+#[utoipa::path(post, path = "/api/v1/mfa/security-keys", tag = "mfa", operation_id = "register",
     summary = "Security key: finish the registration; the key becomes an MFA device",
     security(("session" = [])),
     request_body = RegisterBody,
-    responses((status = 201, body = DeviceJson), (status = 422, body = ApiErrorBody)))]
-pub async fn register(
+    responses(
+        (status = 201, description = "The new MFA device", body = DeviceJson),
+        (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 410, description = "The session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "An expired or used ceremony, a credential that does not check out, a taken name or an already registered key, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
+pub(super) async fn register(
     State(state): State<AppState>,
     BearerAllowingRecovery(session): BearerAllowingRecovery,
     Client(ctx): Client,
@@ -89,15 +101,20 @@ pub async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignInOptionsBody {
+pub(super) struct SignInOptionsBody {
     attempt_token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/webauthn/options", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/webauthn/options", tag = "sessions", operation_id = "sign_in_options",
     summary = "Use security key: start an authentication ceremony for the attempt",
     request_body = SignInOptionsBody,
-    responses((status = 200, body = CeremonyResponse), (status = 409, body = ApiErrorBody), (status = 410, body = ApiErrorBody)))]
-pub async fn sign_in_options(
+    responses(
+        (status = 200, description = "The ceremony and its request options", body = CeremonyResponse),
+        (status = 409, description = "The account has no security key, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),
+    ))]
+pub(super) async fn sign_in_options(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SignInOptionsBody>,
 ) -> Result<Json<CeremonyResponse>, ApiError> {
@@ -113,7 +130,7 @@ pub async fn sign_in_options(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignInBody {
+pub(super) struct SecurityKeySignInBody {
     attempt_token: String,
     ceremony_id: String,
     /// The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url.
@@ -124,14 +141,20 @@ pub struct SignInBody {
     device_token: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions/webauthn", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/webauthn", tag = "sessions", operation_id = "sign_in_with_security_key",
     summary = "Use security key: finish the sign-in",
-    request_body = SignInBody,
-    responses((status = 201, body = SessionResponse), (status = 401, body = ApiErrorBody), (status = 410, body = ApiErrorBody)))]
-pub async fn sign_in(
+    request_body = SecurityKeySignInBody,
+    responses(
+        (status = 201, description = "Signed in", body = SessionResponse),
+        (status = 401, description = "The security key was not accepted (`invalid_security_key`)", body = ApiErrorBody),
+        (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
+        (status = 422, description = "The ceremony expired or was already used, or the body does not match the schema (`invalid_request`)", body = ApiErrorBody),
+        (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
+    ))]
+pub(super) async fn sign_in(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiJson(body): ApiJson<SignInBody>,
+    ApiJson(body): ApiJson<SecurityKeySignInBody>,
 ) -> Result<Response, ApiError> {
     let ctx = ctx.with_device_token(body.device_token.as_deref());
     match state

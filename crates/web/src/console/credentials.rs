@@ -33,7 +33,7 @@ struct CredentialsPage {
 }
 
 #[derive(serde::Deserialize)]
-pub struct Done {
+pub(super) struct Done {
     #[serde(default)]
     done: Option<String>,
 }
@@ -54,7 +54,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     }
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     mut page: Page,
@@ -98,7 +98,7 @@ struct ChangePasswordPage {
     password_error: Option<String>,
 }
 
-pub async fn password_page(
+pub(super) async fn password_page(
     SignedInAllowingRecovery(_): SignedInAllowingRecovery,
     page: Page,
 ) -> Response {
@@ -111,7 +111,7 @@ pub async fn password_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ChangePasswordForm {
+pub(super) struct ChangePasswordForm {
     #[serde(default)]
     current_password: String,
     #[serde(default)]
@@ -120,7 +120,7 @@ pub struct ChangePasswordForm {
     confirm_password: String,
 }
 
-pub async fn password_submit(
+pub(super) async fn password_submit(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,

@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::error::PageError;
 use crate::page::{Page, render};
 
-pub struct MailRow {
+pub(super) struct MailRow {
     pub id: i64,
     pub received: String,
     pub to: String,
@@ -34,7 +34,10 @@ struct MailPage {
     links: Vec<String>,
 }
 
-pub async fn mailbox(State(state): State<AppState>, page: Page) -> Result<Response, PageError> {
+pub(super) async fn mailbox(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, PageError> {
     let mails = state
         .service
         .dev_mails()
@@ -50,7 +53,7 @@ pub async fn mailbox(State(state): State<AppState>, page: Page) -> Result<Respon
     Ok(render(&MailboxPage { page, mails }).into_response())
 }
 
-pub async fn mail(
+pub(super) async fn mail(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,

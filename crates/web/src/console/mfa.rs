@@ -18,7 +18,7 @@ use crate::page::{Page, render};
 use crate::session::{SignedIn, SignedInAllowingRecovery};
 
 /// A device row, formatted for a page.
-pub struct DeviceRow {
+pub(super) struct DeviceRow {
     pub id: String,
     /// What the owner recognises: the serial number of a hardware token, else the device id.
     pub identifier: String,
@@ -55,7 +55,7 @@ struct ActivatePage {
     security_keys_why: &'static str,
 }
 
-pub async fn activate_page(
+pub(super) async fn activate_page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(_): SignedInAllowingRecovery,
     page: Page,
@@ -69,12 +69,12 @@ pub async fn activate_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ActivateForm {
+pub(super) struct ActivateForm {
     #[serde(default)]
     device_type: String,
 }
 
-pub async fn activate_submit(
+pub(super) async fn activate_submit(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     ConsoleForm(form): ConsoleForm<ActivateForm>,
@@ -93,7 +93,7 @@ pub async fn activate_submit(
     Ok(Redirect::to(&format!("/console/mfa/virtual/{}", enrollment.id)).into_response())
 }
 
-pub struct SetupField {
+pub(super) struct SetupField {
     pub name: &'static str,
     pub label: &'static str,
     pub kind: &'static str,
@@ -205,7 +205,7 @@ async fn setup_page(
         .into_response())
 }
 
-pub async fn virtual_page(
+pub(super) async fn virtual_page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -215,7 +215,7 @@ pub async fn virtual_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct AssignForm {
+pub(super) struct AssignForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -226,7 +226,7 @@ pub struct AssignForm {
     password: String,
 }
 
-pub async fn virtual_submit(
+pub(super) async fn virtual_submit(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -314,7 +314,7 @@ async fn manage(
         .into_response())
 }
 
-pub async fn manage_page(
+pub(super) async fn manage_page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -324,7 +324,7 @@ pub async fn manage_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ResyncForm {
+pub(super) struct ResyncForm {
     #[serde(default)]
     code1: String,
     #[serde(default)]
@@ -339,7 +339,7 @@ fn joined(errors: Vec<latchkey_service::FieldError>) -> String {
         .join(" ")
 }
 
-pub async fn resync_submit(
+pub(super) async fn resync_submit(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
     page: Page,
@@ -363,12 +363,12 @@ pub async fn resync_submit(
 }
 
 #[derive(serde::Deserialize)]
-pub struct RemoveForm {
+pub(super) struct RemoveForm {
     #[serde(default)]
     password: String,
 }
 
-pub async fn remove_submit(
+pub(super) async fn remove_submit(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -441,7 +441,7 @@ fn hardware_fields(
     fields
 }
 
-pub async fn hardware_page(
+pub(super) async fn hardware_page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -454,7 +454,7 @@ pub async fn hardware_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct HardwareForm {
+pub(super) struct HardwareForm {
     #[serde(default)]
     serial: String,
     #[serde(default)]
@@ -467,7 +467,7 @@ pub struct HardwareForm {
     password: String,
 }
 
-pub async fn hardware_submit(
+pub(super) async fn hardware_submit(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,

@@ -9,7 +9,7 @@ mod recovery;
 mod security_key;
 mod sign_in;
 
-pub use sign_in::DENIED_MESSAGE;
+pub(crate) use sign_in::DENIED_MESSAGE;
 mod sign_up;
 
 use axum::Router;
@@ -65,7 +65,7 @@ pub(crate) fn known_device_cookie(state: &AppState, token: &str) -> String {
     )
 }
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route(
@@ -155,7 +155,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.
-pub fn dev_routes() -> Router<AppState> {
+pub(crate) fn dev_routes() -> Router<AppState> {
     Router::new()
         .route("/dev/mailbox", get(dev::mailbox))
         .route("/dev/mailbox/{id}", get(dev::mail))
@@ -168,19 +168,21 @@ async fn home(MaybeSignedIn(session): MaybeSignedIn) -> Response {
     }
 }
 
-pub async fn not_found() -> PageError {
+pub(crate) async fn not_found() -> PageError {
     PageError::not_found()
 }
 
 /// `?token=…` on an emailed link.
 #[derive(serde::Deserialize)]
-pub struct TokenQuery {
+pub(crate) struct TokenQuery {
     #[serde(default)]
     pub token: String,
 }
 
 /// How a verification call is doing, for the recovery and sign-up phone pages.
-pub fn call_status_text(status: Option<latchkey_service::store::CallStatus>) -> &'static str {
+pub(crate) fn call_status_text(
+    status: Option<latchkey_service::store::CallStatus>,
+) -> &'static str {
     use latchkey_service::store::CallStatus;
     match status {
         Some(CallStatus::Queued | CallStatus::Dialling) => "calling",
@@ -194,7 +196,7 @@ pub fn call_status_text(status: Option<latchkey_service::store::CallStatus>) -> 
 }
 
 /// Every message about `field`, joined, for the line under that input.
-pub fn field_error(errors: &[latchkey_service::FieldError], field: &str) -> Option<String> {
+pub(crate) fn field_error(errors: &[latchkey_service::FieldError], field: &str) -> Option<String> {
     let messages: Vec<&str> = errors
         .iter()
         .filter(|e| e.field == field)

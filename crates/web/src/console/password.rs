@@ -30,7 +30,7 @@ struct ResetPage {
     password_error: Option<String>,
 }
 
-pub async fn forgot_page(page: Page) -> Response {
+pub(super) async fn forgot_page(page: Page) -> Response {
     render(&ForgotPage {
         page,
         email: String::new(),
@@ -40,12 +40,12 @@ pub async fn forgot_page(page: Page) -> Response {
 }
 
 #[derive(serde::Deserialize)]
-pub struct ForgotForm {
+pub(super) struct ForgotForm {
     #[serde(default)]
     email: String,
 }
 
-pub async fn forgot_submit(
+pub(super) async fn forgot_submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -75,7 +75,7 @@ pub async fn forgot_submit(
     }
 }
 
-pub async fn reset_page(
+pub(super) async fn reset_page(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<TokenQuery>,
@@ -96,7 +96,7 @@ pub async fn reset_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ResetForm {
+pub(super) struct ResetForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct ResetForm {
     confirm_password: String,
 }
 
-pub async fn reset_submit(
+pub(super) async fn reset_submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,

@@ -49,9 +49,9 @@ fn with_max_age(cookie: String, seconds: i64) -> String {
 }
 
 #[derive(serde::Deserialize)]
-pub struct EmptyForm {}
+pub(super) struct EmptyForm {}
 
-pub async fn start(
+pub(super) async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(ctx): Client,
@@ -76,7 +76,7 @@ pub async fn start(
         .into_response())
 }
 
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -118,7 +118,7 @@ pub async fn page(
     .into_response())
 }
 
-pub async fn send_email(
+pub(super) async fn send_email(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(ctx): Client,
@@ -131,7 +131,7 @@ pub async fn send_email(
     Ok(Redirect::to("/signin/recovery").into_response())
 }
 
-pub async fn call(
+pub(super) async fn call(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(ctx): Client,
@@ -157,7 +157,7 @@ pub async fn call(
         .into_response())
 }
 
-pub async fn complete(
+pub(super) async fn complete(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(ctx): Client,
@@ -217,7 +217,7 @@ impl RecoveryLinkPage {
 /// The emailed link: when and from where the sign-in began, a confirmation button (a `GET`
 /// never changes state, and mail scanners that open links must not be able to complete
 /// step 1 for whoever started the flow), and `This wasn't me`.
-pub async fn email_link(
+pub(super) async fn email_link(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<TokenQuery>,
@@ -237,12 +237,12 @@ pub async fn email_link(
 }
 
 #[derive(serde::Deserialize)]
-pub struct TokenForm {
+pub(super) struct TokenForm {
     #[serde(default)]
     token: String,
 }
 
-pub async fn email_confirm(
+pub(super) async fn email_confirm(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -261,7 +261,7 @@ pub async fn email_confirm(
     .into_response())
 }
 
-pub async fn cancel_link(
+pub(super) async fn cancel_link(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<TokenQuery>,
@@ -304,7 +304,7 @@ fn reported_page(page: Page, outcome: &ReportOutcome) -> Response {
     .into_response()
 }
 
-pub async fn cancel_confirm(
+pub(super) async fn cancel_confirm(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -315,7 +315,7 @@ pub async fn cancel_confirm(
 }
 
 /// `This wasn't me` on the emailed verification link's own page.
-pub async fn email_report(
+pub(super) async fn email_report(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,

@@ -25,7 +25,7 @@ struct SetupPage {
     needs_password: bool,
 }
 
-pub async fn setup_page(
+pub(super) async fn setup_page(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     page: Page,
@@ -38,12 +38,12 @@ pub async fn setup_page(
 }
 
 #[derive(Deserialize)]
-pub struct NameBody {
+pub(super) struct NameBody {
     #[serde(default)]
     name: String,
 }
 
-pub async fn registration_options(
+pub(super) async fn registration_options(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     ConsoleJson(body): ConsoleJson<NameBody>,
@@ -58,14 +58,14 @@ pub async fn registration_options(
 }
 
 #[derive(Deserialize)]
-pub struct RegisterBody {
+pub(super) struct RegisterBody {
     ceremony_id: String,
     credential: serde_json::Value,
     #[serde(default)]
     password: Option<String>,
 }
 
-pub async fn register(
+pub(super) async fn register(
     State(state): State<AppState>,
     SignedInAllowingRecovery(session): SignedInAllowingRecovery,
     Client(ctx): Client,
@@ -92,9 +92,9 @@ fn attempt(state: &AppState, headers: &HeaderMap) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct EmptyBody {}
+pub(super) struct EmptyBody {}
 
-pub async fn sign_in_options(
+pub(super) async fn sign_in_options(
     State(state): State<AppState>,
     headers: HeaderMap,
     ConsoleJson(_): ConsoleJson<EmptyBody>,
@@ -109,12 +109,12 @@ pub async fn sign_in_options(
 }
 
 #[derive(Deserialize)]
-pub struct VerifyBody {
+pub(super) struct VerifyBody {
     ceremony_id: String,
     credential: serde_json::Value,
 }
 
-pub async fn sign_in_verify(
+pub(super) async fn sign_in_verify(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(ctx): Client,

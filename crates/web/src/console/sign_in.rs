@@ -20,7 +20,8 @@ use crate::session::MaybeSignedIn;
 use crate::{AppState, cookies};
 
 /// The message for every failed password sign-in, whatever the reason.
-pub const DENIED_MESSAGE: &str = "Your authentication information is incorrect. Please try again.";
+pub(crate) const DENIED_MESSAGE: &str =
+    "Your authentication information is incorrect. Please try again.";
 
 #[derive(Template)]
 #[template(path = "console/sign_in_email.html")]
@@ -38,12 +39,12 @@ struct PasswordStep {
 }
 
 #[derive(serde::Deserialize)]
-pub struct SignInQuery {
+pub(super) struct SignInQuery {
     #[serde(default)]
     signed_out: Option<String>,
 }
 
-pub async fn email_page(
+pub(super) async fn email_page(
     MaybeSignedIn(session): MaybeSignedIn,
     page: Page,
     Query(query): Query<SignInQuery>,
@@ -67,12 +68,15 @@ pub async fn email_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct EmailForm {
+pub(super) struct EmailForm {
     #[serde(default)]
     email: String,
 }
 
-pub async fn email_submit(page: Page, ConsoleForm(form): ConsoleForm<EmailForm>) -> Response {
+pub(super) async fn email_submit(
+    page: Page,
+    ConsoleForm(form): ConsoleForm<EmailForm>,
+) -> Response {
     match EmailAddress::parse(&form.email) {
         Ok(email) => render(&PasswordStep {
             page,
@@ -92,14 +96,14 @@ pub async fn email_submit(page: Page, ConsoleForm(form): ConsoleForm<EmailForm>)
 }
 
 #[derive(serde::Deserialize)]
-pub struct PasswordForm {
+pub(super) struct PasswordForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
 }
 
-pub async fn password_submit(
+pub(super) async fn password_submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -159,9 +163,9 @@ pub async fn password_submit(
 }
 
 #[derive(serde::Deserialize)]
-pub struct EmptyForm {}
+pub(super) struct EmptyForm {}
 
-pub async fn sign_out(
+pub(super) async fn sign_out(
     State(state): State<AppState>,
     MaybeSignedIn(session): MaybeSignedIn,
     Client(ctx): Client,
@@ -260,7 +264,7 @@ async fn mfa_step(
     Ok((status, html).into_response())
 }
 
-pub async fn mfa_page(
+pub(super) async fn mfa_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -274,20 +278,20 @@ pub async fn mfa_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct MfaQuery {
+pub(super) struct MfaQuery {
     #[serde(default)]
     resynced: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
-pub struct CodeForm {
+pub(super) struct CodeForm {
     #[serde(default)]
     device_id: String,
     #[serde(default)]
     code: String,
 }
 
-pub async fn mfa_submit(
+pub(super) async fn mfa_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -338,7 +342,7 @@ pub async fn mfa_submit(
     }
 }
 
-pub async fn troubleshoot_page(
+pub(super) async fn troubleshoot_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -347,7 +351,7 @@ pub async fn troubleshoot_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct ResyncForm {
+pub(super) struct ResyncForm {
     #[serde(default)]
     device_id: String,
     #[serde(default)]
@@ -356,7 +360,7 @@ pub struct ResyncForm {
     code2: String,
 }
 
-pub async fn resync_submit(
+pub(super) async fn resync_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,

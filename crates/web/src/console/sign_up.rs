@@ -19,7 +19,7 @@ use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
 use latchkey_service::store::CallStatus;
 
-pub struct Field {
+pub(super) struct Field {
     pub name: &'static str,
     pub label: &'static str,
     pub kind: &'static str,
@@ -37,7 +37,7 @@ struct SignUpPage {
 }
 
 #[derive(serde::Deserialize, Default)]
-pub struct SignUpForm {
+pub(super) struct SignUpForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -91,7 +91,7 @@ fn fields(form: &SignUpForm, errors: &[latchkey_service::FieldError]) -> Vec<Fie
     ]
 }
 
-pub async fn page(page: Page) -> Response {
+pub(super) async fn page(page: Page) -> Response {
     render(&SignUpPage {
         page,
         fields: fields(&SignUpForm::default(), &[]),
@@ -99,7 +99,7 @@ pub async fn page(page: Page) -> Response {
     .into_response()
 }
 
-pub async fn submit(
+pub(super) async fn submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -138,7 +138,7 @@ pub async fn submit(
 
 #[derive(Template)]
 #[template(path = "console/confirm.html")]
-pub struct ConfirmPage {
+pub(super) struct ConfirmPage {
     pub page: Page,
     pub heading: &'static str,
     pub explanation: &'static str,
@@ -147,7 +147,7 @@ pub struct ConfirmPage {
     pub token: String,
 }
 
-pub async fn verify_page(
+pub(super) async fn verify_page(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<TokenQuery>,
@@ -171,12 +171,12 @@ pub async fn verify_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct TokenForm {
+pub(super) struct TokenForm {
     #[serde(default)]
     token: String,
 }
 
-pub async fn verify_submit(
+pub(super) async fn verify_submit(
     State(state): State<AppState>,
     page: Page,
     Client(ctx): Client,
@@ -196,7 +196,10 @@ pub async fn verify_submit(
 }
 
 /// Sends the browser to the phone step, holding the sign-up's continuation token.
-pub fn continue_to_phone(state: &AppState, token: &latchkey_service::SecretToken) -> Response {
+pub(super) fn continue_to_phone(
+    state: &AppState,
+    token: &latchkey_service::SecretToken,
+) -> Response {
     let lifetime = latchkey_domain::token::TokenPurpose::ContinueSignUp
         .lifetime()
         .0;
@@ -226,7 +229,7 @@ struct PhonePage {
     call_status: &'static str,
 }
 
-pub async fn phone_page(
+pub(super) async fn phone_page(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     page: Page,
@@ -254,9 +257,9 @@ pub async fn phone_page(
 }
 
 #[derive(serde::Deserialize)]
-pub struct EmptyForm {}
+pub(super) struct EmptyForm {}
 
-pub async fn phone_call(
+pub(super) async fn phone_call(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Client(ctx): Client,

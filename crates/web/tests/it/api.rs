@@ -395,3 +395,98 @@ async fn api_clients_carry_their_known_device_token_between_sign_ins() {
         "renewed at each sign-in"
     );
 }
+
+/// Writes the OpenAPI document as pretty JSON to the file named by
+/// `LATCHKEY_OPENAPI_OUT`, when it is set, so `scripts/test` can hand it to
+/// `openapi-spec-validator` without starting a server. Without the variable it does nothing.
+#[test]
+fn dump_the_openapi_document_when_asked() {
+    let Some(path) = std::env::var_os("LATCHKEY_OPENAPI_OUT") else {
+        return;
+    };
+    let json = serde_json::to_string_pretty(&latchkey_web::openapi_document()).unwrap();
+    std::fs::write(&path, json + "\n")
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.to_string_lossy()));
+}
+
+/// The rules of OpenAPI that are cheap to check here, so a developer sees them without
+/// Python (`scripts/test` also runs `openapi-spec-validator` on the whole document): every
+/// operation has an `operationId` no other has, every response a description, every `$ref`
+/// a target, and the password sign-in takes its own body (two Rust types of one name would
+/// share a single schema in the document, the last one registered winning).
+#[test]
+fn the_openapi_document_keeps_the_structural_rules() {
+    let doc = serde_json::to_value(latchkey_web::openapi_document()).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            match operation["operationId"].as_str() {
+                Some(id) if !id.is_empty() => {
+                    if let Some(first) = seen.insert(id.to_owned(), at.clone()) {
+                        problems.push(format!("{at}: operationId {id:?} is also {first}'s"));
+                    }
+                }
+                _ => problems.push(format!("{at}: no operationId")),
+            }
+            let responses = operation["responses"].as_object();
+            if responses.is_none_or(|r| r.is_empty()) {
+                problems.push(format!("{at}: no responses"));
+            }
+            for (status, response) in responses.into_iter().flatten() {
+                if response["description"]
+                    .as_str()
+                    .is_none_or(|d| d.trim().is_empty())
+                {
+                    problems.push(format!("{at}: response {status} has no description"));
+                }
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for target in refs {
+        let pointer = target.strip_prefix('#').unwrap_or("not a local reference");
+        if doc.pointer(pointer).is_none() {
+            problems.push(format!("$ref {target:?} points nowhere"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the OpenAPI document breaks its rules:\n{}",
+        problems.join("\n")
+    );
+
+    let body_of = |path: &str| {
+        let schema = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"];
+        let name = schema.as_str().unwrap().rsplit('/').next().unwrap();
+        doc["components"]["schemas"][name]["properties"].clone()
+    };
+    let password = body_of("/api/v1/sessions");
+    assert!(
+        password["email"].is_object() && password["password"].is_object(),
+        "POST /api/v1/sessions documents another body: {password}"
+    );
+    let security_key = body_of("/api/v1/sessions/webauthn");
+    assert!(
+        security_key["credential"].is_object(),
+        "POST /api/v1/sessions/webauthn documents another body: {security_key}"
+    );
+}
+
+fn collect_refs(value: &serde_json::Value, refs: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", serde_json::Value::String(target)) => refs.push(target.clone()),
+                    _ => collect_refs(item, refs),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| collect_refs(i, refs)),
+        _ => {}
+    }
+}

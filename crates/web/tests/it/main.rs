@@ -1,5 +1,12 @@
 //! In-process HTTP tests of the console and the JSON API, on real stores.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
+)]
+
 mod api;
 mod calls;
 mod client_address;

@@ -16,6 +16,10 @@ use subtle::ConstantTimeEq;
 
 /// Fills a buffer from the operating system's generator. There is no fallback: a machine
 /// that cannot produce randomness must not issue credentials.
+#[expect(
+    clippy::expect_used,
+    reason = "the operating system's random generator failed"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("the operating system's random generator failed");
@@ -134,6 +138,7 @@ impl ServerKey {
     }
 
     /// A subkey for one purpose: HMAC-SHA256(key, label).
+    #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn derive(&self, label: &str) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(b"latchkey subkey\0");
@@ -172,6 +177,7 @@ pub struct OpenError;
 impl Sealer {
     /// `context` is bound into the ciphertext (AEAD associated data): a sealed value copied
     /// to another row or column no longer opens.
+    #[expect(clippy::expect_used, reason = "cannot fail")]
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let nonce_bytes = random_bytes::<24>();
         let nonce = XNonce::from_slice(&nonce_bytes);
@@ -218,6 +224,7 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
+    #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn sign(&self, message: &[u8]) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(message);
@@ -225,6 +232,7 @@ impl Signer {
     }
 
     /// The raw HMAC, for values derived from a server secret (WebAuthn user handles).
+    #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(message);

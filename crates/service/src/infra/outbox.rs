@@ -35,6 +35,7 @@ impl OutboxWriter {
         }
     }
 
+    #[expect(clippy::expect_used, reason = "an email serialises")]
     pub fn email(&self, email: &OutgoingEmail, now: Timestamp) -> NewOutboxMessage {
         let plaintext = serde_json::to_vec(email).expect("an email serialises");
         NewOutboxMessage {
@@ -47,6 +48,7 @@ impl OutboxWriter {
         }
     }
 
+    #[expect(clippy::expect_used, reason = "a call serialises")]
     pub fn call(&self, call: &crate::voice::OutgoingCall, now: Timestamp) -> NewOutboxMessage {
         let plaintext = serde_json::to_vec(call).expect("a call serialises");
         NewOutboxMessage {

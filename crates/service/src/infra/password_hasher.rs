@@ -35,6 +35,10 @@ impl Default for HashParams {
 }
 
 impl HashParams {
+    #[expect(
+        clippy::expect_used,
+        reason = "hash parameters are validated at start-up"
+    )]
     fn argon2(&self) -> Params {
         Params::new(self.memory_kib, self.iterations, self.lanes, Some(32))
             .expect("hash parameters are validated at start-up")
@@ -136,6 +140,7 @@ impl PasswordHasher {
     /// Takes a slot without hashing and keeps it until the returned guard is dropped, so a
     /// test can fill the pool at will instead of racing real hashes.
     #[cfg(any(test, feature = "test-hooks"))]
+    #[expect(clippy::expect_used, reason = "cannot fail")]
     pub async fn hold_slot(&self) -> HeldSlot {
         let slot = self
             .pool

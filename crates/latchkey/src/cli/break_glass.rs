@@ -11,7 +11,7 @@ use latchkey_service::password_reset::format_time;
 
 /// What both commands take.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The account's root user email address.
     pub email: String,
     /// Why, e.g. the ticket and how the owner's identity was checked (required; at most 500
@@ -23,7 +23,7 @@ pub struct Args {
 /// The notice is queued in the outbox like every other; only the server's worker sends mail.
 const RECORDED: &str = "Recorded in the audit log, and the owner will be emailed what was done, when and why (the email is queued; a running `latchkey serve` sends it).";
 
-pub async fn unblock_recovery(service: &Service, args: &Args) -> anyhow::Result<()> {
+pub(crate) async fn unblock_recovery(service: &Service, args: &Args) -> anyhow::Result<()> {
     match service
         .unblock_recovery_by_operator(&args.email, &args.reason)
         .await
@@ -42,7 +42,7 @@ pub async fn unblock_recovery(service: &Service, args: &Args) -> anyhow::Result<
     }
 }
 
-pub async fn reset_mfa(service: &Service, args: &Args) -> anyhow::Result<()> {
+pub(crate) async fn reset_mfa(service: &Service, args: &Args) -> anyhow::Result<()> {
     match service
         .reset_mfa_by_operator(&args.email, &args.reason)
         .await

@@ -1,0 +1,41 @@
+//! The commands, one module per group: `serve`, `account …`, `tokens …`, `audit`. Each
+//! parses its own arguments, opens what it needs through `wiring`, calls the service, and
+//! words the outcome for the operator.
+
+mod account;
+mod audit;
+mod break_glass;
+mod serve;
+mod tokens;
+mod wiring;
+
+use clap::Subcommand;
+
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Start the server (console, JSON API, delivery worker).
+    Serve,
+    /// Manage accounts from the command line.
+    Account {
+        #[command(subcommand)]
+        action: account::AccountCommand,
+    },
+    /// Manage the inventory of hardware OATH tokens.
+    Tokens {
+        #[command(subcommand)]
+        action: tokens::TokensCommand,
+    },
+    /// Print the most recent audit events, newest first.
+    Audit(audit::Args),
+}
+
+pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(config).await,
+        Command::Account { action } => account::run(action, &config).await,
+        Command::Tokens { action } => tokens::run(action, &config).await,
+        Command::Audit(args) => audit::run(&args, &config).await,
+    }
+}

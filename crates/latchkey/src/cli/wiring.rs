@@ -1,0 +1,77 @@
+//! What every command needs, wired from the configuration: the server key, the database, the
+//! hashing pool and the service.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use latchkey_domain::lockout::LockoutPolicy;
+use latchkey_domain::session::SessionPolicy;
+use latchkey_service::{Clock, HashParams, PasswordHasher, Service, ServiceConfig, SystemClock};
+
+use crate::config::{self, Config};
+
+/// The pieces every command needs: configuration, key, store and service.
+pub(crate) struct Parts {
+    pub(crate) service: Service,
+    /// The opened database, for the built-in providers (the service holds its production port).
+    pub(crate) database: Arc<dyn latchkey_store::Database>,
+    pub(crate) store_info: latchkey_store::StoreInfo,
+    pub(crate) key_created: bool,
+    pub(crate) key: latchkey_service::ServerKey,
+}
+
+impl Parts {
+    /// Opens everything at the public URL the configuration names (or derives from the
+    /// listen address): what every command but `serve` uses.
+    pub(crate) async fn open(config: &Config) -> anyhow::Result<Self> {
+        Self::open_at(config, &config.public_url_for(config.listen)).await
+    }
+
+    pub(crate) async fn open_at(config: &Config, public_url: &url::Url) -> anyhow::Result<Self> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+        }
+        let (key, key_created) = config::load_or_create_key(&config.secret_key_file)?;
+        let (store, store_info) =
+            latchkey_store::open(config.database_url.as_deref(), &config.data_dir)
+                .await
+                .with_context(|| match &config.database_url {
+                    Some(url) => format!("cannot open the database {}", config::redact_url(url)),
+                    None => format!("cannot open the database in {}", config.data_dir.display()),
+                })?;
+        let slots = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let hasher = PasswordHasher::new(HashParams::default(), slots)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let service = Service::new(
+            store.clone(),
+            clock,
+            hasher,
+            &key,
+            ServiceConfig {
+                public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+                sessions: SessionPolicy::default(),
+                lockout: LockoutPolicy::default(),
+                recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+                calls: latchkey_domain::calls::CallPolicy {
+                    allowed_regions: config.call_regions.clone(),
+                    ..Default::default()
+                },
+                admission: latchkey_domain::admission::AdmissionPolicy::default(),
+            },
+        );
+        Ok(Self {
+            service,
+            database: store,
+            store_info,
+            key_created,
+            key,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! What the use cases stand on but do not decide: the bounded Argon2id pool
+//! (`password_hasher`), OS randomness, token hashing, the server key and sealing (`secrets`),
+//! who goes next in a queue (`slots`) and the request's place in it (`priority`), the
+//! in-memory admission buckets (`admission`), the signed known-device token
+//! (`known_devices`), sealing queued messages (`outbox`) and the WebAuthn relying party
+//! (`relying_party`).
+
+pub mod admission;
+pub mod known_devices;
+pub mod outbox;
+pub mod password_hasher;
+pub mod priority;
+pub(crate) mod relying_party;
+pub mod secrets;
+pub mod slots;
