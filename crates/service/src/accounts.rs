@@ -181,9 +181,7 @@ impl Service {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(ServiceError::Conflict(
-            "Could not allocate an account id; try again.".to_owned(),
-        ))
+        Err(ServiceError::AccountIdUnavailable)
     }
 
     /// Someone signed up with an address that has an account (or a sign-up waiting for its
@@ -371,9 +369,7 @@ impl Service {
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(ServiceError::Conflict(
-            "Could not allocate an account id; try again.".to_owned(),
-        ))
+        Err(ServiceError::AccountIdUnavailable)
     }
 
     /// The account behind a session, for Security credentials and "who am I".

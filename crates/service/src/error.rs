@@ -25,9 +25,45 @@ pub enum ServiceError {
     /// The input was refused; each entry says which field and why.
     #[error("the request has invalid fields")]
     Invalid(Vec<FieldError>),
-    /// The request conflicts with what exists (a duplicate sign-up).
-    #[error("{0}")]
-    Conflict(String),
+    /// The account was removed while the request was under way.
+    #[error("the account no longer exists")]
+    AccountGone,
+    /// No free account id was found after several random draws (try again).
+    #[error("no account id could be allocated")]
+    AccountIdUnavailable,
+    /// The account already has the most MFA devices it may have.
+    #[error("the account has the most MFA devices it may have")]
+    DeviceLimit,
+    /// Security keys cannot work with this deployment (the reason, for the operator: the
+    /// public URL has no domain name, or the relying party could not be built).
+    #[error("security keys are not available: {0}")]
+    SecurityKeysUnavailable(String),
+    /// A sign-in with a security key was asked for an account that has none.
+    #[error("the account has no security key")]
+    NoSecurityKey,
+    /// A stored secret (a device seed, a security key) cannot be opened with the server key
+    /// in use: the key was replaced.
+    #[error("a stored secret cannot be read with the current server key")]
+    SecretUnreadable,
+    /// The sign-up's phone number is verified already.
+    #[error("the phone number is already verified")]
+    PhoneAlreadyVerified,
+    /// The account's phone number was never verified, so it cannot stand in for MFA.
+    #[error("the account's phone number was never verified")]
+    PhoneNotVerified,
+    /// A recovery step was asked for out of turn.
+    #[error("that recovery step is not available now")]
+    RecoveryWrongStep,
+    /// The recovery flow sent as many verification emails as it may.
+    #[error("no more verification emails can be sent for this recovery")]
+    RecoveryEmailLimit,
+    /// The recovery flow placed as many calls as it may.
+    #[error("no more calls can be placed for this recovery")]
+    RecoveryCallLimit,
+    /// Something that cannot fail did (a WebAuthn ceremony the library would not start,
+    /// state that would not serialise): a bug, logged; nothing was changed.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// An emailed link that is unknown, expired, superseded or already used.
     #[error("This link is invalid, has expired or was already used.")]
     LinkInvalid,

@@ -197,7 +197,7 @@ impl Service {
             .store
             .account_by_id(&session.account_id)
             .await?
-            .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))?;
+            .ok_or(ServiceError::AccountGone)?;
         let now = self.clock.now();
         // Throttled, counted and audited like a sign-in: this form is no password oracle.
         self.confirm_password(

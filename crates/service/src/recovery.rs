@@ -58,9 +58,9 @@ impl std::fmt::Debug for CallCode {
 fn refusal(refused: Refusal) -> ServiceError {
     match refused {
         Refusal::Expired => ServiceError::RecoveryExpired,
-        Refusal::WrongStep => ServiceError::Conflict("That step is not available now: finish the current step first.".to_owned()),
-        Refusal::EmailBudget => ServiceError::Conflict("No more verification emails can be sent for this sign-in. Use the link in the last email, or start again later.".to_owned()),
-        Refusal::CallBudget => ServiceError::Conflict("No more calls can be placed for now. Wait a while before trying again; if this keeps happening, contact the operator.".to_owned()),
+        Refusal::WrongStep => ServiceError::RecoveryWrongStep,
+        Refusal::EmailBudget => ServiceError::RecoveryEmailLimit,
+        Refusal::CallBudget => ServiceError::RecoveryCallLimit,
     }
 }
 
@@ -389,7 +389,7 @@ impl Service {
             return Err(refusal(refused));
         }
         if account.phone_verified_at.is_none() {
-            return Err(ServiceError::Conflict("This account's phone number was never verified, so it cannot be used to sign in. Contact the operator.".to_owned()));
+            return Err(ServiceError::PhoneNotVerified);
         }
         match self
             .place_verification_call(

@@ -61,9 +61,7 @@ impl Service {
     ) -> Result<CallCode, ServiceError> {
         let account = self.sign_up_account(token).await?;
         if account.phone_verified_at.is_some() {
-            return Err(ServiceError::Conflict(
-                "This phone number is already verified.".to_owned(),
-            ));
+            return Err(ServiceError::PhoneAlreadyVerified);
         }
         self.place_verification_call(
             &account,

@@ -128,7 +128,7 @@ impl Service {
             .store
             .account_by_id(&session.account_id)
             .await?
-            .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))?;
+            .ok_or(ServiceError::AccountGone)?;
         let serial = serial.trim();
         let unavailable = || {
             ServiceError::field(
@@ -228,9 +228,7 @@ impl Service {
                 self.outbox.wake();
                 Ok(DeviceView::from(&device))
             }
-            AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
-                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
-            ))),
+            AssignOutcome::LimitReached => Err(ServiceError::DeviceLimit),
             AssignOutcome::TokenUnavailable => Err(unavailable()),
             AssignOutcome::NameTaken => Err(ServiceError::field(
                 "name",

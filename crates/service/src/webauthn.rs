@@ -47,9 +47,9 @@ fn invalid(message: &str) -> ServiceError {
 
 impl Service {
     fn relying_party(&self) -> Result<&Webauthn, ServiceError> {
-        self.webauthn.as_deref().map_err(|why| {
-            ServiceError::Conflict(format!("Security keys are not available: {why}."))
-        })
+        self.webauthn
+            .as_deref()
+            .map_err(|why| ServiceError::SecurityKeysUnavailable(why.clone()))
     }
 
     pub fn security_keys_available(&self) -> bool {
@@ -77,7 +77,7 @@ impl Service {
             if device.kind == DeviceKind::SecurityKey {
                 let json = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
                 let key: SecurityKey = serde_json::from_slice(&json).map_err(|e| {
-                    ServiceError::Conflict(format!("a stored security key cannot be read: {e}"))
+                    ServiceError::Internal(format!("a stored security key cannot be read: {e}"))
                 })?;
                 keys.push((device.id, key));
             }
@@ -96,7 +96,7 @@ impl Service {
             "wa-{}",
             latchkey_domain::totp::base32(&random_bytes::<15>()).to_lowercase()
         );
-        let json = serde_json::to_vec(state).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let json = serde_json::to_vec(state).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.clock.now();
         self.store
             .create_ceremony(&NewCeremony {
@@ -127,7 +127,7 @@ impl Service {
             })?;
         let json = self.open_secret(&taken.state_sealed, &state_context(id))?;
         let state =
-            serde_json::from_slice(&json).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+            serde_json::from_slice(&json).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok((state, taken.name))
     }
 
@@ -150,9 +150,7 @@ impl Service {
             .ok_or(ServiceError::SignInExpired)?;
         let existing = self.security_keys(&account.id).await?;
         if self.store.mfa_devices(&account.id).await?.len() >= MAX_DEVICES {
-            return Err(ServiceError::Conflict(format!(
-                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
-            )));
+            return Err(ServiceError::DeviceLimit);
         }
         let exclude = (!existing.is_empty())
             .then(|| existing.iter().map(|(_, k)| k.cred_id().clone()).collect());
@@ -165,7 +163,7 @@ impl Service {
                 None,
                 None,
             )
-            .map_err(|e| ServiceError::Conflict(format!("cannot start the registration: {e}")))?;
+            .map_err(|e| ServiceError::Internal(format!("cannot start the registration: {e}")))?;
         let id = self
             .store_ceremony(&account.id, "register", &name, &state)
             .await?;
@@ -222,7 +220,7 @@ impl Service {
             "mfa-{}",
             latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
         );
-        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let credential_id = SecretToken::hash_bytes(key.cred_id().as_ref());
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&json, &device_context(&id)),
@@ -256,9 +254,7 @@ impl Service {
                 Ok(DeviceView::from(&device))
             }
             AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
-            AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
-                "This account already has {MAX_DEVICES} MFA devices, the most it can have."
-            ))),
+            AssignOutcome::LimitReached => Err(ServiceError::DeviceLimit),
             _ => Err(ServiceError::field(
                 "name",
                 "Another MFA device of this account has this name, or this key is already registered.",
@@ -285,13 +281,11 @@ impl Service {
             .map(|(_, k)| k)
             .collect();
         if keys.is_empty() {
-            return Err(ServiceError::Conflict(
-                "This account has no security key.".to_owned(),
-            ));
+            return Err(ServiceError::NoSecurityKey);
         }
         let (options, state): (_, SecurityKeyAuthentication) = webauthn
             .start_securitykey_authentication(&keys)
-            .map_err(|e| ServiceError::Conflict(format!("cannot start the sign-in: {e}")))?;
+            .map_err(|e| ServiceError::Internal(format!("cannot start the sign-in: {e}")))?;
         let id = self
             .store_ceremony(&record.account_id, "authenticate", "", &state)
             .await?;
@@ -358,7 +352,7 @@ impl Service {
             return refuse("webauthn: unknown credential").await;
         };
         key.update_credential(&result);
-        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+        let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let session_token = SecretToken::generate();
         let session = NewSession {
             token_hash: session_token.hash(),

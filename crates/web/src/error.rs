@@ -102,7 +102,7 @@ struct Refusal {
     status: StatusCode,
     code: &'static str,
     heading: &'static str,
-    message: &'static str,
+    message: String,
 }
 
 fn refusal(error: &ServiceError) -> Option<Refusal> {
@@ -149,13 +149,76 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Locked",
             "Too many failed attempts were made on this account from here. Reset the password with Forgot password? to unlock it.",
         ),
+        ServiceError::AccountGone => (
+            StatusCode::CONFLICT,
+            "account_gone",
+            "No such account",
+            "The account no longer exists. Nothing was changed.",
+        ),
+        ServiceError::AccountIdUnavailable => (
+            StatusCode::CONFLICT,
+            "account_id_unavailable",
+            "Try again",
+            "An account number could not be allocated. Nothing was created; try again.",
+        ),
+        ServiceError::DeviceLimit => (
+            StatusCode::CONFLICT,
+            "device_limit",
+            "Too many MFA devices",
+            "This account already has {max_devices} MFA devices, the most it can have. Remove one before activating another.",
+        ),
+        ServiceError::NoSecurityKey => (
+            StatusCode::CONFLICT,
+            "no_security_key",
+            "No security key",
+            "This account has no security key. Sign in with an MFA code, or with alternative factors.",
+        ),
+        ServiceError::SecretUnreadable => (
+            StatusCode::CONFLICT,
+            "secret_unreadable",
+            "Cannot read this device",
+            "This device's secret cannot be read with the server key in use. Nothing was changed; tell the operator (the server key may have been replaced).",
+        ),
+        ServiceError::PhoneAlreadyVerified => (
+            StatusCode::CONFLICT,
+            "phone_already_verified",
+            "Already verified",
+            "This phone number is already verified.",
+        ),
+        ServiceError::PhoneNotVerified => (
+            StatusCode::CONFLICT,
+            "phone_not_verified",
+            "Phone not verified",
+            "This account's phone number was never verified, so it cannot be used to sign in. Contact the operator.",
+        ),
+        ServiceError::RecoveryWrongStep => (
+            StatusCode::CONFLICT,
+            "recovery_wrong_step",
+            "Not yet",
+            "That step is not available now: finish the current step first.",
+        ),
+        ServiceError::RecoveryEmailLimit => (
+            StatusCode::CONFLICT,
+            "recovery_email_limit",
+            "No more emails",
+            "No more verification emails can be sent for this sign-in. Use the link in the last email, or start again later.",
+        ),
+        ServiceError::RecoveryCallLimit => (
+            StatusCode::CONFLICT,
+            "recovery_call_limit",
+            "No more calls",
+            "No more calls can be placed for this sign-in. Wait a while before trying again; if this keeps happening, contact the operator.",
+        ),
         _ => return None,
     };
     Some(Refusal {
         status,
         code,
         heading,
-        message,
+        message: message.replace(
+            "{max_devices}",
+            &latchkey_domain::mfa::MAX_DEVICES.to_string(),
+        ),
     })
 }
 
@@ -166,7 +229,7 @@ impl From<ServiceError> for PageError {
                 retry_after: None,
                 status: refused.status,
                 heading: refused.heading,
-                message: refused.message.to_owned(),
+                message: refused.message,
             };
         }
         match error {
@@ -183,11 +246,11 @@ impl From<ServiceError> for PageError {
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            ServiceError::Conflict(message) => Self {
+            ServiceError::SecurityKeysUnavailable(why) => Self {
                 retry_after: None,
                 status: StatusCode::CONFLICT,
-                heading: "Conflict",
-                message,
+                heading: "Security keys are not available",
+                message: format!("Security keys are not available on this server: {why}."),
             },
             ServiceError::LinkInvalid => Self::link_invalid(),
             ServiceError::TooManyAttempts { retry_after } => Self {
@@ -328,7 +391,11 @@ impl From<ServiceError> for ApiError {
                 format!("{refused}."),
             ),
             ServiceError::Invalid(fields) => Self::invalid(fields),
-            ServiceError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            ServiceError::SecurityKeysUnavailable(why) => Self::new(
+                StatusCode::CONFLICT,
+                "security_keys_unavailable",
+                format!("Security keys are not available on this server: {why}."),
+            ),
             ServiceError::LinkInvalid => Self::new(
                 StatusCode::GONE,
                 "link_invalid",
@@ -385,5 +452,129 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_domain::calls::DestinationRefusal;
+    use latchkey_service::StoreError;
+
+    /// One of each refusal a use case can end with. The match makes a new variant fail to
+    /// compile here until it is given its place (and so its code) below.
+    fn every_refusal() -> Vec<ServiceError> {
+        let all = vec![
+            ServiceError::Invalid(vec![FieldError::new("email", "bad")]),
+            ServiceError::AccountGone,
+            ServiceError::AccountIdUnavailable,
+            ServiceError::DeviceLimit,
+            ServiceError::SecurityKeysUnavailable("no domain name".to_owned()),
+            ServiceError::NoSecurityKey,
+            ServiceError::SecretUnreadable,
+            ServiceError::PhoneAlreadyVerified,
+            ServiceError::PhoneNotVerified,
+            ServiceError::RecoveryWrongStep,
+            ServiceError::RecoveryEmailLimit,
+            ServiceError::RecoveryCallLimit,
+            ServiceError::LinkInvalid,
+            ServiceError::SignInExpired,
+            ServiceError::RecoveryExpired,
+            ServiceError::RecoveryAlreadyStarted,
+            ServiceError::RecoveryBudget,
+            ServiceError::RecoveryBlocked,
+            ServiceError::RecoveryScope,
+            ServiceError::CallBudget,
+            ServiceError::CallDestination(DestinationRefusal::Costly),
+            ServiceError::CallFlowGone,
+            ServiceError::AccountLocked,
+            ServiceError::TooManyAttempts { retry_after: 3 },
+            ServiceError::Overloaded { retry_after: 1 },
+        ];
+        for error in &all {
+            match error {
+                ServiceError::Invalid(_)
+                | ServiceError::AccountGone
+                | ServiceError::AccountIdUnavailable
+                | ServiceError::DeviceLimit
+                | ServiceError::SecurityKeysUnavailable(_)
+                | ServiceError::NoSecurityKey
+                | ServiceError::SecretUnreadable
+                | ServiceError::PhoneAlreadyVerified
+                | ServiceError::PhoneNotVerified
+                | ServiceError::RecoveryWrongStep
+                | ServiceError::RecoveryEmailLimit
+                | ServiceError::RecoveryCallLimit
+                | ServiceError::LinkInvalid
+                | ServiceError::SignInExpired
+                | ServiceError::RecoveryExpired
+                | ServiceError::RecoveryAlreadyStarted
+                | ServiceError::RecoveryBudget
+                | ServiceError::RecoveryBlocked
+                | ServiceError::RecoveryScope
+                | ServiceError::CallBudget
+                | ServiceError::CallDestination(_)
+                | ServiceError::CallFlowGone
+                | ServiceError::AccountLocked
+                | ServiceError::TooManyAttempts { .. }
+                | ServiceError::Overloaded { .. } => {}
+                // Failures, not refusals: the same `internal` answer for all of them.
+                ServiceError::Internal(_) | ServiceError::Store(_) | ServiceError::Hash(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_refusal_has_a_distinct_api_code_and_a_client_error_status() {
+        let mut seen = std::collections::BTreeMap::new();
+        for error in every_refusal() {
+            let shown = format!("{error:?}");
+            let api = ApiError::from(error);
+            let code = api.body.error.code.clone();
+            assert!(
+                api.status.is_client_error() || api.status == StatusCode::SERVICE_UNAVAILABLE,
+                "{shown} answers {}",
+                api.status
+            );
+            assert!(!api.body.error.message.is_empty(), "{shown} has no words");
+            if let Some(earlier) = seen.insert(code.clone(), shown.clone()) {
+                panic!("{shown} and {earlier} share the code {code}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_page_and_the_api_agree_on_the_status() {
+        for error in every_refusal() {
+            let shown = format!("{error:?}");
+            let api_status = ApiError::from(clone_refusal(&error)).status;
+            let page_status = PageError::from(error).status;
+            let bad_form = api_status == StatusCode::UNPROCESSABLE_ENTITY
+                && page_status == StatusCode::BAD_REQUEST;
+            assert!(api_status == page_status || bad_form, "{shown}");
+        }
+    }
+
+    #[test]
+    fn failures_answer_internal_without_their_detail() {
+        for error in [
+            ServiceError::Internal("serde said no".to_owned()),
+            ServiceError::Store(StoreError::Database("password=hunter2".to_owned())),
+        ] {
+            let api = ApiError::from(error);
+            assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(api.body.error.code, "internal");
+            assert!(!api.body.error.message.contains("hunter2"));
+            assert!(!api.body.error.message.contains("serde"));
+        }
+    }
+
+    /// `ServiceError` is not `Clone` (its store error holds a source): rebuild a refusal.
+    fn clone_refusal(error: &ServiceError) -> ServiceError {
+        every_refusal()
+            .into_iter()
+            .find(|e| format!("{e:?}") == format!("{error:?}"))
+            .unwrap_or(ServiceError::Internal("not a refusal".to_owned()))
     }
 }

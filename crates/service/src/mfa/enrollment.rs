@@ -27,9 +27,7 @@ impl Service {
         )?;
         let account = self.account_for(session).await?;
         if self.store.mfa_devices(&account.id).await?.len() >= MAX_DEVICES {
-            return Err(ServiceError::Conflict(format!(
-                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
-            )));
+            return Err(ServiceError::DeviceLimit);
         }
         let now = self.clock.now();
         let id = new_id("enr");
@@ -94,11 +92,9 @@ impl Service {
         sealed: &[u8],
         context: &[u8],
     ) -> Result<Vec<u8>, ServiceError> {
-        self.mfa_sealer.open(sealed, context).map_err(|OpenError| {
-            ServiceError::Conflict(
-                "This device's secret cannot be read with the current server key.".to_owned(),
-            )
-        })
+        self.mfa_sealer
+            .open(sealed, context)
+            .map_err(|OpenError| ServiceError::SecretUnreadable)
     }
 
     /// `Assign MFA`: two consecutive codes turn the enrolment into a device. Both codes'
@@ -192,9 +188,7 @@ impl Service {
                 self.outbox.wake();
                 Ok(DeviceView::from(&device))
             }
-            AssignOutcome::LimitReached => Err(ServiceError::Conflict(format!(
-                "This account already has {MAX_DEVICES} MFA devices, the most it can have. Remove one before activating another."
-            ))),
+            AssignOutcome::LimitReached => Err(ServiceError::DeviceLimit),
             AssignOutcome::EnrollmentGone | AssignOutcome::TokenUnavailable => {
                 Err(ServiceError::LinkInvalid)
             }

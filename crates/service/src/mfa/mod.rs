@@ -156,6 +156,6 @@ impl Service {
         self.store
             .account_by_id(&session.account_id)
             .await?
-            .ok_or_else(|| ServiceError::Conflict("The account no longer exists.".to_owned()))
+            .ok_or(ServiceError::AccountGone)
     }
 }

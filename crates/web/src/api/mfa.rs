@@ -186,7 +186,7 @@ pub(super) struct EnrollmentResponse {
     responses(
         (status = 201, description = "The enrolment and its secret, to assign before `expires_at`", body = EnrollmentResponse),
         (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
-        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`device_limit`), or the account is gone (`account_gone`)", body = ApiErrorBody),
     ))]
 pub(super) async fn begin_virtual(
     State(state): State<AppState>,
@@ -224,7 +224,7 @@ pub(super) struct AssignBody {
     responses(
         (status = 201, description = "The new MFA device", body = DeviceJson),
         (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
-        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`device_limit`), or the account is gone (`account_gone`)", body = ApiErrorBody),
         (status = 410, description = "Expired or already used enrolment (`link_invalid`), or the session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
         (status = 422, description = "Invalid or taken name, malformed or not consecutive codes, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
@@ -353,7 +353,7 @@ pub(super) struct HardwareBody {
     responses(
         (status = 201, description = "The new MFA device", body = DeviceJson),
         (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
-        (status = 409, description = "The account already has eight MFA devices (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`device_limit`), or the account is gone (`account_gone`)", body = ApiErrorBody),
         (status = 410, description = "The session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
         (status = 422, description = "No free imported token with this serial, an invalid or taken name, malformed or not consecutive codes, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),

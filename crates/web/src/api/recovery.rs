@@ -114,7 +114,7 @@ pub(super) async fn status(
     request_body = FlowBody,
     responses(
         (status = 202, description = "The email is on its way"),
-        (status = 409, description = "Not the step for an email now, or no more emails for this flow (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "Not the step for an email now (`recovery_wrong_step`), or no more emails for this flow (`recovery_email_limit`)", body = ApiErrorBody),
         (status = 410, description = "The flow expired, was completed or was stopped (`recovery_expired`)", body = ApiErrorBody),
         (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),
     ))]
@@ -155,7 +155,7 @@ pub(super) async fn verify_email(
     request_body = FlowBody,
     responses(
         (status = 201, description = "The call is being placed; show the code", body = CallResponse),
-        (status = 409, description = "Wrong step, the flow's calls are spent, or the phone number was never verified (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "Wrong step (`recovery_wrong_step`), the flow's calls are spent (`recovery_call_limit`), or the phone number was never verified (`phone_not_verified`)", body = ApiErrorBody),
         (status = 410, description = "The flow expired, was completed or was stopped (`recovery_expired`)", body = ApiErrorBody),
         (status = 422, description = "latchkey does not call this number (`call_destination`), or the body does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 429, description = "Too many requests from this client's network (`too_many_attempts`, with `Retry-After`), or a call budget is spent (`call_budget`); nothing was called", body = ApiErrorBody),
@@ -185,7 +185,7 @@ pub(super) async fn call(
     responses(
         (status = 201, description = "Signed in with a recovery session (one hour); every other session is signed out", body = SessionResponse),
         (status = 403, description = "Too many failed attempts from here locked the account (`account_locked`)", body = ApiErrorBody),
-        (status = 409, description = "The email and the phone are not both verified yet (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The email and the phone are not both verified yet (`recovery_wrong_step`)", body = ApiErrorBody),
         (status = 410, description = "The flow expired, was completed or was stopped (`recovery_expired`)", body = ApiErrorBody),
         (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),
     ))]

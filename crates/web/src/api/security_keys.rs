@@ -38,7 +38,7 @@ pub(super) struct RegistrationOptionsBody {
     responses(
         (status = 200, description = "The ceremony and its creation options", body = CeremonyResponse),
         (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
-        (status = 409, description = "The account already has eight MFA devices, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`device_limit`), or this server cannot use security keys (`security_keys_unavailable`)", body = ApiErrorBody),
         (status = 422, description = "An invalid name, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
     ))]
 pub(super) async fn registration_options(
@@ -75,7 +75,7 @@ pub(super) struct RegisterBody {
     responses(
         (status = 201, description = "The new MFA device", body = DeviceJson),
         (status = 401, description = "No valid session token (`unauthenticated`)", body = ApiErrorBody),
-        (status = 409, description = "The account already has eight MFA devices, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account already has eight MFA devices (`device_limit`), or this server cannot use security keys (`security_keys_unavailable`)", body = ApiErrorBody),
         (status = 410, description = "The session was signed out meanwhile (`sign_in_expired`)", body = ApiErrorBody),
         (status = 422, description = "An expired or used ceremony, a credential that does not check out, a taken name or an already registered key, a missing or wrong `password`, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 503, description = "The password-hashing queue is full while checking `password` (`overloaded`); nothing was changed. `Retry-After` says when to try again", body = ApiErrorBody),
@@ -110,7 +110,7 @@ pub(super) struct SignInOptionsBody {
     request_body = SignInOptionsBody,
     responses(
         (status = 200, description = "The ceremony and its request options", body = CeremonyResponse),
-        (status = 409, description = "The account has no security key, or this server cannot use security keys (`conflict`)", body = ApiErrorBody),
+        (status = 409, description = "The account has no security key (`no_security_key`), or this server cannot use security keys (`security_keys_unavailable`)", body = ApiErrorBody),
         (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
         (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),
     ))]

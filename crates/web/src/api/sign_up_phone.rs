@@ -77,7 +77,7 @@ pub(super) async fn status(
     request_body = SignUpTokenBody,
     responses(
         (status = 201, description = "The call is being placed; show the code", body = PhoneCall),
-        (status = 409, description = "The phone is already verified (`conflict`), or the sign-up stopped waiting for a call (`call_not_available`)", body = ApiErrorBody),
+        (status = 409, description = "The phone is already verified (`phone_already_verified`), or the sign-up stopped waiting for a call (`call_not_available`)", body = ApiErrorBody),
         (status = 410, description = "Invalid or expired `sign_up_token` (`link_invalid`)", body = ApiErrorBody),
         (status = 422, description = "latchkey does not call this number (`call_destination`), or the body does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 429, description = "Too many requests from this client's network (`too_many_attempts`, with `Retry-After`), or a call budget is spent (`call_budget`); nothing was called", body = ApiErrorBody),

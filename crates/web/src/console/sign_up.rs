@@ -127,11 +127,14 @@ pub(super) async fn submit(
             render(&SignUpPage { page: page.with_error("Please correct the fields marked below."), fields: fields(&form, &errors) }),
         )
             .into_response()),
-        Err(ServiceError::Conflict(message)) => Ok((
-            StatusCode::CONFLICT,
-            render(&SignUpPage { page: page.with_error(message), fields: fields(&form, &[]) }),
-        )
-            .into_response()),
+        Err(error @ ServiceError::AccountIdUnavailable) => {
+            let refused = crate::error::PageError::from(error);
+            Ok((
+                refused.status,
+                render(&SignUpPage { page: page.with_error(refused.message), fields: fields(&form, &[]) }),
+            )
+                .into_response())
+        }
         Err(other) => Err(other.into()),
     }
 }
