@@ -1,6 +1,15 @@
 //! Column lists that several statements share, kept beside the row readers that match them
-//! (`flow_from_row` in `sql/recovery.rs`, `call_from_row` in `sql/calls.rs`). Macros, so that
+//! (`account_from_row` in `sql/accounts.rs`, `flow_from_row` in `sql/recovery.rs`,
+//! `call_from_row` in `sql/calls.rs`). Macros, so that
 //! `concat!` can build whole statements from them at compile time.
+
+/// The columns of an account row, as `account_from_row` reads them.
+macro_rules! select_accounts {
+    () => {
+        "SELECT id, email, name, phone, phone_verified_at, email_verified_at, status, \
+         password_hash, created_at, password_changed_at, password_generation FROM accounts"
+    };
+}
 
 /// The columns of a recovery flow row, as `flow_from_row` reads them.
 macro_rules! select_flows {
@@ -19,4 +28,4 @@ macro_rules! select_calls {
     };
 }
 
-pub(crate) use {select_calls, select_flows};
+pub(crate) use {select_accounts, select_calls, select_flows};

@@ -213,11 +213,10 @@ impl AccountStore for Backend {
     }
 
     async fn account_by_email(&self, email: &EmailAddress) -> StoreResult<Option<AccountRecord>> {
-        sqlx::query(
-            "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-             status, password_hash, created_at, password_changed_at, \
-             password_generation FROM accounts WHERE email = $1",
-        )
+        sqlx::query(concat!(
+            crate::columns::select_accounts!(),
+            " WHERE email = $1"
+        ))
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -228,11 +227,10 @@ impl AccountStore for Backend {
     }
 
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
-        sqlx::query(
-            "SELECT id, email, name, phone, phone_verified_at, email_verified_at, \
-             status, password_hash, created_at, password_changed_at, \
-             password_generation FROM accounts WHERE id = $1",
-        )
+        sqlx::query(concat!(
+            crate::columns::select_accounts!(),
+            " WHERE id = $1"
+        ))
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await

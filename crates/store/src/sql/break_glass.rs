@@ -9,7 +9,7 @@ use super::accounts::{end_what_the_old_password_began, lock_account};
 use super::audit::insert_audit;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
-use super::{Backend, commit};
+use super::{Backend, commit, commit_if};
 use crate::db_error;
 
 #[async_trait]
@@ -29,13 +29,7 @@ impl BreakGlassStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
     }
 
     async fn reset_mfa(

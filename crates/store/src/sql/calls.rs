@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::audit::insert_audit;
 use super::outbox::insert_outbox;
-use super::{Backend, DbRow, commit, corrupt};
+use super::{Backend, DbRow, commit, commit_if, corrupt};
 use crate::db_error;
 
 pub(super) fn call_from_row(row: &DbRow) -> StoreResult<CallRecord> {
@@ -348,11 +348,6 @@ impl CallStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if moved.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, moved.rows_affected() == 1, &[], audit).await
     }
 }

@@ -12,7 +12,7 @@ use super::accounts::lock_account;
 use super::audit::insert_audit;
 use super::outbox::insert_outbox;
 use super::sessions::session_is_live;
-use super::{Backend, DbRow, Tx, commit, corrupt};
+use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
 use crate::db_error;
 
 /// Device activations still open end (an enrolment's codes, a security key's
@@ -242,13 +242,7 @@ impl DeviceStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
     }
 
     async fn remove_device(

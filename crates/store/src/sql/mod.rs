@@ -24,7 +24,7 @@ mod sign_in_attempts;
 mod throttles;
 mod webauthn;
 
-use latchkey_service::store::{StoreError, StoreResult};
+use latchkey_service::store::{AuditRecord, NewOutboxMessage, StoreError, StoreResult};
 
 use crate::db_error;
 
@@ -39,4 +39,22 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 async fn commit(tx: Tx) -> StoreResult<()> {
     tx.commit().await.map_err(db_error)
+}
+
+/// The end of a conditional change: when its guarded write took (`changed`), the change's
+/// messages and audit record are written and everything commits; otherwise nothing is
+/// (dropping the transaction rolls it back). Answers `changed`.
+async fn commit_if(
+    mut tx: Tx,
+    changed: bool,
+    outbox: &[NewOutboxMessage],
+    audit: &AuditRecord,
+) -> StoreResult<bool> {
+    if !changed {
+        return Ok(false);
+    }
+    outbox::insert_outbox(&mut tx, outbox).await?;
+    audit::insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(true)
 }

@@ -14,7 +14,7 @@ use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
 use super::sessions::{insert_session, revoke_all_sessions};
 use super::throttles::settle;
-use super::{Backend, DbRow, Tx, commit, corrupt};
+use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
 use crate::db_error;
 
 /// A sign-in with a real factor lifts a `This wasn't me` block only once the owner
@@ -218,13 +218,7 @@ impl RecoveryStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
     }
 
     async fn verify_recovery_email(
@@ -248,12 +242,7 @@ impl RecoveryStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() == 1, &[], audit).await
     }
 
     async fn complete_recovery(

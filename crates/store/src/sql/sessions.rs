@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::accounts::same_password;
 use super::audit::insert_audit;
 use super::throttles::settle;
-use super::{Backend, Tx, commit, corrupt};
+use super::{Backend, Tx, commit, commit_if, corrupt};
 use crate::db_error;
 
 /// Inserts a session, revoking the one it replaces: every path that issues a
@@ -172,11 +172,6 @@ impl SessionStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(true)
+        commit_if(tx, done.rows_affected() == 1, &[], audit).await
     }
 }
