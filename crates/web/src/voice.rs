@@ -10,7 +10,7 @@
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{FromRequest, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -82,6 +82,28 @@ struct Refused;
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         (StatusCode::FORBIDDEN, "invalid signature\n").into_response()
+    }
+}
+
+/// The one way a handler gets a Twilio webhook: the signature is checked (and the call's
+/// `From` number) before the handler runs, so no handler can forget to. It reads the body,
+/// so it comes last among a handler's arguments.
+impl FromRequest<AppState> for Webhook {
+    type Rejection = Refused;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The URL Twilio signed is the one it was given: the path before any nesting.
+        let uri = request
+            .extensions()
+            .get::<OriginalUri>()
+            .map(|original| original.0.clone())
+            .unwrap_or_else(|| request.uri().clone());
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await.map_err(|_| {
+            tracing::warn!(path = %uri.path(), "refused a Twilio webhook: unreadable body");
+            Refused
+        })?;
+        verify(state, &uri, &headers, &body)
     }
 }
 
@@ -169,15 +191,9 @@ fn twiml(state: &AppState, call_id: &str, script: CallScript) -> Response {
 
 async fn twilio_voice(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
     Path(call_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    hook: Webhook,
 ) -> Response {
-    let hook = match verify(&state, &uri, &headers, &body) {
-        Ok(hook) => hook,
-        Err(refused) => return refused.into_response(),
-    };
     let to = Some(hook.get("To")).filter(|to| !to.is_empty());
     match state
         .service
@@ -191,17 +207,11 @@ async fn twilio_voice(
 
 async fn twilio_gather(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
     Path(call_id): Path<String>,
     Query(query): Query<GatherQuery>,
     Client(ctx): Client,
-    headers: HeaderMap,
-    body: Bytes,
+    hook: Webhook,
 ) -> Response {
-    let hook = match verify(&state, &uri, &headers, &body) {
-        Ok(hook) => hook,
-        Err(refused) => return refused.into_response(),
-    };
     let report = DigitsReport {
         call_id: &call_id,
         provider_call_id: hook.get("CallSid"),
@@ -217,15 +227,9 @@ async fn twilio_gather(
 
 async fn twilio_status(
     State(state): State<AppState>,
-    OriginalUri(uri): OriginalUri,
     Path(call_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    hook: Webhook,
 ) -> Response {
-    let hook = match verify(&state, &uri, &headers, &body) {
-        Ok(hook) => hook,
-        Err(refused) => return refused.into_response(),
-    };
     match state
         .service
         .call_status(&call_id, hook.get("CallSid"), hook.get("CallStatus"))

@@ -14,6 +14,8 @@ use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
 use crate::session::{Bearer, BearerAllowingRecovery};
+use axum::Router;
+use axum::routing::{get, post};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DeviceJson {
@@ -375,4 +377,16 @@ pub(super) async fn assign_hardware(
         .assign_hardware_device(&session, &body.serial, &request, &ctx)
         .await?;
     Ok((StatusCode::CREATED, Json(DeviceJson::from(&device))).into_response())
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sessions/mfa", post(sign_in_with_code))
+        .route("/sessions/mfa/resync", post(resync_during_sign_in))
+        .route("/mfa/devices", get(list))
+        .route("/mfa/virtual", post(begin_virtual))
+        .route("/mfa/virtual/{enrollment_id}", post(assign_virtual))
+        .route("/mfa/devices/{device_id}/resync", post(resync))
+        .route("/mfa/devices/{device_id}/remove", post(remove))
+        .route("/mfa/hardware", post(assign_hardware))
 }

@@ -1,7 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations so it cannot drift from
 //! the routes (a test checks every route is in it).
 
+use crate::AppState;
 use axum::Json;
+use axum::Router;
+use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -9,8 +12,9 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "latchkey", description = "Root-user sign-in with MFA and a safe way back in."),
     paths(
-        super::sign_up, super::verify_email, super::sign_in, super::sign_out, super::me,
-        super::forgot_password, super::reset_password, super::change_password,
+        super::accounts::sign_up, super::accounts::verify_email, super::sessions::sign_in,
+        super::sessions::sign_out, super::sessions::me, super::password::forgot_password,
+        super::password::reset_password, super::password::change_password,
         super::mfa::sign_in_with_code, super::mfa::resync_during_sign_in, super::mfa::list,
         super::mfa::begin_virtual, super::mfa::assign_virtual, super::mfa::resync, super::mfa::remove, super::mfa::assign_hardware,
         super::security_keys::registration_options, super::security_keys::register,
@@ -48,4 +52,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 pub(super) async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi_document())
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(serve))
 }

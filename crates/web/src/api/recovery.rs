@@ -14,6 +14,8 @@ use super::{ApiJson, SessionResponse, TokenBody};
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
+use axum::Router;
+use axum::routing::post;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -231,4 +233,15 @@ pub(super) async fn cancel(
         devices_removed: outcome.devices_removed,
         devices_before: outcome.since.0,
     }))
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/recovery", post(start))
+        .route("/recovery/status", post(status))
+        .route("/recovery/email", post(send_email))
+        .route("/recovery/verify-email", post(verify_email))
+        .route("/recovery/call", post(call))
+        .route("/recovery/complete", post(complete))
+        .route("/recovery/cancel", post(cancel))
 }

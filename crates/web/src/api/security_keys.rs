@@ -16,6 +16,8 @@ use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
 use crate::session::BearerAllowingRecovery;
+use axum::Router;
+use axum::routing::post;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct CeremonyResponse {
@@ -176,4 +178,12 @@ pub(super) async fn sign_in(
             "The security key was not accepted.",
         )),
     }
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mfa/security-keys/options", post(registration_options))
+        .route("/mfa/security-keys", post(register))
+        .route("/sessions/webauthn/options", post(sign_in_options))
+        .route("/sessions/webauthn", post(sign_in))
 }

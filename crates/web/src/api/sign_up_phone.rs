@@ -11,6 +11,8 @@ use super::ApiJson;
 use crate::AppState;
 use crate::client::Client;
 use crate::error::{ApiError, ApiErrorBody};
+use axum::Router;
+use axum::routing::post;
 
 /// Returned by sign-in when the password is right but the phone was never verified.
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,4 +101,10 @@ pub(super) async fn call(
         }),
     )
         .into_response())
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/accounts/phone/status", post(status))
+        .route("/accounts/phone/call", post(call))
 }

@@ -14,7 +14,18 @@ use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
 use crate::session::SignedInAllowingRecovery;
+use axum::Router;
+use axum::routing::get;
 use latchkey_service::ServiceError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/security-credentials", get(page))
+        .route(
+            "/console/password",
+            get(password_page).post(password_submit),
+        )
+}
 
 #[derive(Template)]
 #[template(path = "console/security_credentials.html")]

@@ -8,6 +8,14 @@ use latchkey_service::password_reset::format_time;
 use crate::AppState;
 use crate::error::PageError;
 use crate::page::{Page, render};
+use axum::Router;
+use axum::routing::get;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dev/mailbox", get(mailbox))
+        .route("/dev/mailbox/{id}", get(mail))
+}
 
 pub(super) struct MailRow {
     pub id: i64,

@@ -16,6 +16,27 @@ use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{Page, render};
 use crate::session::{SignedIn, SignedInAllowingRecovery};
+use axum::Router;
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/console/mfa/activate",
+            get(activate_page).post(activate_submit),
+        )
+        .route(
+            "/console/mfa/hardware",
+            get(hardware_page).post(hardware_submit),
+        )
+        .route(
+            "/console/mfa/virtual/{id}",
+            get(virtual_page).post(virtual_submit),
+        )
+        .route("/console/mfa/{id}/manage", get(manage_page))
+        .route("/console/mfa/{id}/resync", post(resync_submit))
+        .route("/console/mfa/{id}/remove", post(remove_submit))
+}
 
 /// A device row, formatted for a page.
 pub(super) struct DeviceRow {

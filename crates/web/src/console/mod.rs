@@ -14,7 +14,7 @@ mod sign_up;
 
 use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 use crate::error::PageError;
 use crate::session::MaybeSignedIn;
@@ -65,100 +65,26 @@ pub(crate) fn known_device_cookie(state: &AppState, token: &str) -> String {
     )
 }
 
+/// Every console route: each module declares its own.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route(
-            "/signin",
-            get(sign_in::email_page).post(sign_in::email_submit),
-        )
-        .route("/signin/password", post(sign_in::password_submit))
-        .route(
-            "/signin/mfa",
-            get(sign_in::mfa_page).post(sign_in::mfa_submit),
-        )
-        .route("/signin/mfa/troubleshoot", get(sign_in::troubleshoot_page))
-        .route("/signin/mfa/resync", post(sign_in::resync_submit))
-        .route(
-            "/signin/recovery",
-            get(recovery::page).post(recovery::start),
-        )
-        .route("/signin/recovery/email", post(recovery::send_email))
-        .route("/signin/recovery/call", post(recovery::call))
-        .route("/signin/recovery/complete", post(recovery::complete))
-        .route(
-            "/recovery/email",
-            get(recovery::email_link).post(recovery::email_confirm),
-        )
-        .route("/recovery/email/report", post(recovery::email_report))
-        .route(
-            "/recovery/cancel",
-            get(recovery::cancel_link).post(recovery::cancel_confirm),
-        )
-        .route("/signout", post(sign_in::sign_out))
-        .route("/signup", get(sign_up::page).post(sign_up::submit))
-        .route(
-            "/signup/verify",
-            get(sign_up::verify_page).post(sign_up::verify_submit),
-        )
-        .route("/signup/phone", get(sign_up::phone_page))
-        .route("/signup/phone/call", post(sign_up::phone_call))
-        .route(
-            "/password/forgot",
-            get(password::forgot_page).post(password::forgot_submit),
-        )
-        .route(
-            "/password/reset",
-            get(password::reset_page).post(password::reset_submit),
-        )
-        .route(
             "/console",
             get(|| async { Redirect::to("/console/security-credentials") }),
         )
-        .route("/console/security-credentials", get(credentials::page))
-        .route(
-            "/console/password",
-            get(credentials::password_page).post(credentials::password_submit),
-        )
-        .route(
-            "/console/mfa/activate",
-            get(mfa::activate_page).post(mfa::activate_submit),
-        )
-        .route("/console/mfa/security-key", get(security_key::setup_page))
-        .route(
-            "/console/mfa/security-key/options",
-            post(security_key::registration_options),
-        )
-        .route(
-            "/console/mfa/security-key/register",
-            post(security_key::register),
-        )
-        .route(
-            "/signin/mfa/webauthn/options",
-            post(security_key::sign_in_options),
-        )
-        .route(
-            "/signin/mfa/webauthn/verify",
-            post(security_key::sign_in_verify),
-        )
-        .route(
-            "/console/mfa/hardware",
-            get(mfa::hardware_page).post(mfa::hardware_submit),
-        )
-        .route(
-            "/console/mfa/virtual/{id}",
-            get(mfa::virtual_page).post(mfa::virtual_submit),
-        )
-        .route("/console/mfa/{id}/manage", get(mfa::manage_page))
-        .route("/console/mfa/{id}/resync", post(mfa::resync_submit))
-        .route("/console/mfa/{id}/remove", post(mfa::remove_submit))
+        .merge(sign_in::routes())
+        .merge(recovery::routes())
+        .merge(sign_up::routes())
+        .merge(password::routes())
+        .merge(credentials::routes())
+        .merge(mfa::routes())
+        .merge(security_key::routes())
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.
 pub(crate) fn dev_routes() -> Router<AppState> {
-    Router::new()
-        .route("/dev/mailbox", get(dev::mailbox))
-        .route("/dev/mailbox/{id}", get(dev::mail))
+    dev::routes()
 }
 
 async fn home(MaybeSignedIn(session): MaybeSignedIn) -> Response {

@@ -13,6 +13,14 @@ use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{MessagePage, Page, render};
+use axum::Router;
+use axum::routing::get;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/password/forgot", get(forgot_page).post(forgot_submit))
+        .route("/password/reset", get(reset_page).post(reset_submit))
+}
 
 #[derive(Template)]
 #[template(path = "console/forgot_password.html")]

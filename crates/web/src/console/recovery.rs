@@ -21,6 +21,19 @@ use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
+use axum::Router;
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/signin/recovery", get(page).post(start))
+        .route("/signin/recovery/email", post(send_email))
+        .route("/signin/recovery/call", post(call))
+        .route("/signin/recovery/complete", post(complete))
+        .route("/recovery/email", get(email_link).post(email_confirm))
+        .route("/recovery/email/report", post(email_report))
+        .route("/recovery/cancel", get(cancel_link).post(cancel_confirm))
+}
 
 #[derive(Template)]
 #[template(path = "console/recovery.html")]

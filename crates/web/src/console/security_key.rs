@@ -17,6 +17,20 @@ use crate::error::ApiError;
 use crate::page::{Page, render};
 use crate::session::SignedInAllowingRecovery;
 use crate::{AppState, cookies};
+use axum::Router;
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/mfa/security-key", get(setup_page))
+        .route(
+            "/console/mfa/security-key/options",
+            post(registration_options),
+        )
+        .route("/console/mfa/security-key/register", post(register))
+        .route("/signin/mfa/webauthn/options", post(sign_in_options))
+        .route("/signin/mfa/webauthn/verify", post(sign_in_verify))
+}
 
 #[derive(Template)]
 #[template(path = "console/security_key_setup.html")]

@@ -18,6 +18,18 @@ use crate::error::PageError;
 use crate::page::{Page, render};
 use crate::session::MaybeSignedIn;
 use crate::{AppState, cookies};
+use axum::Router;
+use axum::routing::{get, post};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/signin", get(email_page).post(email_submit))
+        .route("/signin/password", post(password_submit))
+        .route("/signin/mfa", get(mfa_page).post(mfa_submit))
+        .route("/signin/mfa/troubleshoot", get(troubleshoot_page))
+        .route("/signin/mfa/resync", post(resync_submit))
+        .route("/signout", post(sign_out))
+}
 
 /// The message for every failed password sign-in, whatever the reason.
 pub(crate) const DENIED_MESSAGE: &str =

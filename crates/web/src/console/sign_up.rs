@@ -17,7 +17,17 @@ use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
+use axum::Router;
+use axum::routing::{get, post};
 use latchkey_service::store::CallStatus;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/signup", get(page).post(submit))
+        .route("/signup/verify", get(verify_page).post(verify_submit))
+        .route("/signup/phone", get(phone_page))
+        .route("/signup/phone/call", post(phone_call))
+}
 
 pub(super) struct Field {
     pub name: &'static str,
