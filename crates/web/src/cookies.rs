@@ -18,6 +18,8 @@ pub(crate) const RECOVERY: &str = "latchkey_recovery";
 pub(crate) const CALL_CODE: &str = "latchkey_call_code";
 /// A sign-up whose email is verified and whose phone call is next.
 pub(crate) const SIGN_UP: &str = "latchkey_sign_up";
+/// Where to go once signed in (see `return_to`).
+pub(crate) const RETURN_TO: &str = "latchkey_return_to";
 
 /// The value of cookie `name`, if the request carries it.
 pub(crate) fn get(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -16,6 +16,7 @@ mod forwarded;
 mod middleware;
 mod page;
 mod qr;
+mod return_to;
 mod serve;
 mod session;
 mod voice;
@@ -73,6 +74,7 @@ pub const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_secs(1)
 const MAX_HELD_REFUSALS: usize = 1024;
 
 pub(crate) struct WebSettings {
+    pub public_url: url::Url,
     pub public_origin: String,
     pub secure_cookies: bool,
     pub dev_mailbox: bool,
@@ -110,6 +112,7 @@ impl AppState {
         Self {
             service,
             web: Arc::new(WebSettings {
+                public_url: config.public_url.clone(),
                 public_origin: origin,
                 secure_cookies: config.public_url.scheme() == "https",
                 dev_mailbox: config.dev_mailbox,

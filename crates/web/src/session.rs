@@ -65,7 +65,18 @@ impl FromRequestParts<AppState> for SignedInAllowingRecovery {
     ) -> Result<Self, Self::Rejection> {
         match MaybeSignedIn::from_request_parts(parts, state).await {
             Ok(MaybeSignedIn(Some(session))) => Ok(Self(session)),
-            Ok(MaybeSignedIn(None)) => Err(Redirect::to("/signin").into_response()),
+            // A page opened without a session comes back to itself after the sign-in.
+            Ok(MaybeSignedIn(None)) => {
+                let back = match parts.method {
+                    axum::http::Method::GET => parts
+                        .uri
+                        .path_and_query()
+                        .map_or("/", |pq| pq.as_str())
+                        .to_owned(),
+                    _ => String::new(),
+                };
+                Err(Redirect::to(&crate::return_to::sign_in_link(state, &back)).into_response())
+            }
             Err(e) => Err(e.into_response()),
         }
     }

@@ -184,9 +184,15 @@ pub(super) async fn complete(
         super::signed_in_cookies(
             &state,
             &issued,
-            &[cookies::RECOVERY, cookies::CALL_CODE, cookies::ATTEMPT],
+            // A recovery session only replaces devices: it never follows a continuation.
+            &[
+                cookies::RECOVERY,
+                cookies::CALL_CODE,
+                cookies::ATTEMPT,
+                cookies::RETURN_TO,
+            ],
         ),
-        Redirect::to("/console/security-credentials"),
+        Redirect::to(crate::return_to::DEFAULT),
     )
         .into_response())
 }

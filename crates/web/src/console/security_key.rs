@@ -145,8 +145,8 @@ pub(super) async fn sign_in_verify(
         .await?
     {
         CodeOutcome::SignedIn(issued) => Ok((
-            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT]),
-            Json(json!({"redirect": "/console/security-credentials"})),
+            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT, cookies::RETURN_TO]),
+            Json(json!({"redirect": crate::return_to::after_sign_in(&state, &headers)})),
         )
             .into_response()),
         CodeOutcome::Denied => Err(ApiError::new(

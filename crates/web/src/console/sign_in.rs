@@ -16,6 +16,7 @@ use crate::client::Client;
 use crate::csrf::{ConsoleForm, new_cookie_value};
 use crate::error::PageError;
 use crate::page::{Page, render};
+use crate::return_to::{self, ReturnTo};
 use crate::session::MaybeSignedIn;
 use crate::{AppState, cookies};
 use axum::Router;
@@ -54,16 +55,39 @@ struct PasswordStep {
 pub(super) struct SignInQuery {
     #[serde(default)]
     signed_out: Option<String>,
+    /// The page to return to once signed in (see `return_to`).
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 pub(super) async fn email_page(
+    State(state): State<AppState>,
     MaybeSignedIn(session): MaybeSignedIn,
+    headers: HeaderMap,
     page: Page,
     Query(query): Query<SignInQuery>,
 ) -> Response {
+    let return_to = query
+        .return_to
+        .as_deref()
+        .and_then(|raw| ReturnTo::parse(raw, &state.web.public_url));
     if session.is_some() {
-        return Redirect::to("/console/security-credentials").into_response();
+        let to = return_to
+            .as_ref()
+            .map_or(return_to::DEFAULT, ReturnTo::as_str);
+        return Redirect::to(to).into_response();
     }
+    // A sign-in remembers where it was asked to go; one opened without that forgets an older
+    // continuation.
+    let continuation = match &return_to {
+        Some(to) => Some(to.cookie(&state)),
+        None => cookies::get(&headers, &state.web.cookie_name(cookies::RETURN_TO)).map(|_| {
+            cookies::clear(
+                &state.web.cookie_name(cookies::RETURN_TO),
+                state.web.secure_cookies,
+            )
+        }),
+    };
     let page = match query.signed_out.as_deref() {
         Some("device-removed") => page.with_notice(
             "The MFA device was removed. This session had signed in with it, so it was signed out too: sign in again.",
@@ -71,12 +95,15 @@ pub(super) async fn email_page(
         Some(_) => page.with_notice("You have signed out."),
         None => page,
     };
-    render(&EmailStep {
+    let html = render(&EmailStep {
         page,
         email: String::new(),
         email_error: None,
-    })
-    .into_response()
+    });
+    match continuation {
+        Some(cookie) => ([(header::SET_COOKIE, cookie)], html).into_response(),
+        None => html.into_response(),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -117,6 +144,7 @@ pub(super) struct PasswordForm {
 
 pub(super) async fn password_submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     page: Page,
     Client(ctx): Client,
     ConsoleForm(form): ConsoleForm<PasswordForm>,
@@ -128,8 +156,8 @@ pub(super) async fn password_submit(
     let email = form.email.trim().to_lowercase();
     match outcome {
         Ok(SignInOutcome::SignedIn(issued)) => Ok((
-            super::signed_in_cookies(&state, &issued, &[]),
-            Redirect::to("/console/security-credentials"),
+            super::signed_in_cookies(&state, &issued, &[cookies::RETURN_TO]),
+            Redirect::to(&return_to::after_sign_in(&state, &headers)),
         )
             .into_response()),
         Ok(SignInOutcome::MfaRequired(pending)) => {
@@ -317,8 +345,8 @@ pub(super) async fn mfa_submit(
         .await
     {
         Ok(CodeOutcome::SignedIn(issued)) => Ok((
-            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT]),
-            Redirect::to("/console/security-credentials"),
+            super::signed_in_cookies(&state, &issued, &[cookies::ATTEMPT, cookies::RETURN_TO]),
+            Redirect::to(&return_to::after_sign_in(&state, &headers)),
         )
             .into_response()),
         Ok(CodeOutcome::Denied) => {

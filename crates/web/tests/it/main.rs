@@ -18,5 +18,6 @@ mod mfa;
 mod overload;
 mod recovery;
 mod recovery_undo;
+mod return_to;
 mod serve;
 mod throttling;

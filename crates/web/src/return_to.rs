@@ -1,0 +1,161 @@
+//! Where a browser goes once it has signed in: back to the page of this latchkey that sent it
+//! to sign in (`/signin?return_to=/console/mfa/activate`), else `Security credentials`.
+//!
+//! The destination is an open-redirect risk, so it is only ever a path on latchkey's own
+//! public origin: a value that resolves anywhere else — another host, `//host`, a backslash
+//! that some browsers read as a slash, a control character, another scheme — is ignored, as
+//! are the sign-in pages themselves. It is checked when it arrives and again when it is used
+//! (it waits in a cookie while the sign-in goes through its steps, so every way of finishing
+//! — password, code, security key — honours it). A recovery session never follows it: it may
+//! only replace devices. Features that send browsers to sign in (signing in to other
+//! applications) put their continuation here.
+
+use axum::http::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use url::Url;
+
+use crate::AppState;
+use crate::cookies;
+
+/// Where a completed sign-in goes when no (valid) continuation was asked for.
+pub(crate) const DEFAULT: &str = "/console/security-credentials";
+
+/// Longer than any page of latchkey needs; bounds the cookie.
+const MAX_LEN: usize = 1024;
+
+/// How long the continuation waits for the sign-in to finish (as long as a sign-in attempt
+/// may take, with room for the email step).
+const LIFETIME_SECONDS: i64 = 30 * 60;
+
+/// A path (and query) on latchkey's own origin, safe to redirect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReturnTo(String);
+
+impl ReturnTo {
+    /// `raw` as a destination on `public_url`'s origin, or `None` when it is not one.
+    pub(crate) fn parse(raw: &str, public_url: &Url) -> Option<Self> {
+        if raw.is_empty()
+            || raw.len() > MAX_LEN
+            || raw.contains('\\')
+            || raw.chars().any(char::is_control)
+            || raw.starts_with("//")
+        {
+            return None;
+        }
+        let resolved = if raw.starts_with('/') {
+            public_url.join(raw).ok()?
+        } else {
+            Url::parse(raw).ok()?
+        };
+        if resolved.origin() != public_url.origin() || resolved.username() != "" {
+            return None;
+        }
+        let mut path = resolved.path().to_owned();
+        if let Some(query) = resolved.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+        let sign_in_page = path == "/signin"
+            || path.starts_with("/signin/")
+            || path.starts_with("/signin?")
+            || path.starts_with("/signout");
+        if !path.starts_with('/') || path.starts_with("//") || sign_in_page {
+            return None;
+        }
+        Some(Self(path))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Set-Cookie` that keeps this continuation while the sign-in goes on.
+    pub(crate) fn cookie(&self, state: &AppState) -> String {
+        format!(
+            "{}; Max-Age={LIFETIME_SECONDS}",
+            cookies::set(
+                &state.web.cookie_name(cookies::RETURN_TO),
+                &URL_SAFE_NO_PAD.encode(self.0.as_bytes()),
+                state.web.secure_cookies,
+            )
+        )
+    }
+
+    /// The continuation the browser's cookie holds, checked again.
+    pub(crate) fn from_cookie(state: &AppState, headers: &HeaderMap) -> Option<Self> {
+        let value = cookies::get(headers, &state.web.cookie_name(cookies::RETURN_TO))?;
+        let bytes = URL_SAFE_NO_PAD.decode(value.as_bytes()).ok()?;
+        Self::parse(std::str::from_utf8(&bytes).ok()?, &state.web.public_url)
+    }
+}
+
+/// Where a browser that just signed in with a full session goes: its continuation, or
+/// `Security credentials`.
+pub(crate) fn after_sign_in(state: &AppState, headers: &HeaderMap) -> String {
+    ReturnTo::from_cookie(state, headers)
+        .map(|to| to.0)
+        .unwrap_or_else(|| DEFAULT.to_owned())
+}
+
+/// `/signin`, carrying `path_and_query` as the continuation when it is one.
+pub(crate) fn sign_in_link(state: &AppState, path_and_query: &str) -> String {
+    match ReturnTo::parse(path_and_query, &state.web.public_url) {
+        Some(to) if to.as_str() != DEFAULT => format!(
+            "/signin?return_to={}",
+            url::form_urlencoded::byte_serialize(to.as_str().as_bytes()).collect::<String>()
+        ),
+        _ => "/signin".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Option<String> {
+        let public = Url::parse("https://id.example.com").unwrap();
+        ReturnTo::parse(raw, &public).map(|to| to.0)
+    }
+
+    #[test]
+    fn only_paths_on_the_public_origin_are_destinations() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/console/mfa/activate", Some("/console/mfa/activate")),
+            (
+                "/console/mfa/x/manage?tab=1",
+                Some("/console/mfa/x/manage?tab=1"),
+            ),
+            ("https://id.example.com/console", Some("/console")),
+            ("/console/../dev/mailbox", Some("/dev/mailbox")),
+            ("/%2F%2Fevil.example", Some("/%2F%2Fevil.example")),
+            // Elsewhere, or written to look like here.
+            ("https://evil.example/", None),
+            ("http://id.example.com/console", None),
+            ("https://id.example.com:8443/console", None),
+            ("https://id.example.com.evil.example/", None),
+            ("https://user@id.example.com/console", None),
+            ("//evil.example/x", None),
+            ("/\\evil.example", None),
+            ("\\\\evil.example", None),
+            ("/\t/evil.example", None),
+            ("javascript:alert(1)", None),
+            ("data:text/html,hi", None),
+            ("console", None),
+            ("", None),
+            // The sign-in pages themselves would loop.
+            ("/signin", None),
+            ("/signin?return_to=/console", None),
+            ("/signin/mfa", None),
+            ("/signout", None),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(parse(raw).as_deref(), *expected, "{raw:?}");
+        }
+        assert_eq!(
+            parse(&format!("/{}", "a".repeat(MAX_LEN))),
+            None,
+            "too long"
+        );
+    }
+}
