@@ -16,6 +16,7 @@ pub mod network;
 pub mod password;
 pub mod recovery;
 pub mod session;
+pub mod sign_in;
 pub mod time;
 pub mod token;
 pub mod totp;

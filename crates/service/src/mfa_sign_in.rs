@@ -8,7 +8,8 @@
 
 use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
 use latchkey_domain::session::SessionKind;
-use latchkey_domain::totp::{self, Code, CodeCheck};
+use latchkey_domain::sign_in::{CodeDecision, CodeFacts, RACED, decide_code};
+use latchkey_domain::totp::{self, Code};
 use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
 
 use crate::email::Notice;
@@ -19,8 +20,8 @@ use crate::sign_in::IssuedSession;
 use crate::store::{
     AccountRecord, AttemptReservation, NewSession, Reservation, SignInAttemptRecord, ThrottleKey,
 };
-use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
+use latchkey_domain::sign_in::refusal_detail;
 
 /// What the MFA page shows.
 #[derive(Debug, Clone)]
@@ -94,7 +95,7 @@ impl Service {
             .await?;
         Ok(match reservation {
             Reservation::Reserved => Ok(()),
-            Reservation::Refused(admission) => Err(PasswordCheck::refusal_detail(admission)),
+            Reservation::Refused(admission) => Err(refusal_detail(admission)),
             Reservation::DeviceLocked => Err("device_locked"),
         })
     }
@@ -142,30 +143,33 @@ impl Service {
             (audit, outbox)
         };
 
-        if let Err(detail) = self
+        let reservation = self
             .reserve_second_factor(&record, device.map(|d| d.id.as_str()))
-            .await?
-        {
-            let (audit, _) = refuse(detail, false);
-            self.store.append_audit(&audit).await?;
-            return Ok(CodeOutcome::Denied);
-        }
-        let Some(device) = device else {
-            let (audit, outbox) = refuse("unknown_device", false);
-            self.store.append_audit_with_outbox(&outbox, &audit).await?;
-            return Ok(CodeOutcome::Denied);
+            .await?;
+        // A code is checked only once its attempt is reserved, and only against a device of
+        // the account.
+        let checked = match (reservation, device) {
+            (Ok(()), Some(device)) => {
+                let secret =
+                    self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+                let check = totp::check_code(
+                    &secret,
+                    device.params,
+                    code,
+                    now,
+                    device.drift_steps,
+                    device.last_used_step,
+                );
+                Some((device, check))
+            }
+            _ => None,
         };
-        let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
-        let check = totp::check_code(
-            &secret,
-            device.params,
-            code,
-            now,
-            device.drift_steps,
-            device.last_used_step,
-        );
-        let (detail, notify) = match check {
-            CodeCheck::Valid { step } => {
+        let decision = decide_code(&CodeFacts {
+            reservation,
+            check: checked.map(|(_, check)| check),
+        });
+        let decision = match (decision, checked) {
+            (CodeDecision::Complete { step }, Some((device, _))) => {
                 let session_token = SecretToken::generate();
                 let session = NewSession {
                     token_hash: session_token.hash(),
@@ -202,10 +206,16 @@ impl Service {
                     }));
                 }
                 // Another request consumed this step (or the attempt) first.
-                ("replayed_code", true)
+                RACED
             }
-            CodeCheck::Replayed { .. } => ("replayed_code", true),
-            CodeCheck::Invalid => ("wrong_code", false),
+            (decision, _) => decision,
+        };
+        let CodeDecision::Deny {
+            detail,
+            notify_owner: notify,
+        } = decision
+        else {
+            return Ok(CodeOutcome::Denied);
         };
         let (audit, outbox) = refuse(detail, notify);
         self.store.append_audit_with_outbox(&outbox, &audit).await?;

@@ -9,8 +9,8 @@ use latchkey_domain::{AuditEvent, AuditOutcome};
 use crate::error::ServiceError;
 use crate::sessions::CurrentSession;
 use crate::store::AccountRecord;
-use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
+use latchkey_domain::sign_in::{PasswordVerdict, refusal_detail};
 
 impl Service {
     /// Checks the password when the session is not recent enough to change factors. The
@@ -66,21 +66,20 @@ impl Service {
             .check_password(&key, Some(&account.password_hash), password, priority)
             .await?;
         let (outcome, detail) = match check {
-            PasswordCheck::Right => (AuditOutcome::Success, ""),
-            PasswordCheck::Wrong => (AuditOutcome::Failure, "wrong_password"),
-            PasswordCheck::Refused(admission) => (
-                AuditOutcome::Failure,
-                PasswordCheck::refusal_detail(admission),
-            ),
+            PasswordVerdict::Right => (AuditOutcome::Success, ""),
+            PasswordVerdict::Wrong => (AuditOutcome::Failure, "wrong_password"),
+            PasswordVerdict::Refused(admission) => {
+                (AuditOutcome::Failure, refusal_detail(admission))
+            }
         };
         let audit = self.audit(ctx, Some(&account.id), event, outcome, detail);
         match check {
-            PasswordCheck::Right => {
+            PasswordVerdict::Right => {
                 self.store.settle_attempt(&key, Settle::Refund).await?;
                 self.store.append_audit(&audit).await?;
                 Ok(())
             }
-            PasswordCheck::Wrong => {
+            PasswordVerdict::Wrong => {
                 self.store.append_audit(&audit).await?;
                 Err(ServiceError::field(
                     field,
@@ -91,7 +90,7 @@ impl Service {
                     },
                 ))
             }
-            PasswordCheck::Refused(_) => {
+            PasswordVerdict::Refused(_) => {
                 self.store.append_audit(&audit).await?;
                 Err(ServiceError::field(
                     field,

@@ -8,6 +8,9 @@ use latchkey_domain::lockout::{Settle, Source};
 use latchkey_domain::mfa::SIGN_IN_ATTEMPT_LIFETIME;
 use latchkey_domain::password::check_length;
 use latchkey_domain::session::SessionKind;
+use latchkey_domain::sign_in::{
+    AccountFacts, PasswordDecision, PasswordFacts, PasswordVerdict, decide_password,
+};
 use latchkey_domain::{
     AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, Timestamp,
 };
@@ -16,7 +19,6 @@ use crate::error::ServiceError;
 use crate::priority::Priority;
 use crate::secrets::SecretToken;
 use crate::store::{NewSession, SessionStart};
-use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
 
 /// A session handed to a client. The token is the only copy: storage keeps its hash.
@@ -97,57 +99,59 @@ impl Service {
                 priority,
             )
             .await?;
-        let detail = match (check, &account) {
-            (PasswordCheck::Refused(admission), _) => {
-                Some(PasswordCheck::refusal_detail(admission))
+        // Devices matter only once the password is right for an active account.
+        let devices = match &account {
+            Some(account)
+                if check == PasswordVerdict::Right && account.status == AccountStatus::Active =>
+            {
+                self.store.mfa_devices(&account.id).await?
             }
-            (_, None) => Some("unknown_email"),
-            (PasswordCheck::Wrong, Some(_)) => Some("wrong_password"),
-            (PasswordCheck::Right, Some(_)) => None,
+            _ => Vec::new(),
         };
-        let audited_account = account.as_ref().map(|a| a.id.clone());
-        let (Some(account), None) = (account, detail) else {
-            let audit = self.audit(
-                ctx,
-                audited_account.as_ref(),
-                AuditEvent::SignIn,
-                AuditOutcome::Failure,
-                detail.unwrap_or("wrong_password"),
-            );
-            self.store.append_audit(&audit).await?;
-            return Ok(SignInOutcome::Denied);
-        };
-        if account.status != AccountStatus::Active {
-            // The password was right: its reservation is given back.
-            self.store.settle_attempt(&key, Settle::Refund).await?;
-            if account.email_verified_at.is_some() && account.phone_verified_at.is_none() {
+        let decision = decide_password(&PasswordFacts {
+            account: account.as_ref().map(|a| AccountFacts {
+                status: a.status,
+                email_verified: a.email_verified_at.is_some(),
+                phone_verified: a.phone_verified_at.is_some(),
+                devices: devices.len(),
+            }),
+            verdict: check,
+        });
+        let detail = decision.audit_detail();
+        let account = match (decision, account) {
+            (PasswordDecision::Deny { refund, .. }, account) => {
+                if refund {
+                    self.store.settle_attempt(&key, Settle::Refund).await?;
+                }
                 let audit = self.audit(
                     ctx,
-                    Some(&account.id),
+                    account.as_ref().map(|a| &a.id),
                     AuditEvent::SignIn,
                     AuditOutcome::Failure,
-                    "phone_not_verified",
+                    detail,
                 );
                 self.store.append_audit(&audit).await?;
-                let (token, stored) = self.continue_sign_up_token(&account.id, now);
-                self.store.insert_token(&stored).await?;
-                return Ok(SignInOutcome::PhoneNotVerified(token));
+                return Ok(SignInOutcome::Denied);
             }
-            // The same answer as a wrong password: anyone may sign up with any address, so
-            // telling "waiting for its link" apart from "taken" would let sign-up followed by
-            // sign-in reveal which addresses have accounts. The link is in the inbox.
+            (_, Some(account)) => account,
+            // Only a denial is decided without an account.
+            (_, None) => return Ok(SignInOutcome::Denied),
+        };
+        if decision == PasswordDecision::ContinueSignUp {
+            self.store.settle_attempt(&key, Settle::Refund).await?;
             let audit = self.audit(
                 ctx,
                 Some(&account.id),
                 AuditEvent::SignIn,
                 AuditOutcome::Failure,
-                "email_not_verified",
+                detail,
             );
             self.store.append_audit(&audit).await?;
-            return Ok(SignInOutcome::Denied);
+            let (token, stored) = self.continue_sign_up_token(&account.id, now);
+            self.store.insert_token(&stored).await?;
+            return Ok(SignInOutcome::PhoneNotVerified(token));
         }
-        let devices = self.store.mfa_devices(&account.id).await?;
-        if !devices.is_empty() {
+        if decision == PasswordDecision::RequireSecondFactor {
             // The failure count is refunded, not cleared: a code guesser must not be able to
             // reset it by re-entering a known password between guesses.
             let attempt = SecretToken::generate();
@@ -157,7 +161,7 @@ impl Service {
                 Some(&account.id),
                 AuditEvent::SignInPasswordVerified,
                 AuditOutcome::Success,
-                "mfa_required",
+                detail,
             );
             if !self
                 .store
@@ -197,7 +201,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::SignIn,
             AuditOutcome::Success,
-            "password",
+            detail,
         );
         match self
             .store

@@ -10,6 +10,7 @@
 
 use latchkey_domain::lockout::{Admission, Settle, Source};
 use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
+use latchkey_domain::sign_in::PasswordVerdict;
 use latchkey_domain::{AccountId, EmailAddress};
 
 use crate::error::ServiceError;
@@ -17,28 +18,6 @@ use crate::password_hasher::{HashError, OVERLOADED_RETRY_AFTER_SECONDS};
 use crate::priority::Priority;
 use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
 use crate::{RequestContext, Service};
-
-/// The outcome of a throttled password check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PasswordCheck {
-    /// The counter refused the attempt: the password was not checked (a dummy hash ran, so
-    /// the answer takes as long) and nothing was counted.
-    Refused(Admission),
-    /// Wrong (or no such account): already counted by the reservation.
-    Wrong,
-    /// Right: the caller settles the reservation (refund or clear) with its change.
-    Right,
-}
-
-impl PasswordCheck {
-    /// The audit detail of a refusal.
-    pub(crate) fn refusal_detail(admission: Admission) -> &'static str {
-        match admission {
-            Admission::Locked => "locked",
-            _ => "throttled",
-        }
-    }
-}
 
 impl Service {
     /// Housekeeping, run every few minutes by the server: counters back at zero, and those of
@@ -117,7 +96,7 @@ impl Service {
         stored: Option<&str>,
         password: &str,
         priority: Priority,
-    ) -> Result<PasswordCheck, ServiceError> {
+    ) -> Result<PasswordVerdict, ServiceError> {
         self.room_to_hash(priority)?;
         let reservation = self
             .store
@@ -141,15 +120,15 @@ impl Service {
             self.hasher
                 .verify_with_priority(password, None, priority)
                 .await?;
-            return Ok(PasswordCheck::Refused(admission));
+            return Ok(PasswordVerdict::Refused(admission));
         }
         match self
             .hasher
             .verify_with_priority(password, stored, priority)
             .await
         {
-            Ok(true) => Ok(PasswordCheck::Right),
-            Ok(false) => Ok(PasswordCheck::Wrong),
+            Ok(true) => Ok(PasswordVerdict::Right),
+            Ok(false) => Ok(PasswordVerdict::Wrong),
             Err(HashError::Overloaded) => {
                 // The queue filled up since `room_to_hash`: nothing was checked, so the
                 // reservation is given back — a busy server never counts against anyone.

@@ -10,8 +10,8 @@ use crate::email::Notice;
 use crate::error::ServiceError;
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
-use crate::throttle::PasswordCheck;
 use crate::{RequestContext, Service};
+use latchkey_domain::sign_in::refusal_detail;
 
 impl Service {
     /// `Manage` → `Resync`: two consecutive codes anywhere within ten minutes record the
@@ -72,7 +72,7 @@ impl Service {
             .await?;
         let refused = match reservation {
             Reservation::Reserved => None,
-            Reservation::Refused(admission) => Some(PasswordCheck::refusal_detail(admission)),
+            Reservation::Refused(admission) => Some(refusal_detail(admission)),
             Reservation::DeviceLocked => Some("device_locked"),
         };
         if let Some(detail) = refused {
