@@ -7,7 +7,6 @@
 //! account (shared with the password) and on the device.
 
 use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
-use latchkey_domain::session::SessionKind;
 use latchkey_domain::sign_in::{CodeDecision, CodeFacts, RACED, decide_code};
 use latchkey_domain::totp::{self, Code};
 use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
@@ -18,7 +17,7 @@ use crate::mfa::{DeviceView, device_context};
 use crate::secrets::SecretToken;
 use crate::sign_in::IssuedSession;
 use crate::store::{
-    AccountRecord, AttemptReservation, NewSession, Reservation, SignInAttemptRecord, ThrottleKey,
+    AccountRecord, AttemptReservation, Reservation, SignInAttemptRecord, ThrottleKey,
 };
 use crate::{RequestContext, Service};
 use latchkey_domain::sign_in::refusal_detail;
@@ -170,18 +169,8 @@ impl Service {
         });
         let decision = match (decision, checked) {
             (CodeDecision::Complete { step }, Some((device, _))) => {
-                let session_token = SecretToken::generate();
-                let session = NewSession {
-                    token_hash: session_token.hash(),
-                    account_id: account.id.clone(),
-                    kind: SessionKind::Full,
-                    mfa_device_id: Some(device.id.clone()),
-                    created_at: now,
-                    expires_at: self.config.sessions.expires_at(now),
-                    client_addr: ctx.client_addr.clone(),
-                    user_agent: ctx.user_agent.clone(),
-                    replaces: ctx.previous_session.clone(),
-                };
+                let (session_token, session) =
+                    self.full_session_to_issue(&account, Some(&device.id), ctx);
                 let audit = self.audit(
                     ctx,
                     Some(&account.id),
@@ -194,16 +183,11 @@ impl Service {
                     .complete_mfa_sign_in(&token.hash(), &device.id, step, &session, &audit)
                     .await?
                 {
-                    return Ok(CodeOutcome::SignedIn(IssuedSession {
-                        token: session_token,
-                        account_id: account.id.clone(),
-                        expires_at: session.expires_at,
-                        device_token: self.known_device_token(
-                            &account.email,
-                            account.password_generation,
-                            now,
-                        ),
-                    }));
+                    return Ok(CodeOutcome::SignedIn(self.issued(
+                        &account,
+                        session_token,
+                        &session,
+                    )));
                 }
                 // Another request consumed this step (or the attempt) first.
                 RACED

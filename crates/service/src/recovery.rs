@@ -15,8 +15,8 @@ use crate::error::ServiceError;
 use crate::secrets::{SecretToken, random_bytes};
 use crate::sign_in::IssuedSession;
 use crate::store::{
-    AccountRecord, CallPurpose, CallStatus, Completion, FlowStart, NewRecoveryFlow, NewSession,
-    RecoveryEmail, RecoveryFlowRecord,
+    AccountRecord, CallPurpose, CallStatus, Completion, FlowStart, NewRecoveryFlow, RecoveryEmail,
+    RecoveryFlowRecord,
 };
 use crate::{RequestContext, Service};
 
@@ -430,19 +430,14 @@ impl Service {
         if self.store.recovery_blocked_at(&account.id).await?.is_some() {
             return Err(ServiceError::RecoveryExpired);
         }
-        let session_token = SecretToken::generate();
-        let expires_at = now + policy.session_lifetime;
-        let session = NewSession {
-            token_hash: session_token.hash(),
-            account_id: account.id.clone(),
-            kind: SessionKind::AlternativeFactors,
-            mfa_device_id: None,
-            created_at: now,
-            expires_at,
-            client_addr: ctx.client_addr.clone(),
-            user_agent: ctx.user_agent.clone(),
-            replaces: ctx.previous_session.clone(),
-        };
+        // Scoped and short: it may only replace devices (see `SessionKind::permits`).
+        let (session_token, session) = self.session_to_issue(
+            &account,
+            SessionKind::AlternativeFactors,
+            None,
+            now + policy.session_lifetime,
+            ctx,
+        );
         let mail = self.recovery_notice(
             &account,
             &flow.id,
@@ -485,12 +480,7 @@ impl Service {
             }
         }
         self.outbox.wake();
-        Ok(IssuedSession {
-            token: session_token,
-            device_token: self.known_device_token(&account.email, account.password_generation, now),
-            account_id: account.id,
-            expires_at,
-        })
+        Ok(self.issued(&account, session_token, &session))
     }
 }
 

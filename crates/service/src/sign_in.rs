@@ -18,7 +18,7 @@ use latchkey_domain::{
 use crate::error::ServiceError;
 use crate::priority::Priority;
 use crate::secrets::SecretToken;
-use crate::store::{NewSession, SessionStart};
+use crate::store::{AccountRecord, NewSession, SessionStart};
 use crate::{RequestContext, Service};
 
 /// A session handed to a client. The token is the only copy: storage keeps its hash.
@@ -56,6 +56,62 @@ pub struct PendingMfa {
 }
 
 impl Service {
+    /// The row of a session about to be issued to this client for `account`, and its token
+    /// (the only copy). The session the browser presented is replaced by it (rotated).
+    pub(crate) fn session_to_issue(
+        &self,
+        account: &AccountRecord,
+        kind: SessionKind,
+        mfa_device_id: Option<&str>,
+        expires_at: Timestamp,
+        ctx: &RequestContext,
+    ) -> (SecretToken, NewSession) {
+        let token = SecretToken::generate();
+        let session = NewSession {
+            token_hash: token.hash(),
+            account_id: account.id.clone(),
+            kind,
+            mfa_device_id: mfa_device_id.map(str::to_owned),
+            created_at: self.clock.now(),
+            expires_at,
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+            replaces: ctx.previous_session.clone(),
+        };
+        (token, session)
+    }
+
+    /// A full session (after the password, and the second factor if the account has one).
+    pub(crate) fn full_session_to_issue(
+        &self,
+        account: &AccountRecord,
+        mfa_device_id: Option<&str>,
+        ctx: &RequestContext,
+    ) -> (SecretToken, NewSession) {
+        let expires_at = self.config.sessions.expires_at(self.clock.now());
+        self.session_to_issue(account, SessionKind::Full, mfa_device_id, expires_at, ctx)
+    }
+
+    /// What the client is handed once the store has issued `session`: its token and the
+    /// known-device token for this browser.
+    pub(crate) fn issued(
+        &self,
+        account: &AccountRecord,
+        token: SecretToken,
+        session: &NewSession,
+    ) -> IssuedSession {
+        IssuedSession {
+            token,
+            account_id: account.id.clone(),
+            expires_at: session.expires_at,
+            device_token: self.known_device_token(
+                &account.email,
+                account.password_generation,
+                self.clock.now(),
+            ),
+        }
+    }
+
     /// Checks the password and, when it is right, issues a session that replaces the one the
     /// browser presented (the session identifier is rotated at every sign-in).
     pub async fn sign_in_with_password(
@@ -184,18 +240,7 @@ impl Service {
                 devices: devices.iter().map(crate::mfa::DeviceView::from).collect(),
             }));
         }
-        let token = SecretToken::generate();
-        let session = NewSession {
-            token_hash: token.hash(),
-            account_id: account.id.clone(),
-            kind: SessionKind::Full,
-            mfa_device_id: None,
-            created_at: now,
-            expires_at: self.config.sessions.expires_at(now),
-            client_addr: ctx.client_addr.clone(),
-            user_agent: ctx.user_agent.clone(),
-            replaces: ctx.previous_session.clone(),
-        };
+        let (token, session) = self.full_session_to_issue(&account, None, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -226,12 +271,9 @@ impl Service {
                 return Err(ServiceError::RecoveryBlocked);
             }
         }
-        Ok(SignInOutcome::SignedIn(IssuedSession {
-            token,
-            account_id: account.id,
-            expires_at: session.expires_at,
-            device_token: self.known_device_token(&account.email, account.password_generation, now),
-        }))
+        Ok(SignInOutcome::SignedIn(
+            self.issued(&account, token, &session),
+        ))
     }
 
     /// The password was reset or changed while this sign-in's hash ran: it was checked

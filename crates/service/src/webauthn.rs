@@ -9,7 +9,6 @@
 //! audited, and counted as a failure.
 
 use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
-use latchkey_domain::session::SessionKind;
 use latchkey_domain::totp::TotpParams;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Duration};
 use webauthn_rs::prelude::{
@@ -22,8 +21,7 @@ use crate::mfa::{DeviceView, device_context};
 use crate::mfa_sign_in::CodeOutcome;
 use crate::secrets::{SecretToken, random_bytes};
 use crate::sessions::CurrentSession;
-use crate::sign_in::IssuedSession;
-use crate::store::{AssignOutcome, NewCeremony, NewDevice, NewSession};
+use crate::store::{AssignOutcome, NewCeremony, NewDevice};
 use crate::{RequestContext, Service};
 
 /// A ceremony waits this long for the authenticator.
@@ -353,18 +351,7 @@ impl Service {
         };
         key.update_credential(&result);
         let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let session_token = SecretToken::generate();
-        let session = NewSession {
-            token_hash: session_token.hash(),
-            account_id: account.id.clone(),
-            kind: SessionKind::Full,
-            mfa_device_id: Some(device_id.clone()),
-            created_at: now,
-            expires_at: self.config.sessions.expires_at(now),
-            client_addr: ctx.client_addr.clone(),
-            user_agent: ctx.user_agent.clone(),
-            replaces: ctx.previous_session.clone(),
-        };
+        let (session_token, session) = self.full_session_to_issue(&account, Some(&device_id), ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -385,16 +372,11 @@ impl Service {
             )
             .await?
         {
-            Ok(CodeOutcome::SignedIn(IssuedSession {
-                token: session_token,
-                device_token: self.known_device_token(
-                    &account.email,
-                    account.password_generation,
-                    now,
-                ),
-                account_id: account.id,
-                expires_at: session.expires_at,
-            }))
+            Ok(CodeOutcome::SignedIn(self.issued(
+                &account,
+                session_token,
+                &session,
+            )))
         } else {
             refuse("not_completed: attempt used or key counter not increasing").await
         }
