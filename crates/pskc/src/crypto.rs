@@ -2,10 +2,10 @@
 //! first block of the cipher value, PKCS#7 padding), authenticated by HMAC-SHA1 over the
 //! whole cipher value with the MAC key from `MACMethod`.
 
-use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+use aes::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
 use crate::tree::Element;
@@ -45,15 +45,15 @@ pub(crate) fn decrypt_element(element: &Element, key: &[u8]) -> Result<Vec<u8>, 
     let plaintext = match key.len() {
         16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
             .map_err(|e| e.to_string())?
-            .decrypt_padded_mut::<Pkcs7>(&mut buffer)
+            .decrypt_padded::<Pkcs7>(&mut buffer)
             .map_err(bad)?,
         24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
             .map_err(|e| e.to_string())?
-            .decrypt_padded_mut::<Pkcs7>(&mut buffer)
+            .decrypt_padded::<Pkcs7>(&mut buffer)
             .map_err(bad)?,
         32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
             .map_err(|e| e.to_string())?
-            .decrypt_padded_mut::<Pkcs7>(&mut buffer)
+            .decrypt_padded::<Pkcs7>(&mut buffer)
             .map_err(bad)?,
         n => {
             return Err(format!(
@@ -65,7 +65,7 @@ pub(crate) fn decrypt_element(element: &Element, key: &[u8]) -> Result<Vec<u8>, 
 }
 
 pub(crate) fn mac_matches(mac_key: &[u8], cipher_value: &[u8], expected: &[u8]) -> bool {
-    let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(mac_key) else {
+    let Ok(mut mac) = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(mac_key) else {
         return false;
     };
     mac.update(cipher_value);

@@ -207,7 +207,7 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             StatusCode::CONFLICT,
             "recovery_call_limit",
             "No more calls",
-            "No more calls can be placed for this sign-in. Wait a while before trying again; if this keeps happening, contact the operator.",
+            "No more calls can be placed for this sign-in. Start again from the sign-in page; if this keeps happening, contact the operator.",
         ),
         _ => return None,
     };

@@ -56,6 +56,10 @@ impl ReturnTo {
             path.push('?');
             path.push_str(query);
         }
+        // Normalising can lengthen a value (percent-encoding): the bound holds for the result.
+        if path.len() > MAX_LEN {
+            return None;
+        }
         let sign_in_page = path == "/signin"
             || path.starts_with("/signin/")
             || path.starts_with("/signin?")
@@ -156,6 +160,12 @@ mod tests {
             parse(&format!("/{}", "a".repeat(MAX_LEN))),
             None,
             "too long"
+        );
+        // Short enough as typed, too long once percent-encoded.
+        assert_eq!(
+            parse(&format!("/{}", "é".repeat(400))),
+            None,
+            "too long encoded"
         );
     }
 }

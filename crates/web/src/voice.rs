@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use latchkey_service::password_reset::format_time;
 use latchkey_service::{CallScript, DigitsReport};
 use subtle::ConstantTimeEq;
@@ -45,7 +45,7 @@ pub(crate) fn dev_phone_routes() -> Router<AppState> {
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(auth_token.as_bytes())
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(auth_token.as_bytes())
         .expect("HMAC takes any key");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
@@ -89,7 +89,7 @@ impl IntoResponse for Refused {
 /// `From` number) before the handler runs, so no handler can forget to. It reads the body,
 /// so it comes last among a handler's arguments.
 impl FromRequest<AppState> for Webhook {
-    type Rejection = Refused;
+    type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         // The URL Twilio signed is the one it was given: the path before any nesting.
@@ -99,11 +99,15 @@ impl FromRequest<AppState> for Webhook {
             .map(|original| original.0.clone())
             .unwrap_or_else(|| request.uri().clone());
         let headers = request.headers().clone();
-        let body = Bytes::from_request(request, state).await.map_err(|_| {
-            tracing::warn!(path = %uri.path(), "refused a Twilio webhook: unreadable body");
-            Refused
-        })?;
-        verify(state, &uri, &headers, &body)
+        // A body over the limit, or one that cannot be read, is answered as such (413, 400)
+        // before anything is checked or changed.
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                tracing::warn!(path = %uri.path(), "refused a Twilio webhook: {rejection}");
+                rejection.into_response()
+            })?;
+        verify(state, &uri, &headers, &body).map_err(IntoResponse::into_response)
     }
 }
 

@@ -140,7 +140,8 @@ impl ServerKey {
     /// A subkey for one purpose: HMAC-SHA256(key, label).
     #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn derive(&self, label: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(b"latchkey subkey\0");
         mac.update(label.as_bytes());
         mac.finalize().into_bytes().into()
@@ -177,15 +178,18 @@ pub struct OpenError;
 impl Sealer {
     /// `context` is bound into the ciphertext (AEAD associated data): a sealed value copied
     /// to another row or column no longer opens.
-    #[expect(clippy::expect_used, reason = "cannot fail")]
+    #[expect(
+        clippy::expect_used,
+        reason = "encryption of an in-memory buffer cannot fail"
+    )]
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
         let nonce_bytes = random_bytes::<24>();
-        let nonce = XNonce::from_slice(&nonce_bytes);
+        let nonce = XNonce::from(nonce_bytes);
         let mut out = nonce_bytes.to_vec();
         let sealed = self
             .cipher
             .encrypt(
-                nonce,
+                &nonce,
                 Payload {
                     msg: plaintext,
                     aad: context,
@@ -201,9 +205,10 @@ impl Sealer {
             return Err(OpenError);
         }
         let (nonce, body) = sealed.split_at(24);
+        let nonce = XNonce::try_from(nonce).map_err(|_| OpenError)?;
         self.cipher
             .decrypt(
-                XNonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: body,
                     aad: context,
@@ -226,7 +231,8 @@ impl fmt::Debug for Signer {
 impl Signer {
     #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn sign(&self, message: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(message);
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
@@ -234,7 +240,8 @@ impl Signer {
     /// The raw HMAC, for values derived from a server secret (WebAuthn user handles).
     #[expect(clippy::expect_used, reason = "HMAC takes any key")]
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(message);
         mac.finalize().into_bytes().into()
     }

@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use latchkey_domain::EmailAddress;
+use latchkey_domain::session::SessionKind;
 use latchkey_service::ServiceError;
 use latchkey_service::mfa_sign_in::{CODE_DENIED, CodeOutcome};
 use latchkey_service::sign_in::SignInOutcome;
@@ -71,10 +72,12 @@ pub(super) async fn email_page(
         .return_to
         .as_deref()
         .and_then(|raw| ReturnTo::parse(raw, &state.web.public_url));
-    if session.is_some() {
-        let to = return_to
-            .as_ref()
-            .map_or(return_to::DEFAULT, ReturnTo::as_str);
+    if let Some(session) = session {
+        // A recovery session may only replace devices: it never follows a continuation.
+        let to = match (&return_to, session.kind) {
+            (Some(to), SessionKind::Full) => to.as_str(),
+            _ => return_to::DEFAULT,
+        };
         return Redirect::to(to).into_response();
     }
     // A sign-in remembers where it was asked to go; one opened without that forgets an older

@@ -727,3 +727,35 @@ async fn a_reset_ends_what_the_old_password_began() {
         );
     }
 }
+
+/// A recovery session may only replace devices: neither a continuation waiting in the browser
+/// when the recovery completes nor one asked for afterwards takes it anywhere else.
+#[tokio::test]
+async fn a_recovery_session_never_follows_a_continuation() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    account_with_device(&app, &mut browser, "cont@example.com").await;
+    start(&mut browser, "cont@example.com").await;
+    // base64url of `/console/mfa/activate`, as the sign-in page would have stored it.
+    browser.cookies.insert(
+        "latchkey_return_to".to_owned(),
+        "L2NvbnNvbGUvbWZhL2FjdGl2YXRl".to_owned(),
+    );
+    press(&mut browser, "/signin/recovery/email").await;
+    confirm_email(&app, &mut browser, "cont@example.com").await;
+    press(&mut browser, "/signin/recovery/call").await;
+    let code = code_on(&browser.get("/signin/recovery").await);
+    key_on_dev_phone(&app, &mut browser, &code).await;
+    let done = press(&mut browser, "/signin/recovery/complete").await;
+    assert_eq!(
+        done.location(),
+        "/console/security-credentials",
+        "{}",
+        done.body
+    );
+    assert!(!browser.cookies.contains_key("latchkey_return_to"));
+
+    let asked = browser.get("/signin?return_to=%2Fconsole%2Fpassword").await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert_eq!(asked.location(), "/console/security-credentials");
+}
