@@ -10,7 +10,7 @@
 
 use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
 use latchkey_domain::totp::TotpParams;
-use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Duration};
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, CeremonyId, Duration};
 use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
     SecurityKeyRegistration, Uuid, Webauthn,
@@ -30,7 +30,7 @@ const CEREMONY_LIFETIME: Duration = Duration::minutes(5);
 /// What the browser needs to run a ceremony.
 #[derive(Debug, Clone)]
 pub struct Ceremony {
-    pub id: String,
+    pub id: CeremonyId,
     /// `PublicKeyCredentialCreationOptions` / `…RequestOptions` as WebAuthn JSON.
     pub options: serde_json::Value,
 }
@@ -89,11 +89,11 @@ impl Service {
         purpose: &'static str,
         name: &str,
         state: &impl serde::Serialize,
-    ) -> Result<String, ServiceError> {
-        let id = format!(
+    ) -> Result<CeremonyId, ServiceError> {
+        let id = CeremonyId::new(format!(
             "wa-{}",
             latchkey_domain::totp::base32(&random_bytes::<15>()).to_lowercase()
-        );
+        ));
         let json = serde_json::to_vec(state).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = self.clock.now();
         self.store
@@ -101,7 +101,7 @@ impl Service {
                 id: id.clone(),
                 account_id: account.clone(),
                 purpose,
-                state_sealed: self.mfa_sealer.seal(&json, &state_context(&id)),
+                state_sealed: self.mfa_sealer.seal(&json, &state_context(id.as_str())),
                 name: name.to_owned(),
                 created_at: now,
                 expires_at: now + CEREMONY_LIFETIME,
@@ -112,7 +112,7 @@ impl Service {
 
     async fn take_ceremony<T: serde::de::DeserializeOwned>(
         &self,
-        id: &str,
+        id: &CeremonyId,
         account: &AccountId,
         purpose: &str,
     ) -> Result<(T, String), ServiceError> {
@@ -123,7 +123,7 @@ impl Service {
             .ok_or_else(|| {
                 invalid("This security key request expired or was already used. Try again.")
             })?;
-        let json = self.open_secret(&taken.state_sealed, &state_context(id))?;
+        let json = self.open_secret(&taken.state_sealed, &state_context(id.as_str()))?;
         let state =
             serde_json::from_slice(&json).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok((state, taken.name))
@@ -175,7 +175,7 @@ impl Service {
     pub async fn finish_security_key_registration(
         &self,
         session: &CurrentSession,
-        ceremony_id: &str,
+        ceremony_id: &CeremonyId,
         credential: serde_json::Value,
         password: Option<&str>,
         ctx: &RequestContext,
@@ -297,7 +297,7 @@ impl Service {
     pub async fn finish_security_key_sign_in(
         &self,
         attempt: &str,
-        ceremony_id: &str,
+        ceremony_id: &CeremonyId,
         credential: serde_json::Value,
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {

@@ -175,7 +175,7 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
         let long_ago = SystemClock.now() - Duration::hours(24);
         store
             .create_enrollment(&NewEnrollment {
-                id: "enr-phone".to_owned(),
+                id: latchkey_domain::EnrollmentId::new("enr-phone".to_owned()),
                 account_id: id.clone(),
                 kind: DeviceKind::Virtual,
                 secret_sealed: vec![9; 40],
@@ -197,7 +197,14 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
             added_by: None,
         };
         let outcome = store
-            .assign_device("enr-phone", &phone, 8, long_ago, &[], &audit(&id, "x"))
+            .assign_device(
+                &latchkey_domain::EnrollmentId::new("enr-phone"),
+                &phone,
+                8,
+                long_ago,
+                &[],
+                &audit(&id, "x"),
+            )
             .await
             .unwrap();
         assert_eq!(outcome, AssignOutcome::Assigned);

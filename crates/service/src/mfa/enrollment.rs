@@ -3,7 +3,7 @@
 
 use latchkey_domain::mfa::{DeviceKind, ENROLMENT_LIFETIME, MAX_DEVICES, parse_device_name};
 use latchkey_domain::totp::{self, TotpParams};
-use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
+use latchkey_domain::{AuditEvent, AuditOutcome, EnrollmentId, Timestamp};
 
 use super::{
     AssignRequest, DeviceView, EnrollmentView, ISSUER, NOT_CONSECUTIVE, device_context,
@@ -30,14 +30,16 @@ impl Service {
             return Err(ServiceError::DeviceLimit);
         }
         let now = self.clock.now();
-        let id = new_id("enr");
+        let id = EnrollmentId::new(new_id("enr"));
         let secret = random_bytes::<20>();
         self.store
             .create_enrollment(&NewEnrollment {
                 id: id.clone(),
                 account_id: account.id.clone(),
                 kind: DeviceKind::Virtual,
-                secret_sealed: self.mfa_sealer.seal(&secret, &enrollment_context(&id)),
+                secret_sealed: self
+                    .mfa_sealer
+                    .seal(&secret, &enrollment_context(id.as_str())),
                 created_at: now,
                 expires_at: now + ENROLMENT_LIFETIME,
             })
@@ -48,12 +50,12 @@ impl Service {
     fn enrollment_view(
         &self,
         account: &AccountRecord,
-        id: &str,
+        id: &EnrollmentId,
         secret: &[u8],
         expires_at: Timestamp,
     ) -> EnrollmentView {
         EnrollmentView {
-            id: id.to_owned(),
+            id: id.clone(),
             secret_base32: totp::base32(secret),
             key_uri: totp::key_uri(ISSUER, account.email.as_str(), secret, TotpParams::VIRTUAL),
             expires_at,
@@ -64,7 +66,7 @@ impl Service {
     pub async fn virtual_enrollment(
         &self,
         session: &CurrentSession,
-        id: &str,
+        id: &EnrollmentId,
     ) -> Result<Option<EnrollmentView>, ServiceError> {
         self.authorize(
             session,
@@ -78,7 +80,8 @@ impl Service {
         else {
             return Ok(None);
         };
-        let secret = self.open_secret(&enrollment.secret_sealed, &enrollment_context(id))?;
+        let secret =
+            self.open_secret(&enrollment.secret_sealed, &enrollment_context(id.as_str()))?;
         Ok(Some(self.enrollment_view(
             &account,
             id,
@@ -102,7 +105,7 @@ impl Service {
     pub async fn assign_virtual_device(
         &self,
         session: &CurrentSession,
-        enrollment_id: &str,
+        enrollment_id: &EnrollmentId,
         form: &AssignRequest<'_>,
         ctx: &RequestContext,
     ) -> Result<DeviceView, ServiceError> {
@@ -144,7 +147,7 @@ impl Service {
             .await?;
         let secret = self.open_secret(
             &enrollment.secret_sealed,
-            &enrollment_context(enrollment_id),
+            &enrollment_context(enrollment_id.as_str()),
         )?;
         let Some(later_step) =
             totp::check_enrolment(&secret, TotpParams::VIRTUAL, first, second, now)

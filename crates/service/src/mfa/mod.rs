@@ -15,7 +15,7 @@ mod resync;
 
 use latchkey_domain::mfa::{DeviceKind, needs_reauthentication};
 use latchkey_domain::totp::{self, Code};
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
 
 use crate::Service;
 use crate::error::{FieldError, ServiceError};
@@ -67,7 +67,7 @@ impl From<&NewDevice> for DeviceView {
 /// A pending virtual-device enrolment, with what the set-up page shows.
 #[derive(Clone)]
 pub struct EnrollmentView {
-    pub id: String,
+    pub id: EnrollmentId,
     pub secret_base32: String,
     pub key_uri: String,
     pub expires_at: Timestamp,

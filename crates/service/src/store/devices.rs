@@ -7,7 +7,7 @@ use crate::secrets::TokenHash;
 use async_trait::async_trait;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::totp::TotpParams;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
 
 /// An MFA device as stored. The secret is sealed; only the service opens it.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub struct NewDevice {
 
 #[derive(Debug, Clone)]
 pub struct NewEnrollment {
-    pub id: String,
+    pub id: EnrollmentId,
     pub account_id: AccountId,
     pub kind: DeviceKind,
     pub secret_sealed: Vec<u8>,
@@ -58,7 +58,7 @@ pub struct NewEnrollment {
 
 #[derive(Debug, Clone)]
 pub struct EnrollmentRecord {
-    pub id: String,
+    pub id: EnrollmentId,
     pub account_id: AccountId,
     pub kind: DeviceKind,
     pub secret_sealed: Vec<u8>,
@@ -90,7 +90,7 @@ pub trait DeviceStore: Send + Sync {
     /// A live (unexpired, unused) enrolment of `account`.
     async fn enrollment(
         &self,
-        id: &str,
+        id: &EnrollmentId,
         account: &AccountId,
         now: Timestamp,
     ) -> StoreResult<Option<EnrollmentRecord>>;
@@ -100,7 +100,7 @@ pub trait DeviceStore: Send + Sync {
     /// activations cannot exceed it.
     async fn assign_device(
         &self,
-        enrollment_id: &str,
+        enrollment_id: &EnrollmentId,
         device: &NewDevice,
         max_devices: usize,
         now: Timestamp,

@@ -7,11 +7,11 @@ use super::outbox::NewOutboxMessage;
 use super::sessions::NewSession;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, CeremonyId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct NewCeremony {
-    pub id: String,
+    pub id: CeremonyId,
     pub account_id: AccountId,
     /// `register` or `authenticate`.
     pub purpose: &'static str,
@@ -36,7 +36,7 @@ pub trait WebAuthnStore: Send + Sync {
     /// Takes a live ceremony of `account` for `purpose`: it can never be taken again.
     async fn take_ceremony(
         &self,
-        id: &str,
+        id: &CeremonyId,
         account: &AccountId,
         purpose: &str,
         now: Timestamp,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::totp::{TotpAlgorithm, TotpParams};
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -137,7 +137,7 @@ impl DeviceStore for Backend {
             "INSERT INTO mfa_enrollments (id, account_id, kind, secret_sealed, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&enrollment.id)
+        .bind(enrollment.id.as_str())
         .bind(enrollment.account_id.as_str())
         .bind(enrollment.kind.as_str())
         .bind(&enrollment.secret_sealed)
@@ -151,7 +151,7 @@ impl DeviceStore for Backend {
 
     async fn enrollment(
         &self,
-        id: &str,
+        id: &EnrollmentId,
         account: &AccountId,
         now: Timestamp,
     ) -> StoreResult<Option<EnrollmentRecord>> {
@@ -159,7 +159,7 @@ impl DeviceStore for Backend {
             "SELECT id, account_id, kind, secret_sealed, expires_at FROM mfa_enrollments \
              WHERE id = $1 AND account_id = $2 AND completed_at IS NULL AND expires_at > $3",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(account.as_str())
         .bind(now.0)
         .fetch_optional(&self.pool)
@@ -168,7 +168,7 @@ impl DeviceStore for Backend {
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind").map_err(db_error)?;
         Ok(Some(EnrollmentRecord {
-            id: row.try_get("id").map_err(db_error)?,
+            id: EnrollmentId::new(row.try_get::<String, _>("id").map_err(db_error)?),
             account_id: account.clone(),
             kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind", &kind))?,
             secret_sealed: row.try_get("secret_sealed").map_err(db_error)?,
@@ -178,7 +178,7 @@ impl DeviceStore for Backend {
 
     async fn assign_device(
         &self,
-        enrollment_id: &str,
+        enrollment_id: &EnrollmentId,
         device: &NewDevice,
         max_devices: usize,
         now: Timestamp,
@@ -200,7 +200,7 @@ impl DeviceStore for Backend {
              AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
         )
         .bind(now.0)
-        .bind(enrollment_id)
+        .bind(enrollment_id.as_str())
         .bind(device.account_id.as_str())
         .bind(now.0)
         .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! Security keys: WebAuthn ceremonies (taken once), registration and sign-in.
 
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, CeremonyId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -23,7 +23,7 @@ impl WebAuthnStore for Backend {
             "INSERT INTO webauthn_ceremonies (id, account_id, purpose, state_sealed, name, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&ceremony.id)
+        .bind(ceremony.id.as_str())
         .bind(ceremony.account_id.as_str())
         .bind(ceremony.purpose)
         .bind(&ceremony.state_sealed)
@@ -38,7 +38,7 @@ impl WebAuthnStore for Backend {
 
     async fn take_ceremony(
         &self,
-        id: &str,
+        id: &CeremonyId,
         account: &AccountId,
         purpose: &str,
         now: Timestamp,
@@ -50,7 +50,7 @@ impl WebAuthnStore for Backend {
              RETURNING state_sealed, name",
         )
         .bind(now.0)
-        .bind(id)
+        .bind(id.as_str())
         .bind(account.as_str())
         .bind(purpose)
         .bind(now.0)

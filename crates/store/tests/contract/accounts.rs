@@ -381,7 +381,7 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         }
         store
             .create_enrollment(&NewEnrollment {
-                id: "enr-r".into(),
+                id: latchkey_domain::EnrollmentId::new("enr-r"),
                 account_id: id.clone(),
                 kind: latchkey_domain::mfa::DeviceKind::Virtual,
                 secret_sealed: vec![9; 40],
@@ -403,7 +403,14 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
             added_by: None,
         };
         store
-            .assign_device("enr-r", &device, 8, T0, &[], &audit(Some(&id), "x"))
+            .assign_device(
+                &latchkey_domain::EnrollmentId::new("enr-r"),
+                &device,
+                8,
+                T0,
+                &[],
+                &audit(Some(&id), "x"),
+            )
             .await
             .unwrap();
         let code_key = ThrottleKey {

@@ -55,7 +55,7 @@ async fn active_account(store: &Arc<dyn Store>, id: u64, email: &str) -> Account
 async fn virtual_device(store: &Arc<dyn Store>, account: &AccountId, id: &str) {
     store
         .create_enrollment(&NewEnrollment {
-            id: format!("enr-{id}"),
+            id: latchkey_domain::EnrollmentId::new(format!("enr-{id}")),
             account_id: account.clone(),
             kind: DeviceKind::Virtual,
             secret_sealed: vec![9; 40],
@@ -78,7 +78,7 @@ async fn virtual_device(store: &Arc<dyn Store>, account: &AccountId, id: &str) {
     };
     let outcome = store
         .assign_device(
-            &format!("enr-{id}"),
+            &latchkey_domain::EnrollmentId::new(format!("enr-{id}")),
             &device,
             8,
             T0,
@@ -321,7 +321,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .unwrap();
         store
             .create_enrollment(&NewEnrollment {
-                id: "enr-pending".to_owned(),
+                id: latchkey_domain::EnrollmentId::new("enr-pending".to_owned()),
                 account_id: ann.clone(),
                 kind: DeviceKind::Virtual,
                 secret_sealed: vec![9; 40],
@@ -332,7 +332,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .unwrap();
         store
             .create_ceremony(&NewCeremony {
-                id: "cer-pending".to_owned(),
+                id: latchkey_domain::CeremonyId::new("cer-pending".to_owned()),
                 account_id: ann.clone(),
                 purpose: "register",
                 state_sealed: vec![1; 16],
@@ -433,7 +433,11 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
         );
         assert!(
             store
-                .enrollment("enr-pending", &ann, now)
+                .enrollment(
+                    &latchkey_domain::EnrollmentId::new("enr-pending"),
+                    &ann,
+                    now
+                )
                 .await
                 .unwrap()
                 .is_none(),
@@ -441,7 +445,12 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
         );
         assert!(
             store
-                .take_ceremony("cer-pending", &ann, "register", now)
+                .take_ceremony(
+                    &latchkey_domain::CeremonyId::new("cer-pending"),
+                    &ann,
+                    "register",
+                    now
+                )
                 .await
                 .unwrap()
                 .is_none(),

@@ -7,7 +7,7 @@ use latchkey_domain::totp::TotpParams;
 
 pub(super) fn enrollment(account: &AccountId, id: &str) -> NewEnrollment {
     NewEnrollment {
-        id: id.to_owned(),
+        id: latchkey_domain::EnrollmentId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Virtual,
         secret_sealed: vec![9; 40],
@@ -43,7 +43,7 @@ pub(super) async fn add(
         .unwrap();
     store
         .assign_device(
-            &format!("enr-{id}"),
+            &latchkey_domain::EnrollmentId::new(format!("enr-{id}")),
             &device(account, id, name),
             8,
             T0,
@@ -69,13 +69,17 @@ async fn an_enrolment_becomes_one_device_once() {
             .await
             .unwrap();
         assert!(
-            store.enrollment("enr-1", &id, T0).await.unwrap().is_some(),
+            store
+                .enrollment(&latchkey_domain::EnrollmentId::new("enr-1"), &id, T0)
+                .await
+                .unwrap()
+                .is_some(),
             "{name}"
         );
         let other = AccountId::from_random(999);
         assert!(
             store
-                .enrollment("enr-1", &other, T0)
+                .enrollment(&latchkey_domain::EnrollmentId::new("enr-1"), &other, T0)
                 .await
                 .unwrap()
                 .is_none(),
@@ -83,7 +87,7 @@ async fn an_enrolment_becomes_one_device_once() {
         );
         let outcome = store
             .assign_device(
-                "enr-1",
+                &latchkey_domain::EnrollmentId::new("enr-1"),
                 &device(&id, "dev-1", "Phone"),
                 8,
                 T0,
@@ -95,7 +99,7 @@ async fn an_enrolment_becomes_one_device_once() {
         assert_eq!(outcome, AssignOutcome::Assigned, "{name}");
         let again = store
             .assign_device(
-                "enr-1",
+                &latchkey_domain::EnrollmentId::new("enr-1"),
                 &device(&id, "dev-2", "Phone 2"),
                 8,
                 T0,
@@ -110,7 +114,11 @@ async fn an_enrolment_becomes_one_device_once() {
             "{name}: a stale page cannot add a second device"
         );
         assert!(
-            store.enrollment("enr-1", &id, T0).await.unwrap().is_none(),
+            store
+                .enrollment(&latchkey_domain::EnrollmentId::new("enr-1"), &id, T0)
+                .await
+                .unwrap()
+                .is_none(),
             "{name}"
         );
 
@@ -137,7 +145,7 @@ async fn an_enrolment_becomes_one_device_once() {
         let late = T0 + Duration::minutes(15);
         assert!(
             store
-                .enrollment("enr-old", &id, late)
+                .enrollment(&latchkey_domain::EnrollmentId::new("enr-old"), &id, late)
                 .await
                 .unwrap()
                 .is_none(),
@@ -145,7 +153,7 @@ async fn an_enrolment_becomes_one_device_once() {
         );
         let outcome = store
             .assign_device(
-                "enr-old",
+                &latchkey_domain::EnrollmentId::new("enr-old"),
                 &device(&id, "dev-4", "Late"),
                 8,
                 late,
@@ -175,7 +183,7 @@ async fn concurrent_activations_never_exceed_eight_devices() {
                 tokio::spawn(async move {
                     store
                         .assign_device(
-                            &format!("enr-{i}"),
+                            &latchkey_domain::EnrollmentId::new(format!("enr-{i}")),
                             &device(&id, &format!("dev-{i}"), &format!("Device {i}")),
                             8,
                             T0,

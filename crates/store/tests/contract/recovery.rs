@@ -24,7 +24,7 @@ async fn device_at(store: &Arc<dyn Store>, account: &AccountId, id: &str, at: Ti
     };
     store
         .create_enrollment(&NewEnrollment {
-            id: format!("enr-{id}"),
+            id: latchkey_domain::EnrollmentId::new(format!("enr-{id}")),
             account_id: account.clone(),
             kind: DeviceKind::Virtual,
             secret_sealed: vec![9; 40],
@@ -36,7 +36,7 @@ async fn device_at(store: &Arc<dyn Store>, account: &AccountId, id: &str, at: Ti
     assert_eq!(
         store
             .assign_device(
-                &format!("enr-{id}"),
+                &latchkey_domain::EnrollmentId::new(format!("enr-{id}")),
                 &device,
                 8,
                 at,

@@ -114,7 +114,7 @@ async fn sixteen_concurrent_finishes_take_one_ceremony_once() {
         let id = active_account(&store, 320, "race-ceremony@example.com").await;
         for purpose in ["register", "authenticate"] {
             let ceremony = NewCeremony {
-                id: format!("cer-{purpose}"),
+                id: latchkey_domain::CeremonyId::new(format!("cer-{purpose}")),
                 account_id: id.clone(),
                 purpose,
                 state_sealed: purpose.as_bytes().to_vec(),
@@ -144,7 +144,7 @@ async fn sixteen_concurrent_finishes_take_one_ceremony_once() {
                 read_i64(
                     &backend,
                     "SELECT used_at FROM webauthn_ceremonies WHERE id = $1",
-                    &ceremony.id
+                    ceremony.id.as_str()
                 )
                 .await,
                 Some(at(won[0]).0),

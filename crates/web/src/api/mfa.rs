@@ -198,7 +198,7 @@ pub(super) async fn begin_virtual(
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentResponse {
-            enrollment_id: enrollment.id,
+            enrollment_id: enrollment.id.to_string(),
             secret: enrollment.secret_base32,
             otpauth_uri: enrollment.key_uri,
             expires_at: enrollment.expires_at.0,
@@ -242,7 +242,7 @@ pub(super) async fn assign_virtual(
         .service
         .assign_virtual_device(
             &session,
-            &enrollment_id,
+            &latchkey_domain::EnrollmentId::new(enrollment_id),
             &AssignRequest {
                 name: &body.name,
                 code1: &body.code1,

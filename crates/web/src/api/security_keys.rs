@@ -53,7 +53,7 @@ pub(super) async fn registration_options(
         .begin_security_key_registration(&session, &body.name)
         .await?;
     Ok(Json(CeremonyResponse {
-        ceremony_id: ceremony.id,
+        ceremony_id: ceremony.id.to_string(),
         options: ceremony.options,
     }))
 }
@@ -92,7 +92,7 @@ pub(super) async fn register(
         .service
         .finish_security_key_registration(
             &session,
-            &body.ceremony_id,
+            &latchkey_domain::CeremonyId::new(body.ceremony_id.as_str()),
             body.credential,
             body.password.as_deref(),
             &ctx,
@@ -125,7 +125,7 @@ pub(super) async fn sign_in_options(
         .begin_security_key_sign_in(&body.attempt_token)
         .await?;
     Ok(Json(CeremonyResponse {
-        ceremony_id: ceremony.id,
+        ceremony_id: ceremony.id.to_string(),
         options: ceremony.options,
     }))
 }
@@ -163,7 +163,7 @@ pub(super) async fn sign_in(
         .service
         .finish_security_key_sign_in(
             &body.attempt_token,
-            &body.ceremony_id,
+            &latchkey_domain::CeremonyId::new(body.ceremony_id.as_str()),
             body.credential,
             &ctx,
         )

@@ -205,7 +205,11 @@ async fn setup_page(
     name: &str,
     errors: &[latchkey_service::FieldError],
 ) -> Result<Response, PageError> {
-    let Some(enrollment) = state.service.virtual_enrollment(session, id).await? else {
+    let Some(enrollment) = state
+        .service
+        .virtual_enrollment(session, &latchkey_domain::EnrollmentId::new(id))
+        .await?
+    else {
         return Err(stale_setup());
     };
     let status = if errors.is_empty() {
@@ -219,7 +223,7 @@ async fn setup_page(
             page,
             qr_data_uri: crate::qr::svg_data_uri(&enrollment.key_uri),
             secret_base32: enrollment.secret_base32,
-            enrollment_id: enrollment.id,
+            enrollment_id: enrollment.id.to_string(),
             fields: setup_fields(name, state.service.needs_reauthentication(session), errors),
         }),
     )
@@ -264,7 +268,12 @@ pub(super) async fn virtual_submit(
     };
     match state
         .service
-        .assign_virtual_device(&session, &id, &request, &ctx)
+        .assign_virtual_device(
+            &session,
+            &latchkey_domain::EnrollmentId::new(id.as_str()),
+            &request,
+            &ctx,
+        )
         .await
     {
         Ok(_) => Ok(Redirect::to("/console/security-credentials?done=mfa-added").into_response()),

@@ -67,7 +67,7 @@ pub(super) async fn registration_options(
         .begin_security_key_registration(&session, &body.name)
         .await?;
     Ok(Json(
-        json!({"ceremony_id": ceremony.id, "options": ceremony.options}),
+        json!({"ceremony_id": ceremony.id.as_str(), "options": ceremony.options}),
     ))
 }
 
@@ -90,7 +90,7 @@ pub(super) async fn register(
         .service
         .finish_security_key_registration(
             &session,
-            &body.ceremony_id,
+            &latchkey_domain::CeremonyId::new(body.ceremony_id.as_str()),
             body.credential,
             password,
             &ctx,
@@ -118,7 +118,7 @@ pub(super) async fn sign_in_options(
         .begin_security_key_sign_in(&attempt(&state, &headers))
         .await?;
     Ok(Json(
-        json!({"ceremony_id": ceremony.id, "options": ceremony.options}),
+        json!({"ceremony_id": ceremony.id.as_str(), "options": ceremony.options}),
     ))
 }
 
@@ -138,7 +138,7 @@ pub(super) async fn sign_in_verify(
         .service
         .finish_security_key_sign_in(
             &attempt(&state, &headers),
-            &body.ceremony_id,
+            &latchkey_domain::CeremonyId::new(body.ceremony_id.as_str()),
             body.credential,
             &ctx,
         )
