@@ -36,6 +36,10 @@ id_type!(
     EnrollmentId
 );
 id_type!(
+    /// A recovery flow (`Sign in using alternative factors`).
+    FlowId
+);
+id_type!(
     /// A WebAuthn ceremony (registration or sign-in) waiting for the browser's answer.
     CeremonyId
 );

@@ -177,7 +177,7 @@ impl Service {
             ctx,
         );
         let flow = NewRecoveryFlow {
-            id: id.clone(),
+            id: latchkey_domain::FlowId::new(id.clone()),
             token_hash: flow_token.hash(),
             account_id: account.id.clone(),
             cancel_token_hash: self.cancel_token(&id).hash(),
@@ -231,7 +231,7 @@ impl Service {
 
     pub async fn recovery_view(&self, token: &str) -> Result<RecoveryView, ServiceError> {
         let (flow, account) = self.live_flow(token).await?;
-        let call = self.store.latest_call(&flow.id).await?;
+        let call = self.store.latest_call(flow.id.as_str()).await?;
         let policy = &self.config.recovery;
         Ok(RecoveryView {
             state: flow.state,
@@ -283,7 +283,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::RecoveryEmailSent,
             AuditOutcome::Success,
-            &flow.id,
+            flow.id.as_str(),
         );
         let stored = self
             .store
@@ -350,7 +350,7 @@ impl Service {
             Some(&flow.account_id),
             AuditEvent::RecoveryEmailVerified,
             AuditOutcome::Success,
-            &flow.id,
+            flow.id.as_str(),
         );
         if self
             .store
@@ -395,7 +395,7 @@ impl Service {
             .place_verification_call(
                 &account,
                 CallPurpose::Recovery,
-                &flow.id,
+                flow.id.as_str(),
                 Some(policy.calls_per_flow),
                 ctx,
             )
@@ -440,7 +440,7 @@ impl Service {
         );
         let mail = self.recovery_notice(
             &account,
-            &flow.id,
+            flow.id.as_str(),
             "You signed in to latchkey with alternative factors",
             "Your account was signed in with its password, email address and phone number instead of an MFA device. Every other session was signed out. The new session can replace MFA devices and ends within an hour.".to_owned(),
             ctx,
@@ -450,7 +450,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::RecoveryCompleted,
             AuditOutcome::Success,
-            &flow.id,
+            flow.id.as_str(),
         );
         // Lockout applies to every path that mints a session, this one included: the store
         // refuses a flow whose source is locked, under the counter's lock.

@@ -170,7 +170,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::RecoveryCancelled,
             AuditOutcome::Success,
-            &flow.id,
+            flow.id.as_str(),
         );
         let undone = self
             .store

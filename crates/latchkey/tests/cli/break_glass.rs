@@ -52,7 +52,7 @@ fn audit(account: &AccountId, event: &str) -> AuditRecord {
 async fn report_a_recovery(store: &Arc<dyn Store>, account: &AccountId) {
     let now = SystemClock.now();
     let flow = NewRecoveryFlow {
-        id: "rec-intruder".to_owned(),
+        id: latchkey_domain::FlowId::new("rec-intruder".to_owned()),
         attempt_hash: SecretToken::generate().hash(),
         source: "*".to_owned(),
         started_from: "203.0.113.5".to_owned(),

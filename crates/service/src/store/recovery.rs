@@ -7,7 +7,7 @@ use super::sessions::NewSession;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
 use latchkey_domain::recovery::RecoveryState;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, FlowId, Timestamp};
 
 /// Whether a recovery flow could be completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub enum FlowStart {
 
 #[derive(Debug, Clone)]
 pub struct NewRecoveryFlow {
-    pub id: String,
+    pub id: FlowId,
     /// The sign-in attempt that starts the flow: one flow per attempt.
     pub attempt_hash: TokenHash,
     /// The throttling source of that attempt; wrong digits count on it.
@@ -51,7 +51,7 @@ pub struct NewRecoveryFlow {
 /// A new emailed link for a recovery flow, and the budget it must fit in.
 #[derive(Debug, Clone, Copy)]
 pub struct RecoveryEmail<'a> {
-    pub flow_id: &'a str,
+    pub flow_id: &'a FlowId,
     pub token_hash: &'a TokenHash,
     pub link_expires_at: Timestamp,
     pub max_emails: u32,
@@ -60,7 +60,7 @@ pub struct RecoveryEmail<'a> {
 
 #[derive(Debug, Clone)]
 pub struct RecoveryFlowRecord {
-    pub id: String,
+    pub id: FlowId,
     pub account_id: AccountId,
     pub state: RecoveryState,
     pub created_at: Timestamp,
@@ -78,7 +78,7 @@ pub struct RecoveryFlowRecord {
 /// `This wasn't me`, as the store applies it.
 #[derive(Debug, Clone)]
 pub struct RecoveryReport<'a> {
-    pub flow_id: &'a str,
+    pub flow_id: &'a FlowId,
     pub account: &'a AccountId,
     /// Links of flows that completed (or expired) longer ago than this no longer work.
     pub undo_window: latchkey_domain::Duration,
@@ -133,7 +133,7 @@ pub trait RecoveryStore: Send + Sync {
     /// Step 1 done: consumes the link. `false` if it was not the flow's live link.
     async fn verify_recovery_email(
         &self,
-        flow_id: &str,
+        flow_id: &FlowId,
         email_token_hash: &TokenHash,
         now: Timestamp,
         audit: &AuditRecord,
@@ -145,7 +145,7 @@ pub trait RecoveryStore: Send + Sync {
     /// counter's lock).
     async fn complete_recovery(
         &self,
-        flow_id: &str,
+        flow_id: &FlowId,
         hard_limit: u32,
         session: &NewSession,
         outbox: &[NewOutboxMessage],

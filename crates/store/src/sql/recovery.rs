@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use latchkey_domain::lockout::Settle;
 use latchkey_domain::recovery::RecoveryState;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, FlowId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -44,7 +44,7 @@ pub(super) fn flow_from_row(row: &DbRow) -> StoreResult<RecoveryFlowRecord> {
     let account: String = row.try_get("account_id").map_err(db_error)?;
     let state: String = row.try_get("state").map_err(db_error)?;
     Ok(RecoveryFlowRecord {
-        id: row.try_get("id").map_err(db_error)?,
+        id: FlowId::new(row.try_get::<String, _>("id").map_err(db_error)?),
         account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
         state: RecoveryState::parse(&state).ok_or_else(|| corrupt("recovery state", &state))?,
         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
@@ -112,7 +112,7 @@ impl RecoveryStore for Backend {
              expires_at, cancel_token_hash, attempt_hash, source, started_from, started_agent) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (attempt_hash) DO NOTHING",
         )
-        .bind(&flow.id)
+        .bind(flow.id.as_str())
         .bind(flow.token_hash.as_str())
         .bind(flow.account_id.as_str())
         .bind(RecoveryState::EmailPending.as_str())
@@ -212,7 +212,7 @@ impl RecoveryStore for Backend {
         )
         .bind(email_token_hash.as_str())
         .bind(link_expires_at.0)
-        .bind(flow_id)
+        .bind(flow_id.as_str())
         .bind(i64::from(max_emails))
         .bind(now.0)
         .execute(&mut *tx)
@@ -223,7 +223,7 @@ impl RecoveryStore for Backend {
 
     async fn verify_recovery_email(
         &self,
-        flow_id: &str,
+        flow_id: &FlowId,
         email_token_hash: &TokenHash,
         now: Timestamp,
         audit: &AuditRecord,
@@ -235,7 +235,7 @@ impl RecoveryStore for Backend {
              AND state = 'email_pending' AND email_token_expires_at > $4 AND expires_at > $5",
         )
         .bind(now.0)
-        .bind(flow_id)
+        .bind(flow_id.as_str())
         .bind(email_token_hash.as_str())
         .bind(now.0)
         .bind(now.0)
@@ -247,7 +247,7 @@ impl RecoveryStore for Backend {
 
     async fn complete_recovery(
         &self,
-        flow_id: &str,
+        flow_id: &FlowId,
         hard_limit: u32,
         session: &NewSession,
         outbox: &[NewOutboxMessage],
@@ -257,7 +257,7 @@ impl RecoveryStore for Backend {
         let mut tx = self.begin().await?;
         lock_account_row(&mut tx, &session.account_id).await?;
         let Some(source) = sqlx::query("SELECT source FROM recovery_flows WHERE id = $1")
-            .bind(flow_id)
+            .bind(flow_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_error)?
@@ -289,7 +289,7 @@ impl RecoveryStore for Backend {
                              AND a.recovery_blocked_at IS NOT NULL)",
         )
         .bind(now.0)
-        .bind(flow_id)
+        .bind(flow_id.as_str())
         .bind(session.account_id.as_str())
         .bind(now.0)
         .execute(&mut *tx)
@@ -306,7 +306,7 @@ impl RecoveryStore for Backend {
         )
         .bind(now.0)
         .bind(session.account_id.as_str())
-        .bind(flow_id)
+        .bind(flow_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -340,7 +340,7 @@ impl RecoveryStore for Backend {
              RETURNING created_at",
         )
         .bind(now.0)
-        .bind(flow_id)
+        .bind(flow_id.as_str())
         .bind(account.as_str())
         .bind(undo_window.0)
         .bind(now.0)

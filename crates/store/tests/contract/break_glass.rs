@@ -187,7 +187,7 @@ async fn signed_in(
 
 fn flow(account: &AccountId, id: &str, at: Timestamp) -> NewRecoveryFlow {
     NewRecoveryFlow {
-        id: id.to_owned(),
+        id: latchkey_domain::FlowId::new(id.to_owned()),
         attempt_hash: SecretToken::generate().hash(),
         source: "*".to_owned(),
         started_from: "192.0.2.9".to_owned(),

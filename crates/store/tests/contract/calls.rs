@@ -282,7 +282,7 @@ async fn sixteen_concurrent_right_answers_verify_a_recovery_call_and_move_its_fl
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 312, "race-verify@example.com").await;
         let flow = super::recovery::flow_at_step_two(&store, &id, "rec-verify").await;
-        let (call, provider) = answered_recovery_call(&store, &id, &flow.id).await;
+        let (call, provider) = answered_recovery_call(&store, &id, flow.id.as_str()).await;
         let now = T0 + Duration::seconds(5);
         assert!(
             store.reserve_digit_attempt(&call, 0, 3, now).await.unwrap(),

@@ -91,7 +91,7 @@ async fn a_report_of_a_flow_that_never_completed_removes_nothing_and_voids_every
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 41, "rec2@example.com").await;
         let flow = |n: u8, at: i64| NewRecoveryFlow {
-            id: format!("rec-{n}"),
+            id: latchkey_domain::FlowId::new(format!("rec-{n}")),
             attempt_hash: SecretToken::generate().hash(),
             source: "*".to_owned(),
             started_from: "192.0.2.9".to_owned(),
@@ -117,8 +117,12 @@ async fn a_report_of_a_flow_that_never_completed_removes_nothing_and_voids_every
             revoked_password_hash: "$argon2id$revoked",
             now: T0 + Duration::seconds(200),
         };
+        let (rec1, rec2) = (
+            latchkey_domain::FlowId::new("rec-1"),
+            latchkey_domain::FlowId::new("rec-2"),
+        );
         let undone = store
-            .report_recovery(&report("rec-1"), &[], &audit(Some(&id), "x"))
+            .report_recovery(&report(&rec1), &[], &audit(Some(&id), "x"))
             .await
             .unwrap()
             .expect(name);
@@ -128,7 +132,7 @@ async fn a_report_of_a_flow_that_never_completed_removes_nothing_and_voids_every
         );
         assert!(
             store
-                .report_recovery(&report("rec-2"), &[], &audit(Some(&id), "x"))
+                .report_recovery(&report(&rec2), &[], &audit(Some(&id), "x"))
                 .await
                 .unwrap()
                 .is_none(),
@@ -148,7 +152,7 @@ async fn a_report_of_a_later_flow_undoes_an_earlier_completed_one_whose_link_it_
         let id = active_account(&store, 42, "rec3@example.com").await;
         device_at(&store, &id, "dev-owner", T0).await;
         let flow = |n: u8, at: i64| NewRecoveryFlow {
-            id: format!("rec-{n}"),
+            id: latchkey_domain::FlowId::new(format!("rec-{n}")),
             attempt_hash: SecretToken::generate().hash(),
             source: "*".to_owned(),
             started_from: "192.0.2.9".to_owned(),
@@ -170,7 +174,7 @@ async fn a_report_of_a_later_flow_undoes_an_earlier_completed_one_whose_link_it_
             .await
             .unwrap();
         let report = RecoveryReport {
-            flow_id: "rec-2",
+            flow_id: &latchkey_domain::FlowId::new("rec-2"),
             account: &id,
             undo_window: Duration::hours(24 * 7),
             revoked_password_hash: "$argon2id$revoked",
@@ -223,7 +227,7 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
         device_at(&store, &id, "dev-old", T0).await;
         let flow_token = SecretToken::generate();
         let flow = NewRecoveryFlow {
-            id: "rec-1".to_owned(),
+            id: latchkey_domain::FlowId::new("rec-1".to_owned()),
             attempt_hash: SecretToken::generate().hash(),
             source: "*".to_owned(),
             started_from: "192.0.2.9".to_owned(),
@@ -246,7 +250,7 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
         device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(200)).await;
         let now = T0 + Duration::seconds(300);
         let report = RecoveryReport {
-            flow_id: "rec-1",
+            flow_id: &latchkey_domain::FlowId::new("rec-1"),
             account: &id,
             undo_window: Duration::hours(24 * 7),
             revoked_password_hash: "$argon2id$revoked",
@@ -276,7 +280,7 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
         assert!(store.recovery_blocked_at(&id).await.unwrap().is_some());
         // A new flow cannot start while blocked.
         let blocked = NewRecoveryFlow {
-            id: "rec-2".to_owned(),
+            id: latchkey_domain::FlowId::new("rec-2".to_owned()),
             attempt_hash: SecretToken::generate().hash(),
             token_hash: SecretToken::generate().hash(),
             cancel_token_hash: SecretToken::generate().hash(),
@@ -322,7 +326,7 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
 /// A flow of `account` begun at `at` from a sign-in attempt of its own.
 fn new_flow(account: &AccountId, id: &str, at: Timestamp) -> NewRecoveryFlow {
     NewRecoveryFlow {
-        id: id.to_owned(),
+        id: latchkey_domain::FlowId::new(id.to_owned()),
         attempt_hash: SecretToken::generate().hash(),
         source: "*".to_owned(),
         started_from: "192.0.2.9".to_owned(),
@@ -392,7 +396,8 @@ async fn flow_at_step_three(
     id: &str,
 ) -> NewRecoveryFlow {
     let flow = flow_at_step_two(store, account, id).await;
-    let (call, provider) = super::calls::answered_recovery_call(store, account, &flow.id).await;
+    let (call, provider) =
+        super::calls::answered_recovery_call(store, account, flow.id.as_str()).await;
     let now = T0 + Duration::seconds(3);
     assert!(store.reserve_digit_attempt(&call, 0, 3, now).await.unwrap());
     assert!(
