@@ -23,6 +23,13 @@ macro_rules! id_type {
             }
         }
 
+        /// Compared with the text a client presented or a test wrote.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
@@ -31,6 +38,10 @@ macro_rules! id_type {
     };
 }
 
+id_type!(
+    /// An MFA device of an account (virtual, hardware or security key).
+    DeviceId
+);
 id_type!(
     /// A pending virtual-device enrolment (the seed waiting for its two codes).
     EnrollmentId

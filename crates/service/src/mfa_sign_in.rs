@@ -150,7 +150,7 @@ impl Service {
         let checked = match (reservation, device) {
             (Ok(()), Some(device)) => {
                 let secret =
-                    self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+                    self.open_secret(&device.secret_sealed, &device_context(device.id.as_str()))?;
                 let check = totp::check_code(
                     &secret,
                     device.params,
@@ -170,7 +170,7 @@ impl Service {
         let decision = match (decision, checked) {
             (CodeDecision::Complete { step }, Some((device, _))) => {
                 let (session_token, session) =
-                    self.full_session_to_issue(&account, Some(&device.id), ctx);
+                    self.full_session_to_issue(&account, Some(device.id.as_str()), ctx);
                 let audit = self.audit(
                     ctx,
                     Some(&account.id),

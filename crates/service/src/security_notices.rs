@@ -28,7 +28,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::MfaActivated,
             AuditOutcome::Success,
-            &device.id,
+            device.id.as_str(),
         );
         (self.outbox.email(&mail, device.created_at), audit)
     }

@@ -205,7 +205,7 @@ impl Service {
         let id = format!("mfa-{}", totp::base32(&random_bytes::<10>()).to_lowercase());
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&id)),
-            id,
+            id: latchkey_domain::DeviceId::new(id.clone()),
             account_id: account.id.clone(),
             kind: DeviceKind::Hardware,
             name: name.clone(),

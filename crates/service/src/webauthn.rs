@@ -10,7 +10,7 @@
 
 use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
 use latchkey_domain::totp::TotpParams;
-use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, CeremonyId, Duration};
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, CeremonyId, DeviceId, Duration};
 use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication,
     SecurityKeyRegistration, Uuid, Webauthn,
@@ -69,11 +69,12 @@ impl Service {
     async fn security_keys(
         &self,
         account: &AccountId,
-    ) -> Result<Vec<(String, SecurityKey)>, ServiceError> {
+    ) -> Result<Vec<(DeviceId, SecurityKey)>, ServiceError> {
         let mut keys = Vec::new();
         for device in self.store.mfa_devices(account).await? {
             if device.kind == DeviceKind::SecurityKey {
-                let json = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+                let json =
+                    self.open_secret(&device.secret_sealed, &device_context(device.id.as_str()))?;
                 let key: SecurityKey = serde_json::from_slice(&json).map_err(|e| {
                     ServiceError::Internal(format!("a stored security key cannot be read: {e}"))
                 })?;
@@ -222,7 +223,7 @@ impl Service {
         let credential_id = SecretToken::hash_bytes(key.cred_id().as_ref());
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&json, &device_context(&id)),
-            id,
+            id: DeviceId::new(id.clone()),
             account_id: account.id.clone(),
             kind: DeviceKind::SecurityKey,
             name: name.clone(),
@@ -351,7 +352,8 @@ impl Service {
         };
         key.update_credential(&result);
         let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let (session_token, session) = self.full_session_to_issue(&account, Some(&device_id), ctx);
+        let (session_token, session) =
+            self.full_session_to_issue(&account, Some(device_id.as_str()), ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -359,7 +361,9 @@ impl Service {
             AuditOutcome::Success,
             &format!("mfa:{device_id}"),
         );
-        let sealed = self.mfa_sealer.seal(&json, &device_context(&device_id));
+        let sealed = self
+            .mfa_sealer
+            .seal(&json, &device_context(device_id.as_str()));
         if self
             .store
             .complete_security_key_sign_in(

@@ -185,7 +185,7 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
             .await
             .unwrap();
         let phone = NewDevice {
-            id: "mfa-phone".to_owned(),
+            id: latchkey_domain::DeviceId::new("mfa-phone".to_owned()),
             account_id: id.clone(),
             kind: DeviceKind::Virtual,
             name: "Old phone".to_owned(),
@@ -222,7 +222,7 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
             .await
             .unwrap();
         let token = NewDevice {
-            id: "mfa-token".to_owned(),
+            id: latchkey_domain::DeviceId::new("mfa-token".to_owned()),
             kind: DeviceKind::Hardware,
             name: "Desk token".to_owned(),
             serial: Some("GALT-0042".to_owned()),

@@ -163,7 +163,7 @@ impl Service {
             return Err(ServiceError::field("code1", NOT_CONSECUTIVE));
         };
         let device = NewDevice {
-            id: new_id("mfa"),
+            id: latchkey_domain::DeviceId::new(new_id("mfa")),
             account_id: account.id.clone(),
             kind: DeviceKind::Virtual,
             name: name.clone(),
@@ -175,7 +175,9 @@ impl Service {
             added_by: Some(session.token_hash.clone()),
         };
         let device = NewDevice {
-            secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&device.id)),
+            secret_sealed: self
+                .mfa_sealer
+                .seal(&secret, &device_context(device.id.as_str())),
             ..device
         };
         let (mail, audit) =

@@ -41,7 +41,7 @@ pub struct DeviceView {
 impl From<&DeviceRecord> for DeviceView {
     fn from(d: &DeviceRecord) -> Self {
         Self {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             kind: d.kind,
             name: d.name.clone(),
             created_at: d.created_at,
@@ -54,7 +54,7 @@ impl From<&DeviceRecord> for DeviceView {
 impl From<&NewDevice> for DeviceView {
     fn from(d: &NewDevice) -> Self {
         Self {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             kind: d.kind,
             name: d.name.clone(),
             created_at: d.created_at,

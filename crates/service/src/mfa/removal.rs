@@ -48,7 +48,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::MfaRemoved,
             AuditOutcome::Success,
-            &device.id,
+            device.id.as_str(),
         );
         match self
             .store

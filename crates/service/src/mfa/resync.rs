@@ -48,7 +48,7 @@ impl Service {
         let devices = self.store.mfa_devices(&account.id).await?;
         let Some(device) = devices
             .iter()
-            .find(|d| d.id == device_id && d.kind.uses_codes())
+            .find(|d| d.id == latchkey_domain::DeviceId::new(device_id) && d.kind.uses_codes())
         else {
             return Err(ServiceError::field(
                 "device",
@@ -63,7 +63,7 @@ impl Service {
                 &AttemptReservation {
                     key,
                     judged,
-                    device: Some((&account.id, &device.id)),
+                    device: Some((&account.id, device.id.as_str())),
                     device_limit: DEVICE_FAILURE_LIMIT,
                 },
                 &self.config.lockout,
@@ -89,7 +89,8 @@ impl Service {
                 crate::mfa_sign_in::CODE_DENIED,
             ));
         }
-        let secret = self.open_secret(&device.secret_sealed, &device_context(&device.id))?;
+        let secret =
+            self.open_secret(&device.secret_sealed, &device_context(device.id.as_str()))?;
         let found = totp::check_resync(&secret, device.params, first, second, now);
         let resynced = match found {
             Some((later, drift)) => {
@@ -107,7 +108,7 @@ impl Service {
                     Some(&account.id),
                     AuditEvent::MfaResynced,
                     AuditOutcome::Success,
-                    &device.id,
+                    device.id.as_str(),
                 );
                 self.store
                     .resync_device(
@@ -133,7 +134,7 @@ impl Service {
             Some(&account.id),
             AuditEvent::MfaResynced,
             AuditOutcome::Failure,
-            &device.id,
+            device.id.as_str(),
         );
         self.store.append_audit(&audit).await?;
         Err(ServiceError::field("code1", NOT_CONSECUTIVE))

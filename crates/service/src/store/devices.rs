@@ -7,12 +7,12 @@ use crate::secrets::TokenHash;
 use async_trait::async_trait;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::totp::TotpParams;
-use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
+use latchkey_domain::{AccountId, DeviceId, EnrollmentId, Timestamp};
 
 /// An MFA device as stored. The secret is sealed; only the service opens it.
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {
-    pub id: String,
+    pub id: DeviceId,
     pub account_id: AccountId,
     pub kind: DeviceKind,
     pub name: String,
@@ -29,7 +29,7 @@ pub struct DeviceRecord {
 
 #[derive(Debug, Clone)]
 pub struct NewDevice {
-    pub id: String,
+    pub id: DeviceId,
     pub account_id: AccountId,
     pub kind: DeviceKind,
     pub name: String,
@@ -113,7 +113,7 @@ pub trait DeviceStore: Send + Sync {
     async fn resync_device(
         &self,
         account: &AccountId,
-        device_id: &str,
+        device_id: &DeviceId,
         later_step: i64,
         drift_steps: i64,
         outbox: &[NewOutboxMessage],
@@ -127,7 +127,7 @@ pub trait DeviceStore: Send + Sync {
     async fn remove_device(
         &self,
         account: &AccountId,
-        device_id: &str,
+        device_id: &DeviceId,
         by: &TokenHash,
         now: Timestamp,
         outbox: &[NewOutboxMessage],

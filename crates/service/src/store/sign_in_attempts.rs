@@ -5,7 +5,7 @@ use super::audit::AuditRecord;
 use super::sessions::NewSession;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, DeviceId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct SignInAttemptRecord {
@@ -52,7 +52,7 @@ pub trait SignInAttemptStore: Send + Sync {
     async fn complete_mfa_sign_in(
         &self,
         attempt: &TokenHash,
-        device_id: &str,
+        device_id: &DeviceId,
         step: i64,
         session: &NewSession,
         audit: &AuditRecord,

@@ -7,7 +7,7 @@ use super::outbox::NewOutboxMessage;
 use super::sessions::NewSession;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, CeremonyId, Timestamp};
+use latchkey_domain::{AccountId, CeremonyId, DeviceId, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct NewCeremony {
@@ -61,7 +61,7 @@ pub trait WebAuthnStore: Send + Sync {
     async fn complete_security_key_sign_in(
         &self,
         attempt: &TokenHash,
-        device_id: &str,
+        device_id: &DeviceId,
         key_sealed: &[u8],
         counter: u32,
         session: &NewSession,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::totp::{TotpAlgorithm, TotpParams};
-use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
+use latchkey_domain::{AccountId, DeviceId, EnrollmentId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -57,7 +57,7 @@ pub(super) fn device_from_row(row: &DbRow) -> StoreResult<DeviceRecord> {
     let digits: i64 = row.try_get("digits").map_err(db_error)?;
     let failed: i64 = row.try_get("failed_attempts").map_err(db_error)?;
     Ok(DeviceRecord {
-        id: row.try_get("id").map_err(db_error)?,
+        id: DeviceId::new(row.try_get::<String, _>("id").map_err(db_error)?),
         account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
         kind: DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind", &kind))?,
         name: row.try_get("name").map_err(db_error)?,
@@ -95,7 +95,7 @@ pub(super) async fn insert_device(
          digits, period, last_used_step, created_at, serial, credential_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
-    .bind(&device.id)
+    .bind(device.id.as_str())
     .bind(device.account_id.as_str())
     .bind(device.kind.as_str())
     .bind(&device.name)
@@ -221,7 +221,7 @@ impl DeviceStore for Backend {
     async fn resync_device(
         &self,
         account: &AccountId,
-        device_id: &str,
+        device_id: &DeviceId,
         later_step: i64,
         drift_steps: i64,
         outbox: &[NewOutboxMessage],
@@ -236,7 +236,7 @@ impl DeviceStore for Backend {
         )
         .bind(drift_steps)
         .bind(later_step)
-        .bind(device_id)
+        .bind(device_id.as_str())
         .bind(account.as_str())
         .bind(later_step)
         .execute(&mut *tx)
@@ -248,7 +248,7 @@ impl DeviceStore for Backend {
     async fn remove_device(
         &self,
         account: &AccountId,
-        device_id: &str,
+        device_id: &DeviceId,
         by: &TokenHash,
         now: Timestamp,
         outbox: &[NewOutboxMessage],
@@ -264,7 +264,7 @@ impl DeviceStore for Backend {
              WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
         )
         .bind(now.0)
-        .bind(device_id)
+        .bind(device_id.as_str())
         .bind(account.as_str())
         .execute(&mut *tx)
         .await
@@ -277,13 +277,13 @@ impl DeviceStore for Backend {
              AND account_id = $3 AND revoked_at IS NULL",
         )
         .bind(now.0)
-        .bind(device_id)
+        .bind(device_id.as_str())
         .bind(account.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
         sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
-            .bind(device_id)
+            .bind(device_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;

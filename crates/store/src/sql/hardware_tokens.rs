@@ -117,7 +117,7 @@ impl HardwareTokenStore for Backend {
         let bound = sqlx::query(
             "UPDATE hardware_tokens SET device_id = $1 WHERE serial = $2 AND device_id IS NULL",
         )
-        .bind(&device.id)
+        .bind(device.id.as_str())
         .bind(serial)
         .execute(&mut *tx)
         .await

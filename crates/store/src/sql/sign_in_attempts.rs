@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use latchkey_domain::lockout::Settle;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, DeviceId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -85,7 +85,7 @@ impl SignInAttemptStore for Backend {
     async fn complete_mfa_sign_in(
         &self,
         attempt: &TokenHash,
-        device_id: &str,
+        device_id: &DeviceId,
         step: i64,
         session: &NewSession,
         audit: &AuditRecord,
@@ -107,7 +107,7 @@ impl SignInAttemptStore for Backend {
         )
         .bind(step)
         .bind(now.0)
-        .bind(device_id)
+        .bind(device_id.as_str())
         .bind(session.account_id.as_str())
         .bind(step)
         .execute(&mut *tx)
@@ -130,7 +130,7 @@ impl SignInAttemptStore for Backend {
         if completed.rows_affected() != 1 {
             return Ok(false);
         }
-        lift_recovery_block(&mut tx, &session.account_id, device_id).await?;
+        lift_recovery_block(&mut tx, &session.account_id, device_id.as_str()).await?;
         insert_session(&mut tx, session).await?;
         insert_audit(&mut tx, audit).await?;
         commit(tx).await?;

@@ -1,7 +1,7 @@
 //! Security keys: WebAuthn ceremonies (taken once), registration and sign-in.
 
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, CeremonyId, Timestamp};
+use latchkey_domain::{AccountId, CeremonyId, DeviceId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -97,7 +97,7 @@ impl WebAuthnStore for Backend {
     async fn complete_security_key_sign_in(
         &self,
         attempt: &TokenHash,
-        device_id: &str,
+        device_id: &DeviceId,
         key_sealed: &[u8],
         counter: u32,
         session: &NewSession,
@@ -130,7 +130,7 @@ impl WebAuthnStore for Backend {
         .bind(key_sealed)
         .bind(now.0)
         .bind(i64::from(counter))
-        .bind(device_id)
+        .bind(device_id.as_str())
         .bind(session.account_id.as_str())
         .bind(i64::from(counter))
         .bind(i64::from(counter))
@@ -140,7 +140,7 @@ impl WebAuthnStore for Backend {
         if updated.rows_affected() != 1 {
             return Ok(false);
         }
-        lift_recovery_block(&mut tx, &session.account_id, device_id).await?;
+        lift_recovery_block(&mut tx, &session.account_id, device_id.as_str()).await?;
         insert_session(&mut tx, session).await?;
         insert_audit(&mut tx, audit).await?;
         commit(tx).await?;

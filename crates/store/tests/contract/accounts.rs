@@ -391,7 +391,7 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
             .await
             .unwrap();
         let device = NewDevice {
-            id: "dev-r".into(),
+            id: latchkey_domain::DeviceId::new("dev-r"),
             account_id: id.clone(),
             kind: latchkey_domain::mfa::DeviceKind::Virtual,
             name: "Phone".into(),

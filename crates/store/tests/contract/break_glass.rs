@@ -65,7 +65,7 @@ async fn virtual_device(store: &Arc<dyn Store>, account: &AccountId, id: &str) {
         .await
         .unwrap();
     let device = NewDevice {
-        id: id.to_owned(),
+        id: latchkey_domain::DeviceId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Virtual,
         name: id.to_owned(),
@@ -105,7 +105,7 @@ async fn hardware_device(store: &Arc<dyn Store>, account: &AccountId, id: &str, 
         .await
         .unwrap();
     let device = NewDevice {
-        id: id.to_owned(),
+        id: latchkey_domain::DeviceId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Hardware,
         name: format!("Token {serial}"),
@@ -160,7 +160,7 @@ async fn signed_in(
                 store
                     .complete_mfa_sign_in(
                         &attempt.hash(),
-                        device,
+                        &latchkey_domain::DeviceId::new(device),
                         1000,
                         &session,
                         &audit(account, "sign_in")

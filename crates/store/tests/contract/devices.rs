@@ -18,7 +18,7 @@ pub(super) fn enrollment(account: &AccountId, id: &str) -> NewEnrollment {
 
 pub(super) fn device(account: &AccountId, id: &str, name: &str) -> NewDevice {
     NewDevice {
-        id: id.to_owned(),
+        id: latchkey_domain::DeviceId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Virtual,
         name: name.to_owned(),
@@ -216,14 +216,28 @@ async fn resync_records_drift_and_only_moves_forward() {
         add(&store, &id, "dev-1", "Phone").await;
         assert!(
             !store
-                .resync_device(&id, "dev-1", 100, -3, &[], &audit(Some(&id), "x"))
+                .resync_device(
+                    &id,
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    100,
+                    -3,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}: used step"
         );
         assert!(
             store
-                .resync_device(&id, "dev-1", 110, -3, &[], &audit(Some(&id), "x"))
+                .resync_device(
+                    &id,
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    110,
+                    -3,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -236,7 +250,14 @@ async fn resync_records_drift_and_only_moves_forward() {
         );
         assert!(
             !store
-                .resync_device(&id, "no-such", 200, 0, &[], &audit(Some(&id), "x"))
+                .resync_device(
+                    &id,
+                    &latchkey_domain::DeviceId::new("no-such"),
+                    200,
+                    0,
+                    &[],
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -275,7 +296,7 @@ async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authoris
             store
                 .remove_device(
                     &id,
-                    "dev-1",
+                    &latchkey_domain::DeviceId::new("dev-1"),
                     &live_session(&store, &id).await,
                     T0,
                     &[],
@@ -290,7 +311,7 @@ async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authoris
             store
                 .remove_device(
                     &id,
-                    "dev-1",
+                    &latchkey_domain::DeviceId::new("dev-1"),
                     &live_session(&store, &id).await,
                     T0,
                     &[],
@@ -326,7 +347,7 @@ async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authoris
             .await
             .unwrap()
             .into_iter()
-            .map(|d| d.id)
+            .map(|d| d.id.to_string())
             .collect();
         assert_eq!(left, ["dev-2"], "{name}");
         // A removed device's codes can never be used again, and its name is free.
@@ -346,7 +367,13 @@ async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authoris
             .unwrap();
         assert!(
             !store
-                .complete_mfa_sign_in(&attempt.hash(), "dev-1", 500, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &attempt.hash(),
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    500,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -360,7 +387,7 @@ async fn removing_a_device_keeps_its_record_and_revokes_the_sessions_it_authoris
             store
                 .remove_device(
                     &id,
-                    "dev-2",
+                    &latchkey_domain::DeviceId::new("dev-2"),
                     &live_session(&store, &id).await,
                     T0,
                     &[],

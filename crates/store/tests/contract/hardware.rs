@@ -20,7 +20,7 @@ fn token(serial: &str) -> NewHardwareToken {
 
 fn device(account: &AccountId, id: &str, serial: &str) -> NewDevice {
     NewDevice {
-        id: id.to_owned(),
+        id: latchkey_domain::DeviceId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Hardware,
         name: format!("Token {serial}"),
@@ -142,7 +142,7 @@ async fn a_token_is_bound_to_one_device_and_returns_to_the_inventory_on_removal(
         store
             .remove_device(
                 &ann,
-                "dev-a",
+                &latchkey_domain::DeviceId::new("dev-a"),
                 &live_session(&store, &ann).await,
                 T0,
                 &[],

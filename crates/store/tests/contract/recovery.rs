@@ -11,7 +11,7 @@ use latchkey_domain::totp::TotpParams;
 
 async fn device_at(store: &Arc<dyn Store>, account: &AccountId, id: &str, at: Timestamp) {
     let device = NewDevice {
-        id: id.to_owned(),
+        id: latchkey_domain::DeviceId::new(id.to_owned()),
         account_id: account.clone(),
         kind: DeviceKind::Virtual,
         name: id.to_owned(),
@@ -75,7 +75,7 @@ async fn sign_in_with(
         store
             .complete_mfa_sign_in(
                 &attempt.hash(),
-                device,
+                &latchkey_domain::DeviceId::new(device),
                 step,
                 &new,
                 &audit(Some(account), "sign_in")

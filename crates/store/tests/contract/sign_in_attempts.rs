@@ -38,7 +38,7 @@ async fn one_step_signs_in_once_even_with_sixteen_concurrent_attempts() {
                     store
                         .complete_mfa_sign_in(
                             &hash,
-                            "dev-1",
+                            &latchkey_domain::DeviceId::new("dev-1"),
                             101,
                             &new,
                             &audit(Some(&id), "sign_in"),
@@ -75,14 +75,26 @@ async fn one_step_signs_in_once_even_with_sixteen_concurrent_attempts() {
         let (_, new) = mfa_session(&id, "dev-1");
         assert!(
             !store
-                .complete_mfa_sign_in(&open[0], "dev-1", 101, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &open[0],
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    101,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
         );
         assert!(
             !store
-                .complete_mfa_sign_in(&open[0], "dev-1", 100, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &open[0],
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    100,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -90,7 +102,13 @@ async fn one_step_signs_in_once_even_with_sixteen_concurrent_attempts() {
         let (_, new) = mfa_session(&id, "dev-1");
         assert!(
             store
-                .complete_mfa_sign_in(&open[0], "dev-1", 102, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &open[0],
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    102,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -99,7 +117,13 @@ async fn one_step_signs_in_once_even_with_sixteen_concurrent_attempts() {
         let (_, new) = mfa_session(&id, "dev-1");
         assert!(
             !store
-                .complete_mfa_sign_in(&open[0], "dev-1", 103, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &open[0],
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    103,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -155,7 +179,13 @@ async fn attempts_expire_and_belong_to_their_account() {
         new.created_at = late;
         assert!(
             !store
-                .complete_mfa_sign_in(&attempt.hash(), "dev-1", 101, &new, &audit(Some(&id), "x"))
+                .complete_mfa_sign_in(
+                    &attempt.hash(),
+                    &latchkey_domain::DeviceId::new("dev-1"),
+                    101,
+                    &new,
+                    &audit(Some(&id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
@@ -243,7 +273,7 @@ async fn a_code_reserves_on_the_attempts_source_and_the_device_and_a_sign_in_cle
             store
                 .complete_mfa_sign_in(
                     &attempt.hash(),
-                    "dev-1",
+                    &latchkey_domain::DeviceId::new("dev-1"),
                     101,
                     &new,
                     &audit(Some(&id), "sign_in")

@@ -45,7 +45,7 @@ async fn a_security_keys_counter_only_moves_forward_even_when_two_assertions_rac
                 store
                     .complete_security_key_sign_in(
                         &attempt.hash(),
-                        "key-1",
+                        &latchkey_domain::DeviceId::new("key-1"),
                         &[1, 2, 3],
                         counter,
                         &new,
@@ -93,7 +93,7 @@ async fn a_security_keys_counter_only_moves_forward_even_when_two_assertions_rac
                 store
                     .complete_security_key_sign_in(
                         &attempt.hash(),
-                        "key-0",
+                        &latchkey_domain::DeviceId::new("key-0"),
                         &[1],
                         0,
                         &new,
