@@ -161,7 +161,10 @@ impl OutboxWorker {
     ) -> Result<Result<(), SendError>, StoreError> {
         if !self
             .store
-            .claim_call(&call.call_id, self.clock.now())
+            .claim_call(
+                &latchkey_domain::CallId::new(call.call_id.as_str()),
+                self.clock.now(),
+            )
             .await?
         {
             return Ok(Ok(()));
@@ -169,19 +172,29 @@ impl OutboxWorker {
         match self.voice.place_call(call).await {
             Ok(placed) => {
                 self.store
-                    .bind_call(&call.call_id, &placed.provider_call_id, self.clock.now())
+                    .bind_call(
+                        &latchkey_domain::CallId::new(call.call_id.as_str()),
+                        &placed.provider_call_id,
+                        self.clock.now(),
+                    )
                     .await?;
                 Ok(Ok(()))
             }
             Err(SendError::Permanent(error)) => {
                 self.store
-                    .end_call(&call.call_id, CallStatus::Failed, self.clock.now())
+                    .end_call(
+                        &latchkey_domain::CallId::new(call.call_id.as_str()),
+                        CallStatus::Failed,
+                        self.clock.now(),
+                    )
                     .await?;
                 Ok(Err(SendError::Permanent(error)))
             }
             // Certainly not placed (the provider was not reached): back to the queue.
             Err(temporary) => {
-                self.store.release_call(&call.call_id).await?;
+                self.store
+                    .release_call(&latchkey_domain::CallId::new(call.call_id.as_str()))
+                    .await?;
                 Ok(Err(temporary))
             }
         }

@@ -47,6 +47,10 @@ id_type!(
     EnrollmentId
 );
 id_type!(
+    /// A verification call latchkey placed (not the provider's id for it, Twilio's CallSid).
+    CallId
+);
+id_type!(
     /// A recovery flow (`Sign in using alternative factors`).
     FlowId
 );

@@ -25,5 +25,5 @@ pub mod totp;
 pub use account::{AccountId, AccountName, AccountStatus};
 pub use audit::{AuditEvent, AuditOutcome};
 pub use contact::{EmailAddress, PhoneNumber};
-pub use ids::{CeremonyId, DeviceId, EnrollmentId, FlowId};
+pub use ids::{CallId, CeremonyId, DeviceId, EnrollmentId, FlowId};
 pub use time::{Duration, Timestamp};

@@ -148,7 +148,7 @@ impl Service {
         let expires_at = now + self.config.recovery.phone_code_lifetime;
         let to = account.phone.as_str().to_owned();
         let call = NewCall {
-            id: call_id.clone(),
+            id: latchkey_domain::CallId::new(call_id.clone()),
             account_id: account.id.clone(),
             purpose,
             flow_id: flow_id.to_owned(),
@@ -207,7 +207,11 @@ impl Service {
         call_id: &str,
         provider_call_id: &str,
     ) -> Result<Option<CallRecord>, ServiceError> {
-        let Some(call) = self.store.call(call_id).await? else {
+        let Some(call) = self
+            .store
+            .call(&latchkey_domain::CallId::new(call_id))
+            .await?
+        else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -224,13 +228,23 @@ impl Service {
                 // The provider's webhook and the worker (recording the provider's answer to
                 // the placement) may bind the call at the same moment; whichever wins, the
                 // call must end up placed under this provider id.
-                self.store.bind_call(call_id, provider_call_id, now).await?;
-                Ok(self.store.call(call_id).await?.filter(|bound| {
-                    bound.status == CallStatus::Placed
-                        && bound.provider_call_id.as_deref().is_some_and(|id| {
-                            bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
-                        })
-                }))
+                self.store
+                    .bind_call(
+                        &latchkey_domain::CallId::new(call_id),
+                        provider_call_id,
+                        now,
+                    )
+                    .await?;
+                Ok(self
+                    .store
+                    .call(&latchkey_domain::CallId::new(call_id))
+                    .await?
+                    .filter(|bound| {
+                        bound.status == CallStatus::Placed
+                            && bound.provider_call_id.as_deref().is_some_and(|id| {
+                                bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
+                            })
+                    }))
             }
             _ => Ok(None),
         }
@@ -297,7 +311,7 @@ impl Service {
         let expected = call.code_hash.as_bytes();
         let matches = well_formed
             && bool::from(
-                self.phone_code_hash(&call.id, digits)
+                self.phone_code_hash(call.id.as_str(), digits)
                     .as_bytes()
                     .ct_eq(expected),
             );
@@ -307,7 +321,7 @@ impl Service {
                 Some(&call.account_id),
                 AuditEvent::PhoneCode,
                 AuditOutcome::Success,
-                &call.id,
+                call.id.as_str(),
             );
             if self
                 .store
@@ -349,7 +363,11 @@ impl Service {
         provider_call_id: &str,
         status: &str,
     ) -> Result<(), ServiceError> {
-        let Some(call) = self.store.call(call_id).await? else {
+        let Some(call) = self
+            .store
+            .call(&latchkey_domain::CallId::new(call_id))
+            .await?
+        else {
             return Ok(());
         };
         if call.provider_call_id.as_deref() != Some(provider_call_id) {
@@ -362,7 +380,11 @@ impl Service {
         };
         if let Some(ended) = ended {
             self.store
-                .end_call(call_id, ended, self.clock.now())
+                .end_call(
+                    &latchkey_domain::CallId::new(call_id),
+                    ended,
+                    self.clock.now(),
+                )
                 .await?;
         }
         Ok(())

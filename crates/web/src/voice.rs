@@ -285,7 +285,7 @@ async fn dev_phone(State(state): State<AppState>, page: Page) -> Result<Response
         .into_iter()
         .map(|c| CallRow {
             ringing: c.status == latchkey_service::store::CallStatus::Placed,
-            id: c.id,
+            id: c.id.to_string(),
             to: c.to_number,
             placed: format_time(c.created_at),
             status: c.status.as_str(),
@@ -316,10 +316,13 @@ async fn dev_answer(
     Path(call_id): Path<String>,
 ) -> Result<Response, PageError> {
     let (call, provider) = dev_call(&state, &call_id).await?;
-    let script = state.service.answer_call(&call.id, &provider, None).await?;
+    let script = state
+        .service
+        .answer_call(call.id.as_str(), &provider, None)
+        .await?;
     Ok(render(&CallPage {
         page,
-        call_id: call.id,
+        call_id: call.id.to_string(),
         to: call.to_number,
         words: script.words(),
         prompt: prompt_of(script),
@@ -345,7 +348,7 @@ async fn dev_digits(
     let (call, provider) = dev_call(&state, &call_id).await?;
     let digits: String = form.digits.chars().filter(|c| !c.is_whitespace()).collect();
     let report = DigitsReport {
-        call_id: &call.id,
+        call_id: call.id.as_str(),
         provider_call_id: &provider,
         digits: &digits,
         prompt: form.attempt,
@@ -354,7 +357,7 @@ async fn dev_digits(
     let script = state.service.receive_digits(&report, &ctx).await?;
     Ok(render(&CallPage {
         page,
-        call_id: call.id,
+        call_id: call.id.to_string(),
         to: call.to_number,
         words: script.words(),
         prompt: prompt_of(script),

@@ -4,13 +4,13 @@ use super::StoreResult;
 use super::audit::AuditRecord;
 use super::outbox::NewOutboxMessage;
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, CallId, Timestamp};
 
 pub use latchkey_domain::calls::{CallLimit, CallPurpose, CallScope};
 
 #[derive(Debug, Clone)]
 pub struct NewCall {
-    pub id: String,
+    pub id: CallId,
     pub account_id: AccountId,
     pub purpose: CallPurpose,
     /// The recovery flow the call belongs to; for sign-up, the sign-up's own id.
@@ -78,7 +78,7 @@ impl CallStatus {
 
 #[derive(Debug, Clone)]
 pub struct CallRecord {
-    pub id: String,
+    pub id: CallId,
     pub account_id: AccountId,
     pub purpose: CallPurpose,
     pub flow_id: Option<String>,
@@ -114,7 +114,7 @@ pub trait CallStore: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<CallPlacement>;
 
-    async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>>;
+    async fn call(&self, id: &CallId) -> StoreResult<Option<CallRecord>>;
 
     /// The flow's newest call.
     async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>>;
@@ -122,30 +122,30 @@ pub trait CallStore: Send + Sync {
     /// Claims a queued, unexpired call for dialling (`placed_at` is set, so it counts against
     /// the budgets from now on, even if a newer call supersedes it while it rings). `false`
     /// when it stopped mattering (superseded, expired) or another worker has it.
-    async fn claim_call(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn claim_call(&self, id: &CallId, now: Timestamp) -> StoreResult<bool>;
 
     /// Gives a claimed call back to the queue after a failure that certainly did not reach
     /// the provider (it will be retried, and counted again only once it is claimed again).
-    async fn release_call(&self, id: &str) -> StoreResult<()>;
+    async fn release_call(&self, id: &CallId) -> StoreResult<()>;
 
     /// The provider accepted a call: remember its id (Twilio's CallSid). `false` if the
     /// call is no longer queued or dialling (superseded, or already bound).
     async fn bind_call(
         &self,
-        id: &str,
+        id: &CallId,
         provider_call_id: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
 
     /// Ends a call that is not verified (status callback, failed placement).
-    async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()>;
+    async fn end_call(&self, id: &CallId, status: CallStatus, now: Timestamp) -> StoreResult<()>;
 
     /// Counts one digit entry on a placed, unexpired call before it is checked: only if
     /// `expected` entries were counted so far (the prompt being answered) and fewer than
     /// `max`. `false` for a duplicate, a replay or a call past its attempts.
     async fn reserve_digit_attempt(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         expected: u32,
         max: u32,
         now: Timestamp,
@@ -155,7 +155,7 @@ pub trait CallStore: Send + Sync {
     /// on the counter of its recovery flow's source (sign-up calls have none), and the audit.
     async fn record_wrong_digits(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
@@ -164,7 +164,7 @@ pub trait CallStore: Send + Sync {
     /// to the next step, together. `false` if either had already moved on.
     async fn verify_call(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         provider_call_id: &str,
         now: Timestamp,
         audit: &AuditRecord,

@@ -1,7 +1,7 @@
 //! Verification calls: placed within budgets, claimed, bound to the provider's call, answered.
 
 use async_trait::async_trait;
-use latchkey_domain::{AccountId, Timestamp};
+use latchkey_domain::{AccountId, CallId, Timestamp};
 use latchkey_service::store::*;
 use sqlx::Row;
 
@@ -15,7 +15,7 @@ pub(super) fn call_from_row(row: &DbRow) -> StoreResult<CallRecord> {
     let purpose: String = row.try_get("purpose").map_err(db_error)?;
     let status: String = row.try_get("status").map_err(db_error)?;
     Ok(CallRecord {
-        id: row.try_get("id").map_err(db_error)?,
+        id: CallId::new(row.try_get::<String, _>("id").map_err(db_error)?),
         account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
         purpose: CallPurpose::parse(&purpose).ok_or_else(|| corrupt("call purpose", &purpose))?,
         flow_id: row.try_get("flow_id").map_err(db_error)?,
@@ -144,7 +144,7 @@ impl CallStore for Backend {
              code_expires_at, status, created_at, client_network) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&call.id)
+        .bind(call.id.as_str())
         .bind(call.account_id.as_str())
         .bind(purpose)
         .bind(&call.flow_id)
@@ -163,9 +163,9 @@ impl CallStore for Backend {
         Ok(CallPlacement::Placed)
     }
 
-    async fn call(&self, id: &str) -> StoreResult<Option<CallRecord>> {
+    async fn call(&self, id: &CallId) -> StoreResult<Option<CallRecord>> {
         sqlx::query(concat!(crate::columns::select_calls!(), " WHERE id = $1"))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?
@@ -189,13 +189,13 @@ impl CallStore for Backend {
         .transpose()
     }
 
-    async fn claim_call(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn claim_call(&self, id: &CallId, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE calls SET status = 'dialling', placed_at = $1 WHERE id = $2 \
              AND status = 'queued' AND code_expires_at > $3",
         )
         .bind(now.0)
-        .bind(id)
+        .bind(id.as_str())
         .bind(now.0)
         .execute(&self.pool)
         .await
@@ -203,12 +203,12 @@ impl CallStore for Backend {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_call(&self, id: &str) -> StoreResult<()> {
+    async fn release_call(&self, id: &CallId) -> StoreResult<()> {
         sqlx::query(
             "UPDATE calls SET status = 'queued', placed_at = NULL WHERE id = $1 \
              AND status = 'dialling' AND provider_call_id IS NULL",
         )
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
@@ -217,7 +217,7 @@ impl CallStore for Backend {
 
     async fn bind_call(
         &self,
-        id: &str,
+        id: &CallId,
         provider_call_id: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
@@ -228,21 +228,21 @@ impl CallStore for Backend {
         )
         .bind(provider_call_id)
         .bind(now.0)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn end_call(&self, id: &str, status: CallStatus, now: Timestamp) -> StoreResult<()> {
+    async fn end_call(&self, id: &CallId, status: CallStatus, now: Timestamp) -> StoreResult<()> {
         sqlx::query(
             "UPDATE calls SET status = $1, ended_at = $2 WHERE id = $3 \
              AND status IN ('queued', 'dialling', 'placed')",
         )
         .bind(status.as_str())
         .bind(now.0)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
@@ -251,7 +251,7 @@ impl CallStore for Backend {
 
     async fn reserve_digit_attempt(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         expected: u32,
         max: u32,
         now: Timestamp,
@@ -261,7 +261,7 @@ impl CallStore for Backend {
              AND status = 'placed' AND digit_attempts = $2 AND digit_attempts < $3 \
              AND code_expires_at > $4",
         )
-        .bind(call_id)
+        .bind(call_id.as_str())
         .bind(i64::from(expected))
         .bind(i64::from(max))
         .bind(now.0)
@@ -273,7 +273,7 @@ impl CallStore for Backend {
 
     async fn record_wrong_digits(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
@@ -288,7 +288,7 @@ impl CallStore for Backend {
              SET failures = throttles.failures + 1, last_failure_at = $3",
         )
         .bind(now.0)
-        .bind(call_id)
+        .bind(call_id.as_str())
         .bind(now.0)
         .execute(&mut *tx)
         .await
@@ -299,7 +299,7 @@ impl CallStore for Backend {
 
     async fn verify_call(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         provider_call_id: &str,
         now: Timestamp,
         audit: &AuditRecord,
@@ -310,7 +310,7 @@ impl CallStore for Backend {
              AND provider_call_id = $3 AND status = 'placed' AND code_expires_at > $4",
         )
         .bind(now.0)
-        .bind(call_id)
+        .bind(call_id.as_str())
         .bind(provider_call_id)
         .bind(now.0)
         .execute(&mut *tx)
@@ -320,7 +320,7 @@ impl CallStore for Backend {
             return Ok(false);
         }
         let purpose: String = sqlx::query("SELECT purpose FROM calls WHERE id = $1")
-            .bind(call_id)
+            .bind(call_id.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_error)?
@@ -334,7 +334,7 @@ impl CallStore for Backend {
                  AND state = 'email_verified' AND expires_at > $3",
             )
             .bind(now.0)
-            .bind(call_id)
+            .bind(call_id.as_str())
             .bind(now.0),
             Some(CallPurpose::SignUp) => sqlx::query(
                 "UPDATE accounts SET phone_verified_at = $1, status = 'active' \
@@ -342,7 +342,7 @@ impl CallStore for Backend {
                  AND phone_verified_at IS NULL AND email_verified_at IS NOT NULL",
             )
             .bind(now.0)
-            .bind(call_id),
+            .bind(call_id.as_str()),
             None => return Err(corrupt("call purpose", &purpose)),
         }
         .execute(&mut *tx)

@@ -174,7 +174,7 @@ async fn an_account_is_active_only_once_email_and_phone_are_verified() {
             "{name}"
         );
         let call = NewCall {
-            id: "call-1".into(),
+            id: latchkey_domain::CallId::new("call-1"),
             account_id: new.id.clone(),
             purpose: CallPurpose::SignUp,
             flow_id: "sign-up".into(),
@@ -199,33 +199,61 @@ async fn an_account_is_active_only_once_email_and_phone_are_verified() {
         );
         assert!(
             !store
-                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .verify_call(
+                    &latchkey_domain::CallId::new("call-1"),
+                    "CA1",
+                    T0,
+                    &audit(Some(&new.id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}: not placed yet"
         );
-        assert!(store.bind_call("call-1", "CA1", T0).await.unwrap());
         assert!(
-            !store.bind_call("call-1", "CA2", T0).await.unwrap(),
+            store
+                .bind_call(&latchkey_domain::CallId::new("call-1"), "CA1", T0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .bind_call(&latchkey_domain::CallId::new("call-1"), "CA2", T0)
+                .await
+                .unwrap(),
             "{name}: bound once"
         );
         assert!(
             !store
-                .verify_call("call-1", "CA2", T0, &audit(Some(&new.id), "x"))
+                .verify_call(
+                    &latchkey_domain::CallId::new("call-1"),
+                    "CA2",
+                    T0,
+                    &audit(Some(&new.id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}: another call's id"
         );
         assert!(
             store
-                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .verify_call(
+                    &latchkey_domain::CallId::new("call-1"),
+                    "CA1",
+                    T0,
+                    &audit(Some(&new.id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}"
         );
         assert!(
             !store
-                .verify_call("call-1", "CA1", T0, &audit(Some(&new.id), "x"))
+                .verify_call(
+                    &latchkey_domain::CallId::new("call-1"),
+                    "CA1",
+                    T0,
+                    &audit(Some(&new.id), "x")
+                )
                 .await
                 .unwrap(),
             "{name}: one-shot"

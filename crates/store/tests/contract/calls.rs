@@ -7,7 +7,7 @@ use latchkey_domain::Duration;
 
 fn call(account: &AccountId, n: usize, purpose: CallPurpose, to: &str, net: &str) -> NewCall {
     NewCall {
-        id: format!("call-{}-{n}", purpose.as_str()),
+        id: latchkey_domain::CallId::new(format!("call-{}-{n}", purpose.as_str())),
         account_id: account.clone(),
         purpose,
         flow_id: format!("flow-{n}"),
@@ -141,7 +141,12 @@ async fn a_call_superseded_before_it_rang_costs_nothing() {
             );
         }
         // One that rang (bound by the provider) counts, even once superseded.
-        assert!(store.bind_call("call-sign_up-3", "CA3", T0).await.unwrap());
+        assert!(
+            store
+                .bind_call(&latchkey_domain::CallId::new("call-sign_up-3"), "CA3", T0)
+                .await
+                .unwrap()
+        );
         store
             .place_call(
                 &call(&id, 4, CallPurpose::SignUp, "+442079460958", "net"),
@@ -179,7 +184,7 @@ async fn queued_sign_up_call(store: &Arc<dyn Store>, account: &AccountId) -> Str
             .unwrap(),
         CallPlacement::Placed
     );
-    call.id
+    call.id.to_string()
 }
 
 /// Queues a call for a recovery flow at step 2, claims it and binds it to the provider's
@@ -191,7 +196,7 @@ pub(super) async fn answered_recovery_call(
 ) -> (String, String) {
     let now = T0 + Duration::seconds(2);
     let call = NewCall {
-        id: format!("call-{flow_id}"),
+        id: latchkey_domain::CallId::new(format!("call-{flow_id}")),
         flow_id: flow_id.to_owned(),
         created_at: now,
         ..call(account, 0, CallPurpose::Recovery, "+442079460958", "net")
@@ -212,11 +217,16 @@ pub(super) async fn answered_recovery_call(
     let provider = format!("CA-{}", call.id);
     assert!(store.claim_call(&call.id, now).await.unwrap());
     assert!(store.bind_call(&call.id, &provider, now).await.unwrap());
-    (call.id, provider)
+    (call.id.to_string(), provider)
 }
 
 async fn status(store: &Arc<dyn Store>, id: &str) -> CallStatus {
-    store.call(id).await.unwrap().expect("call").status
+    store
+        .call(&latchkey_domain::CallId::new(id))
+        .await
+        .unwrap()
+        .expect("call")
+        .status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -229,7 +239,12 @@ async fn sixteen_workers_claiming_one_queued_call_dial_it_once() {
         let at = |n: usize| T0 + Duration::seconds(1 + n as i64);
         let results = race(|n| {
             let (store, call) = (Arc::clone(&store), call.clone());
-            async move { store.claim_call(&call, at(n)).await.unwrap() }
+            async move {
+                store
+                    .claim_call(&latchkey_domain::CallId::new(&*call), at(n))
+                    .await
+                    .unwrap()
+            }
         })
         .await;
         let won = winners(&results, |claimed| *claimed);
@@ -241,7 +256,10 @@ async fn sixteen_workers_claiming_one_queued_call_dial_it_once() {
             "{name}: the winner's claim is the one stored"
         );
         assert!(
-            !store.claim_call(&call, at(RACERS)).await.unwrap(),
+            !store
+                .claim_call(&latchkey_domain::CallId::new(&*call), at(RACERS))
+                .await
+                .unwrap(),
             "{name}: claimed for good"
         );
     }
@@ -252,13 +270,23 @@ async fn sixteen_concurrent_bindings_of_one_call_keep_one_provider_call() {
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 311, "race-bind@example.com").await;
         let call = queued_sign_up_call(&store, &id).await;
-        assert!(store.claim_call(&call, T0).await.unwrap(), "{name}");
+        assert!(
+            store
+                .claim_call(&latchkey_domain::CallId::new(&*call), T0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
         let provider = |n: usize| format!("CA-racer-{n}");
         let results = race(|n| {
             let (store, call, provider) = (Arc::clone(&store), call.clone(), provider(n));
             async move {
                 store
-                    .bind_call(&call, &provider, T0 + Duration::seconds(1))
+                    .bind_call(
+                        &latchkey_domain::CallId::new(&*call),
+                        &provider,
+                        T0 + Duration::seconds(1),
+                    )
                     .await
                     .unwrap()
             }
@@ -266,7 +294,11 @@ async fn sixteen_concurrent_bindings_of_one_call_keep_one_provider_call() {
         .await;
         let won = winners(&results, |bound| *bound);
         assert_eq!(won.len(), 1, "{name}: one binding, got {won:?}");
-        let record = store.call(&call).await.unwrap().expect(name);
+        let record = store
+            .call(&latchkey_domain::CallId::new(&*call))
+            .await
+            .unwrap()
+            .expect(name);
         assert_eq!(record.status, CallStatus::Placed, "{name}");
         assert_eq!(
             record.provider_call_id,
@@ -285,7 +317,10 @@ async fn sixteen_concurrent_right_answers_verify_a_recovery_call_and_move_its_fl
         let (call, provider) = answered_recovery_call(&store, &id, flow.id.as_str()).await;
         let now = T0 + Duration::seconds(5);
         assert!(
-            store.reserve_digit_attempt(&call, 0, 3, now).await.unwrap(),
+            store
+                .reserve_digit_attempt(&latchkey_domain::CallId::new(&*call), 0, 3, now)
+                .await
+                .unwrap(),
             "{name}"
         );
         let results = race(|n| {
@@ -297,7 +332,12 @@ async fn sixteen_concurrent_right_answers_verify_a_recovery_call_and_move_its_fl
             );
             async move {
                 store
-                    .verify_call(&call, &provider, now, &racer_audit(&id, "phone_code", n))
+                    .verify_call(
+                        &latchkey_domain::CallId::new(&*call),
+                        &provider,
+                        now,
+                        &racer_audit(&id, "phone_code", n),
+                    )
                     .await
                     .unwrap()
             }
@@ -331,10 +371,25 @@ async fn sixteen_concurrent_right_answers_verify_a_sign_up_phone_once() {
             .unwrap();
         let id = new.id;
         let call = queued_sign_up_call(&store, &id).await;
-        assert!(store.claim_call(&call, T0).await.unwrap(), "{name}");
-        assert!(store.bind_call(&call, "CA-1", T0).await.unwrap(), "{name}");
         assert!(
-            store.reserve_digit_attempt(&call, 0, 3, T0).await.unwrap(),
+            store
+                .claim_call(&latchkey_domain::CallId::new(&*call), T0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .bind_call(&latchkey_domain::CallId::new(&*call), "CA-1", T0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .reserve_digit_attempt(&latchkey_domain::CallId::new(&*call), 0, 3, T0)
+                .await
+                .unwrap(),
             "{name}"
         );
         // Each answer arrives at its own moment: `phone_verified_at` tells which one won.
@@ -343,7 +398,12 @@ async fn sixteen_concurrent_right_answers_verify_a_sign_up_phone_once() {
             let (store, id, call) = (Arc::clone(&store), id.clone(), call.clone());
             async move {
                 store
-                    .verify_call(&call, "CA-1", at(n), &racer_audit(&id, "phone_code", n))
+                    .verify_call(
+                        &latchkey_domain::CallId::new(&*call),
+                        "CA-1",
+                        at(n),
+                        &racer_audit(&id, "phone_code", n),
+                    )
                     .await
                     .unwrap()
             }
@@ -368,8 +428,20 @@ async fn sixteen_concurrent_entries_for_one_prompt_count_one_attempt() {
     for Backend { name, store, .. } in backends().await {
         let id = active_account(&store, 314, "race-digits@example.com").await;
         let call = queued_sign_up_call(&store, &id).await;
-        assert!(store.claim_call(&call, T0).await.unwrap(), "{name}");
-        assert!(store.bind_call(&call, "CA-1", T0).await.unwrap(), "{name}");
+        assert!(
+            store
+                .claim_call(&latchkey_domain::CallId::new(&*call), T0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store
+                .bind_call(&latchkey_domain::CallId::new(&*call), "CA-1", T0)
+                .await
+                .unwrap(),
+            "{name}"
+        );
         const MAX: u32 = 3;
         // Every prompt answered sixteen times at once (duplicated webhooks, replays) counts
         // once; past the last one, nothing does.
@@ -378,7 +450,12 @@ async fn sixteen_concurrent_entries_for_one_prompt_count_one_attempt() {
                 let (store, call) = (Arc::clone(&store), call.clone());
                 async move {
                     store
-                        .reserve_digit_attempt(&call, prompt, MAX, T0 + Duration::seconds(1))
+                        .reserve_digit_attempt(
+                            &latchkey_domain::CallId::new(&*call),
+                            prompt,
+                            MAX,
+                            T0 + Duration::seconds(1),
+                        )
                         .await
                         .unwrap()
                 }
@@ -388,7 +465,12 @@ async fn sixteen_concurrent_entries_for_one_prompt_count_one_attempt() {
             let expected = if prompt < MAX { 1 } else { 0 };
             assert_eq!(won.len(), expected, "{name}: prompt {prompt}, got {won:?}");
             assert_eq!(
-                store.call(&call).await.unwrap().expect(name).digit_attempts,
+                store
+                    .call(&latchkey_domain::CallId::new(&*call))
+                    .await
+                    .unwrap()
+                    .expect(name)
+                    .digit_attempts,
                 (prompt + 1).min(MAX),
                 "{name}: prompt {prompt}"
             );

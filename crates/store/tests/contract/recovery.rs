@@ -399,10 +399,20 @@ async fn flow_at_step_three(
     let (call, provider) =
         super::calls::answered_recovery_call(store, account, flow.id.as_str()).await;
     let now = T0 + Duration::seconds(3);
-    assert!(store.reserve_digit_attempt(&call, 0, 3, now).await.unwrap());
     assert!(
         store
-            .verify_call(&call, &provider, now, &audit(Some(account), "phone_code"))
+            .reserve_digit_attempt(&latchkey_domain::CallId::new(&*call), 0, 3, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .verify_call(
+                &latchkey_domain::CallId::new(&*call),
+                &provider,
+                now,
+                &audit(Some(account), "phone_code")
+            )
             .await
             .unwrap()
     );

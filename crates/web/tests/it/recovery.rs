@@ -616,8 +616,8 @@ async fn twilio_webhooks_are_signed_bound_to_the_placed_call_and_one_shot() {
                 flows
                     .into_iter()
                     .find(|r| r.event == "recovery_call_placed")
+                    .map(|r| latchkey_domain::CallId::new(r.detail))
                     .unwrap()
-                    .detail
             })
             .await
             .unwrap()
