@@ -21,6 +21,15 @@ pub(crate) struct PageError {
     pub retry_after: Option<i64>,
 }
 
+/// The problems with a form's fields as one sentence for the page's error banner.
+pub(crate) fn field_messages(fields: Vec<FieldError>) -> String {
+    fields
+        .into_iter()
+        .map(|f| f.message)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The words of a full hashing queue (503), shared by the page and the API error.
 fn overloaded_message(retry_after: i64) -> String {
     format!(

@@ -23,6 +23,20 @@ use crate::{AppState, cookies};
 /// The cookies a completed sign-in sets: the new session, a fresh CSRF token (nothing from
 /// before the sign-in carries over), the known-device mark, and the removal of `leftovers`,
 /// the cookies of the steps that led here.
+/// An emailed link's page is shown only while its token is live (unused, unexpired); a
+/// dead one gets the one "link invalid" page whatever the reason.
+pub(crate) async fn require_live_link(
+    state: &AppState,
+    token: &str,
+    purpose: latchkey_domain::token::TokenPurpose,
+) -> Result<(), PageError> {
+    if state.service.email_link_is_live(token, purpose).await? {
+        Ok(())
+    } else {
+        Err(PageError::link_invalid())
+    }
+}
+
 pub(crate) fn signed_in_cookies(
     state: &AppState,
     issued: &latchkey_service::sign_in::IssuedSession,

@@ -88,13 +88,7 @@ pub(super) async fn reset_page(
     page: Page,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    if !state
-        .service
-        .email_link_is_live(&query.token, TokenPurpose::ResetPassword)
-        .await?
-    {
-        return Err(PageError::link_invalid());
-    }
+    super::require_live_link(&state, &query.token, TokenPurpose::ResetPassword).await?;
     Ok(render(&ResetPage {
         page,
         token: query.token,

@@ -187,11 +187,7 @@ pub(super) async fn password_submit(
             Ok(super::sign_up::continue_to_phone(&state, &token))
         }
         Err(ServiceError::Invalid(fields)) => {
-            let message = fields
-                .into_iter()
-                .map(|f| f.message)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = crate::error::field_messages(fields);
             Ok((
                 StatusCode::BAD_REQUEST,
                 render(&PasswordStep {
@@ -365,11 +361,7 @@ pub(super) async fn mfa_submit(
             .await
         }
         Err(ServiceError::Invalid(fields)) => {
-            let message = fields
-                .into_iter()
-                .map(|f| f.message)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = crate::error::field_messages(fields);
             mfa_step(
                 &state,
                 &headers,
@@ -418,11 +410,7 @@ pub(super) async fn resync_submit(
     {
         Ok(()) => Ok(Redirect::to("/signin/mfa?resynced=1").into_response()),
         Err(ServiceError::Invalid(fields)) => {
-            let message = fields
-                .into_iter()
-                .map(|f| f.message)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let message = crate::error::field_messages(fields);
             mfa_step(
                 &state,
                 &headers,

@@ -165,13 +165,7 @@ pub(super) async fn verify_page(
     page: Page,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    if !state
-        .service
-        .email_link_is_live(&query.token, TokenPurpose::VerifyEmail)
-        .await?
-    {
-        return Err(PageError::link_invalid());
-    }
+    super::require_live_link(&state, &query.token, TokenPurpose::VerifyEmail).await?;
     Ok(render(&ConfirmPage {
         page,
         heading: "Verify your email address",
