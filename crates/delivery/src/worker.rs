@@ -159,42 +159,26 @@ impl OutboxWorker {
         &self,
         call: &latchkey_service::OutgoingCall,
     ) -> Result<Result<(), SendError>, StoreError> {
-        if !self
-            .store
-            .claim_call(
-                &latchkey_domain::CallId::new(call.call_id.as_str()),
-                self.clock.now(),
-            )
-            .await?
-        {
+        let call_id = latchkey_domain::CallId::new(call.call_id.as_str());
+        if !self.store.claim_call(&call_id, self.clock.now()).await? {
             return Ok(Ok(()));
         }
         match self.voice.place_call(call).await {
             Ok(placed) => {
                 self.store
-                    .bind_call(
-                        &latchkey_domain::CallId::new(call.call_id.as_str()),
-                        &placed.provider_call_id,
-                        self.clock.now(),
-                    )
+                    .bind_call(&call_id, &placed.provider_call_id, self.clock.now())
                     .await?;
                 Ok(Ok(()))
             }
             Err(SendError::Permanent(error)) => {
                 self.store
-                    .end_call(
-                        &latchkey_domain::CallId::new(call.call_id.as_str()),
-                        CallStatus::Failed,
-                        self.clock.now(),
-                    )
+                    .end_call(&call_id, CallStatus::Failed, self.clock.now())
                     .await?;
                 Ok(Err(SendError::Permanent(error)))
             }
             // Certainly not placed (the provider was not reached): back to the queue.
             Err(temporary) => {
-                self.store
-                    .release_call(&latchkey_domain::CallId::new(call.call_id.as_str()))
-                    .await?;
+                self.store.release_call(&call_id).await?;
                 Ok(Err(temporary))
             }
         }

@@ -207,11 +207,8 @@ impl Service {
         call_id: &str,
         provider_call_id: &str,
     ) -> Result<Option<CallRecord>, ServiceError> {
-        let Some(call) = self
-            .store
-            .call(&latchkey_domain::CallId::new(call_id))
-            .await?
-        else {
+        let call_id = latchkey_domain::CallId::new(call_id);
+        let Some(call) = self.store.call(&call_id).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -229,22 +226,14 @@ impl Service {
                 // the placement) may bind the call at the same moment; whichever wins, the
                 // call must end up placed under this provider id.
                 self.store
-                    .bind_call(
-                        &latchkey_domain::CallId::new(call_id),
-                        provider_call_id,
-                        now,
-                    )
+                    .bind_call(&call_id, provider_call_id, now)
                     .await?;
-                Ok(self
-                    .store
-                    .call(&latchkey_domain::CallId::new(call_id))
-                    .await?
-                    .filter(|bound| {
-                        bound.status == CallStatus::Placed
-                            && bound.provider_call_id.as_deref().is_some_and(|id| {
-                                bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
-                            })
-                    }))
+                Ok(self.store.call(&call_id).await?.filter(|bound| {
+                    bound.status == CallStatus::Placed
+                        && bound.provider_call_id.as_deref().is_some_and(|id| {
+                            bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
+                        })
+                }))
             }
             _ => Ok(None),
         }
@@ -380,11 +369,7 @@ impl Service {
         };
         if let Some(ended) = ended {
             self.store
-                .end_call(
-                    &latchkey_domain::CallId::new(call_id),
-                    ended,
-                    self.clock.now(),
-                )
+                .end_call(&call.id, ended, self.clock.now())
                 .await?;
         }
         Ok(())

@@ -151,6 +151,24 @@ pub(super) async fn same_password(
     Ok(current == password_generation)
 }
 
+impl Backend {
+    /// The account a unique key (`query` selects by it) names, if any.
+    async fn one_account(
+        &self,
+        query: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<AccountRecord>> {
+        sqlx::query(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(account_from_row)
+            .transpose()
+    }
+}
+
 #[async_trait]
 impl AccountStore for Backend {
     async fn ping(&self) -> StoreResult<()> {
@@ -213,31 +231,19 @@ impl AccountStore for Backend {
     }
 
     async fn account_by_email(&self, email: &EmailAddress) -> StoreResult<Option<AccountRecord>> {
-        sqlx::query(concat!(
-            crate::columns::select_accounts!(),
-            " WHERE email = $1"
-        ))
-        .bind(email.as_str())
-        .fetch_optional(&self.pool)
+        self.one_account(
+            concat!(crate::columns::select_accounts!(), " WHERE email = $1"),
+            email.as_str(),
+        )
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(account_from_row)
-        .transpose()
     }
 
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
-        sqlx::query(concat!(
-            crate::columns::select_accounts!(),
-            " WHERE id = $1"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        self.one_account(
+            concat!(crate::columns::select_accounts!(), " WHERE id = $1"),
+            id.as_str(),
+        )
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(account_from_row)
-        .transpose()
     }
 
     async fn issue_email_token(
