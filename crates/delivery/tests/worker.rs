@@ -14,9 +14,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use latchkey_delivery::{DevMailbox, OutboxWorker};
 use latchkey_domain::{AccountId, AccountStatus, Duration, EmailAddress, PhoneNumber, Timestamp};
+use latchkey_service::email::Email;
 use latchkey_service::outbox::OutboxWriter;
 use latchkey_service::store::{AuditRecord, NewAccount};
-use latchkey_service::{EmailSender, FixedClock, OutgoingEmail, SendError, ServerKey, email};
+use latchkey_service::{EmailSender, FixedClock, OutgoingEmail, SendError, ServerKey};
+
+/// A sign-up's verification email to `to`.
+fn verify_email(to: &str, link: &str) -> OutgoingEmail {
+    Email::VerifyEmail {
+        phone: "+**********58".to_owned(),
+        link: link.to_owned(),
+    }
+    .render(to, "Acme")
+}
 use latchkey_test_support::backends;
 
 const T0: Timestamp = Timestamp(1_800_000_000);
@@ -78,12 +88,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
         let (store, dev) = (backend.store, backend.dev);
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
-        let mail = email::verify_email(
-            "user1@example.com",
-            "Acme",
-            "+**********58",
-            "https://x/signup/verify?token=abc",
-        );
+        let mail = verify_email("user1@example.com", "https://x/signup/verify?token=abc");
         store
             .insert_account(&account(1), None, &[writer.email(&mail, T0)], &audit())
             .await
@@ -119,7 +124,7 @@ async fn temporary_failures_are_retried_after_a_back_off() {
         let store = backend.store;
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
-        let mail = email::verify_email("user2@example.com", "Acme", "+****58", "https://x/");
+        let mail = verify_email("user2@example.com", "https://x/");
         store
             .insert_account(&account(2), None, &[writer.email(&mail, T0)], &audit())
             .await
@@ -171,7 +176,7 @@ async fn permanent_failures_and_unreadable_payloads_are_given_up() {
         let clock = Arc::new(FixedClock::new(T0));
         let writer = OutboxWriter::new(&ServerKey::generate());
         let other_key = OutboxWriter::new(&ServerKey::generate());
-        let mail = email::verify_email("user3@example.com", "Acme", "+****58", "https://x/");
+        let mail = verify_email("user3@example.com", "https://x/");
         store
             .insert_account(
                 &account(3),

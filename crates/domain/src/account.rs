@@ -41,11 +41,11 @@ pub struct AccountName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountNameError {
-    #[error("Enter an account name.")]
+    #[error("no account name")]
     Empty,
-    #[error("The account name can be at most {max} characters long.")]
+    #[error("account name longer than {max} characters")]
     TooLong { max: usize },
-    #[error("The account name cannot contain control characters.")]
+    #[error("control character in the account name")]
     ControlCharacter,
 }
 

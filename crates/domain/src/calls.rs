@@ -87,10 +87,10 @@ pub struct CallLimit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationRefusal {
     /// Outside the allow-list of countries.
-    #[error("latchkey does not call numbers in this country (it calls numbers in {allowed})")]
+    #[error("country not allowed (allowed: {allowed})")]
     Country { allowed: String },
     /// Premium-rate, shared-cost and similar numbers cost the caller more than a call.
-    #[error("latchkey does not call premium-rate or shared-cost numbers")]
+    #[error("premium-rate or shared-cost number")]
     Costly,
 }
 

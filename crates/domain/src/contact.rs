@@ -16,11 +16,11 @@ pub struct EmailAddress(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
-    #[error("Enter an email address.")]
+    #[error("no email address")]
     Empty,
-    #[error("Email addresses can be at most 254 characters long.")]
+    #[error("email address longer than 254 characters")]
     TooLong,
-    #[error("Enter a valid email address, such as name@example.com.")]
+    #[error("not an email address")]
     Invalid,
 }
 
@@ -76,13 +76,11 @@ pub struct PhoneNumber(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    #[error("Enter a phone number.")]
+    #[error("no phone number")]
     Empty,
-    #[error(
-        "Enter the phone number in international form: + and the country code, then the number (for example +44 20 7946 0958)."
-    )]
+    #[error("phone number without a country code")]
     MissingCountryCode,
-    #[error("That is not a valid phone number for its country.")]
+    #[error("not a valid phone number for its country")]
     Invalid,
 }
 

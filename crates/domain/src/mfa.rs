@@ -64,11 +64,11 @@ impl DeviceKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceNameProblem {
-    #[error("Enter a device name.")]
+    #[error("no device name")]
     Empty,
-    #[error("The device name can be at most 64 characters long.")]
+    #[error("device name longer than 64 characters")]
     TooLong,
-    #[error("Use letters, digits, spaces and + = , . @ _ - in the device name.")]
+    #[error("character not allowed in a device name")]
     Characters,
 }
 

@@ -19,21 +19,17 @@ pub const MAX_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordProblem {
-    #[error("Use at least {MIN_CHARS} characters.")]
+    #[error("shorter than {MIN_CHARS} characters")]
     TooShort,
-    #[error("Use at most {MAX_BYTES} bytes.")]
+    #[error("longer than {MAX_BYTES} bytes")]
     TooLong,
-    #[error("This password is one of the most commonly used; choose one that is harder to guess.")]
+    #[error("a commonly used password")]
     Common,
-    #[error(
-        "This password is one of the most commonly used with only digits, symbols or spaces added; choose one that is harder to guess."
-    )]
+    #[error("a commonly used password with digits, symbols or spaces added")]
     CommonWithDecoration,
-    #[error(
-        "This password repeats or follows a simple sequence; choose one that is harder to guess."
-    )]
+    #[error("a repeated or sequential pattern")]
     Pattern,
-    #[error("The password must not contain your email address or account name.")]
+    #[error("contains the email address or account name")]
     ContainsContext,
 }
 

@@ -97,9 +97,9 @@ pub struct Code {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CodeProblem {
-    #[error("Enter the code shown by your MFA device.")]
+    #[error("no code")]
     Empty,
-    #[error("Enter the {0}-digit code shown by your MFA device, digits only.")]
+    #[error("not a {0}-digit code")]
     Malformed(u32),
 }
 

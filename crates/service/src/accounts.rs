@@ -7,11 +7,12 @@ use latchkey_domain::{
     AccountId, AccountStatus, AuditEvent, AuditOutcome, EmailAddress, PhoneNumber,
 };
 
+use crate::email::Email;
 use crate::email::Notice;
-use crate::error::{FieldError, ServiceError};
+use crate::error::{FieldError, Problem, ServiceError};
 use crate::secrets::{SecretToken, random_below};
 use crate::store::{AccountRecord, NewAccount, NewEmailToken, StoreError};
-use crate::{RequestContext, Service, email};
+use crate::{RequestContext, Service};
 
 /// What a person types on `Create a new account`, as typed.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +66,7 @@ fn validate(
         .filter(|phone| match calls.may_call_number(phone) {
             Ok(()) => true,
             Err(refused) => {
-                problems.push(FieldError::new("phone", format!("{refused}.")));
+                problems.push(FieldError::new("phone", refused));
                 false
             }
         });
@@ -133,13 +134,14 @@ impl Service {
                 created_at: now,
             };
             let token = SecretToken::generate();
-            let link = self.link(&format!("/signup/verify?token={}", token.expose()));
-            let mail = email::verify_email(
-                details.email.as_str(),
-                details.name.as_str(),
-                &details.phone.masked(),
-                &link,
-            );
+            let link = self.link(crate::Link::VerifySignUp {
+                token: token.expose(),
+            });
+            let mail = Email::VerifyEmail {
+                phone: details.phone.masked(),
+                link,
+            }
+            .render(details.email.as_str(), details.name.as_str());
             let stored_token = NewEmailToken {
                 token_hash: token.hash(),
                 account_id: account.id.clone(),
@@ -193,14 +195,7 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        let notice = Notice {
-            subject: "Someone tried to create a latchkey account with your email address".to_owned(),
-            paragraphs: vec![
-                "Someone used your email address on Create a new account. Your address already has a latchkey account (or a sign-up waiting for its verification link), so nothing was created and nothing changed.".to_owned(),
-                "If it was you, sign in instead; if you forgot the password, use Forgot password? on the sign-in page. If it was not you, you need to do nothing.".to_owned(),
-            ],
-        };
-        let mail = self.notice_email(existing, &notice, ctx);
+        let mail = self.notice_email(existing, Notice::SignUpWithTakenEmail, ctx);
         let notified = self.audit(
             ctx,
             Some(&existing.id),
@@ -361,10 +356,7 @@ impl Service {
                 Ok(()) => return Ok(account.id),
                 Err(StoreError::Conflict("account id")) => continue,
                 Err(StoreError::Conflict(_)) => {
-                    return Err(ServiceError::field(
-                        "email",
-                        "An account with this email address already exists.",
-                    ));
+                    return Err(ServiceError::field("email", Problem::EmailTaken));
                 }
                 Err(other) => return Err(other.into()),
             }

@@ -1,23 +1,99 @@
 //! The errors a use case can end with. A denied sign-in is not among them: it is an ordinary
 //! outcome. An `Err` here means nothing was changed.
 
+use latchkey_domain::account::AccountNameError;
+use latchkey_domain::calls::DestinationRefusal;
+use latchkey_domain::contact::{EmailError, PhoneError};
+use latchkey_domain::mfa::DeviceNameProblem;
+use latchkey_domain::password::PasswordProblem;
+use latchkey_domain::totp::CodeProblem;
+
 use crate::password_hasher::{HashError, OVERLOADED_RETRY_AFTER_SECONDS};
 use crate::store::StoreError;
 
-/// One problem with one input, worded for the person who typed it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One problem with one input: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub field: &'static str,
-    pub message: String,
+    pub problem: Problem,
 }
 
 impl FieldError {
-    pub fn new(field: &'static str, message: impl ToString) -> Self {
+    pub fn new(field: &'static str, problem: impl Into<Problem>) -> Self {
         Self {
             field,
-            message: message.to_string(),
+            problem: problem.into(),
         }
     }
+}
+
+/// What is wrong with an input, as a fact. The service never words it: the web layer (and
+/// the CLI through it) says it in the user's words, so the wording lives with the pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    Email(EmailError),
+    AccountName(AccountNameError),
+    Phone(PhoneError),
+    /// A number latchkey does not call.
+    PhoneNotCalled(DestinationRefusal),
+    Password(PasswordProblem),
+    Code(CodeProblem),
+    DeviceName(DeviceNameProblem),
+    /// Sign-up with an address that has an account.
+    EmailTaken,
+    /// Another MFA device of the account has this name.
+    DeviceNameTaken,
+    /// A security key: the name is taken, or the key is registered already.
+    DeviceNameOrKeyTaken,
+    /// The device named is not one of the account's.
+    UnknownDevice,
+    /// An MFA code that does not sign in (wrong, used, or from no device of the account).
+    CodeDenied,
+    /// Two codes that are not consecutive codes of the device (`hardware`: a token).
+    CodesNotConsecutive {
+        hardware: bool,
+    },
+    /// The same code twice where two consecutive ones are asked for.
+    SameCodeTwice {
+        hardware: bool,
+    },
+    /// No unassigned hardware token has this serial number.
+    NoFreeToken,
+    SerialMissing,
+    /// A change that needs the password was asked without it.
+    PasswordMissing,
+    /// The password (`current`: the current password on `Change password`) is wrong.
+    PasswordWrong {
+        current: bool,
+    },
+    /// Too many wrong passwords for this account from this source.
+    TooManyWrongPasswords,
+    /// The security-key ceremony expired or was used.
+    CeremonyExpired,
+    /// The security key's answer could not be read.
+    CredentialMalformed,
+    /// The security key's answer did not verify.
+    CredentialRejected,
+}
+
+macro_rules! problem_from {
+    ($($source:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$source> for Problem {
+            fn from(problem: $source) -> Self {
+                Self::$variant(problem)
+            }
+        })*
+    };
+}
+
+problem_from! {
+    EmailError => Email,
+    AccountNameError => AccountName,
+    PhoneError => Phone,
+    DestinationRefusal => PhoneNotCalled,
+    PasswordProblem => Password,
+    CodeProblem => Code,
+    DeviceNameProblem => DeviceName,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,13 +141,13 @@ pub enum ServiceError {
     #[error("internal error: {0}")]
     Internal(String),
     /// An emailed link that is unknown, expired, superseded or already used.
-    #[error("This link is invalid, has expired or was already used.")]
+    #[error("the link is unknown, expired, superseded or used")]
     LinkInvalid,
     /// The sign-in attempt between password and MFA code expired or was completed.
-    #[error("This sign-in took too long or was already completed. Start again.")]
+    #[error("the sign-in attempt expired or was completed")]
     SignInExpired,
     /// The recovery flow expired, was completed or was cancelled.
-    #[error("This sign-in with alternative factors has ended. Start again from the sign-in page.")]
+    #[error("the recovery flow has ended")]
     RecoveryExpired,
     /// `Sign in using alternative factors` was already chosen in this sign-in attempt: one
     /// attempt, one flow.
@@ -102,7 +178,7 @@ pub enum ServiceError {
     #[error("the account is locked after too many failed attempts")]
     AccountLocked,
     /// This client made too many attempts; nothing was checked.
-    #[error("Too many attempts from your network. Wait {retry_after} seconds and try again.")]
+    #[error("too many attempts from this client; retry after {retry_after} seconds")]
     TooManyAttempts { retry_after: i64 },
     /// Every hashing slot is busy and the queue is full: nothing was checked or counted.
     #[error("the server is busy; retry after {retry_after} seconds")]
@@ -126,7 +202,7 @@ impl From<HashError> for ServiceError {
 }
 
 impl ServiceError {
-    pub fn field(field: &'static str, message: impl ToString) -> Self {
-        Self::Invalid(vec![FieldError::new(field, message)])
+    pub fn field(field: &'static str, problem: impl Into<Problem>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, problem)])
     }
 }

@@ -14,6 +14,7 @@ pub mod dev_providers;
 pub mod email;
 pub mod error;
 mod infra;
+pub mod links;
 pub mod mfa;
 pub mod mfa_sign_in;
 pub mod operator;
@@ -46,7 +47,8 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use email::{EmailSender, OutgoingEmail, SendError};
-pub use error::{FieldError, ServiceError};
+pub use error::{FieldError, Problem, ServiceError};
+pub use links::{Link, Links};
 pub use password_hasher::{HashParams, OVERLOADED_RETRY_AFTER_SECONDS, PasswordHasher};
 pub use priority::Priority;
 pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
@@ -57,7 +59,8 @@ pub use voice::{CallScript, DigitsReport, OutgoingCall, PlacedCall, VoiceCaller}
 /// Settings the use cases read. Built once from the validated configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Where people reach latchkey, without a trailing slash; links in emails start here.
+    /// Where people reach latchkey, without a trailing slash: the WebAuthn relying party's
+    /// origin. (Links in emails are built by [`Links`], which the web layer provides.)
     pub public_url: String,
     pub sessions: SessionPolicy,
     pub lockout: LockoutPolicy,
@@ -143,6 +146,7 @@ pub struct Service {
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
+    links: Arc<dyn Links>,
     config: Arc<ServiceConfig>,
 }
 
@@ -161,6 +165,7 @@ impl Service {
         hasher: PasswordHasher,
         server_key: &ServerKey,
         config: ServiceConfig,
+        links: Arc<dyn Links>,
     ) -> Self {
         Self {
             store,
@@ -176,6 +181,7 @@ impl Service {
             throttle_subject: server_key.signer("throttle-subject"),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
+            links,
             config: Arc::new(config),
         }
     }
@@ -225,8 +231,8 @@ impl Service {
         }
     }
 
-    fn link(&self, path_and_query: &str) -> String {
-        format!("{}{}", self.config.public_url, path_and_query)
+    fn link(&self, link: Link<'_>) -> String {
+        self.links.url(link)
     }
 
     /// The newest audit records, for `latchkey audit`.

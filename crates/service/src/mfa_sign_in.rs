@@ -37,8 +37,6 @@ pub enum CodeOutcome {
 }
 
 /// The message for every refused code, whatever the reason.
-pub const CODE_DENIED: &str = "The MFA code is not valid. Check the device and try again.";
-
 impl Service {
     async fn live_attempt(
         &self,
@@ -125,17 +123,8 @@ impl Service {
                 detail,
             );
             let outbox = if notify {
-                let notice = Notice {
-                    subject: "A used MFA code was entered for your latchkey account".to_owned(),
-                    paragraphs: vec![
-                        "Someone entered your password correctly and then an MFA code that had already been used. latchkey refused it.".to_owned(),
-                        "If this was not you, your password is known to someone else: change it now.".to_owned(),
-                    ],
-                };
-                vec![
-                    self.outbox
-                        .email(&self.notice_email(&account, &notice, ctx), now),
-                ]
+                let mail = self.notice_email(&account, Notice::ReusedCode, ctx);
+                vec![self.outbox.email(&mail, now)]
             } else {
                 Vec::new()
             };

@@ -19,7 +19,7 @@
 use latchkey_domain::audit::sanitize_request_text;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, EmailAddress, Timestamp};
 
-use crate::email::Notice;
+use crate::email::{Notice, ResetDevice};
 use crate::error::ServiceError;
 use crate::mfa::DeviceView;
 use crate::password_reset::format_time;
@@ -92,17 +92,6 @@ fn parse_reason(text: &str) -> Result<String, OperatorError> {
     Ok(sanitize_request_text(&collapsed, MAX_REASON_CHARS))
 }
 
-fn describe_devices(devices: &[DeviceView]) -> String {
-    devices
-        .iter()
-        .map(|d| match &d.serial {
-            Some(serial) => format!("“{}” ({}, serial {serial})", d.name, d.kind.as_str()),
-            None => format!("“{}” ({})", d.name, d.kind.as_str()),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Service {
     /// The account an operator named, or a refusal recorded in the audit log.
     async fn operator_account(
@@ -141,19 +130,12 @@ impl Service {
             return Err(self.not_blocked(&account, &ctx).await);
         };
         let now = self.clock.now();
-        let notice = Notice {
-            subject: "The operator unblocked sign-in with alternative factors on your latchkey account".to_owned(),
-            paragraphs: vec![
-                format!(
-                    "At {} UTC the operator of this latchkey lifted the block that This wasn't me placed on your account at {} UTC: signing in with alternative factors (Troubleshoot MFA, then Sign in using alternative factors) works again. The reason the operator gave: “{reason}”.",
-                    format_time(now),
-                    format_time(blocked_at),
-                ),
-                "Your password and MFA devices were not changed. If you have not set a new password since you reported the sign-in, choose Forgot password? on the sign-in page first: the old password was disabled.".to_owned(),
-                "If you did not ask for this, someone may be trying to get into your account: contact the operator of this latchkey at once, then sign in and review Security credentials.".to_owned(),
-            ],
+        let notice = Notice::OperatorUnblocked {
+            at: format_time(now),
+            blocked_at: format_time(blocked_at),
+            reason: reason.clone(),
         };
-        let mail = self.notice_email(&account, &notice, &ctx);
+        let mail = self.notice_email(&account, notice, &ctx);
         let audit = self.audit(
             &ctx,
             Some(&account.id),
@@ -219,7 +201,7 @@ impl Service {
             let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
             let mail = self.notice_email(
                 &account,
-                &reset_notice(&devices, blocked, now, &reason),
+                reset_notice(&devices, blocked, now, &reason),
                 &ctx,
             );
             let removed = if ids.is_empty() {
@@ -264,34 +246,18 @@ impl Service {
 
 /// The owner's notice of a reset: what was removed, when, why, and what to do now.
 fn reset_notice(devices: &[DeviceView], blocked: bool, now: Timestamp, reason: &str) -> Notice {
-    let what = if devices.is_empty() {
-        "signed out every session of your account (it had no MFA devices)".to_owned()
-    } else {
-        format!(
-            "removed every MFA device from your account ({}) and signed out every session",
-            describe_devices(devices)
-        )
-    };
-    let block = if blocked {
-        ", and lifted the block This wasn't me had placed on signing in with alternative factors"
-    } else {
-        ""
-    };
-    let mut paragraphs = vec![
-        format!(
-            "At {} UTC the operator of this latchkey {what}{block}. Sign-ins in progress were stopped. The reason the operator gave: “{reason}”.",
-            format_time(now)
-        ),
-        "Your password was not changed, and your account is no longer protected by MFA: the password alone signs in. Sign in now and activate a new MFA device on Security credentials (Activate MFA).".to_owned(),
-    ];
-    if blocked {
-        // This wasn't me replaced the password with one nobody knows.
-        paragraphs.push("If you have not set a new password since you reported the sign-in, choose Forgot password? on the sign-in page first: the old password was disabled.".to_owned());
-    }
-    paragraphs.push("If you did not ask for this, someone may be trying to take over your account: contact the operator of this latchkey at once, change your password and activate an MFA device.".to_owned());
-    Notice {
-        subject: "The operator removed the MFA devices of your latchkey account".to_owned(),
-        paragraphs,
+    Notice::OperatorReset {
+        at: format_time(now),
+        devices: devices
+            .iter()
+            .map(|d| ResetDevice {
+                name: d.name.clone(),
+                kind: d.kind,
+                serial: d.serial.clone(),
+            })
+            .collect(),
+        blocked,
+        reason: reason.to_owned(),
     }
 }
 

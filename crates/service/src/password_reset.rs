@@ -4,14 +4,17 @@
 //! MFA (Keycloak's reset flow did, for years): sign-in after a reset still asks for every
 //! factor the account has.
 
+use crate::Link;
+use crate::store::AccountRecord;
 use latchkey_domain::password::check_new_password;
 use latchkey_domain::token::{RESET_EMAIL_WINDOW, RESET_EMAILS_PER_WINDOW, TokenPurpose};
 use latchkey_domain::{AccountStatus, AuditEvent, AuditOutcome, EmailAddress};
 
+use crate::email::Email;
 use crate::error::ServiceError;
 use crate::secrets::SecretToken;
 use crate::store::NewEmailToken;
-use crate::{RequestContext, Service, email};
+use crate::{RequestContext, Service};
 
 impl Service {
     /// Sends a reset link if the address belongs to an active account and the account's
@@ -38,8 +41,10 @@ impl Service {
             return Ok(());
         };
         let token = SecretToken::generate();
-        let link = self.link(&format!("/password/reset?token={}", token.expose()));
-        let mail = email::reset_password(account.email.as_str(), &account.name, &link);
+        let link = self.link(Link::ResetPassword {
+            token: token.expose(),
+        });
+        let mail = Email::ResetPassword { link }.render(account.email.as_str(), &account.name);
         let stored = NewEmailToken {
             token_hash: token.hash(),
             account_id: account.id.clone(),
@@ -121,14 +126,7 @@ impl Service {
         )
         .map_err(|problem| ServiceError::field("password", problem))?;
         let hash = self.hasher.hash(new_password).await?;
-        let when = format_time(now);
-        let mail = email::password_changed(
-            account.email.as_str(),
-            &account.name,
-            &when,
-            &ctx.client_addr,
-            &self.link("/password/forgot"),
-        );
+        let mail = self.password_changed_email(&account, now, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -177,6 +175,21 @@ pub fn format_time(at: latchkey_domain::Timestamp) -> String {
 }
 
 impl Service {
+    /// The owner's notice of a new password, with the way to undo it.
+    fn password_changed_email(
+        &self,
+        account: &AccountRecord,
+        now: latchkey_domain::Timestamp,
+        ctx: &RequestContext,
+    ) -> crate::OutgoingEmail {
+        Email::PasswordChanged {
+            when: format_time(now),
+            client_addr: ctx.client_addr.clone(),
+            link: self.link(Link::ForgotPassword),
+        }
+        .render(account.email.as_str(), &account.name)
+    }
+
     /// `Change password` on Security credentials: the current password (also from a recovery
     /// session, whose holder typed it minutes ago) and a new one. The current password is
     /// reserved and counted like a sign-in, refused while this client is throttled, so this
@@ -215,13 +228,7 @@ impl Service {
         )
         .map_err(|problem| ServiceError::field("password", problem))?;
         let hash = self.hasher.hash(new_password).await?;
-        let mail = email::password_changed(
-            account.email.as_str(),
-            &account.name,
-            &format_time(now),
-            &ctx.client_addr,
-            &self.link("/password/forgot"),
-        );
+        let mail = self.password_changed_email(&account, now, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),

@@ -6,7 +6,7 @@
 use latchkey_domain::lockout::Settle;
 use latchkey_domain::{AuditEvent, AuditOutcome};
 
-use crate::error::ServiceError;
+use crate::error::{Problem, ServiceError};
 use crate::sessions::CurrentSession;
 use crate::store::AccountRecord;
 use crate::{RequestContext, Service};
@@ -28,10 +28,7 @@ impl Service {
         }
         let password = password.unwrap_or_default();
         if password.is_empty() {
-            return Err(ServiceError::field(
-                "password",
-                "Enter your password to confirm this change.",
-            ));
+            return Err(ServiceError::field("password", Problem::PasswordMissing));
         }
         self.confirm_password(
             account,
@@ -83,19 +80,14 @@ impl Service {
                 self.store.append_audit(&audit).await?;
                 Err(ServiceError::field(
                     field,
-                    if field == "current_password" {
-                        "The current password is not correct."
-                    } else {
-                        "The password is not correct."
+                    Problem::PasswordWrong {
+                        current: field == "current_password",
                     },
                 ))
             }
             PasswordVerdict::Refused(_) => {
                 self.store.append_audit(&audit).await?;
-                Err(ServiceError::field(
-                    field,
-                    "Too many wrong passwords were entered for this account from here. Wait a while and try again, or reset the password with Forgot password?.",
-                ))
+                Err(ServiceError::field(field, Problem::TooManyWrongPasswords))
             }
         }
     }

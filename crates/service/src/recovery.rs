@@ -110,28 +110,19 @@ impl Service {
         Ok((flow, account))
     }
 
+    /// A notice about a recovery flow, carrying its `This wasn't me` link: `notice` makes it
+    /// from the link.
     fn recovery_notice(
         &self,
         account: &AccountRecord,
         flow_id: &str,
-        subject: &str,
-        lead: String,
+        notice: impl FnOnce(String) -> Notice,
         ctx: &RequestContext,
     ) -> crate::OutgoingEmail {
-        let cancel = self.link(&format!(
-            "/recovery/cancel?token={}",
-            self.cancel_token(flow_id).expose()
-        ));
-        let notice = Notice {
-            subject: subject.to_owned(),
-            paragraphs: vec![
-                lead,
-                format!(
-                    "If this wasn't you, open this link now (it works for 7 days): it ends the recovery, signs out every session, removes any MFA device added since it began, disables the password, and blocks sign-in with alternative factors until you reset the password by email and sign in with an MFA device you had before: {cancel}"
-                ),
-            ],
-        };
-        self.notice_email(account, &notice, ctx)
+        let cancel = self.link(crate::Link::CancelRecovery {
+            token: self.cancel_token(flow_id).expose(),
+        });
+        self.notice_email(account, notice(cancel), ctx)
     }
 
     /// `Sign in using alternative factors`, from the MFA page of a live sign-in attempt.
@@ -172,8 +163,7 @@ impl Service {
         let mail = self.recovery_notice(
             &account,
             &id,
-            "Someone started to sign in to your latchkey account with alternative factors",
-            "Someone entered your password and chose to sign in with your email address and phone number instead of an MFA device. They will need to open a link we email to you and answer a call to your phone.".to_owned(),
+            |cancel| Notice::RecoveryStarted { cancel },
             ctx,
         );
         let flow = NewRecoveryFlow {
@@ -268,16 +258,10 @@ impl Service {
             return Err(refusal(refused));
         }
         let link_token = SecretToken::generate();
-        let link = self.link(&format!("/recovery/email?token={}", link_token.expose()));
-        let notice = Notice {
-            subject: "Verify your email address to sign in to latchkey".to_owned(),
-            paragraphs: vec![
-                "You are signing in with alternative factors because you cannot use your MFA device. Open this link within 15 minutes to verify your email address; then return to the sign-in page for the phone call.".to_owned(),
-                link,
-                "If you did not ask for this, ignore this email; without the link nobody can continue.".to_owned(),
-            ],
-        };
-        let mail = self.notice_email(&account, &notice, ctx);
+        let link = self.link(crate::Link::RecoveryEmail {
+            token: link_token.expose(),
+        });
+        let mail = self.notice_email(&account, Notice::RecoveryEmail { link }, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -441,8 +425,7 @@ impl Service {
         let mail = self.recovery_notice(
             &account,
             flow.id.as_str(),
-            "You signed in to latchkey with alternative factors",
-            "Your account was signed in with its password, email address and phone number instead of an MFA device. Every other session was signed out. The new session can replace MFA devices and ends within an hour.".to_owned(),
+            |cancel| Notice::RecoverySignedIn { cancel },
             ctx,
         );
         let audit = self.audit(

@@ -151,20 +151,11 @@ impl Service {
         // Nobody knows this password: only a reset by email gets the owner back in.
         let unknown = crate::secrets::hex(&random_bytes::<32>());
         let revoked = self.hasher.hash(&unknown).await?;
-        let started = format_time(flow.created_at);
-        let notice = Notice {
-            subject: "You stopped a sign-in to your latchkey account".to_owned(),
-            paragraphs: vec![
-                format!(
-                    "You reported the sign-in with alternative factors that began at {started} UTC from {} as not yours. latchkey signed out every session, removed every MFA device activated since it began, disabled the password (whoever started it knew it), and blocked sign-in with alternative factors.",
-                    flow.started_from
-                ),
-                format!(
-                    "To get back in: choose Forgot password? on the sign-in page and set a new password from the emailed link, then sign in with an MFA device you had before {started} UTC. That sign-in lifts the block. If you have no such device, ask the operator of this latchkey to unblock the account."
-                ),
-            ],
+        let notice = Notice::RecoveryReported {
+            started: format_time(flow.created_at),
+            started_from: flow.started_from.clone(),
         };
-        let mail = self.notice_email(&account, &notice, ctx);
+        let mail = self.notice_email(&account, notice, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),

@@ -4,7 +4,7 @@
 
 use latchkey_domain::{AuditEvent, AuditOutcome};
 
-use crate::email::{self, Notice};
+use crate::email::{AddedDevice, Email, Notice};
 use crate::store::{AccountRecord, NewDevice};
 use crate::{RequestContext, Service};
 
@@ -15,14 +15,10 @@ impl Service {
         &self,
         account: &AccountRecord,
         device: &NewDevice,
-        what: String,
+        what: AddedDevice,
         ctx: &RequestContext,
     ) -> (crate::store::NewOutboxMessage, crate::AuditRecord) {
-        let notice = Notice {
-            subject: "An MFA device was added to your latchkey account".to_owned(),
-            paragraphs: vec![what],
-        };
-        let mail = self.notice_email(account, &notice, ctx);
+        let mail = self.notice_email(account, Notice::DeviceAdded(what), ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -36,16 +32,15 @@ impl Service {
     pub(crate) fn notice_email(
         &self,
         account: &AccountRecord,
-        notice: &Notice,
+        notice: Notice,
         ctx: &RequestContext,
     ) -> crate::OutgoingEmail {
-        email::security_notice(
-            account.email.as_str(),
-            &account.name,
+        Email::Notice {
             notice,
-            &crate::password_reset::format_time(self.clock.now()),
-            &ctx.client_addr,
-            &self.link("/signin"),
-        )
+            when: crate::password_reset::format_time(self.clock.now()),
+            client_addr: ctx.client_addr.clone(),
+            link: self.link(crate::Link::SignIn),
+        }
+        .render(account.email.as_str(), &account.name)
     }
 }

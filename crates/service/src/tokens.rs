@@ -7,7 +7,7 @@ use latchkey_domain::mfa::{DeviceKind, MAX_DEVICES, parse_device_name};
 use latchkey_domain::totp::{self, TotpAlgorithm, TotpParams};
 use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
 
-use crate::error::{FieldError, ServiceError};
+use crate::error::{FieldError, Problem, ServiceError};
 use crate::mfa::{AssignRequest, DeviceView, device_context};
 use crate::secrets::random_bytes;
 use crate::sessions::CurrentSession;
@@ -130,17 +130,9 @@ impl Service {
             .await?
             .ok_or(ServiceError::AccountGone)?;
         let serial = serial.trim();
-        let unavailable = || {
-            ServiceError::field(
-                "serial",
-                "There is no free hardware token with this serial number. Check the number printed on the token; if it is right, ask the operator to import it.",
-            )
-        };
+        let unavailable = || ServiceError::field("serial", Problem::NoFreeToken);
         if serial.is_empty() {
-            return Err(ServiceError::field(
-                "serial",
-                "Enter the serial number printed on the token.",
-            ));
+            return Err(ServiceError::field("serial", Problem::SerialMissing));
         }
         let token = self
             .store
@@ -180,7 +172,7 @@ impl Service {
         if form.code1.trim() == form.code2.trim() {
             return Err(ServiceError::field(
                 "code2",
-                "Enter two different codes: wait for the token to show the next code, then enter it as MFA code 2.",
+                Problem::SameCodeTwice { hardware: true },
             ));
         }
         self.check_reauthentication(session, &account, form.password, ctx)
@@ -199,7 +191,7 @@ impl Service {
             self.store.append_audit(&audit).await?;
             return Err(ServiceError::field(
                 "code1",
-                "These are not two consecutive codes from this token. Wait for a new code, then enter it and the one after it.",
+                Problem::CodesNotConsecutive { hardware: true },
             ));
         };
         let id = format!("mfa-{}", totp::base32(&random_bytes::<10>()).to_lowercase());
@@ -215,10 +207,15 @@ impl Service {
             serial: Some(serial.to_owned()),
             added_by: Some(session.token_hash.clone()),
         };
-        let (mail, audit) =
-            self.device_added_effects(&account, &device, format!(
-                "The hardware MFA token with serial number {serial} (“{name}”) was activated for your account."
-            ), ctx);
+        let (mail, audit) = self.device_added_effects(
+            &account,
+            &device,
+            crate::email::AddedDevice::HardwareToken {
+                serial: serial.to_string(),
+                name: name.to_string(),
+            },
+            ctx,
+        );
         match self
             .store
             .assign_hardware_device(&device, MAX_DEVICES, &[mail], &audit)
@@ -230,10 +227,7 @@ impl Service {
             }
             AssignOutcome::LimitReached => Err(ServiceError::DeviceLimit),
             AssignOutcome::TokenUnavailable => Err(unavailable()),
-            AssignOutcome::NameTaken => Err(ServiceError::field(
-                "name",
-                "Another MFA device of this account has this name; choose another.",
-            )),
+            AssignOutcome::NameTaken => Err(ServiceError::field("name", Problem::DeviceNameTaken)),
             AssignOutcome::EnrollmentGone => Err(ServiceError::LinkInvalid),
             AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
         }

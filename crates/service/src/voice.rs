@@ -41,7 +41,7 @@ pub trait VoiceCaller: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// What the call says next.
+/// What the call says next (the words are the web layer's: `latchkey_web::voice`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallScript {
     /// Ask for the 6 digits (again, after a wrong entry, when `retry`). `attempt` is the
@@ -58,25 +58,6 @@ pub enum CallScript {
 }
 
 impl CallScript {
-    /// The words spoken, shared by Twilio's `<Say>` and the built-in phone's screen.
-    pub fn words(self) -> &'static str {
-        match self {
-            Self::Prompt { retry: false, .. } => {
-                "Hello, this is latchkey. To verify your phone number, enter the 6 digit code shown on your screen. Never read this code to anyone, and enter it only if you are signing in yourself."
-            }
-            Self::Prompt { retry: true, .. } => {
-                "That code is not correct. Enter the 6 digit code shown on your screen, only if you are signing in yourself."
-            }
-            Self::Verified => {
-                "Thank you. Your phone number is verified. You can return to your screen. Goodbye."
-            }
-            Self::TooManyAttempts => {
-                "That code is not correct, and there are no attempts left on this call. Use Try again on your screen for a new call. Goodbye."
-            }
-            Self::NotValid => "This call is no longer valid. Goodbye.",
-        }
-    }
-
     pub fn expects_digits(self) -> bool {
         matches!(self, Self::Prompt { .. })
     }

@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{
     SecurityKeyRegistration, Uuid, Webauthn,
 };
 
-use crate::error::ServiceError;
+use crate::error::{Problem, ServiceError};
 use crate::mfa::{DeviceView, device_context};
 use crate::mfa_sign_in::CodeOutcome;
 use crate::secrets::{SecretToken, random_bytes};
@@ -39,8 +39,8 @@ fn state_context(id: &str) -> Vec<u8> {
     format!("webauthn-ceremony\0{id}").into_bytes()
 }
 
-fn invalid(message: &str) -> ServiceError {
-    ServiceError::field("credential", message)
+fn invalid(problem: Problem) -> ServiceError {
+    ServiceError::field("credential", problem)
 }
 
 impl Service {
@@ -121,9 +121,7 @@ impl Service {
             .store
             .take_ceremony(id, account, purpose, self.clock.now())
             .await?
-            .ok_or_else(|| {
-                invalid("This security key request expired or was already used. Try again.")
-            })?;
+            .ok_or_else(|| invalid(Problem::CeremonyExpired))?;
         let json = self.open_secret(&taken.state_sealed, &state_context(id.as_str()))?;
         let state =
             serde_json::from_slice(&json).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -197,7 +195,7 @@ impl Service {
             .take_ceremony(ceremony_id, &account.id, "register")
             .await?;
         let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
-            .map_err(|_| invalid("The security key's answer is malformed."))?;
+            .map_err(|_| invalid(Problem::CredentialMalformed))?;
         let key = match webauthn.finish_securitykey_registration(&credential, &state) {
             Ok(key) => key,
             Err(e) => {
@@ -209,9 +207,7 @@ impl Service {
                     &format!("webauthn: {e}"),
                 );
                 self.store.append_audit(&audit).await?;
-                return Err(invalid(
-                    "The security key could not be registered: its answer did not check out. Try again.",
-                ));
+                return Err(invalid(Problem::CredentialRejected));
             }
         };
         let now = self.clock.now();
@@ -240,7 +236,9 @@ impl Service {
         let (mail, audit) = self.device_added_effects(
             &account,
             &device,
-            format!("The security key “{name}” was registered for your account."),
+            crate::email::AddedDevice::SecurityKey {
+                name: name.to_string(),
+            },
             ctx,
         );
         match self
@@ -254,10 +252,7 @@ impl Service {
             }
             AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
             AssignOutcome::LimitReached => Err(ServiceError::DeviceLimit),
-            _ => Err(ServiceError::field(
-                "name",
-                "Another MFA device of this account has this name, or this key is already registered.",
-            )),
+            _ => Err(ServiceError::field("name", Problem::DeviceNameOrKeyTaken)),
         }
     }
 

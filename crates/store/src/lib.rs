@@ -53,7 +53,7 @@ pub async fn open(
             let info = store.info().await?;
             Ok((Arc::new(store), info))
         }
-        Some(other) => Err(StoreError::Database(format!(
+        Some(other) => Err(StoreError::database(format!(
             "unsupported database URL {other:?}: use sqlite://PATH or postgres://…"
         ))),
         None => {
@@ -77,5 +77,20 @@ fn db_error(error: sqlx::Error) -> StoreError {
             "unique key"
         });
     }
-    StoreError::Database(error.to_string())
+    StoreError::database_from("query failed", error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_error_is_kept_as_the_source() {
+        let error = db_error(sqlx::Error::PoolTimedOut);
+        assert_eq!(error.to_string(), "database error: query failed");
+        let source = std::error::Error::source(&error).expect("the driver's error is kept");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some(), "{source:?}");
+        // What latchkey found itself has no driver error under it.
+        assert!(std::error::Error::source(&StoreError::database("bad URL")).is_none());
+    }
 }

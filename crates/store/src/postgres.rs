@@ -36,11 +36,11 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Database(format!("migrations failed: {e}")))?;
+            .map_err(|e| StoreError::database_from("migrations failed", e))?;
         let store = Self { pool, location };
         let commit = store.synchronous_commit().await?;
         if commit != "on" && commit != "remote_write" && commit != "remote_apply" {
-            return Err(StoreError::Database(format!(
+            return Err(StoreError::database(format!(
                 "PostgreSQL has synchronous_commit={commit}; latchkey needs it on, because a \
                  consumed token or a counted failure must be durable before the answer"
             )));

@@ -91,7 +91,7 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Database(format!("migrations failed: {e}")))?;
+            .map_err(|e| StoreError::database_from("migrations failed", e))?;
         let store = Self {
             pool,
             location,
@@ -100,7 +100,7 @@ impl SqliteStore {
         let settings = store.settings().await?;
         if settings.journal_mode != "wal" || settings.synchronous != 2 || settings.foreign_keys != 1
         {
-            return Err(StoreError::Database(format!(
+            return Err(StoreError::database(format!(
                 "SQLite did not accept the durability settings latchkey needs: {settings:?}"
             )));
         }
@@ -166,7 +166,7 @@ impl SqliteStore {
             .writer
             .acquire(latchkey_service::priority::current())
             .await
-            .map_err(|_| StoreError::Database("the write queue refused a writer".to_owned()))?;
+            .map_err(|_| StoreError::database("the write queue refused a writer"))?;
         let inner = self
             .pool
             .begin_with("BEGIN IMMEDIATE")

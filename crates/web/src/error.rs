@@ -24,13 +24,22 @@ pub(crate) struct PageError {
     pub retry_after: Option<i64>,
 }
 
+/// An error and every source under it, for the log: a failed query says what failed and what
+/// the database said. Never shown to a client.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// The problems with a form's fields as one sentence for the page's error banner.
 pub(crate) fn field_messages(fields: Vec<FieldError>) -> String {
-    fields
-        .into_iter()
-        .map(|f| f.message)
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::wording::fields(&fields)
 }
 
 /// The words of a full hashing queue (503), shared by the page and the API error.
@@ -246,15 +255,14 @@ impl From<ServiceError> for PageError {
                 retry_after: None,
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 heading: "This number cannot be called",
-                message: format!("{refused}. Ask the operator to change the account's phone number."),
+                message: format!(
+                    "{}. Ask the operator to change the account's phone number.",
+                    crate::wording::destination(&refused)
+                ),
             },
-            ServiceError::Invalid(fields) => PageError::bad_request(
-                fields
-                    .iter()
-                    .map(|f| f.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            ServiceError::Invalid(fields) => {
+                PageError::bad_request(crate::wording::fields(&fields))
+            }
             ServiceError::SecurityKeysUnavailable(why) => Self {
                 retry_after: None,
                 status: StatusCode::CONFLICT,
@@ -287,7 +295,7 @@ impl From<ServiceError> for PageError {
                 message: "This sign-in took too long or was already completed. Nothing was changed; start again from the sign-in page.".into(),
             },
             other => {
-                tracing::error!(error = %other, "request failed");
+                tracing::error!(error = %chain(&other), "request failed");
                 Self::internal()
             }
         }
@@ -381,7 +389,7 @@ impl ApiError {
             .into_iter()
             .map(|f| ApiFieldError {
                 field: f.field.to_owned(),
-                message: f.message,
+                message: crate::wording::problem(&f.problem),
             })
             .collect();
         error
@@ -397,7 +405,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::CallDestination(refused) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "call_destination",
-                format!("{refused}."),
+                format!("{}.", crate::wording::destination(&refused)),
             ),
             ServiceError::Invalid(fields) => Self::invalid(fields),
             ServiceError::SecurityKeysUnavailable(why) => Self::new(
@@ -439,7 +447,7 @@ impl From<ServiceError> for ApiError {
                 "The sign-in attempt expired or was already completed; sign in with the password again.",
             ),
             other => {
-                tracing::error!(error = %other, "API request failed");
+                tracing::error!(error = %chain(&other), "API request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
@@ -474,7 +482,10 @@ mod tests {
     /// compile here until it is given its place (and so its code) below.
     fn every_refusal() -> Vec<ServiceError> {
         let all = vec![
-            ServiceError::Invalid(vec![FieldError::new("email", "bad")]),
+            ServiceError::Invalid(vec![FieldError::new(
+                "email",
+                latchkey_domain::contact::EmailError::Invalid,
+            )]),
             ServiceError::AccountGone,
             ServiceError::AccountIdUnavailable,
             ServiceError::DeviceLimit,
@@ -570,7 +581,7 @@ mod tests {
     fn failures_answer_internal_without_their_detail() {
         for error in [
             ServiceError::Internal("serde said no".to_owned()),
-            ServiceError::Store(StoreError::Database("password=hunter2".to_owned())),
+            ServiceError::Store(StoreError::database("password=hunter2")),
         ] {
             let api = ApiError::from(error);
             assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -578,5 +589,19 @@ mod tests {
             assert!(!api.body.error.message.contains("hunter2"));
             assert!(!api.body.error.message.contains("serde"));
         }
+    }
+
+    #[test]
+    fn the_log_line_carries_the_database_error_under_the_failure() {
+        let error = ServiceError::Store(StoreError::database_from(
+            "query failed",
+            std::io::Error::other("connection reset by peer"),
+        ));
+        assert_eq!(
+            chain(&error),
+            "database error: query failed: connection reset by peer"
+        );
+        let api = ApiError::from(error);
+        assert!(!api.body.error.message.contains("connection reset"));
     }
 }

@@ -13,6 +13,7 @@ mod cookies;
 mod csrf;
 mod error;
 mod forwarded;
+mod links;
 mod middleware;
 mod page;
 mod qr;
@@ -20,6 +21,7 @@ mod return_to;
 mod serve;
 mod session;
 mod voice;
+pub mod wording;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use latchkey_service::{Service, Signer};
 
 pub use api::openapi_document;
 pub use forwarded::TrustedProxies;
+pub use links::WebLinks;
 pub use serve::{ServeOptions, serve};
 pub use voice::twilio_signature;
 

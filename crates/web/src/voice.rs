@@ -173,8 +173,27 @@ fn xml_escape(text: &str) -> String {
 }
 
 /// TwiML for a script: a prompt gathers six digits and posts them to our gather action.
+/// The words a call speaks, shared by Twilio's `<Say>` and the built-in phone's screen.
+fn words(script: CallScript) -> &'static str {
+    match script {
+        CallScript::Prompt { retry: false, .. } => {
+            "Hello, this is latchkey. To verify your phone number, enter the 6 digit code shown on your screen. Never read this code to anyone, and enter it only if you are signing in yourself."
+        }
+        CallScript::Prompt { retry: true, .. } => {
+            "That code is not correct. Enter the 6 digit code shown on your screen, only if you are signing in yourself."
+        }
+        CallScript::Verified => {
+            "Thank you. Your phone number is verified. You can return to your screen. Goodbye."
+        }
+        CallScript::TooManyAttempts => {
+            "That code is not correct, and there are no attempts left on this call. Use Try again on your screen for a new call. Goodbye."
+        }
+        CallScript::NotValid => "This call is no longer valid. Goodbye.",
+    }
+}
+
 fn twiml(state: &AppState, call_id: &str, script: CallScript) -> Response {
-    let words = xml_escape(script.words());
+    let words = xml_escape(words(script));
     let body = if let CallScript::Prompt { attempt, .. } = script {
         // The prompt's number is in the signed URL: Twilio's answer carries it back, so a
         // duplicated or replayed answer is recognised and never counted twice.
@@ -324,7 +343,7 @@ async fn dev_answer(
         page,
         call_id: call.id.to_string(),
         to: call.to_number,
-        words: script.words(),
+        words: words(script),
         prompt: prompt_of(script),
     })
     .into_response())
@@ -359,7 +378,7 @@ async fn dev_digits(
         page,
         call_id: call.id.to_string(),
         to: call.to_number,
-        words: script.words(),
+        words: words(script),
         prompt: prompt_of(script),
     })
     .into_response())

@@ -91,7 +91,10 @@ async fn create(config: &Config, email: String, phone: String, name: String) -> 
         Err(ServiceError::Invalid(fields)) => {
             let lines: Vec<String> = fields
                 .iter()
-                .map(|f| format!("--{}: {}", cli_flag(f.field), f.message))
+                .map(|f| {
+                    let words = latchkey_web::wording::problem(&f.problem);
+                    format!("--{}: {words}", cli_flag(f.field))
+                })
                 .collect();
             bail!("the account was not created:\n  {}", lines.join("\n  "))
         }

@@ -65,6 +65,7 @@ impl Parts {
                 },
                 admission: latchkey_domain::admission::AdmissionPolicy::default(),
             },
+            Arc::new(latchkey_web::WebLinks::new(public_url)),
         );
         Ok(Self {
             service,

@@ -119,8 +119,11 @@ mod tests {
     fn a_queued_email_opens_only_for_its_recipient() {
         let key = ServerKey::generate();
         let writer = OutboxWriter::new(&key);
-        let email =
-            crate::email::verify_email("a@example.com", "Acme", "+****58", "https://x/?token=t");
+        let email = crate::email::Email::VerifyEmail {
+            phone: "+****58".to_owned(),
+            link: "https://x/?token=t".to_owned(),
+        }
+        .render("a@example.com", "Acme");
         let queued = writer.email(&email, Timestamp(1));
         assert!(!String::from_utf8_lossy(&queued.payload).contains("token=t"));
         let reader = writer.reader();

@@ -6,10 +6,10 @@ use latchkey_domain::totp::{self, TotpParams};
 use latchkey_domain::{AuditEvent, AuditOutcome, EnrollmentId, Timestamp};
 
 use super::{
-    AssignRequest, DeviceView, EnrollmentView, ISSUER, NOT_CONSECUTIVE, device_context,
-    enrollment_context, new_id, parse_codes,
+    AssignRequest, DeviceView, EnrollmentView, ISSUER, device_context, enrollment_context, new_id,
+    parse_codes,
 };
-use crate::error::{FieldError, ServiceError};
+use crate::error::{FieldError, Problem, ServiceError};
 use crate::secrets::{OpenError, random_bytes};
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, AssignOutcome, NewDevice, NewEnrollment};
@@ -160,7 +160,10 @@ impl Service {
                 "codes_not_consecutive",
             );
             self.store.append_audit(&audit).await?;
-            return Err(ServiceError::field("code1", NOT_CONSECUTIVE));
+            return Err(ServiceError::field(
+                "code1",
+                Problem::CodesNotConsecutive { hardware: false },
+            ));
         };
         let device = NewDevice {
             id: latchkey_domain::DeviceId::new(new_id("mfa")),
@@ -180,10 +183,14 @@ impl Service {
                 .seal(&secret, &device_context(device.id.as_str())),
             ..device
         };
-        let (mail, audit) =
-            self.device_added_effects(&account, &device, format!(
-                "The virtual MFA device “{name}” was activated for your account. From now on, signing in asks for a code from it (or from any other MFA device of the account)."
-            ), ctx);
+        let (mail, audit) = self.device_added_effects(
+            &account,
+            &device,
+            crate::email::AddedDevice::Virtual {
+                name: name.to_string(),
+            },
+            ctx,
+        );
         match self
             .store
             .assign_device(enrollment_id, &device, MAX_DEVICES, now, &[mail], &audit)
@@ -198,10 +205,7 @@ impl Service {
                 Err(ServiceError::LinkInvalid)
             }
             AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
-            AssignOutcome::NameTaken => Err(ServiceError::field(
-                "name",
-                "Another MFA device of this account has this name; choose another.",
-            )),
+            AssignOutcome::NameTaken => Err(ServiceError::field("name", Problem::DeviceNameTaken)),
         }
     }
 }

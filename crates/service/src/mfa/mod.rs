@@ -18,7 +18,7 @@ use latchkey_domain::totp::{self, Code};
 use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
 
 use crate::Service;
-use crate::error::{FieldError, ServiceError};
+use crate::error::{FieldError, Problem, ServiceError};
 use crate::secrets::random_bytes;
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, DeviceRecord, NewDevice};
@@ -125,7 +125,7 @@ fn parse_codes(first: &str, second: &str, digits: u32) -> Result<(Code, Code), S
             if first.trim() == second.trim() {
                 return Err(ServiceError::field(
                     "code2",
-                    "Enter two different codes: wait for the device to show the next code, then enter it as MFA code 2.",
+                    Problem::SameCodeTwice { hardware: false },
                 ));
             }
             Ok((a, b))
@@ -133,8 +133,6 @@ fn parse_codes(first: &str, second: &str, digits: u32) -> Result<(Code, Code), S
         _ => Err(ServiceError::Invalid(problems)),
     }
 }
-
-const NOT_CONSECUTIVE: &str = "These are not two consecutive codes from this device. Wait for a new code, then enter it and the one after it.";
 
 impl Service {
     pub async fn devices(&self, account: &AccountId) -> Result<Vec<DeviceView>, ServiceError> {

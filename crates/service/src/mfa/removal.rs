@@ -31,18 +31,11 @@ impl Service {
             .await?;
         let now = self.clock.now();
         let last = devices.len() == 1;
-        let mut paragraphs = vec![format!(
-            "The MFA device “{}” was removed from your account. Its codes no longer sign in, and sessions it signed in were signed out.",
-            device.name
-        )];
-        if last {
-            paragraphs.push("Your account is no longer protected by MFA: only the password is needed to sign in. Activate a new MFA device on Security credentials.".to_owned());
-        }
-        let notice = Notice {
-            subject: "An MFA device was removed from your latchkey account".to_owned(),
-            paragraphs,
+        let notice = Notice::DeviceRemoved {
+            name: device.name.clone(),
+            last,
         };
-        let mail = self.notice_email(&account, &notice, ctx);
+        let mail = self.notice_email(&account, notice, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),

@@ -5,9 +5,9 @@ use latchkey_domain::mfa::DEVICE_FAILURE_LIMIT;
 use latchkey_domain::totp::{self};
 use latchkey_domain::{AuditEvent, AuditOutcome};
 
-use super::{NOT_CONSECUTIVE, device_context, parse_codes};
+use super::{device_context, parse_codes};
 use crate::email::Notice;
-use crate::error::ServiceError;
+use crate::error::{Problem, ServiceError};
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, AttemptReservation, Reservation, ThrottleKey};
 use crate::{RequestContext, Service};
@@ -50,10 +50,7 @@ impl Service {
             .iter()
             .find(|d| d.id == latchkey_domain::DeviceId::new(device_id) && d.kind.uses_codes())
         else {
-            return Err(ServiceError::field(
-                "device",
-                "Choose one of the account's MFA devices.",
-            ));
+            return Err(ServiceError::field("device", Problem::UnknownDevice));
         };
         let (first, second) = parse_codes(code1, code2, device.params.digits)?;
         let now = self.clock.now();
@@ -84,25 +81,18 @@ impl Service {
                 detail,
             );
             self.store.append_audit(&audit).await?;
-            return Err(ServiceError::field(
-                "code1",
-                crate::mfa_sign_in::CODE_DENIED,
-            ));
+            return Err(ServiceError::field("code1", Problem::CodeDenied));
         }
         let secret =
             self.open_secret(&device.secret_sealed, &device_context(device.id.as_str()))?;
         let found = totp::check_resync(&secret, device.params, first, second, now);
         let resynced = match found {
             Some((later, drift)) => {
-                let notice = Notice {
-                    subject: "An MFA device of your latchkey account was resynchronised".to_owned(),
-                    paragraphs: vec![format!(
-                        "The MFA device “{}” was resynchronised; its clock is {} from latchkey's.",
-                        device.name,
-                        describe_drift(drift * device.params.period)
-                    )],
+                let notice = Notice::DeviceResynced {
+                    name: device.name.clone(),
+                    drift_seconds: drift * device.params.period,
                 };
-                let mail = self.notice_email(account, &notice, ctx);
+                let mail = self.notice_email(account, notice, ctx);
                 let audit = self.audit(
                     ctx,
                     Some(&account.id),
@@ -137,14 +127,9 @@ impl Service {
             device.id.as_str(),
         );
         self.store.append_audit(&audit).await?;
-        Err(ServiceError::field("code1", NOT_CONSECUTIVE))
-    }
-}
-
-fn describe_drift(seconds: i64) -> String {
-    match seconds {
-        0 => "in step".to_owned(),
-        s if s < 0 => format!("about {} seconds behind", -s),
-        s => format!("about {s} seconds ahead"),
+        Err(ServiceError::field(
+            "code1",
+            Problem::CodesNotConsecutive { hardware: false },
+        ))
     }
 }

@@ -39,12 +39,39 @@ pub enum StoreError {
     /// A uniqueness rule was violated (an email or id already taken).
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// The database could not be reached or refused the query.
-    #[error("database error: {0}")]
-    Database(String),
+    /// The database could not be reached or refused the query. `source` is the driver's
+    /// error, kept whole for the log (see `latchkey_web`'s request logging), never shown to
+    /// a client.
+    #[error("database error: {context}")]
+    Database {
+        context: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A row held a value this version of latchkey cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// A database problem latchkey found itself (a setting, a URL), with no driver error.
+    pub fn database(context: impl Into<String>) -> Self {
+        Self::Database {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A database problem the driver reported, kept as the source.
+    pub fn database_from(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Database {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,11 +1,12 @@
 //! The MFA part of the JSON API: the second sign-in step, and managing devices.
 
+use crate::wording::CODE_DENIED;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use latchkey_service::mfa::{AssignRequest, DeviceView};
-use latchkey_service::mfa_sign_in::{CODE_DENIED, CodeOutcome};
+use latchkey_service::mfa_sign_in::CodeOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -169,7 +169,7 @@ pub(super) async fn password_submit(
                 errors
                     .iter()
                     .find(|e| e.field == field)
-                    .map(|e| e.message.clone())
+                    .map(|e| crate::wording::problem(&e.problem))
             };
             Ok(retry(page, pick("current_password"), pick("password")))
         }

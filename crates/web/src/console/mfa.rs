@@ -362,11 +362,7 @@ pub(super) struct ResyncForm {
 }
 
 fn joined(errors: Vec<latchkey_service::FieldError>) -> String {
-    errors
-        .into_iter()
-        .map(|e| e.message)
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::wording::fields(&errors)
 }
 
 pub(super) async fn resync_submit(

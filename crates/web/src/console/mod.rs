@@ -137,10 +137,10 @@ pub(crate) fn call_status_text(
 
 /// Every message about `field`, joined, for the line under that input.
 pub(crate) fn field_error(errors: &[latchkey_service::FieldError], field: &str) -> Option<String> {
-    let messages: Vec<&str> = errors
+    let messages: Vec<String> = errors
         .iter()
         .filter(|e| e.field == field)
-        .map(|e| e.message.as_str())
+        .map(|e| crate::wording::problem(&e.problem))
         .collect();
     (!messages.is_empty()).then(|| messages.join(" "))
 }

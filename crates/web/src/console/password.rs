@@ -12,14 +12,15 @@ use crate::AppState;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
+use crate::links::paths;
 use crate::page::{MessagePage, Page, render};
 use axum::Router;
 use axum::routing::get;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/password/forgot", get(forgot_page).post(forgot_submit))
-        .route("/password/reset", get(reset_page).post(reset_submit))
+        .route(paths::FORGOT_PASSWORD, get(forgot_page).post(forgot_submit))
+        .route(paths::RESET_PASSWORD, get(reset_page).post(reset_submit))
 }
 
 #[derive(Template)]
@@ -75,7 +76,7 @@ pub(super) async fn forgot_submit(
             render(&ForgotPage {
                 page,
                 email: form.email,
-                email_error: errors.into_iter().next().map(|e| e.message),
+                email_error: errors.first().map(|e| crate::wording::problem(&e.problem)),
             }),
         )
             .into_response()),
@@ -145,7 +146,7 @@ pub(super) async fn reset_submit(
         )
             .into_response()),
         Err(ServiceError::Invalid(errors)) => {
-            Ok(retry(page, errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join(" ")))
+            Ok(retry(page, crate::wording::fields(&errors)))
         }
         Err(other) => Err(other.into()),
     }

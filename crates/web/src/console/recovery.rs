@@ -19,6 +19,7 @@ use super::TokenQuery;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
+use crate::links::paths;
 use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
 use axum::Router;
@@ -30,9 +31,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/signin/recovery/email", post(send_email))
         .route("/signin/recovery/call", post(call))
         .route("/signin/recovery/complete", post(complete))
-        .route("/recovery/email", get(email_link).post(email_confirm))
+        .route(paths::RECOVERY_EMAIL, get(email_link).post(email_confirm))
         .route("/recovery/email/report", post(email_report))
-        .route("/recovery/cancel", get(cancel_link).post(cancel_confirm))
+        .route(
+            paths::CANCEL_RECOVERY,
+            get(cancel_link).post(cancel_confirm),
+        )
 }
 
 #[derive(Template)]

@@ -3,6 +3,7 @@
 //! The email step makes no database query, and the password step answers an unknown email
 //! exactly as it answers a wrong password: same page, same status, no cookie.
 
+use crate::wording::CODE_DENIED;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -10,12 +11,13 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use latchkey_domain::EmailAddress;
 use latchkey_domain::session::SessionKind;
 use latchkey_service::ServiceError;
-use latchkey_service::mfa_sign_in::{CODE_DENIED, CodeOutcome};
+use latchkey_service::mfa_sign_in::CodeOutcome;
 use latchkey_service::sign_in::SignInOutcome;
 
 use crate::client::Client;
 use crate::csrf::{ConsoleForm, new_cookie_value};
 use crate::error::PageError;
+use crate::links::paths;
 use crate::page::{Page, render};
 use crate::return_to::{self, ReturnTo};
 use crate::session::MaybeSignedIn;
@@ -25,7 +27,7 @@ use axum::routing::{get, post};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/signin", get(email_page).post(email_submit))
+        .route(paths::SIGN_IN, get(email_page).post(email_submit))
         .route("/signin/password", post(password_submit))
         .route("/signin/mfa", get(mfa_page).post(mfa_submit))
         .route("/signin/mfa/troubleshoot", get(troubleshoot_page))

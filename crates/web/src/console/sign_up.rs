@@ -15,6 +15,7 @@ use super::TokenQuery;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
+use crate::links::paths;
 use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
 use axum::Router;
@@ -24,7 +25,7 @@ use latchkey_service::store::CallStatus;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/signup", get(page).post(submit))
-        .route("/signup/verify", get(verify_page).post(verify_submit))
+        .route(paths::VERIFY_SIGN_UP, get(verify_page).post(verify_submit))
         .route("/signup/phone", get(phone_page))
         .route("/signup/phone/call", post(phone_call))
 }

@@ -171,8 +171,16 @@ impl TestApp {
             web: &mut web,
             service: &mut config,
         });
-        let service = Service::new(store.clone(), clock.clone(), hasher.clone(), &key, config)
-            .with_dev_store(dev.clone());
+        let links = Arc::new(latchkey_web::WebLinks::new(&web.public_url));
+        let service = Service::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            &key,
+            config,
+            links,
+        )
+        .with_dev_store(dev.clone());
         let mailbox = Arc::new(DevMailbox::new(dev.clone(), clock.clone()));
         let worker = OutboxWorker::new(
             store.clone(),

@@ -1,0 +1,25 @@
+//! The links latchkey's emails carry. The service says which page and which token; the web
+//! layer, which owns its paths, builds the URL (see `latchkey_web::links`). So a route can
+//! move without an email pointing at its old place.
+
+/// A page an email links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link<'a> {
+    /// The sign-in page.
+    SignIn,
+    /// `Forgot password?`: where a password change that was not the owner's is undone.
+    ForgotPassword,
+    /// The sign-up's email verification, with its token.
+    VerifySignUp { token: &'a str },
+    /// The password reset form, with its token.
+    ResetPassword { token: &'a str },
+    /// The recovery flow's email verification, with its token.
+    RecoveryEmail { token: &'a str },
+    /// `This wasn't me` for a recovery flow, with its cancel token.
+    CancelRecovery { token: &'a str },
+}
+
+/// Builds absolute URLs for [`Link`]s. Implemented by the web layer.
+pub trait Links: Send + Sync {
+    fn url(&self, link: Link<'_>) -> String;
+}
