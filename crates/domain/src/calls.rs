@@ -194,6 +194,22 @@ impl CallPolicy {
     }
 }
 
+/// A call's life: queued (in the outbox) → placed (the provider took it) → verified, or
+/// failed / superseded (a newer call of the same flow) / ended. Stored by the store in its own
+/// encoding; the API and pages name a status themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    Queued,
+    /// The worker claimed it and is asking the provider to ring: from here it counts
+    /// against every budget, whatever happens to it next.
+    Dialling,
+    Placed,
+    Verified,
+    Failed,
+    Superseded,
+    Ended,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

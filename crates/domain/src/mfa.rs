@@ -30,6 +30,8 @@ pub enum DeviceKind {
 }
 
 impl DeviceKind {
+    /// The stored encoding. The API names kinds itself (`latchkey_web`'s `api::values`),
+    /// and people read [`DeviceKind::label`].
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Virtual => "virtual",

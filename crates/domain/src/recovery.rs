@@ -22,6 +22,8 @@ pub enum RecoveryState {
 }
 
 impl RecoveryState {
+    /// The stored encoding. The API names states itself (`latchkey_web`'s `api::values`),
+    /// so a column can change without changing what clients read.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EmailPending => "email_pending",

@@ -214,14 +214,14 @@ impl Service {
         if sent {
             self.outbox.wake();
         } else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&existing.id),
                 AuditEvent::SignUp,
                 AuditOutcome::Failure,
                 "duplicate_email",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
         }
         Ok(())
     }
@@ -260,14 +260,14 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::EmailVerified,
                 AuditOutcome::Failure,
                 "invalid_link",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::LinkInvalid);
         };
         let audit = self.audit(
@@ -295,14 +295,14 @@ impl Service {
             })
         } else {
             // Used by a concurrent request between the look-up and the consume.
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account),
                 AuditEvent::EmailVerified,
                 AuditOutcome::Failure,
                 "link_already_used",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             Err(ServiceError::LinkInvalid)
         }
     }

@@ -231,6 +231,21 @@ impl Service {
         }
     }
 
+    /// Records what happened when nothing else changes with it (a refusal, a failed check):
+    /// the one place such an audit line is written. A change writes its audit record in its
+    /// own transaction instead.
+    async fn record(
+        &self,
+        ctx: &RequestContext,
+        account: Option<&AccountId>,
+        event: AuditEvent,
+        outcome: AuditOutcome,
+        detail: &str,
+    ) -> Result<(), ServiceError> {
+        let audit = self.audit(ctx, account, event, outcome, detail);
+        Ok(self.store.append_audit(&audit).await?)
+    }
+
     fn link(&self, link: Link<'_>) -> String {
         self.links.url(link)
     }

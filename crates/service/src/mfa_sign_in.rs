@@ -36,9 +36,9 @@ pub enum CodeOutcome {
     Denied,
 }
 
-/// The message for every refused code, whatever the reason.
 impl Service {
-    async fn live_attempt(
+    /// The sign-in attempt a token names, if still live, and its account.
+    pub(crate) async fn live_attempt(
         &self,
         attempt: &str,
     ) -> Result<(SecretToken, SignInAttemptRecord, AccountRecord), ServiceError> {

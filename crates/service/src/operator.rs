@@ -107,8 +107,8 @@ impl Service {
         match account {
             Some(account) => Ok(account),
             None => {
-                let audit = self.audit(ctx, None, event, AuditOutcome::Failure, "unknown_account");
-                self.store.append_audit(&audit).await?;
+                self.record(ctx, None, event, AuditOutcome::Failure, "unknown_account")
+                    .await?;
                 Err(OperatorError::UnknownAccount)
             }
         }

@@ -30,14 +30,14 @@ impl Service {
         let now = self.clock.now();
         let account = self.store.account_by_email(&email).await?;
         let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::PasswordResetRequested,
                 AuditOutcome::Failure,
                 "unknown_email",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Ok(());
         };
         let token = SecretToken::generate();
@@ -72,14 +72,14 @@ impl Service {
             self.outbox.wake();
         } else {
             // The same answer as a sent link: the caller cannot tell.
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::PasswordResetRequested,
                 AuditOutcome::Failure,
                 "reset_email_budget",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
         }
         Ok(())
     }
@@ -109,24 +109,17 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::PasswordReset,
                 AuditOutcome::Failure,
                 "invalid_link",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::LinkInvalid);
         };
-        let local_part = account.email.as_str().split('@').next().unwrap_or_default();
-        check_new_password(
-            new_password,
-            &[account.email.as_str(), local_part, &account.name],
-        )
-        .map_err(|problem| ServiceError::field("password", problem))?;
-        let hash = self.hasher.hash(new_password).await?;
-        let mail = self.password_changed_email(&account, now, ctx);
+        let (hash, mail) = self.new_password(&account, new_password, now, ctx).await?;
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -146,14 +139,14 @@ impl Service {
             )
             .await?;
         if !done {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::PasswordReset,
                 AuditOutcome::Failure,
                 "link_already_used",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::LinkInvalid);
         }
         self.outbox.wake();
@@ -175,6 +168,25 @@ pub fn format_time(at: latchkey_domain::Timestamp) -> String {
 }
 
 impl Service {
+    /// A new password for the account: refused if weak or made of the account's own address
+    /// or name, else hashed, with the owner's notice that it changed.
+    async fn new_password(
+        &self,
+        account: &AccountRecord,
+        new_password: &str,
+        now: latchkey_domain::Timestamp,
+        ctx: &RequestContext,
+    ) -> Result<(String, crate::OutgoingEmail), ServiceError> {
+        let local_part = account.email.as_str().split('@').next().unwrap_or_default();
+        check_new_password(
+            new_password,
+            &[account.email.as_str(), local_part, &account.name],
+        )
+        .map_err(|problem| ServiceError::field("password", problem))?;
+        let hash = self.hasher.hash(new_password).await?;
+        Ok((hash, self.password_changed_email(account, now, ctx)))
+    }
+
     /// The owner's notice of a new password, with the way to undo it.
     fn password_changed_email(
         &self,
@@ -221,14 +233,7 @@ impl Service {
             ctx,
         )
         .await?;
-        let local_part = account.email.as_str().split('@').next().unwrap_or_default();
-        check_new_password(
-            new_password,
-            &[account.email.as_str(), local_part, &account.name],
-        )
-        .map_err(|problem| ServiceError::field("password", problem))?;
-        let hash = self.hasher.hash(new_password).await?;
-        let mail = self.password_changed_email(&account, now, ctx);
+        let (hash, mail) = self.new_password(&account, new_password, now, ctx).await?;
         let audit = self.audit(
             ctx,
             Some(&account.id),

@@ -131,27 +131,17 @@ impl Service {
         attempt: &str,
         ctx: &RequestContext,
     ) -> Result<StartedRecovery, ServiceError> {
-        let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
         let now = self.clock.now();
-        let attempt = self
-            .store
-            .sign_in_attempt(&token.hash(), now)
-            .await?
-            .ok_or(ServiceError::SignInExpired)?;
-        let account = self
-            .store
-            .account_by_id(&attempt.account_id)
-            .await?
-            .ok_or(ServiceError::SignInExpired)?;
+        let (token, attempt, account) = self.live_attempt(attempt).await?;
         if self.store.recovery_blocked_at(&account.id).await?.is_some() {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::RecoveryStarted,
                 AuditOutcome::Failure,
                 "blocked_by_owner",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::RecoveryBlocked);
         }
         let flow_token = SecretToken::generate();
@@ -202,14 +192,14 @@ impl Service {
                 }
                 _ => ("flow_budget", ServiceError::RecoveryBudget),
             };
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::RecoveryStarted,
                 AuditOutcome::Failure,
                 detail,
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(error);
         }
         self.outbox.wake();
@@ -247,14 +237,14 @@ impl Service {
         let now = self.clock.now();
         let policy = self.config.recovery;
         if let Err(refused) = policy.may_send_email(facts(&flow), now) {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::RecoveryEmailSent,
                 AuditOutcome::Failure,
                 "refused",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(refusal(refused));
         }
         let link_token = SecretToken::generate();
@@ -319,14 +309,14 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(flow)) = (token, flow) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::RecoveryEmailVerified,
                 AuditOutcome::Failure,
                 "invalid_link",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::LinkInvalid);
         };
         let audit = self.audit(
@@ -358,7 +348,7 @@ impl Service {
         let now = self.clock.now();
         let policy = self.config.recovery;
         if let Err(refused) = policy.may_call(facts(&flow), now) {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::RecoveryCallPlaced,
@@ -368,8 +358,8 @@ impl Service {
                 } else {
                     "refused"
                 },
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(refusal(refused));
         }
         if account.phone_verified_at.is_none() {
@@ -401,14 +391,14 @@ impl Service {
         let now = self.clock.now();
         let policy = self.config.recovery;
         if let Err(refused) = policy.may_complete(facts(&flow), now) {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::RecoveryCompleted,
                 AuditOutcome::Failure,
                 "wrong_step",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(refusal(refused));
         }
         if self.store.recovery_blocked_at(&account.id).await?.is_some() {
@@ -451,14 +441,14 @@ impl Service {
             Completion::Completed => {}
             Completion::NotReady => return Err(refusal(Refusal::WrongStep)),
             Completion::Locked => {
-                let audit = self.audit(
+                self.record(
                     ctx,
                     Some(&account.id),
                     AuditEvent::RecoveryCompleted,
                     AuditOutcome::Failure,
                     "locked",
-                );
-                self.store.append_audit(&audit).await?;
+                )
+                .await?;
                 return Err(ServiceError::AccountLocked);
             }
         }
@@ -467,10 +457,19 @@ impl Service {
     }
 }
 
+/// What happened to a recent sign-in with alternative factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryNoteEvent {
+    Started,
+    Completed,
+    /// Stopped with `This wasn't me`.
+    Cancelled,
+}
+
 /// A line for Security credentials about a recent sign-in with alternative factors.
 #[derive(Debug, Clone)]
 pub struct RecoveryNote {
-    pub event: &'static str,
+    pub event: RecoveryNoteEvent,
     pub at: Timestamp,
     pub client_addr: String,
 }
@@ -486,14 +485,16 @@ impl Service {
         let records = self.store.recent_audit(Some(account), 200).await?;
         Ok(records
             .into_iter()
-            .filter(|r| r.at >= since && r.outcome == "success")
+            .filter(|r| r.at >= since && r.outcome == AuditOutcome::Success.as_str())
             .filter_map(|r| {
-                let event = match r.event.as_str() {
-                    "recovery_started" => "started",
-                    "recovery_completed" => "completed",
-                    "recovery_cancelled" => "stopped with This wasn't me",
-                    _ => return None,
-                };
+                let event = [
+                    (AuditEvent::RecoveryStarted, RecoveryNoteEvent::Started),
+                    (AuditEvent::RecoveryCompleted, RecoveryNoteEvent::Completed),
+                    (AuditEvent::RecoveryCancelled, RecoveryNoteEvent::Cancelled),
+                ]
+                .into_iter()
+                .find(|(audited, _)| r.event == audited.as_str())?
+                .1;
                 Some(RecoveryNote {
                     event,
                     at: r.at,

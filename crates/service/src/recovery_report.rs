@@ -134,14 +134,14 @@ impl Service {
             None => None,
         };
         let (Some(flow), Some(account)) = (flow, account) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::RecoveryCancelled,
                 AuditOutcome::Failure,
                 "invalid_link",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::LinkInvalid);
         };
         let now = self.clock.now();

@@ -179,14 +179,14 @@ impl Service {
                 if refund {
                     self.store.settle_attempt(&key, Settle::Refund).await?;
                 }
-                let audit = self.audit(
+                self.record(
                     ctx,
                     account.as_ref().map(|a| &a.id),
                     AuditEvent::SignIn,
                     AuditOutcome::Failure,
                     detail,
-                );
-                self.store.append_audit(&audit).await?;
+                )
+                .await?;
                 return Ok(SignInOutcome::Denied);
             }
             (_, Some(account)) => account,
@@ -195,14 +195,14 @@ impl Service {
         };
         if decision == PasswordDecision::ContinueSignUp {
             self.store.settle_attempt(&key, Settle::Refund).await?;
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::SignIn,
                 AuditOutcome::Failure,
                 detail,
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             let (token, stored) = self.continue_sign_up_token(&account.id, now);
             self.store.insert_token(&stored).await?;
             return Ok(SignInOutcome::PhoneNotVerified(token));
@@ -260,14 +260,14 @@ impl Service {
             SessionStart::Blocked => {
                 // `This wasn't me` blocked the account and it has no MFA device left: it must
                 // not become an email-and-password account. The operator unblocks it.
-                let audit = self.audit(
+                self.record(
                     ctx,
                     Some(&account.id),
                     AuditEvent::SignIn,
                     AuditOutcome::Failure,
                     "blocked_without_device",
-                );
-                self.store.append_audit(&audit).await?;
+                )
+                .await?;
                 return Err(ServiceError::RecoveryBlocked);
             }
         }
@@ -283,14 +283,14 @@ impl Service {
         ctx: &RequestContext,
         account: &latchkey_domain::AccountId,
     ) -> Result<SignInOutcome, ServiceError> {
-        let audit = self.audit(
+        self.record(
             ctx,
             Some(account),
             AuditEvent::SignIn,
             AuditOutcome::Failure,
             "password_changed",
-        );
-        self.store.append_audit(&audit).await?;
+        )
+        .await?;
         Ok(SignInOutcome::Denied)
     }
 }

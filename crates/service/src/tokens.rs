@@ -140,14 +140,14 @@ impl Service {
             .await?
             .filter(|t| t.device_id.is_none());
         let Some(token) = token else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::MfaActivated,
                 AuditOutcome::Failure,
                 "token_unavailable",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(unavailable());
         };
         let name_text = if form.name.trim().is_empty() {
@@ -181,14 +181,14 @@ impl Service {
         let secret = self.open_secret(&token.secret_sealed, &token_context(serial))?;
         let Some(later_step) = totp::check_enrolment(&secret, token.params, first, second, now)
         else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::MfaActivated,
                 AuditOutcome::Failure,
                 "codes_not_consecutive",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::field(
                 "code1",
                 Problem::CodesNotConsecutive { hardware: true },

@@ -109,8 +109,8 @@ impl Service {
         // something, it takes a token from its client's bucket first.
         self.admit(ctx)?;
         let refuse = async |detail: &str, error: ServiceError| {
-            let audit = self.audit(ctx, Some(&account.id), event, AuditOutcome::Failure, detail);
-            self.store.append_audit(&audit).await?;
+            self.record(ctx, Some(&account.id), event, AuditOutcome::Failure, detail)
+                .await?;
             Err(error)
         };
         if let Err(refused) = self.config.calls.may_call_number(&account.phone) {
@@ -248,14 +248,14 @@ impl Service {
             .await?
             .filter(|call| called_number_matches(call, report.to));
         let (Some(call), Some(prompt)) = (live, report.prompt) else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 None,
                 AuditEvent::PhoneCode,
                 AuditOutcome::Failure,
                 "call_not_valid",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Ok(CallScript::NotValid);
         };
         let now = self.clock.now();

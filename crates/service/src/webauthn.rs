@@ -199,14 +199,14 @@ impl Service {
         let key = match webauthn.finish_securitykey_registration(&credential, &state) {
             Ok(key) => key,
             Err(e) => {
-                let audit = self.audit(
+                self.record(
                     ctx,
                     Some(&account.id),
                     AuditEvent::MfaActivated,
                     AuditOutcome::Failure,
                     &format!("webauthn: {e}"),
-                );
-                self.store.append_audit(&audit).await?;
+                )
+                .await?;
                 return Err(invalid(Problem::CredentialRejected));
             }
         };
@@ -298,32 +298,21 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<CodeOutcome, ServiceError> {
         let webauthn = self.relying_party()?;
-        let token = SecretToken::from_presented(attempt).ok_or(ServiceError::SignInExpired)?;
-        let now = self.clock.now();
-        let record = self
-            .store
-            .sign_in_attempt(&token.hash(), now)
-            .await?
-            .ok_or(ServiceError::SignInExpired)?;
-        let account = self
-            .store
-            .account_by_id(&record.account_id)
-            .await?
-            .ok_or(ServiceError::SignInExpired)?;
+        let (token, record, account) = self.live_attempt(attempt).await?;
         let device = self.known_device(ctx, &account.email);
         self.admit_sign_in(ctx, device.as_ref())?;
         let (state, _): (SecurityKeyAuthentication, String) = self
             .take_ceremony(ceremony_id, &account.id, "authenticate")
             .await?;
         let refuse = async |detail: &str| -> Result<CodeOutcome, ServiceError> {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::MfaCode,
                 AuditOutcome::Failure,
                 detail,
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             Ok(CodeOutcome::Denied)
         };
         // The same throttling as a code: reserved on the attempt's counter before the

@@ -303,11 +303,11 @@ async fn dev_phone(State(state): State<AppState>, page: Page) -> Result<Response
         .await?
         .into_iter()
         .map(|c| CallRow {
-            ringing: c.status == latchkey_service::store::CallStatus::Placed,
+            ringing: c.status == latchkey_domain::calls::CallStatus::Placed,
             id: c.id.to_string(),
             to: c.to_number,
             placed: format_time(c.created_at),
-            status: c.status.as_str(),
+            status: crate::api::values::call_status(c.status),
         })
         .collect();
     Ok(render(&PhonePage { page, calls }).into_response())

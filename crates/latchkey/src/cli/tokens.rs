@@ -52,7 +52,7 @@ pub(crate) async fn run(action: TokensCommand, config: &Config) -> anyhow::Resul
                 println!(
                     "{:<24} {:<8} {:<6} {:<6} {:<18} {}",
                     token.serial,
-                    token.params.algorithm.as_str(),
+                    algorithm_name(token.params.algorithm),
                     token.params.digits,
                     token.params.period,
                     latchkey_service::password_reset::format_time(token.imported_at),
@@ -85,4 +85,14 @@ fn read_key_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         "the key file {} must hold an AES key: 32, 48 or 64 hexadecimal characters, or 16, 24 or 32 raw bytes",
         path.display()
     )
+}
+
+/// The hash as operators know it from token datasheets.
+fn algorithm_name(algorithm: latchkey_domain::totp::TotpAlgorithm) -> &'static str {
+    use latchkey_domain::totp::TotpAlgorithm;
+    match algorithm {
+        TotpAlgorithm::Sha1 => "SHA1",
+        TotpAlgorithm::Sha256 => "SHA256",
+        TotpAlgorithm::Sha512 => "SHA512",
+    }
 }

@@ -152,14 +152,14 @@ impl Service {
         let Some(later_step) =
             totp::check_enrolment(&secret, TotpParams::VIRTUAL, first, second, now)
         else {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::MfaActivated,
                 AuditOutcome::Failure,
                 "codes_not_consecutive",
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::field(
                 "code1",
                 Problem::CodesNotConsecutive { hardware: false },

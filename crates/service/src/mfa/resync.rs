@@ -73,14 +73,14 @@ impl Service {
             Reservation::DeviceLocked => Some("device_locked"),
         };
         if let Some(detail) = refused {
-            let audit = self.audit(
+            self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::MfaResynced,
                 AuditOutcome::Failure,
                 detail,
-            );
-            self.store.append_audit(&audit).await?;
+            )
+            .await?;
             return Err(ServiceError::field("code1", Problem::CodeDenied));
         }
         let secret =
@@ -119,14 +119,14 @@ impl Service {
             self.outbox.wake();
             return Ok(());
         }
-        let audit = self.audit(
+        self.record(
             ctx,
             Some(&account.id),
             AuditEvent::MfaResynced,
             AuditOutcome::Failure,
             device.id.as_str(),
-        );
-        self.store.append_audit(&audit).await?;
+        )
+        .await?;
         Err(ServiceError::field(
             "code1",
             Problem::CodesNotConsecutive { hardware: false },

@@ -34,47 +34,7 @@ pub enum CallPlacement {
     OverBudget(CallScope),
 }
 
-/// A call's life: queued (in the outbox) → placed (the provider took it) → verified, or
-/// failed / superseded (a newer call of the same flow) / ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallStatus {
-    Queued,
-    /// The worker claimed it and is asking the provider to ring: from here it counts
-    /// against every budget, whatever happens to it next.
-    Dialling,
-    Placed,
-    Verified,
-    Failed,
-    Superseded,
-    Ended,
-}
-
-impl CallStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Dialling => "dialling",
-            Self::Placed => "placed",
-            Self::Verified => "verified",
-            Self::Failed => "failed",
-            Self::Superseded => "superseded",
-            Self::Ended => "ended",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "queued" => Some(Self::Queued),
-            "dialling" => Some(Self::Dialling),
-            "placed" => Some(Self::Placed),
-            "verified" => Some(Self::Verified),
-            "failed" => Some(Self::Failed),
-            "superseded" => Some(Self::Superseded),
-            "ended" => Some(Self::Ended),
-            _ => None,
-        }
-    }
-}
+pub use latchkey_domain::calls::CallStatus;
 
 #[derive(Debug, Clone)]
 pub struct CallRecord {

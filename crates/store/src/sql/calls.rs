@@ -23,7 +23,7 @@ pub(super) fn call_from_row(row: &DbRow) -> StoreResult<CallRecord> {
         code_hash: row.try_get("code_hash").map_err(db_error)?,
         code_expires_at: Timestamp(row.try_get("code_expires_at").map_err(db_error)?),
         provider_call_id: row.try_get("provider_call_id").map_err(db_error)?,
-        status: CallStatus::parse(&status).ok_or_else(|| corrupt("call status", &status))?,
+        status: parse_status(&status).ok_or_else(|| corrupt("call status", &status))?,
         digit_attempts: u32::try_from(row.try_get::<i64, _>("digit_attempts").map_err(db_error)?)
             .unwrap_or(u32::MAX),
         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
@@ -151,7 +151,7 @@ impl CallStore for Backend {
         .bind(&call.to_number)
         .bind(&call.code_hash)
         .bind(call.code_expires_at.0)
-        .bind(CallStatus::Queued.as_str())
+        .bind(status_column(CallStatus::Queued))
         .bind(now.0)
         .bind(&call.client_network)
         .execute(&mut *tx)
@@ -240,7 +240,7 @@ impl CallStore for Backend {
             "UPDATE calls SET status = $1, ended_at = $2 WHERE id = $3 \
              AND status IN ('queued', 'dialling', 'placed')",
         )
-        .bind(status.as_str())
+        .bind(status_column(status))
         .bind(now.0)
         .bind(id.as_str())
         .execute(&self.pool)
@@ -349,5 +349,31 @@ impl CallStore for Backend {
         .await
         .map_err(db_error)?;
         commit_if(tx, moved.rows_affected() == 1, &[], audit).await
+    }
+}
+
+/// How a call's status is stored.
+fn status_column(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Queued => "queued",
+        CallStatus::Dialling => "dialling",
+        CallStatus::Placed => "placed",
+        CallStatus::Verified => "verified",
+        CallStatus::Failed => "failed",
+        CallStatus::Superseded => "superseded",
+        CallStatus::Ended => "ended",
+    }
+}
+
+fn parse_status(text: &str) -> Option<CallStatus> {
+    match text {
+        "queued" => Some(CallStatus::Queued),
+        "dialling" => Some(CallStatus::Dialling),
+        "placed" => Some(CallStatus::Placed),
+        "verified" => Some(CallStatus::Verified),
+        "failed" => Some(CallStatus::Failed),
+        "superseded" => Some(CallStatus::Superseded),
+        "ended" => Some(CallStatus::Ended),
+        _ => None,
     }
 }

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 pub(crate) struct DeviceJson {
     /// The device identifier.
     id: String,
-    /// `virtual` or `hardware`.
+    /// `virtual`, `hardware` or `security_key`.
     #[serde(rename = "type")]
     kind: String,
     name: String,
@@ -38,7 +38,7 @@ impl From<&DeviceView> for DeviceJson {
     fn from(d: &DeviceView) -> Self {
         Self {
             id: d.id.clone(),
-            kind: d.kind.as_str().to_owned(),
+            kind: super::values::device_type(d.kind).to_owned(),
             name: d.name.clone(),
             created_at: d.created_at.0,
             last_used_at: d.last_used_at.map(|t| t.0),

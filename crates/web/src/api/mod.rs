@@ -12,6 +12,7 @@ mod recovery;
 mod security_keys;
 mod sessions;
 mod sign_up_phone;
+pub(crate) mod values;
 
 use axum::Json;
 use axum::Router;

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use latchkey_service::store::CallStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -101,12 +100,14 @@ pub(super) async fn status(
 ) -> Result<Json<StatusResponse>, ApiError> {
     let view = state.service.recovery_view(&body.recovery_token).await?;
     Ok(Json(StatusResponse {
-        state: view.state.as_str().to_owned(),
+        state: super::values::recovery_state(view.state).to_owned(),
         email_masked: view.email_masked,
         phone_masked: view.phone_masked,
         emails_left: view.emails_left,
         calls_left: view.calls_left,
-        call_status: view.call_status.map(|s: CallStatus| s.as_str().to_owned()),
+        call_status: view
+            .call_status
+            .map(|s| super::values::call_status(s).to_owned()),
         expires_at: view.expires_at.0,
     }))
 }

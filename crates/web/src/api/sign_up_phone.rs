@@ -41,6 +41,7 @@ pub(super) struct SignUpTokenBody {
 pub(super) struct PhoneStatus {
     phone_masked: String,
     verified: bool,
+    /// `queued`, `dialling`, `placed`, `verified`, `failed`, `superseded` or `ended`; `null` before the first call.
     call_status: Option<String>,
 }
 
@@ -70,7 +71,9 @@ pub(super) async fn status(
     Ok(Json(PhoneStatus {
         phone_masked: view.phone_masked,
         verified: view.verified,
-        call_status: view.call_status.map(|s| s.as_str().to_owned()),
+        call_status: view
+            .call_status
+            .map(|s| super::values::call_status(s).to_owned()),
     }))
 }
 

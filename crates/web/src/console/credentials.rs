@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::mfa::MAX_DEVICES;
 use latchkey_domain::session::SessionKind;
 use latchkey_service::password_reset::format_time;
+use latchkey_service::recovery::RecoveryNoteEvent;
 
 use super::mfa::DeviceRow;
 use crate::AppState;
@@ -95,7 +96,14 @@ pub(super) async fn page(
             .recent_recoveries(&account.id)
             .await?
             .into_iter()
-            .map(|n| (format_time(n.at), n.event, n.client_addr))
+            .map(|n| {
+                let what = match n.event {
+                    RecoveryNoteEvent::Started => "started",
+                    RecoveryNoteEvent::Completed => "completed",
+                    RecoveryNoteEvent::Cancelled => "stopped with This wasn't me",
+                };
+                (format_time(n.at), what, n.client_addr)
+            })
             .collect(),
     })
     .into_response())

@@ -120,10 +120,8 @@ pub(crate) struct TokenQuery {
 }
 
 /// How a verification call is doing, for the recovery and sign-up phone pages.
-pub(crate) fn call_status_text(
-    status: Option<latchkey_service::store::CallStatus>,
-) -> &'static str {
-    use latchkey_service::store::CallStatus;
+pub(crate) fn call_status_text(status: Option<latchkey_domain::calls::CallStatus>) -> &'static str {
+    use latchkey_domain::calls::CallStatus;
     match status {
         Some(CallStatus::Queued | CallStatus::Dialling) => "calling",
         Some(CallStatus::Placed) => "ringing — answer and key the code",

@@ -10,10 +10,10 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_domain::calls::CallStatus;
 use latchkey_domain::recovery::RecoveryState;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::recovery_report::{ReportContext, ReportOutcome};
-use latchkey_service::store::CallStatus;
 
 use super::TokenQuery;
 use crate::client::Client;

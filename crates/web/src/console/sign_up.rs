@@ -20,7 +20,7 @@ use crate::page::{MessagePage, Page, render};
 use crate::{AppState, cookies};
 use axum::Router;
 use axum::routing::{get, post};
-use latchkey_service::store::CallStatus;
+use latchkey_domain::calls::CallStatus;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
