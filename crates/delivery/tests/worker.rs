@@ -12,12 +12,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use latchkey_delivery::{DevMailbox, OutboxWorker};
-use latchkey_domain::{AccountId, AccountStatus, Duration, EmailAddress, PhoneNumber, Timestamp};
+use latchkey_delivery::OutboxWorker;
+use latchkey_domain::Duration;
 use latchkey_service::email::Email;
 use latchkey_service::outbox::OutboxWriter;
 use latchkey_service::store::{AuditRecord, NewAccount};
-use latchkey_service::{EmailSender, FixedClock, OutgoingEmail, SendError, ServerKey};
+use latchkey_service::{EmailSender, OutgoingEmail, SendError, ServerKey};
+
+use latchkey_test_support::backends;
+use latchkey_test_support::fixtures::{T0, built_in_worker, fixed_clock};
 
 /// A sign-up's verification email to `to`.
 fn verify_email(to: &str, link: &str) -> OutgoingEmail {
@@ -27,34 +30,13 @@ fn verify_email(to: &str, link: &str) -> OutgoingEmail {
     }
     .render(to, "Acme")
 }
-use latchkey_test_support::backends;
-
-const T0: Timestamp = Timestamp(1_800_000_000);
 
 fn audit() -> AuditRecord {
-    AuditRecord {
-        at: T0,
-        account_id: None,
-        client_addr: "test".into(),
-        user_agent: "test".into(),
-        event: "sign_up".into(),
-        outcome: "success".into(),
-        detail: String::new(),
-    }
+    latchkey_test_support::fixtures::audit_record(None, "sign_up")
 }
 
 fn account(n: u64) -> NewAccount {
-    NewAccount {
-        id: AccountId::from_random(n),
-        email: EmailAddress::parse(&format!("user{n}@example.com")).unwrap(),
-        name: "Acme".into(),
-        phone: PhoneNumber::parse("+442079460958").unwrap(),
-        phone_verified_at: None,
-        email_verified_at: None,
-        status: AccountStatus::PendingVerification,
-        password_hash: "x".into(),
-        created_at: T0,
-    }
+    latchkey_test_support::fixtures::new_account(n, &format!("user{n}@example.com"))
 }
 
 /// Fails the first `failures` sends with the given error kind, then accepts.
@@ -86,7 +68,7 @@ impl EmailSender for Flaky {
 async fn queued_mail_lands_in_the_built_in_mailbox_once() {
     for backend in backends().await {
         let (store, dev) = (backend.store, backend.dev);
-        let clock = Arc::new(FixedClock::new(T0));
+        let clock = fixed_clock();
         let writer = OutboxWriter::new(&ServerKey::generate());
         let mail = verify_email("user1@example.com", "https://x/signup/verify?token=abc");
         store
@@ -94,12 +76,11 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
             .await
             .unwrap();
 
-        let mailbox = Arc::new(DevMailbox::new(dev.clone(), clock.clone()));
-        let worker = OutboxWorker::new(
+        let worker = built_in_worker(
             store.clone(),
+            dev.clone(),
             clock.clone(),
             writer.reader(),
-            mailbox,
             Arc::new(latchkey_delivery::DevPhone),
             writer.signal(),
         );
@@ -122,7 +103,7 @@ async fn queued_mail_lands_in_the_built_in_mailbox_once() {
 async fn temporary_failures_are_retried_after_a_back_off() {
     for backend in backends().await {
         let store = backend.store;
-        let clock = Arc::new(FixedClock::new(T0));
+        let clock = fixed_clock();
         let writer = OutboxWriter::new(&ServerKey::generate());
         let mail = verify_email("user2@example.com", "https://x/");
         store
@@ -173,7 +154,7 @@ async fn temporary_failures_are_retried_after_a_back_off() {
 async fn permanent_failures_and_unreadable_payloads_are_given_up() {
     for backend in backends().await {
         let store = backend.store;
-        let clock = Arc::new(FixedClock::new(T0));
+        let clock = fixed_clock();
         let writer = OutboxWriter::new(&ServerKey::generate());
         let other_key = OutboxWriter::new(&ServerKey::generate());
         let mail = verify_email("user3@example.com", "https://x/");

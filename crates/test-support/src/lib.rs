@@ -1,5 +1,7 @@
 //! Fixtures shared by the test suites of several crates: a fresh database per test on each
-//! backend, and temporary directories that clean up after themselves.
+//! backend, temporary directories that clean up after themselves, the fixed clock every
+//! suite starts at, the records the store and delivery suites seed, and the built-in
+//! mailbox's delivery worker (see [`fixtures`]).
 //!
 //! PostgreSQL tests need `LATCHKEY_TEST_POSTGRES_URL` (an account allowed to create
 //! databases). When `LATCHKEY_TEST_REQUIRE_POSTGRES=1` — as the test command sets it — a
@@ -9,6 +11,8 @@
     clippy::expect_used,
     reason = "test fixtures: a broken fixture must fail the test that uses it, loudly"
 )]
+
+pub mod fixtures;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

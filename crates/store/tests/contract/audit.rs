@@ -24,7 +24,7 @@ async fn audit_records_read_back_newest_first_and_per_account() {
             ["three", "two"],
             "{name}"
         );
-        assert_eq!(mine[0].user_agent, "contract-test", "{name}");
+        assert_eq!(mine[0].user_agent, "test", "{name}");
     }
 }
 

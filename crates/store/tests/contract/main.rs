@@ -42,32 +42,14 @@ async fn generation(store: &Arc<dyn Store>, id: &AccountId) -> i64 {
         .password_generation
 }
 
-const T0: Timestamp = Timestamp(1_800_000_000);
+use latchkey_test_support::fixtures::T0;
 
 fn account(id: u64, email: &str) -> NewAccount {
-    NewAccount {
-        id: AccountId::from_random(id),
-        email: EmailAddress::parse(email).unwrap(),
-        name: "Acme".to_owned(),
-        phone: PhoneNumber::parse("+442079460958").unwrap(),
-        phone_verified_at: None,
-        email_verified_at: None,
-        status: AccountStatus::PendingVerification,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
-        created_at: T0,
-    }
+    latchkey_test_support::fixtures::new_account(id, email)
 }
 
 fn audit(account: Option<&AccountId>, event: &str) -> AuditRecord {
-    AuditRecord {
-        at: T0,
-        account_id: account.cloned(),
-        client_addr: "127.0.0.1".to_owned(),
-        user_agent: "contract-test".to_owned(),
-        event: event.to_owned(),
-        outcome: "success".to_owned(),
-        detail: String::new(),
-    }
+    latchkey_test_support::fixtures::audit_record(account, event)
 }
 
 fn token(

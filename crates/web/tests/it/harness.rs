@@ -7,8 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
-use latchkey_delivery::{DevMailbox, OutboxWorker};
-use latchkey_domain::Timestamp;
+use latchkey_delivery::OutboxWorker;
 use latchkey_domain::lockout::LockoutPolicy;
 use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
@@ -147,7 +146,7 @@ impl TestApp {
         hasher: PasswordHasher,
     ) -> Self {
         let (store, dev) = (backend.store.clone(), backend.dev.clone());
-        let clock = Arc::new(FixedClock::new(Timestamp(1_800_000_000)));
+        let clock = latchkey_test_support::fixtures::fixed_clock();
         let key = ServerKey::generate();
         let mut config = ServiceConfig {
             public_url: ORIGIN.to_owned(),
@@ -181,12 +180,11 @@ impl TestApp {
             links,
         )
         .with_dev_store(dev.clone());
-        let mailbox = Arc::new(DevMailbox::new(dev.clone(), clock.clone()));
-        let worker = OutboxWorker::new(
+        let worker = latchkey_test_support::fixtures::built_in_worker(
             store.clone(),
+            dev.clone(),
             clock.clone(),
             service.outbox_reader(),
-            mailbox,
             voice,
             service.outbox_signal(),
         );
