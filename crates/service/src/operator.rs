@@ -16,6 +16,7 @@
 //! neither decides whether the request is genuine: that is the operator's call, made before
 //! running it.
 
+use latchkey_domain::DeviceId;
 use latchkey_domain::audit::sanitize_request_text;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, EmailAddress, Timestamp};
 
@@ -198,7 +199,7 @@ impl Service {
                 .collect();
             let blocked = self.store.recovery_blocked_at(&account.id).await?.is_some();
             let now = self.clock.now();
-            let ids: Vec<String> = devices.iter().map(|d| d.id.clone()).collect();
+            let ids: Vec<DeviceId> = devices.iter().map(|d| d.id.clone()).collect();
             let mail = self.notice_email(
                 &account,
                 reset_notice(&devices, blocked, now, &reason),
@@ -207,7 +208,10 @@ impl Service {
             let removed = if ids.is_empty() {
                 "none".to_owned()
             } else {
-                ids.join(",")
+                ids.iter()
+                    .map(DeviceId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
             };
             let audit = self.audit(
                 &ctx,

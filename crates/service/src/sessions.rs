@@ -17,7 +17,7 @@ pub struct CurrentSession {
     /// When the session was issued: the moment its holder last proved who they are.
     pub authenticated_at: Timestamp,
     /// The MFA device that authorised it, if any.
-    pub mfa_device_id: Option<String>,
+    pub mfa_device_id: Option<latchkey_domain::DeviceId>,
 }
 
 impl Service {

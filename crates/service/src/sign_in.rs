@@ -62,7 +62,7 @@ impl Service {
         &self,
         account: &AccountRecord,
         kind: SessionKind,
-        mfa_device_id: Option<&str>,
+        mfa_device_id: Option<&latchkey_domain::DeviceId>,
         expires_at: Timestamp,
         ctx: &RequestContext,
     ) -> (SecretToken, NewSession) {
@@ -71,7 +71,7 @@ impl Service {
             token_hash: token.hash(),
             account_id: account.id.clone(),
             kind,
-            mfa_device_id: mfa_device_id.map(str::to_owned),
+            mfa_device_id: mfa_device_id.cloned(),
             created_at: self.clock.now(),
             expires_at,
             client_addr: ctx.client_addr.clone(),
@@ -85,7 +85,7 @@ impl Service {
     pub(crate) fn full_session_to_issue(
         &self,
         account: &AccountRecord,
-        mfa_device_id: Option<&str>,
+        mfa_device_id: Option<&latchkey_domain::DeviceId>,
         ctx: &RequestContext,
     ) -> (SecretToken, NewSession) {
         let expires_at = self.config.sessions.expires_at(self.clock.now());

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use latchkey_domain::{AuditEvent, AuditOutcome};
+use latchkey_domain::{AuditEvent, AuditOutcome, CallId};
 
 use crate::email::SendError;
 use crate::error::ServiceError;
@@ -67,7 +67,7 @@ impl CallScript {
 #[derive(Debug, Clone, Copy)]
 pub struct DigitsReport<'a> {
     /// Our call id (in the webhook's URL).
-    pub call_id: &'a str,
+    pub call_id: &'a CallId,
     /// The provider's id for the call (Twilio's `CallSid`).
     pub provider_call_id: &'a str,
     pub digits: &'a str,
@@ -185,11 +185,10 @@ impl Service {
     /// still unbound, when the provider's webhook beats our own record of the placement).
     async fn live_call(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         provider_call_id: &str,
     ) -> Result<Option<CallRecord>, ServiceError> {
-        let call_id = latchkey_domain::CallId::new(call_id);
-        let Some(call) = self.store.call(&call_id).await? else {
+        let Some(call) = self.store.call(call_id).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -207,9 +206,9 @@ impl Service {
                 // the placement) may bind the call at the same moment; whichever wins, the
                 // call must end up placed under this provider id.
                 self.store
-                    .bind_call(&call_id, provider_call_id, now)
+                    .bind_call(call_id, provider_call_id, now)
                     .await?;
-                Ok(self.store.call(&call_id).await?.filter(|bound| {
+                Ok(self.store.call(call_id).await?.filter(|bound| {
                     bound.status == CallStatus::Placed
                         && bound.provider_call_id.as_deref().is_some_and(|id| {
                             bool::from(id.as_bytes().ct_eq(provider_call_id.as_bytes()))
@@ -224,7 +223,7 @@ impl Service {
     /// checked against the call's own: a webhook for any other number changes nothing.
     pub async fn answer_call(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         provider_call_id: &str,
         to: Option<&str>,
     ) -> Result<CallScript, ServiceError> {
@@ -329,15 +328,11 @@ impl Service {
     /// that ended without the right digits stops being live.
     pub async fn call_status(
         &self,
-        call_id: &str,
+        call_id: &CallId,
         provider_call_id: &str,
         status: &str,
     ) -> Result<(), ServiceError> {
-        let Some(call) = self
-            .store
-            .call(&latchkey_domain::CallId::new(call_id))
-            .await?
-        else {
+        let Some(call) = self.store.call(call_id).await? else {
             return Ok(());
         };
         if call.provider_call_id.as_deref() != Some(provider_call_id) {

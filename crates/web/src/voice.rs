@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use latchkey_domain::CallId;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::{CallScript, DigitsReport};
 use subtle::ConstantTimeEq;
@@ -220,7 +221,7 @@ async fn twilio_voice(
     let to = Some(hook.get("To")).filter(|to| !to.is_empty());
     match state
         .service
-        .answer_call(&call_id, hook.get("CallSid"), to)
+        .answer_call(&CallId::new(call_id.as_str()), hook.get("CallSid"), to)
         .await
     {
         Ok(script) => twiml(&state, &call_id, script),
@@ -236,7 +237,7 @@ async fn twilio_gather(
     hook: Webhook,
 ) -> Response {
     let report = DigitsReport {
-        call_id: &call_id,
+        call_id: &CallId::new(call_id.as_str()),
         provider_call_id: hook.get("CallSid"),
         digits: hook.get("Digits"),
         prompt: query.attempt,
@@ -255,7 +256,11 @@ async fn twilio_status(
 ) -> Response {
     match state
         .service
-        .call_status(&call_id, hook.get("CallSid"), hook.get("CallStatus"))
+        .call_status(
+            &CallId::new(call_id),
+            hook.get("CallSid"),
+            hook.get("CallStatus"),
+        )
         .await
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -335,10 +340,7 @@ async fn dev_answer(
     Path(call_id): Path<String>,
 ) -> Result<Response, PageError> {
     let (call, provider) = dev_call(&state, &call_id).await?;
-    let script = state
-        .service
-        .answer_call(call.id.as_str(), &provider, None)
-        .await?;
+    let script = state.service.answer_call(&call.id, &provider, None).await?;
     Ok(render(&CallPage {
         page,
         call_id: call.id.to_string(),
@@ -367,7 +369,7 @@ async fn dev_digits(
     let (call, provider) = dev_call(&state, &call_id).await?;
     let digits: String = form.digits.chars().filter(|c| !c.is_whitespace()).collect();
     let report = DigitsReport {
-        call_id: call.id.as_str(),
+        call_id: &call.id,
         provider_call_id: &provider,
         digits: &digits,
         prompt: form.attempt,

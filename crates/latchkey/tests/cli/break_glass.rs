@@ -240,7 +240,7 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
                     token_hash: session.hash(),
                     account_id: id.clone(),
                     kind: SessionKind::Full,
-                    mfa_device_id: Some("mfa-phone".to_owned()),
+                    mfa_device_id: Some(latchkey_domain::DeviceId::new("mfa-phone".to_owned())),
                     created_at: SystemClock.now(),
                     expires_at: SystemClock.now() + Duration::hours(12),
                     client_addr: "192.0.2.7".to_owned(),

@@ -15,7 +15,7 @@ mod resync;
 
 use latchkey_domain::mfa::{DeviceKind, needs_reauthentication};
 use latchkey_domain::totp::{self, Code};
-use latchkey_domain::{AccountId, EnrollmentId, Timestamp};
+use latchkey_domain::{AccountId, DeviceId, EnrollmentId, Timestamp};
 
 use crate::Service;
 use crate::error::{FieldError, Problem, ServiceError};
@@ -29,7 +29,7 @@ pub const ISSUER: &str = "latchkey";
 /// A device as the console and the API show it.
 #[derive(Debug, Clone)]
 pub struct DeviceView {
-    pub id: String,
+    pub id: DeviceId,
     pub kind: DeviceKind,
     pub name: String,
     pub created_at: Timestamp,
@@ -41,7 +41,7 @@ pub struct DeviceView {
 impl From<&DeviceRecord> for DeviceView {
     fn from(d: &DeviceRecord) -> Self {
         Self {
-            id: d.id.to_string(),
+            id: d.id.clone(),
             kind: d.kind,
             name: d.name.clone(),
             created_at: d.created_at,
@@ -54,7 +54,7 @@ impl From<&DeviceRecord> for DeviceView {
 impl From<&NewDevice> for DeviceView {
     fn from(d: &NewDevice) -> Self {
         Self {
-            id: d.id.to_string(),
+            id: d.id.clone(),
             kind: d.kind,
             name: d.name.clone(),
             created_at: d.created_at,

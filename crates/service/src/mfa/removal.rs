@@ -59,7 +59,10 @@ impl Service {
                 self.outbox.wake();
                 Ok(Removal {
                     remaining,
-                    signed_out: session.mfa_device_id.as_deref() == Some(device_id),
+                    signed_out: session
+                        .mfa_device_id
+                        .as_ref()
+                        .is_some_and(|id| *id == device_id),
                 })
             }
             None => Err(ServiceError::LinkInvalid),

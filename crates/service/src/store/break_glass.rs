@@ -4,6 +4,7 @@ use super::StoreResult;
 use super::audit::AuditRecord;
 use super::outbox::NewOutboxMessage;
 use async_trait::async_trait;
+use latchkey_domain::DeviceId;
 use latchkey_domain::{AccountId, Timestamp};
 
 /// An operator's `account reset-mfa`, with what the operator's notice was written about.
@@ -11,7 +12,7 @@ use latchkey_domain::{AccountId, Timestamp};
 pub struct MfaReset<'a> {
     pub account: &'a AccountId,
     /// The ids of the account's active devices, in any order.
-    pub devices: &'a [String],
+    pub devices: &'a [DeviceId],
     /// Whether alternative factors are blocked by `This wasn't me`.
     pub blocked: bool,
     pub now: Timestamp,

@@ -5,6 +5,7 @@ use super::audit::AuditRecord;
 use super::devices::{AssignOutcome, NewDevice};
 use super::outbox::NewOutboxMessage;
 use async_trait::async_trait;
+use latchkey_domain::DeviceId;
 use latchkey_domain::totp::TotpParams;
 use latchkey_domain::{AccountId, Timestamp};
 
@@ -25,7 +26,7 @@ pub struct HardwareTokenRecord {
     pub secret_sealed: Vec<u8>,
     pub imported_at: Timestamp,
     /// The device it is bound to, and that device's account.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     pub account_id: Option<AccountId>,
 }
 

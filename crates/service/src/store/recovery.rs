@@ -6,6 +6,7 @@ use super::outbox::NewOutboxMessage;
 use super::sessions::NewSession;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
+use latchkey_domain::DeviceId;
 use latchkey_domain::recovery::RecoveryState;
 use latchkey_domain::{AccountId, FlowId, Timestamp};
 
@@ -92,7 +93,7 @@ pub struct RecoveryReport<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryUndone {
     /// Devices activated since the reported recovery began, now removed.
-    pub devices_removed: Vec<String>,
+    pub devices_removed: Vec<DeviceId>,
     /// The moment from which devices were suspect: the block lifts only with an older one.
     pub since: Timestamp,
 }

@@ -4,6 +4,7 @@ use super::StoreResult;
 use super::audit::AuditRecord;
 use crate::secrets::TokenHash;
 use async_trait::async_trait;
+use latchkey_domain::DeviceId;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::{AccountId, Timestamp};
 
@@ -13,7 +14,7 @@ pub struct NewSession {
     pub account_id: AccountId,
     pub kind: SessionKind,
     /// The MFA device that authorised the session, if any: removing it revokes the session.
-    pub mfa_device_id: Option<String>,
+    pub mfa_device_id: Option<DeviceId>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub client_addr: String,
@@ -32,7 +33,7 @@ pub struct SessionRecord {
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-    pub mfa_device_id: Option<String>,
+    pub mfa_device_id: Option<DeviceId>,
 }
 
 /// What became of a password-only sign-in's session.

@@ -66,7 +66,7 @@ impl BreakGlassStore for Backend {
             .try_get::<Option<i64>, _>("recovery_blocked_at")
             .map_err(db_error)?
             .is_some();
-        let mut expected = devices.to_vec();
+        let mut expected: Vec<String> = devices.iter().map(|d| d.as_str().to_owned()).collect();
         active.sort();
         expected.sort();
         if active != expected || is_blocked != blocked {

@@ -29,7 +29,10 @@ pub(super) fn token_from_row(row: &DbRow) -> StoreResult<HardwareTokenRecord> {
         },
         secret_sealed: row.try_get("secret_sealed").map_err(db_error)?,
         imported_at: Timestamp(row.try_get("imported_at").map_err(db_error)?),
-        device_id: row.try_get("device_id").map_err(db_error)?,
+        device_id: row
+            .try_get::<Option<String>, _>("device_id")
+            .map_err(db_error)?
+            .map(latchkey_domain::DeviceId::new),
         account_id: account.as_deref().and_then(AccountId::parse),
     })
 }

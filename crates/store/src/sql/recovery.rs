@@ -444,7 +444,10 @@ impl RecoveryStore for Backend {
         insert_audit(&mut tx, audit).await?;
         commit(tx).await?;
         Ok(Some(RecoveryUndone {
-            devices_removed: removed,
+            devices_removed: removed
+                .into_iter()
+                .map(latchkey_domain::DeviceId::new)
+                .collect(),
             since: Timestamp(since),
         }))
     }

@@ -40,7 +40,12 @@ pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreRe
     .bind(session.expires_at.0)
     .bind(&session.client_addr)
     .bind(&session.user_agent)
-    .bind(session.mfa_device_id.as_deref())
+    .bind(
+        session
+            .mfa_device_id
+            .as_ref()
+            .map(latchkey_domain::DeviceId::as_str),
+    )
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -138,7 +143,10 @@ impl SessionStore for Backend {
                 .try_get::<Option<i64>, _>("revoked_at")
                 .map_err(db_error)?
                 .map(Timestamp),
-            mfa_device_id: row.try_get("mfa_device_id").map_err(db_error)?,
+            mfa_device_id: row
+                .try_get::<Option<String>, _>("mfa_device_id")
+                .map_err(db_error)?
+                .map(latchkey_domain::DeviceId::new),
         }))
     }
 

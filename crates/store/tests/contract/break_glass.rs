@@ -133,7 +133,7 @@ async fn signed_in(
         token_hash: token.hash(),
         account_id: account.clone(),
         kind: SessionKind::Full,
-        mfa_device_id: device.map(str::to_owned),
+        mfa_device_id: device.map(latchkey_domain::DeviceId::new),
         created_at: T0,
         expires_at: T0 + Duration::hours(12),
         client_addr: "192.0.2.1".to_owned(),
@@ -351,7 +351,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .reset_mfa(
                 &MfaReset {
                     account: &ann,
-                    devices: &["mfa-ann-phone".to_owned()],
+                    devices: &[latchkey_domain::DeviceId::new("mfa-ann-phone")],
                     blocked: true,
                     now,
                 },
@@ -365,7 +365,10 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .reset_mfa(
                 &MfaReset {
                     account: &ann,
-                    devices: &["mfa-ann-token".to_owned(), "mfa-ann-phone".to_owned()],
+                    devices: &[
+                        latchkey_domain::DeviceId::new("mfa-ann-token"),
+                        latchkey_domain::DeviceId::new("mfa-ann-phone"),
+                    ],
                     blocked: false,
                     now,
                 },
@@ -384,7 +387,10 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             .reset_mfa(
                 &MfaReset {
                     account: &ann,
-                    devices: &["mfa-ann-token".to_owned(), "mfa-ann-phone".to_owned()],
+                    devices: &[
+                        latchkey_domain::DeviceId::new("mfa-ann-token"),
+                        latchkey_domain::DeviceId::new("mfa-ann-phone"),
+                    ],
                     blocked: true,
                     now,
                 },

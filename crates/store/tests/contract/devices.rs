@@ -56,7 +56,7 @@ pub(super) async fn add(
 
 pub(super) fn mfa_session(account: &AccountId, device: &str) -> (SecretToken, NewSession) {
     let (secret, mut new) = session(account);
-    new.mfa_device_id = Some(device.to_owned());
+    new.mfa_device_id = Some(latchkey_domain::DeviceId::new(device.to_owned()));
     (secret, new)
 }
 

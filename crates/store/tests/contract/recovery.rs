@@ -70,7 +70,7 @@ async fn sign_in_with(
         .await
         .unwrap();
     let (_, mut new) = session(account);
-    new.mfa_device_id = Some(device.to_owned());
+    new.mfa_device_id = Some(latchkey_domain::DeviceId::new(device.to_owned()));
     assert!(
         store
             .complete_mfa_sign_in(
@@ -263,7 +263,7 @@ async fn a_report_undoes_what_came_after_and_only_a_reset_and_an_older_device_li
             .expect(name);
         assert_eq!(
             undone.devices_removed,
-            vec!["dev-intruder".to_owned()],
+            vec![latchkey_domain::DeviceId::new("dev-intruder")],
             "{name}"
         );
         assert_eq!(undone.since, flow.created_at, "{name}");

@@ -37,7 +37,7 @@ pub(crate) struct DeviceJson {
 impl From<&DeviceView> for DeviceJson {
     fn from(d: &DeviceView) -> Self {
         Self {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             kind: super::values::device_type(d.kind).to_owned(),
             name: d.name.clone(),
             created_at: d.created_at.0,

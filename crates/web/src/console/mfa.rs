@@ -54,9 +54,9 @@ impl From<&DeviceView> for DeviceRow {
         Self {
             identifier: match &d.serial {
                 Some(serial) => format!("serial {serial}"),
-                None => d.id.clone(),
+                None => d.id.to_string(),
             },
-            id: d.id.clone(),
+            id: d.id.to_string(),
             kind: d.kind.label(),
             name: d.name.clone(),
             created: format_time(d.created_at),

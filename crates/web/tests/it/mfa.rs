@@ -105,7 +105,7 @@ pub async fn device_ids(app: &TestApp, email: &str) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|d| d.id)
+        .map(|d| d.id.to_string())
         .collect()
 }
 
