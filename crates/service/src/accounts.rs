@@ -260,15 +260,7 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            self.record(
-                ctx,
-                None,
-                AuditEvent::EmailVerified,
-                AuditOutcome::Failure,
-                "invalid_link",
-            )
-            .await?;
-            return Err(ServiceError::LinkInvalid);
+            return Err(self.refuse_link(ctx, AuditEvent::EmailVerified).await);
         };
         let audit = self.audit(
             ctx,

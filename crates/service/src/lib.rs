@@ -246,6 +246,18 @@ impl Service {
         Ok(self.store.append_audit(&audit).await?)
     }
 
+    /// An emailed link that is unknown, expired or used: recorded, and refused as
+    /// [`ServiceError::LinkInvalid`] (or the store's error if the record failed).
+    async fn refuse_link(&self, ctx: &RequestContext, event: AuditEvent) -> ServiceError {
+        match self
+            .record(ctx, None, event, AuditOutcome::Failure, "invalid_link")
+            .await
+        {
+            Ok(()) => ServiceError::LinkInvalid,
+            Err(error) => error,
+        }
+    }
+
     fn link(&self, link: Link<'_>) -> String {
         self.links.url(link)
     }

@@ -109,15 +109,7 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(account)) = (token, account) else {
-            self.record(
-                ctx,
-                None,
-                AuditEvent::PasswordReset,
-                AuditOutcome::Failure,
-                "invalid_link",
-            )
-            .await?;
-            return Err(ServiceError::LinkInvalid);
+            return Err(self.refuse_link(ctx, AuditEvent::PasswordReset).await);
         };
         let (hash, mail) = self.new_password(&account, new_password, now, ctx).await?;
         let audit = self.audit(

@@ -309,15 +309,9 @@ impl Service {
             None => None,
         };
         let (Some(token), Some(flow)) = (token, flow) else {
-            self.record(
-                ctx,
-                None,
-                AuditEvent::RecoveryEmailVerified,
-                AuditOutcome::Failure,
-                "invalid_link",
-            )
-            .await?;
-            return Err(ServiceError::LinkInvalid);
+            return Err(self
+                .refuse_link(ctx, AuditEvent::RecoveryEmailVerified)
+                .await);
         };
         let audit = self.audit(
             ctx,

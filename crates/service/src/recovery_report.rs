@@ -134,15 +134,7 @@ impl Service {
             None => None,
         };
         let (Some(flow), Some(account)) = (flow, account) else {
-            self.record(
-                ctx,
-                None,
-                AuditEvent::RecoveryCancelled,
-                AuditOutcome::Failure,
-                "invalid_link",
-            )
-            .await?;
-            return Err(ServiceError::LinkInvalid);
+            return Err(self.refuse_link(ctx, AuditEvent::RecoveryCancelled).await);
         };
         let now = self.clock.now();
         // The owner holds a single-use link the server sent: their undo goes ahead of a

@@ -9,7 +9,6 @@ use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::{FieldError, Problem, ServiceError};
 use crate::mfa::{AssignRequest, DeviceView, device_context};
-use crate::secrets::random_bytes;
 use crate::sessions::CurrentSession;
 use crate::store::{AssignOutcome, HardwareTokenRecord, NewDevice, NewHardwareToken};
 use crate::{RequestContext, Service};
@@ -179,22 +178,10 @@ impl Service {
             .await?;
         let now: Timestamp = self.clock.now();
         let secret = self.open_secret(&token.secret_sealed, &token_context(serial))?;
-        let Some(later_step) = totp::check_enrolment(&secret, token.params, first, second, now)
-        else {
-            self.record(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaActivated,
-                AuditOutcome::Failure,
-                "codes_not_consecutive",
-            )
+        let later_step = self
+            .consecutive_codes(&account, &secret, token.params, (first, second), true, ctx)
             .await?;
-            return Err(ServiceError::field(
-                "code1",
-                Problem::CodesNotConsecutive { hardware: true },
-            ));
-        };
-        let id = format!("mfa-{}", totp::base32(&random_bytes::<10>()).to_lowercase());
+        let id = crate::secrets::new_id("mfa");
         let device = NewDevice {
             secret_sealed: self.mfa_sealer.seal(&secret, &device_context(&id)),
             id: latchkey_domain::DeviceId::new(id.clone()),

@@ -15,7 +15,7 @@ use latchkey_domain::{AuditEvent, AuditOutcome, CallId};
 use crate::email::SendError;
 use crate::error::ServiceError;
 use crate::recovery::CallCode;
-use crate::secrets::{random_below, random_bytes};
+use crate::secrets::random_below;
 use crate::store::{
     AccountRecord, CallPlacement, CallPurpose, CallRecord, CallScope, CallStatus, NewCall,
 };
@@ -122,10 +122,7 @@ impl Service {
         }
         let now = self.clock.now();
         let code = format!("{:06}", random_below(1_000_000));
-        let call_id = format!(
-            "call-{}",
-            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
-        );
+        let call_id = crate::secrets::new_id("call");
         let expires_at = now + self.config.recovery.phone_code_lifetime;
         let to = account.phone.as_str().to_owned();
         let call = NewCall {
@@ -205,9 +202,7 @@ impl Service {
                 // The provider's webhook and the worker (recording the provider's answer to
                 // the placement) may bind the call at the same moment; whichever wins, the
                 // call must end up placed under this provider id.
-                self.store
-                    .bind_call(call_id, provider_call_id, now)
-                    .await?;
+                self.store.bind_call(call_id, provider_call_id, now).await?;
                 Ok(self.store.call(call_id).await?.filter(|bound| {
                     bound.status == CallStatus::Placed
                         && bound.provider_call_id.as_deref().is_some_and(|id| {

@@ -211,10 +211,7 @@ impl Service {
             }
         };
         let now = self.clock.now();
-        let id = format!(
-            "mfa-{}",
-            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
-        );
+        let id = crate::secrets::new_id("mfa");
         let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let credential_id = SecretToken::hash_bytes(key.cred_id().as_ref());
         let device = NewDevice {

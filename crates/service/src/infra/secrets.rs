@@ -27,6 +27,16 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// A uniformly random integer below `bound`, by rejection sampling (no modulo bias).
+/// A fresh identifier: `prefix`, a dash, and 80 random bits in lowercase base32
+/// (`mfa-…`, `enr-…`, `call-…`).
+pub fn new_id(prefix: &str) -> String {
+    let bytes = random_bytes::<10>();
+    format!(
+        "{prefix}-{}",
+        latchkey_domain::totp::base32(&bytes).to_lowercase()
+    )
+}
+
 pub fn random_below(bound: u64) -> u64 {
     assert!(bound > 0);
     let zone = u64::MAX - (u64::MAX % bound);

@@ -6,7 +6,7 @@ use latchkey_domain::totp::{self, TotpParams};
 use latchkey_domain::{AuditEvent, AuditOutcome, EnrollmentId, Timestamp};
 
 use super::{
-    AssignRequest, DeviceView, EnrollmentView, ISSUER, device_context, enrollment_context, new_id,
+    AssignRequest, DeviceView, EnrollmentView, ISSUER, device_context, enrollment_context,
     parse_codes,
 };
 use crate::error::{FieldError, Problem, ServiceError};
@@ -30,7 +30,7 @@ impl Service {
             return Err(ServiceError::DeviceLimit);
         }
         let now = self.clock.now();
-        let id = EnrollmentId::new(new_id("enr"));
+        let id = EnrollmentId::new(crate::secrets::new_id("enr"));
         let secret = random_bytes::<20>();
         self.store
             .create_enrollment(&NewEnrollment {
@@ -149,24 +149,18 @@ impl Service {
             &enrollment.secret_sealed,
             &enrollment_context(enrollment_id.as_str()),
         )?;
-        let Some(later_step) =
-            totp::check_enrolment(&secret, TotpParams::VIRTUAL, first, second, now)
-        else {
-            self.record(
+        let later_step = self
+            .consecutive_codes(
+                &account,
+                &secret,
+                TotpParams::VIRTUAL,
+                (first, second),
+                false,
                 ctx,
-                Some(&account.id),
-                AuditEvent::MfaActivated,
-                AuditOutcome::Failure,
-                "codes_not_consecutive",
             )
             .await?;
-            return Err(ServiceError::field(
-                "code1",
-                Problem::CodesNotConsecutive { hardware: false },
-            ));
-        };
         let device = NewDevice {
-            id: latchkey_domain::DeviceId::new(new_id("mfa")),
+            id: latchkey_domain::DeviceId::new(crate::secrets::new_id("mfa")),
             account_id: account.id.clone(),
             kind: DeviceKind::Virtual,
             name: name.clone(),
@@ -207,5 +201,38 @@ impl Service {
             AssignOutcome::SessionEnded => Err(ServiceError::SignInExpired),
             AssignOutcome::NameTaken => Err(ServiceError::field("name", Problem::DeviceNameTaken)),
         }
+    }
+}
+
+impl Service {
+    /// Two codes read off a device being activated (`hardware`: a token from the inventory):
+    /// the step of the second if they are consecutive codes of `secret`, else the refusal,
+    /// recorded.
+    pub(crate) async fn consecutive_codes(
+        &self,
+        account: &AccountRecord,
+        secret: &[u8],
+        params: TotpParams,
+        (first, second): (totp::Code, totp::Code),
+        hardware: bool,
+        ctx: &RequestContext,
+    ) -> Result<i64, ServiceError> {
+        if let Some(later_step) =
+            totp::check_enrolment(secret, params, first, second, self.clock.now())
+        {
+            return Ok(later_step);
+        }
+        self.record(
+            ctx,
+            Some(&account.id),
+            AuditEvent::MfaActivated,
+            AuditOutcome::Failure,
+            "codes_not_consecutive",
+        )
+        .await?;
+        Err(ServiceError::field(
+            "code1",
+            Problem::CodesNotConsecutive { hardware },
+        ))
     }
 }

@@ -14,12 +14,11 @@ mod removal;
 mod resync;
 
 use latchkey_domain::mfa::{DeviceKind, needs_reauthentication};
-use latchkey_domain::totp::{self, Code};
+use latchkey_domain::totp::Code;
 use latchkey_domain::{AccountId, DeviceId, EnrollmentId, Timestamp};
 
 use crate::Service;
 use crate::error::{FieldError, Problem, ServiceError};
-use crate::secrets::random_bytes;
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, DeviceRecord, NewDevice};
 
@@ -105,11 +104,6 @@ pub(crate) fn device_context(id: &str) -> Vec<u8> {
 
 fn enrollment_context(id: &str) -> Vec<u8> {
     format!("enrollment\0{id}").into_bytes()
-}
-
-fn new_id(prefix: &str) -> String {
-    let bytes = random_bytes::<10>();
-    format!("{prefix}-{}", totp::base32(&bytes).to_lowercase())
 }
 
 fn parse_codes(first: &str, second: &str, digits: u32) -> Result<(Code, Code), ServiceError> {

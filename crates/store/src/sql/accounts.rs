@@ -130,6 +130,27 @@ pub(super) async fn end_what_the_old_password_began(
     Ok(())
 }
 
+/// Sets a new password hash and moves the generation on, so that whatever was checked
+/// against the old password (see `same_password`) cannot land after it.
+pub(super) async fn set_password(
+    tx: &mut Tx,
+    account: &AccountId,
+    password_hash: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
+         password_generation = password_generation + 1 WHERE id = $3",
+    )
+    .bind(password_hash)
+    .bind(now.0)
+    .bind(account.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Locks the account row and says whether its password is still the one checked:
 /// every password change (reset, change, `This wasn't me`) takes the same lock and
 /// moves the generation on, so what follows in this transaction cannot outlive one.
@@ -366,16 +387,7 @@ impl AccountStore for Backend {
         {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
-             password_generation = password_generation + 1 WHERE id = $3",
-        )
-        .bind(password_hash)
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        set_password(&mut tx, account, password_hash, now).await?;
         sqlx::query(
             "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
              AND purpose = $3 AND used_at IS NULL AND invalidated_at IS NULL",
@@ -440,16 +452,7 @@ impl AccountStore for Backend {
             return Ok(false);
         }
         end_what_the_old_password_began(&mut tx, account, now).await?;
-        sqlx::query(
-            "UPDATE accounts SET password_hash = $1, password_changed_at = $2, \
-             password_generation = password_generation + 1 WHERE id = $3",
-        )
-        .bind(password_hash)
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        set_password(&mut tx, account, password_hash, now).await?;
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 \
              AND revoked_at IS NULL AND token_hash <> $3",

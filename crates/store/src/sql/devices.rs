@@ -83,6 +83,24 @@ pub(super) fn device_from_row(row: &DbRow) -> StoreResult<DeviceRecord> {
     })
 }
 
+/// The end of every device activation, once its own checks passed: the device (refused if
+/// its name, or a security key's credential, is taken), the owner's notice, the audit line.
+pub(super) async fn activate_device(
+    mut tx: Tx,
+    device: &NewDevice,
+    credential_id: Option<&str>,
+    outbox: &[NewOutboxMessage],
+    audit: &AuditRecord,
+) -> StoreResult<AssignOutcome> {
+    if !insert_device(&mut tx, device, credential_id).await? {
+        return Ok(AssignOutcome::NameTaken);
+    }
+    insert_outbox(&mut tx, outbox).await?;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await?;
+    Ok(AssignOutcome::Assigned)
+}
+
 /// Inserts an MFA device. `Ok(false)` when a unique rule (an active device's name, a
 /// security key's credential id) refuses it.
 pub(super) async fn insert_device(
@@ -209,13 +227,7 @@ impl DeviceStore for Backend {
         if done.rows_affected() != 1 {
             return Ok(AssignOutcome::EnrollmentGone);
         }
-        if !insert_device(&mut tx, device, None).await? {
-            return Ok(AssignOutcome::NameTaken);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(AssignOutcome::Assigned)
+        activate_device(tx, device, None, outbox, audit).await
     }
 
     async fn resync_device(

@@ -8,8 +8,7 @@ use sqlx::Row;
 
 use super::accounts::lock_account;
 use super::audit::insert_audit;
-use super::devices::{active_device_count, insert_device};
-use super::outbox::insert_outbox;
+use super::devices::{activate_device, active_device_count};
 use super::sessions::session_is_live;
 use super::{Backend, DbRow, commit, corrupt};
 use crate::db_error;
@@ -128,12 +127,6 @@ impl HardwareTokenStore for Backend {
         if bound.rows_affected() != 1 {
             return Ok(AssignOutcome::TokenUnavailable);
         }
-        if !insert_device(&mut tx, device, None).await? {
-            return Ok(AssignOutcome::NameTaken);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(AssignOutcome::Assigned)
+        activate_device(tx, device, None, outbox, audit).await
     }
 }

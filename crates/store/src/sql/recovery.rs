@@ -71,6 +71,24 @@ pub(super) fn flow_from_row(row: &DbRow) -> StoreResult<RecoveryFlowRecord> {
     })
 }
 
+impl Backend {
+    /// The flow a unique key (`query` selects by it) names, if any.
+    async fn one_flow(
+        &self,
+        query: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<RecoveryFlowRecord>> {
+        sqlx::query(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(flow_from_row)
+            .transpose()
+    }
+}
+
 #[async_trait]
 impl RecoveryStore for Backend {
     async fn create_recovery_flow(
@@ -139,17 +157,11 @@ impl RecoveryStore for Backend {
         &self,
         token_hash: &TokenHash,
     ) -> StoreResult<Option<RecoveryFlowRecord>> {
-        sqlx::query(concat!(
-            crate::columns::select_flows!(),
-            " WHERE token_hash = $1"
-        ))
-        .bind(token_hash.as_str())
-        .fetch_optional(&self.pool)
+        self.one_flow(
+            concat!(crate::columns::select_flows!(), " WHERE token_hash = $1"),
+            token_hash.as_str(),
+        )
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(flow_from_row)
-        .transpose()
     }
 
     async fn recovery_flow_by_email_token(
@@ -178,17 +190,14 @@ impl RecoveryStore for Backend {
         &self,
         cancel_token_hash: &TokenHash,
     ) -> StoreResult<Option<RecoveryFlowRecord>> {
-        sqlx::query(concat!(
-            crate::columns::select_flows!(),
-            " WHERE cancel_token_hash = $1"
-        ))
-        .bind(cancel_token_hash.as_str())
-        .fetch_optional(&self.pool)
+        self.one_flow(
+            concat!(
+                crate::columns::select_flows!(),
+                " WHERE cancel_token_hash = $1"
+            ),
+            cancel_token_hash.as_str(),
+        )
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(flow_from_row)
-        .transpose()
     }
 
     async fn record_recovery_email(

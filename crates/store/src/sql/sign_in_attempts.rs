@@ -12,7 +12,7 @@ use super::audit::insert_audit;
 use super::recovery::lift_recovery_block;
 use super::sessions::insert_session;
 use super::throttles::{clear_attempt_source, settle};
-use super::{Backend, commit, corrupt};
+use super::{Backend, Tx, commit, corrupt};
 use crate::db_error;
 
 #[async_trait]
@@ -116,24 +116,46 @@ impl SignInAttemptStore for Backend {
         if consumed.rows_affected() != 1 {
             return Ok(false);
         }
-        let completed = sqlx::query(
-            "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
-             AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
-        )
-        .bind(now.0)
-        .bind(attempt.as_str())
-        .bind(session.account_id.as_str())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if completed.rows_affected() != 1 {
+        if !complete_attempt(&mut tx, attempt, &session.account_id, now).await? {
             return Ok(false);
         }
-        lift_recovery_block(&mut tx, &session.account_id, device_id.as_str()).await?;
-        insert_session(&mut tx, session).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
+        issue_second_factor_session(tx, device_id, session, audit).await?;
         Ok(true)
     }
+}
+
+/// Marks a live sign-in attempt of the account completed; `false` if it expired, was
+/// completed already, or is another account's.
+pub(super) async fn complete_attempt(
+    tx: &mut Tx,
+    attempt: &TokenHash,
+    account: &AccountId,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let completed = sqlx::query(
+        "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
+         AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
+    )
+    .bind(now.0)
+    .bind(attempt.as_str())
+    .bind(account.as_str())
+    .bind(now.0)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(completed.rows_affected() == 1)
+}
+
+/// What every second factor's sign-in commits with its session: a device the owner had
+/// before a `This wasn't me` lifts its block, the session, the audit line.
+pub(super) async fn issue_second_factor_session(
+    mut tx: Tx,
+    device_id: &DeviceId,
+    session: &NewSession,
+    audit: &AuditRecord,
+) -> StoreResult<()> {
+    lift_recovery_block(&mut tx, &session.account_id, device_id.as_str()).await?;
+    insert_session(&mut tx, session).await?;
+    insert_audit(&mut tx, audit).await?;
+    commit(tx).await
 }

@@ -7,11 +7,9 @@ use latchkey_service::store::*;
 use sqlx::Row;
 
 use super::accounts::{lock_account, lock_account_row};
-use super::audit::insert_audit;
-use super::devices::{active_device_count, insert_device};
-use super::outbox::insert_outbox;
-use super::recovery::lift_recovery_block;
-use super::sessions::{insert_session, session_is_live};
+use super::devices::{activate_device, active_device_count};
+use super::sessions::session_is_live;
+use super::sign_in_attempts::{complete_attempt, issue_second_factor_session};
 use super::throttles::clear_attempt_source;
 use super::{Backend, commit};
 use crate::db_error;
@@ -85,13 +83,7 @@ impl WebAuthnStore for Backend {
         if active_device_count(&mut tx, &device.account_id).await? >= max_devices {
             return Ok(AssignOutcome::LimitReached);
         }
-        if !insert_device(&mut tx, device, Some(credential_id)).await? {
-            return Ok(AssignOutcome::NameTaken);
-        }
-        insert_outbox(&mut tx, outbox).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
-        Ok(AssignOutcome::Assigned)
+        activate_device(tx, device, Some(credential_id), outbox, audit).await
     }
 
     async fn complete_security_key_sign_in(
@@ -108,18 +100,7 @@ impl WebAuthnStore for Backend {
         // The account row, then the failure counter, as above.
         lock_account_row(&mut tx, &session.account_id).await?;
         clear_attempt_source(&mut tx, attempt).await?;
-        let completed = sqlx::query(
-            "UPDATE sign_in_attempts SET completed_at = $1 WHERE token_hash = $2 \
-             AND account_id = $3 AND completed_at IS NULL AND expires_at > $4",
-        )
-        .bind(now.0)
-        .bind(attempt.as_str())
-        .bind(session.account_id.as_str())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if completed.rows_affected() != 1 {
+        if !complete_attempt(&mut tx, attempt, &session.account_id, now).await? {
             return Ok(false);
         }
         let updated = sqlx::query(
@@ -140,10 +121,7 @@ impl WebAuthnStore for Backend {
         if updated.rows_affected() != 1 {
             return Ok(false);
         }
-        lift_recovery_block(&mut tx, &session.account_id, device_id.as_str()).await?;
-        insert_session(&mut tx, session).await?;
-        insert_audit(&mut tx, audit).await?;
-        commit(tx).await?;
+        issue_second_factor_session(tx, device_id, session, audit).await?;
         Ok(true)
     }
 }

@@ -86,11 +86,16 @@ pub(super) async fn start(
         ),
         lifetime,
     );
-    Ok((
+    Ok(back_to_recovery(cookie))
+}
+
+/// Back to the recovery page, carrying what the step just set (the flow, the call's code).
+fn back_to_recovery(cookie: String) -> Response {
+    (
         [(header::SET_COOKIE, cookie)],
         Redirect::to("/signin/recovery"),
     )
-        .into_response())
+        .into_response()
 }
 
 pub(super) async fn page(
@@ -167,11 +172,7 @@ pub(super) async fn call(
         ),
         lifetime,
     );
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to("/signin/recovery"),
-    )
-        .into_response())
+    Ok(back_to_recovery(cookie))
 }
 
 pub(super) async fn complete(
