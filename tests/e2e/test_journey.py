@@ -31,7 +31,7 @@ def verify_phone(page, server):
     code = page.locator("#phone-code").inner_text().strip()
     phone = page.context.new_page()
     phone.goto(server.base + "/dev/phone")
-    phone.get_by_role("link", name="Answer").first.click()
+    phone.get_by_role("button", name="Answer").first.click()
     phone.get_by_label("Keypad").fill(code)
     phone.get_by_role("button", name="Send digits").click()
     expect(phone.get_by_text("Your phone number is verified")).to_be_visible()

@@ -136,7 +136,7 @@ def test_on_the_embedded_defaults_the_call_rings_the_built_in_phone(browser, pag
         page.get_by_role("button", name="Call me now").click()
         code = page.locator("#phone-code").inner_text().strip()
         mail.goto(server.base + "/dev/phone")
-        mail.get_by_role("link", name="Answer").first.click(timeout=15_000)
+        mail.get_by_role("button", name="Answer").first.click(timeout=15_000)
         expect(mail.get_by_text("enter the 6 digit code shown on your screen")).to_be_visible()
         mail.get_by_label("Keypad").fill(code)
         mail.get_by_role("button", name="Send digits").click()

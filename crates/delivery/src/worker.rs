@@ -89,7 +89,10 @@ impl OutboxWorker {
             match self.deliver_due().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox: cannot read the queue; will retry"),
+                Err(e) => tracing::warn!(
+                    error = %latchkey_service::error::error_chain(&e),
+                    "outbox: cannot read the queue; will retry"
+                ),
             }
             tokio::select! {
                 _ = self.signal.notified() => {}

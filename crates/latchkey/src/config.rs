@@ -353,8 +353,10 @@ fn twilio(
                     "LATCHKEY_TWILIO_ACCOUNT_SID must be a Twilio account SID (AC followed by 32 characters)"
                 );
             }
-            latchkey_domain::PhoneNumber::parse(&from)
-                .map_err(|e| anyhow::anyhow!("LATCHKEY_TWILIO_FROM: {e}"))?;
+            latchkey_domain::PhoneNumber::parse(&from).map_err(|e| {
+                let words = latchkey_web::wording::problem(&e.into());
+                anyhow::anyhow!("LATCHKEY_TWILIO_FROM: {words}")
+            })?;
             let base = api_base.unwrap_or_else(|| "https://api.twilio.com".to_owned());
             let api_base = url::Url::parse(&base)
                 .with_context(|| format!("LATCHKEY_TWILIO_API_BASE={base:?} is not a URL"))?;

@@ -201,6 +201,19 @@ impl From<HashError> for ServiceError {
     }
 }
 
+/// An error and every source under it, for a log line: a failed query says what failed and
+/// what the database said. Never shown to a client.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 impl ServiceError {
     pub fn field(field: &'static str, problem: impl Into<Problem>) -> Self {
         Self::Invalid(vec![FieldError::new(field, problem)])

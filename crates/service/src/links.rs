@@ -3,7 +3,7 @@
 //! move without an email pointing at its old place.
 
 /// A page an email links to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Link<'a> {
     /// The sign-in page.
     SignIn,
@@ -17,6 +17,20 @@ pub enum Link<'a> {
     RecoveryEmail { token: &'a str },
     /// `This wasn't me` for a recovery flow, with its cancel token.
     CancelRecovery { token: &'a str },
+}
+
+impl std::fmt::Debug for Link<'_> {
+    // Tokens are live credentials; a log shows which page only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SignIn => "SignIn",
+            Self::ForgotPassword => "ForgotPassword",
+            Self::VerifySignUp { .. } => "VerifySignUp",
+            Self::ResetPassword { .. } => "ResetPassword",
+            Self::RecoveryEmail { .. } => "RecoveryEmail",
+            Self::CancelRecovery { .. } => "CancelRecovery",
+        })
+    }
 }
 
 /// Builds absolute URLs for [`Link`]s. Implemented by the web layer.

@@ -179,7 +179,12 @@ impl Service {
         let now: Timestamp = self.clock.now();
         let secret = self.open_secret(&token.secret_sealed, &token_context(serial))?;
         let later_step = self
-            .consecutive_codes(&account, &secret, token.params, (first, second), true, ctx)
+            .consecutive_codes(
+                &account,
+                totp::check_enrolment(&secret, token.params, first, second, now),
+                true,
+                ctx,
+            )
             .await?;
         let id = crate::secrets::new_id("mfa");
         let device = NewDevice {

@@ -36,6 +36,10 @@ struct CsrfField {
     csrf_token: String,
 }
 
+/// A form that carries nothing but its CSRF token: a button that does one thing.
+#[derive(serde::Deserialize)]
+pub(crate) struct EmptyForm {}
+
 /// A URL-encoded form whose CSRF token was checked. Malformed or oversized bodies and bad
 /// tokens become a clear error page and never reach the handler.
 pub(crate) struct ConsoleForm<T>(pub T);

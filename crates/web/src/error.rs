@@ -24,18 +24,7 @@ pub(crate) struct PageError {
     pub retry_after: Option<i64>,
 }
 
-/// An error and every source under it, for the log: a failed query says what failed and what
-/// the database said. Never shown to a client.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
-}
+use latchkey_service::error::error_chain as chain;
 
 /// The problems with a form's fields as one sentence for the page's error banner.
 pub(crate) fn field_messages(fields: Vec<FieldError>) -> String {

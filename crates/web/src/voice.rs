@@ -37,7 +37,7 @@ pub(crate) fn twilio_routes() -> Router<AppState> {
 pub(crate) fn dev_phone_routes() -> Router<AppState> {
     Router::new()
         .route("/dev/phone", get(dev_phone))
-        .route("/dev/phone/{call_id}", get(dev_answer))
+        .route("/dev/phone/{call_id}", post(dev_answer))
         .route("/dev/phone/{call_id}/digits", post(dev_digits))
 }
 
@@ -173,7 +173,6 @@ fn xml_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// TwiML for a script: a prompt gathers six digits and posts them to our gather action.
 /// The words a call speaks, shared by Twilio's `<Say>` and the built-in phone's screen.
 fn words(script: CallScript) -> &'static str {
     match script {
@@ -193,6 +192,7 @@ fn words(script: CallScript) -> &'static str {
     }
 }
 
+/// TwiML for a script: a prompt gathers six digits and posts them to our gather action.
 fn twiml(state: &AppState, call_id: &str, script: CallScript) -> Response {
     let words = xml_escape(words(script));
     let body = if let CallScript::Prompt { attempt, .. } = script {
@@ -333,11 +333,13 @@ async fn dev_call(
     Ok((call, provider))
 }
 
-/// Answering shows what the caller hears, and the keypad.
+/// Answering shows what the caller hears, and the keypad. A POST with the page's CSRF token,
+/// as answering may bind the call: no link or prefetch answers a call.
 async fn dev_answer(
     State(state): State<AppState>,
     page: Page,
     Path(call_id): Path<String>,
+    ConsoleForm(_): ConsoleForm<crate::csrf::EmptyForm>,
 ) -> Result<Response, PageError> {
     let (call, provider) = dev_call(&state, &call_id).await?;
     let script = state.service.answer_call(&call.id, &provider, None).await?;

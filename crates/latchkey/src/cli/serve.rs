@@ -121,7 +121,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                 match service.purge_throttles().await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(counters = n, "purged spent failure counters"),
-                    Err(e) => tracing::warn!(error = %e, "could not purge failure counters"),
+                    Err(e) => tracing::warn!(
+                        error = %latchkey_service::error::error_chain(&e),
+                        "could not purge failure counters"
+                    ),
                 }
             }
         })

@@ -9,7 +9,7 @@ use latchkey_domain::mfa::DeviceKind;
 use super::OutgoingEmail;
 
 /// An email to an account's owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Email {
     /// The sign-up link. It names the phone number (masked) the account will be tied to:
     /// whoever signs up with someone else's address and their own phone would have the
@@ -34,7 +34,7 @@ pub enum Email {
 }
 
 /// What a security notice reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Notice {
     DeviceAdded(AddedDevice),
     /// `last`: the account has no MFA device left.
@@ -81,6 +81,33 @@ pub enum Notice {
         blocked: bool,
         reason: String,
     },
+}
+
+impl std::fmt::Debug for Email {
+    // Links carry live tokens; they never go to a log. The subject says which email it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Email").field(&self.subject()).finish()
+    }
+}
+
+impl std::fmt::Debug for Notice {
+    // Some notices carry a live link (`This wasn't me`, the email verification).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::DeviceAdded(_) => "DeviceAdded",
+            Self::DeviceRemoved { .. } => "DeviceRemoved",
+            Self::DeviceResynced { .. } => "DeviceResynced",
+            Self::ReusedCode => "ReusedCode",
+            Self::SignUpWithTakenEmail => "SignUpWithTakenEmail",
+            Self::RecoveryEmail { .. } => "RecoveryEmail",
+            Self::RecoveryStarted { .. } => "RecoveryStarted",
+            Self::RecoverySignedIn { .. } => "RecoverySignedIn",
+            Self::RecoveryReported { .. } => "RecoveryReported",
+            Self::OperatorUnblocked { .. } => "OperatorUnblocked",
+            Self::OperatorReset { .. } => "OperatorReset",
+        };
+        f.write_str(kind)
+    }
 }
 
 /// The device a [`Notice::DeviceAdded`] is about.
@@ -334,10 +361,17 @@ mod tests {
 
     #[test]
     fn reset_email_says_mfa_stays_on() {
-        let mail = Email::ResetPassword {
+        let email = Email::ResetPassword {
             link: "https://x/reset?token=abc".to_owned(),
-        }
-        .render("a@example.com", "Acme");
+        };
+        // Links are live credentials: a log line of the message never shows one.
+        assert!(!format!("{email:?}").contains("token=abc"));
+        let notice = Notice::RecoveryStarted {
+            cancel: "https://x/recovery/cancel?token=abc".to_owned(),
+        };
+        assert!(!format!("{notice:?}").contains("token=abc"));
+        assert!(!format!("{:?}", crate::Link::ResetPassword { token: "abc" }).contains("abc"));
+        let mail = email.render("a@example.com", "Acme");
         for part in [&mail.text, &mail.html] {
             assert!(part.contains("does not turn off multi-factor authentication"));
         }

@@ -26,7 +26,6 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
-/// A uniformly random integer below `bound`, by rejection sampling (no modulo bias).
 /// A fresh identifier: `prefix`, a dash, and 80 random bits in lowercase base32
 /// (`mfa-…`, `enr-…`, `call-…`).
 pub fn new_id(prefix: &str) -> String {
@@ -37,6 +36,7 @@ pub fn new_id(prefix: &str) -> String {
     )
 }
 
+/// A uniformly random integer below `bound`, by rejection sampling (no modulo bias).
 pub fn random_below(bound: u64) -> u64 {
     assert!(bound > 0);
     let zone = u64::MAX - (u64::MAX % bound);

@@ -152,9 +152,7 @@ impl Service {
         let later_step = self
             .consecutive_codes(
                 &account,
-                &secret,
-                TotpParams::VIRTUAL,
-                (first, second),
+                totp::check_enrolment(&secret, TotpParams::VIRTUAL, first, second, now),
                 false,
                 ctx,
             )
@@ -205,21 +203,17 @@ impl Service {
 }
 
 impl Service {
-    /// Two codes read off a device being activated (`hardware`: a token from the inventory):
-    /// the step of the second if they are consecutive codes of `secret`, else the refusal,
-    /// recorded.
+    /// What `totp::check_enrolment` found for two codes read off a device being activated
+    /// (`hardware`: a token from the inventory): the step of the second if they were
+    /// consecutive, else the refusal, recorded.
     pub(crate) async fn consecutive_codes(
         &self,
         account: &AccountRecord,
-        secret: &[u8],
-        params: TotpParams,
-        (first, second): (totp::Code, totp::Code),
+        found: Option<i64>,
         hardware: bool,
         ctx: &RequestContext,
     ) -> Result<i64, ServiceError> {
-        if let Some(later_step) =
-            totp::check_enrolment(secret, params, first, second, self.clock.now())
-        {
+        if let Some(later_step) = found {
             return Ok(later_step);
         }
         self.record(

@@ -6,6 +6,7 @@
 //! server keeps an HMAC). While waiting on the email link or the call, the page refreshes
 //! itself every few seconds (a `<meta>` refresh: no JavaScript), and a reload works too.
 
+use crate::csrf::EmptyForm;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
@@ -64,9 +65,6 @@ fn flow_cookie(state: &AppState, headers: &HeaderMap) -> String {
 fn with_max_age(cookie: String, seconds: i64) -> String {
     format!("{cookie}; Max-Age={seconds}")
 }
-
-#[derive(serde::Deserialize)]
-pub(super) struct EmptyForm {}
 
 pub(super) async fn start(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 //! The email step makes no database query, and the password step answers an unknown email
 //! exactly as it answers a wrong password: same page, same status, no cookie.
 
+use crate::csrf::EmptyForm;
 use crate::wording::CODE_DENIED;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -132,7 +133,7 @@ pub(super) async fn email_submit(
             render(&EmailStep {
                 page,
                 email: form.email,
-                email_error: Some(e.to_string()),
+                email_error: Some(crate::wording::problem(&e.into())),
             }),
         )
             .into_response(),
@@ -202,9 +203,6 @@ pub(super) async fn password_submit(
         Err(other) => Err(other.into()),
     }
 }
-
-#[derive(serde::Deserialize)]
-pub(super) struct EmptyForm {}
 
 pub(super) async fn sign_out(
     State(state): State<AppState>,

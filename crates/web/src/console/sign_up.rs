@@ -3,6 +3,7 @@
 //! Following the link shows a confirmation button rather than verifying on `GET`: mail
 //! scanners and link previews open links, and a `GET` must never change state.
 
+use crate::csrf::EmptyForm;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -263,9 +264,6 @@ pub(super) async fn phone_page(
     })
     .into_response())
 }
-
-#[derive(serde::Deserialize)]
-pub(super) struct EmptyForm {}
 
 pub(super) async fn phone_call(
     State(state): State<AppState>,

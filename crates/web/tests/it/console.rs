@@ -378,6 +378,25 @@ async fn forms_without_a_valid_csrf_token_or_from_another_origin_change_nothing(
 }
 
 #[tokio::test]
+async fn a_malformed_email_on_the_sign_in_page_is_explained_in_words() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    for (typed, words) in [
+        (
+            "not-an-email",
+            "Enter a valid email address, such as name@example.com.",
+        ),
+        ("", "Enter an email address."),
+    ] {
+        let page = browser
+            .submit("/signin", "/signin", &[("email", typed)])
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{typed:?}");
+        assert!(page.body.contains(words), "{typed:?}: {}", page.body);
+    }
+}
+
+#[tokio::test]
 async fn bad_sign_up_input_is_explained_per_field_and_creates_nothing() {
     let app = TestApp::sqlite().await;
     let mut browser = app.browser();

@@ -490,14 +490,16 @@ impl Page {
 pub async fn key_on_dev_phone(app: &TestApp, browser: &mut Browser, digits: &str) -> Page {
     app.deliver().await;
     let phone = browser.get("/dev/phone").await;
-    let marker = "href=\"/dev/phone/";
+    let marker = "action=\"/dev/phone/";
     let start = phone
         .body
         .find(marker)
         .unwrap_or_else(|| panic!("no ringing call:\n{}", phone.body))
         + marker.len();
     let call_id = phone.body[start..start + phone.body[start..].find('"').unwrap()].to_owned();
-    let answered = browser.get(&format!("/dev/phone/{call_id}")).await;
+    let answered = browser
+        .submit("/password/forgot", &format!("/dev/phone/{call_id}"), &[])
+        .await;
     assert!(
         answered
             .body

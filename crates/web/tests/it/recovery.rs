@@ -442,11 +442,20 @@ async fn wrong_digits_are_bounded_counted_and_a_new_call_does_not_reset_the_coun
         let phone = browser.get("/dev/phone").await;
         assert!(phone.body.contains("ringing"));
         let call_id = app.service.dev_calls().await.unwrap()[0].id.clone();
+        // Only the page's own form answers: not a link, a prefetch or another site's form.
+        let path = format!("/dev/phone/{call_id}");
+        assert_eq!(
+            browser.get(&path).await.status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(browser.post(&path, &[]).await.status, StatusCode::FORBIDDEN);
         for expected in [
             "That code is not correct. Enter",
             "no attempts left on this call",
         ] {
-            let page = browser.get(&format!("/dev/phone/{call_id}")).await;
+            let page = browser
+                .submit("/password/forgot", &format!("/dev/phone/{call_id}"), &[])
+                .await;
             let keyed = browser
                 .post(
                     &format!("/dev/phone/{call_id}/digits"),
@@ -460,7 +469,9 @@ async fn wrong_digits_are_bounded_counted_and_a_new_call_does_not_reset_the_coun
             assert!(keyed.body.contains(expected), "{expected}: {}", keyed.body);
         }
         // The call is over: even the right code on it changes nothing.
-        let page = browser.get(&format!("/dev/phone/{call_id}")).await;
+        let page = browser
+            .submit("/password/forgot", &format!("/dev/phone/{call_id}"), &[])
+            .await;
         assert!(page.body.contains("no longer valid"));
         let account = app
             .store
