@@ -172,24 +172,6 @@ pub(super) async fn same_password(
     Ok(current == password_generation)
 }
 
-impl Backend {
-    /// The account a unique key (`query` selects by it) names, if any.
-    async fn one_account(
-        &self,
-        query: &'static str,
-        key: &str,
-    ) -> StoreResult<Option<AccountRecord>> {
-        sqlx::query(query)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
-            .as_ref()
-            .map(account_from_row)
-            .transpose()
-    }
-}
-
 #[async_trait]
 impl AccountStore for Backend {
     async fn ping(&self) -> StoreResult<()> {
@@ -252,17 +234,19 @@ impl AccountStore for Backend {
     }
 
     async fn account_by_email(&self, email: &EmailAddress) -> StoreResult<Option<AccountRecord>> {
-        self.one_account(
+        self.one(
             concat!(crate::columns::select_accounts!(), " WHERE email = $1"),
             email.as_str(),
+            account_from_row,
         )
         .await
     }
 
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<AccountRecord>> {
-        self.one_account(
+        self.one(
             concat!(crate::columns::select_accounts!(), " WHERE id = $1"),
             id.as_str(),
+            account_from_row,
         )
         .await
     }

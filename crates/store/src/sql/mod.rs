@@ -37,6 +37,26 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
+impl Backend {
+    /// The record a unique key names, if any: `query` selects by the key, `read` reads the
+    /// row.
+    async fn one<T>(
+        &self,
+        query: &'static str,
+        key: &str,
+        read: fn(&DbRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        sqlx::query(query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+}
+
 async fn commit(tx: Tx) -> StoreResult<()> {
     tx.commit().await.map_err(db_error)
 }

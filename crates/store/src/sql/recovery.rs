@@ -71,24 +71,6 @@ pub(super) fn flow_from_row(row: &DbRow) -> StoreResult<RecoveryFlowRecord> {
     })
 }
 
-impl Backend {
-    /// The flow a unique key (`query` selects by it) names, if any.
-    async fn one_flow(
-        &self,
-        query: &'static str,
-        key: &str,
-    ) -> StoreResult<Option<RecoveryFlowRecord>> {
-        sqlx::query(query)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
-            .as_ref()
-            .map(flow_from_row)
-            .transpose()
-    }
-}
-
 #[async_trait]
 impl RecoveryStore for Backend {
     async fn create_recovery_flow(
@@ -157,9 +139,10 @@ impl RecoveryStore for Backend {
         &self,
         token_hash: &TokenHash,
     ) -> StoreResult<Option<RecoveryFlowRecord>> {
-        self.one_flow(
+        self.one(
             concat!(crate::columns::select_flows!(), " WHERE token_hash = $1"),
             token_hash.as_str(),
+            flow_from_row,
         )
         .await
     }
@@ -190,12 +173,13 @@ impl RecoveryStore for Backend {
         &self,
         cancel_token_hash: &TokenHash,
     ) -> StoreResult<Option<RecoveryFlowRecord>> {
-        self.one_flow(
+        self.one(
             concat!(
                 crate::columns::select_flows!(),
                 " WHERE cancel_token_hash = $1"
             ),
             cancel_token_hash.as_str(),
+            flow_from_row,
         )
         .await
     }
