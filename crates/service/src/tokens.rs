@@ -19,13 +19,35 @@ pub struct ImportReport {
     pub imported: Vec<String>,
 }
 
+/// A key package an import refused, and why. The CLI words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedPackage {
+    /// The package's place in the file, from 1.
+    pub index: usize,
+    pub serial: Option<String>,
+    pub why: PackageRefusal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageRefusal {
+    /// The package itself cannot be used (the reader says why).
+    Unreadable(latchkey_pskc::PackageError),
+    /// Its serial appears more than once in the file.
+    RepeatedInFile,
+    /// A token with its serial is in the inventory already.
+    InInventory,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
     File(#[from] latchkey_pskc::FileError),
-    /// One line per refused key package; nothing was imported.
-    #[error("nothing was imported:\n{}", .0.join("\n"))]
-    Packages(Vec<String>),
+    /// Every refused key package; nothing was imported.
+    #[error("{} key packages were refused; nothing was imported", .0.len())]
+    Packages(Vec<RefusedPackage>),
+    /// A serial of the file was imported by another import meanwhile; nothing was imported.
+    #[error("a serial was imported meanwhile; nothing was imported")]
+    ImportedMeanwhile,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -47,17 +69,16 @@ impl Service {
         let mut tokens = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for package in &packages {
-            let label = match &package.serial {
-                Some(serial) => format!("key package {} (serial {serial})", package.index),
-                None => format!("key package {}", package.index),
+            let refuse = |why| RefusedPackage {
+                index: package.index,
+                serial: package.serial.clone(),
+                why,
             };
             match &package.result {
-                Err(problem) => problems.push(format!("{label}: {problem}")),
+                Err(problem) => problems.push(refuse(PackageRefusal::Unreadable(problem.clone()))),
                 Ok(token) => {
                     if !seen.insert(token.serial.clone()) {
-                        problems.push(format!(
-                            "{label}: the serial appears more than once in the file"
-                        ));
+                        problems.push(refuse(PackageRefusal::RepeatedInFile));
                     } else if self
                         .store
                         .hardware_token(&token.serial)
@@ -65,9 +86,7 @@ impl Service {
                         .map_err(ServiceError::from)?
                         .is_some()
                     {
-                        problems.push(format!(
-                            "{label}: a token with this serial is already in the inventory"
-                        ));
+                        problems.push(refuse(PackageRefusal::InInventory));
                     } else {
                         let algorithm =
                             TotpAlgorithm::parse(&token.hash).unwrap_or(TotpAlgorithm::Sha1);
@@ -99,8 +118,10 @@ impl Service {
             &format!("{} tokens", tokens.len()),
         );
         match self.store.import_tokens(&tokens, &audit).await {
-            Ok(()) => Ok(ImportReport { imported: tokens.into_iter().map(|t| t.serial).collect() }),
-            Err(crate::StoreError::Conflict(_)) => Err(ImportError::Packages(vec!["a serial was imported by someone else meanwhile; nothing was imported, run the import again".to_owned()])),
+            Ok(()) => Ok(ImportReport {
+                imported: tokens.into_iter().map(|t| t.serial).collect(),
+            }),
+            Err(crate::StoreError::Conflict(_)) => Err(ImportError::ImportedMeanwhile),
             Err(other) => Err(ServiceError::from(other).into()),
         }
     }

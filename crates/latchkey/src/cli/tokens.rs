@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 use super::wiring::Parts;
 use crate::config::Config;
+use latchkey_service::tokens::{ImportError, PackageRefusal, RefusedPackage};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokensCommand {
@@ -32,10 +33,17 @@ pub(crate) async fn run(action: TokensCommand, config: &Config) -> anyhow::Resul
                 None => None,
             };
             let parts = Parts::open(config).await?;
-            let report = parts
-                .service
-                .import_tokens(&document, key.as_deref())
-                .await?;
+            let report = match parts.service.import_tokens(&document, key.as_deref()).await {
+                Ok(report) => report,
+                Err(ImportError::Packages(refused)) => {
+                    let lines: Vec<String> = refused.iter().map(refusal_line).collect();
+                    bail!("nothing was imported:\n{}", lines.join("\n"));
+                }
+                Err(ImportError::ImportedMeanwhile) => bail!(
+                    "a serial was imported by someone else meanwhile; nothing was imported, run the import again"
+                ),
+                Err(other) => return Err(other.into()),
+            };
             for serial in &report.imported {
                 println!("imported {serial}");
             }
@@ -94,5 +102,46 @@ fn algorithm_name(algorithm: latchkey_domain::totp::TotpAlgorithm) -> &'static s
         TotpAlgorithm::Sha1 => "SHA1",
         TotpAlgorithm::Sha256 => "SHA256",
         TotpAlgorithm::Sha512 => "SHA512",
+    }
+}
+
+/// One refused key package, for the operator.
+fn refusal_line(refused: &RefusedPackage) -> String {
+    let label = match &refused.serial {
+        Some(serial) => format!("key package {} (serial {serial})", refused.index),
+        None => format!("key package {}", refused.index),
+    };
+    match &refused.why {
+        PackageRefusal::Unreadable(problem) => format!("{label}: {problem}"),
+        PackageRefusal::RepeatedInFile => {
+            format!("{label}: the serial appears more than once in the file")
+        }
+        PackageRefusal::InInventory => {
+            format!("{label}: a token with this serial is already in the inventory")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_package_is_named_by_place_and_serial_with_the_reason() {
+        let line = |serial: Option<&str>, why| {
+            refusal_line(&RefusedPackage {
+                index: 2,
+                serial: serial.map(str::to_owned),
+                why,
+            })
+        };
+        assert_eq!(
+            line(Some("SN-3"), PackageRefusal::RepeatedInFile),
+            "key package 2 (serial SN-3): the serial appears more than once in the file"
+        );
+        assert_eq!(
+            line(None, PackageRefusal::InInventory),
+            "key package 2: a token with this serial is already in the inventory"
+        );
     }
 }

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use latchkey_domain::Duration;
 use latchkey_domain::totp::{TotpAlgorithm, TotpParams, code_at};
+use latchkey_service::tokens::{ImportError, PackageRefusal, RefusedPackage};
 
 use crate::harness::{Browser, PASSWORD, TestApp};
 use crate::mfa::{device_ids, password_step, submit_code};
@@ -198,15 +199,15 @@ async fn unknown_or_taken_serials_and_bad_codes_create_nothing() {
 async fn imports_report_every_problem_and_import_nothing() {
     let app = TestApp::sqlite().await;
     app.service.import_tokens(PLAIN_SHA256, None).await.unwrap();
-    let again = app
-        .service
-        .import_tokens(PLAIN_SHA256, None)
-        .await
-        .unwrap_err()
-        .to_string();
+    let again = app.service.import_tokens(PLAIN_SHA256, None).await;
+    let Err(ImportError::Packages(refused)) = again else {
+        panic!("{again:?}");
+    };
     assert!(
-        again.contains("SN-0002") && again.contains("already in the inventory"),
-        "{again}"
+        refused
+            .iter()
+            .any(|r| r.serial.as_deref() == Some("SN-0002") && r.why == PackageRefusal::InInventory),
+        "{refused:?}"
     );
     let no_key = app
         .service
@@ -226,15 +227,17 @@ async fn imports_report_every_problem_and_import_nothing() {
                 ..doubled.find("</pskc:KeyContainer>").unwrap()]
         ),
     );
-    let report = app
-        .service
-        .import_tokens(doubled.as_bytes(), None)
-        .await
-        .unwrap_err()
-        .to_string();
+    let report = app.service.import_tokens(doubled.as_bytes(), None).await;
+    let Err(ImportError::Packages(refused)) = report else {
+        panic!("{report:?}");
+    };
     assert!(
-        report.contains("key package 2 (serial SN-0003): the serial appears more than once"),
-        "{report}"
+        refused.contains(&RefusedPackage {
+            index: 2,
+            serial: Some("SN-0003".to_owned()),
+            why: PackageRefusal::RepeatedInFile,
+        }),
+        "{refused:?}"
     );
     assert_eq!(
         app.service.hardware_tokens().await.unwrap().len(),
