@@ -278,21 +278,38 @@ mod tests {
         })
     }
 
+    /// Queues `count` waiters of `priority`, labelled `"{prefix} {n}"`, one at a time, each
+    /// seen waiting before the next arrives, so their order of arrival is known.
+    async fn queue_waiters(
+        slots: &Arc<Slots>,
+        priority: Priority,
+        prefix: &str,
+        count: usize,
+        order: &Arc<Mutex<Vec<String>>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for n in 0..count {
+            tasks.push(spawn_waiter(
+                slots,
+                priority,
+                &format!("{prefix} {n}"),
+                order,
+            ));
+            until(slots, |(_, known, normal)| match priority {
+                Priority::KnownDevice => known == n + 1,
+                Priority::Normal => normal == n + 1,
+            })
+            .await;
+        }
+        tasks
+    }
+
     #[tokio::test]
     async fn a_known_device_is_served_before_earlier_normal_waiters() {
         let slots = Slots::new(1, QueueLimits::default());
         let held = slots.acquire(Priority::Normal).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for n in 0..3 {
-            tasks.push(spawn_waiter(
-                &slots,
-                Priority::Normal,
-                &format!("normal {n}"),
-                &order,
-            ));
-            until(&slots, |(_, _, normal)| normal == n + 1).await;
-        }
+        let tasks = queue_waiters(&slots, Priority::Normal, "normal", 3, &order).await;
         let known = spawn_waiter(&slots, Priority::KnownDevice, "known", &order);
         until(&slots, |(_, known, _)| known == 1).await;
         drop(held);
@@ -316,31 +333,14 @@ mod tests {
             slots.acquire(Priority::Normal).await.unwrap(),
         ];
         let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for n in 0..2 {
-            tasks.push(spawn_waiter(
-                &slots,
-                Priority::Normal,
-                &format!("normal {n}"),
-                &order,
-            ));
-            until(&slots, |(_, _, normal)| normal == n + 1).await;
-        }
+        let mut tasks = queue_waiters(&slots, Priority::Normal, "normal", 2, &order).await;
         assert!(!slots.has_room(Priority::Normal));
         assert!(matches!(
             acquire_now(&slots, Priority::Normal),
             Poll::Ready(Err(QueueFull))
         ));
         assert_eq!(waiting(&slots), (0, 0, 2), "the refusal left no waiter");
-        for n in 0..4 {
-            tasks.push(spawn_waiter(
-                &slots,
-                Priority::KnownDevice,
-                &format!("known {n}"),
-                &order,
-            ));
-            until(&slots, |(_, known, _)| known == n + 1).await;
-        }
+        tasks.extend(queue_waiters(&slots, Priority::KnownDevice, "known", 4, &order).await);
         assert!(matches!(
             acquire_now(&slots, Priority::KnownDevice),
             Poll::Ready(Err(QueueFull))
