@@ -159,7 +159,7 @@ impl Service {
         let decision = match (decision, checked) {
             (CodeDecision::Complete { step }, Some((device, _))) => {
                 let (session_token, session) =
-                    self.full_session_to_issue(&account, Some(&device.id), ctx);
+                    self.full_session_to_issue(&account, Some(&device.id), now, ctx);
                 let audit = self.audit(
                     ctx,
                     Some(&account.id),

@@ -403,7 +403,7 @@ impl Service {
             &account,
             SessionKind::AlternativeFactors,
             None,
-            now + policy.session_lifetime,
+            (now, now + policy.session_lifetime),
             ctx,
         );
         let mail = self.recovery_notice(

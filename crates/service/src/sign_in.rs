@@ -22,7 +22,7 @@ use crate::store::{AccountRecord, NewSession, SessionStart};
 use crate::{RequestContext, Service};
 
 /// A session handed to a client. The token is the only copy: storage keeps its hash.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IssuedSession {
     pub token: SecretToken,
     pub account_id: AccountId,
@@ -31,6 +31,17 @@ pub struct IssuedSession {
     /// the console keeps it in a long-lived cookie, API clients send it with their next
     /// sign-in.
     pub device_token: String,
+}
+
+impl std::fmt::Debug for IssuedSession {
+    // Both tokens are credentials (the known-device token lets its holder past the
+    // throttling of strangers); a log line names the account only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSession")
+            .field("account_id", &self.account_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -56,14 +67,15 @@ pub struct PendingMfa {
 }
 
 impl Service {
-    /// The row of a session about to be issued to this client for `account`, and its token
-    /// (the only copy). The session the browser presented is replaced by it (rotated).
+    /// The row of a session about to be issued to this client for `account` at `now`, and
+    /// its token (the only copy). The session the browser presented is replaced by it
+    /// (rotated).
     pub(crate) fn session_to_issue(
         &self,
         account: &AccountRecord,
         kind: SessionKind,
         mfa_device_id: Option<&latchkey_domain::DeviceId>,
-        expires_at: Timestamp,
+        (now, expires_at): (Timestamp, Timestamp),
         ctx: &RequestContext,
     ) -> (SecretToken, NewSession) {
         let token = SecretToken::generate();
@@ -72,7 +84,7 @@ impl Service {
             account_id: account.id.clone(),
             kind,
             mfa_device_id: mfa_device_id.cloned(),
-            created_at: self.clock.now(),
+            created_at: now,
             expires_at,
             client_addr: ctx.client_addr.clone(),
             user_agent: ctx.user_agent.clone(),
@@ -86,10 +98,17 @@ impl Service {
         &self,
         account: &AccountRecord,
         mfa_device_id: Option<&latchkey_domain::DeviceId>,
+        now: Timestamp,
         ctx: &RequestContext,
     ) -> (SecretToken, NewSession) {
-        let expires_at = self.config.sessions.expires_at(self.clock.now());
-        self.session_to_issue(account, SessionKind::Full, mfa_device_id, expires_at, ctx)
+        let expires_at = self.config.sessions.expires_at(now);
+        self.session_to_issue(
+            account,
+            SessionKind::Full,
+            mfa_device_id,
+            (now, expires_at),
+            ctx,
+        )
     }
 
     /// What the client is handed once the store has issued `session`: its token and the
@@ -107,7 +126,7 @@ impl Service {
             device_token: self.known_device_token(
                 &account.email,
                 account.password_generation,
-                self.clock.now(),
+                session.created_at,
             ),
         }
     }
@@ -240,7 +259,7 @@ impl Service {
                 devices: devices.iter().map(crate::mfa::DeviceView::from).collect(),
             }));
         }
-        let (token, session) = self.full_session_to_issue(&account, None, ctx);
+        let (token, session) = self.full_session_to_issue(&account, None, now, ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),
@@ -292,5 +311,24 @@ impl Service {
         )
         .await?;
         Ok(SignInOutcome::Denied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issued_session_never_prints_its_tokens() {
+        let issued = IssuedSession {
+            token: SecretToken::generate(),
+            account_id: AccountId::from_random(7),
+            expires_at: Timestamp(1),
+            device_token: "known-device-secret".to_owned(),
+        };
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains("known-device-secret"), "{shown}");
+        assert!(!shown.contains(issued.token.expose()), "{shown}");
+        assert!(shown.contains(&issued.account_id.to_string()), "{shown}");
     }
 }

@@ -333,7 +333,8 @@ impl Service {
         };
         key.update_credential(&result);
         let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let (session_token, session) = self.full_session_to_issue(&account, Some(&device_id), ctx);
+        let (session_token, session) =
+            self.full_session_to_issue(&account, Some(&device_id), self.clock.now(), ctx);
         let audit = self.audit(
             ctx,
             Some(&account.id),

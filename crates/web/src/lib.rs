@@ -40,7 +40,7 @@ pub use voice::twilio_signature;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Settings the HTTP layer needs beyond the service's.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebConfig {
     /// `LATCHKEY_PUBLIC_URL`: its origin is the only one allowed to post forms, and its
     /// scheme decides whether cookies are `Secure` with the `__Host-` prefix.
@@ -67,6 +67,22 @@ pub struct WebConfig {
     /// `LATCHKEY_TRUSTED_PROXIES`: peers whose forwarding headers say who the client is.
     /// Empty: the client is always the TCP peer.
     pub trusted_proxies: TrustedProxies,
+}
+
+impl std::fmt::Debug for WebConfig {
+    // Twilio's auth token signs webhooks: a log line says whether it is set, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("public_url", &self.public_url.as_str())
+            .field("dev_mailbox", &self.dev_mailbox)
+            .field("dev_providers_exposed", &self.dev_providers_exposed)
+            .field(
+                "twilio_auth_token",
+                &self.twilio_auth_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("twilio_from", &self.twilio_from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The pause before a 429 or an overload 503: long enough that a client retrying at once sends one request a

@@ -248,10 +248,12 @@ pub(crate) async fn dev_pages_stay_local(
         let forwarded = FORWARDING
             .iter()
             .any(|name| req.headers().contains_key(*name));
-        let remote = req
+        // A request whose peer is unknown (a server set up without connection info) is
+        // treated as remote: these pages open only for a peer known to be this machine.
+        let remote = !req
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .is_some_and(|info| !info.0.ip().to_canonical().is_loopback());
+            .is_some_and(|info| info.0.ip().to_canonical().is_loopback());
         if forwarded || remote {
             tracing::warn!(path = %req.uri().path(), "refused a built-in provider page to a client that is not on this machine");
             return PageError::not_found().into_response();

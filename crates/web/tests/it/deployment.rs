@@ -119,3 +119,38 @@ async fn the_built_in_providers_refuse_requests_that_came_through_a_proxy() {
         }
     }
 }
+
+/// A client on another machine, or a peer the server was not told (set up without
+/// connection info), never reaches the built-in mailbox and phone.
+#[tokio::test]
+async fn the_built_in_providers_answer_only_a_peer_known_to_be_this_machine() {
+    let app = crate::harness::TestApp::sqlite().await;
+    let mut browser = app.browser();
+    for path in ["/dev/mailbox", "/dev/phone"] {
+        let remote = {
+            let mut request = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([203, 0, 113, 9], 40000)),
+            ));
+            request
+        };
+        assert_eq!(
+            browser.send(remote).await.status,
+            axum::http::StatusCode::NOT_FOUND,
+            "{path} from another machine"
+        );
+        let unknown = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let answer = tower::ServiceExt::oneshot(app.router.clone(), unknown)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            axum::http::StatusCode::NOT_FOUND,
+            "{path} from an unknown peer"
+        );
+    }
+}

@@ -354,7 +354,17 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub async fn send(&mut self, request: Request<Body>) -> Page {
+    pub async fn send(&mut self, mut request: Request<Body>) -> Page {
+        // As `serve` does: the peer's address, this machine's unless a test says otherwise.
+        if request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_none()
+        {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            ));
+        }
         let response: Response<Body> = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
