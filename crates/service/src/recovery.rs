@@ -12,7 +12,7 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::email::Notice;
 use crate::error::ServiceError;
-use crate::secrets::{SecretToken, random_bytes};
+use crate::secrets::SecretToken;
 use crate::sign_in::IssuedSession;
 use crate::store::{
     AccountRecord, CallPurpose, CallStatus, Completion, FlowStart, NewRecoveryFlow, RecoveryEmail,
@@ -145,10 +145,7 @@ impl Service {
             return Err(ServiceError::RecoveryBlocked);
         }
         let flow_token = SecretToken::generate();
-        let id = format!(
-            "rec-{}",
-            latchkey_domain::totp::base32(&random_bytes::<10>()).to_lowercase()
-        );
+        let id = crate::secrets::new_id("rec");
         let expires_at = self.config.recovery.expires_at(now);
         let mail = self.recovery_notice(
             &account,

@@ -10,6 +10,7 @@
 //! only replace devices. Features that send browsers to sign in (signing in to other
 //! applications) put their continuation here.
 
+use crate::links::paths;
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -60,7 +61,7 @@ impl ReturnTo {
         if path.len() > MAX_LEN {
             return None;
         }
-        let sign_in_page = path == "/signin"
+        let sign_in_page = path == paths::SIGN_IN
             || path.starts_with("/signin/")
             || path.starts_with("/signin?")
             || path.starts_with("/signout");
@@ -109,7 +110,7 @@ pub(crate) fn sign_in_link(state: &AppState, path_and_query: &str) -> String {
             "/signin?return_to={}",
             url::form_urlencoded::byte_serialize(to.as_str().as_bytes()).collect::<String>()
         ),
-        _ => "/signin".to_owned(),
+        _ => paths::SIGN_IN.to_owned(),
     }
 }
 

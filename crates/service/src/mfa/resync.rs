@@ -48,7 +48,7 @@ impl Service {
         let devices = self.store.mfa_devices(&account.id).await?;
         let Some(device) = devices
             .iter()
-            .find(|d| d.id == latchkey_domain::DeviceId::new(device_id) && d.kind.uses_codes())
+            .find(|d| d.id == device_id && d.kind.uses_codes())
         else {
             return Err(ServiceError::field("device", Problem::UnknownDevice));
         };

@@ -164,14 +164,12 @@ impl CallStore for Backend {
     }
 
     async fn call(&self, id: &CallId) -> StoreResult<Option<CallRecord>> {
-        sqlx::query(concat!(crate::columns::select_calls!(), " WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?
-            .as_ref()
-            .map(call_from_row)
-            .transpose()
+        self.one(
+            concat!(crate::columns::select_calls!(), " WHERE id = $1"),
+            id.as_str(),
+            call_from_row,
+        )
+        .await
     }
 
     async fn latest_call(&self, flow_id: &str) -> StoreResult<Option<CallRecord>> {

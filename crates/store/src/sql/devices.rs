@@ -103,7 +103,7 @@ pub(super) async fn activate_device(
 
 /// Inserts an MFA device. `Ok(false)` when a unique rule (an active device's name, a
 /// security key's credential id) refuses it.
-pub(super) async fn insert_device(
+async fn insert_device(
     tx: &mut Tx,
     device: &NewDevice,
     credential_id: Option<&str>,

@@ -83,18 +83,14 @@ impl HardwareTokenStore for Backend {
     }
 
     async fn hardware_token(&self, serial: &str) -> StoreResult<Option<HardwareTokenRecord>> {
-        sqlx::query(
+        self.one(
             "SELECT t.serial, t.manufacturer, t.algorithm, t.digits, t.period, t.secret_sealed, \
              t.imported_at, t.device_id, d.account_id FROM hardware_tokens t \
              LEFT JOIN mfa_devices d ON d.id = t.device_id WHERE t.serial = $1",
+            serial,
+            token_from_row,
         )
-        .bind(serial)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(token_from_row)
-        .transpose()
     }
 
     async fn assign_hardware_device(

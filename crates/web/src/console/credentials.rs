@@ -1,5 +1,6 @@
 //! `Security credentials`: the account and its MFA devices (journey step 8).
 
+use crate::links::paths;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,7 +22,7 @@ use latchkey_service::ServiceError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console/security-credentials", get(page))
+        .route(crate::return_to::DEFAULT, get(page))
         .route(
             "/console/password",
             get(password_page).post(password_submit),
@@ -73,7 +74,7 @@ pub(super) async fn page(
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
     let Some(account) = state.service.account(&session.account_id).await? else {
-        return Ok(Redirect::to("/signin").into_response());
+        return Ok(Redirect::to(paths::SIGN_IN).into_response());
     };
     let devices = state.service.devices(&account.id).await?;
     page.signed_in_as = Some(account.email.to_string());

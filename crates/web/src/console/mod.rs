@@ -85,7 +85,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/", get(home))
         .route(
             "/console",
-            get(|| async { Redirect::to("/console/security-credentials") }),
+            get(|| async { Redirect::to(crate::return_to::DEFAULT) }),
         )
         .merge(sign_in::routes())
         .merge(recovery::routes())
@@ -103,8 +103,8 @@ pub(crate) fn dev_routes() -> Router<AppState> {
 
 async fn home(MaybeSignedIn(session): MaybeSignedIn) -> Response {
     match session {
-        Some(_) => Redirect::to("/console/security-credentials").into_response(),
-        None => Redirect::to("/signin").into_response(),
+        Some(_) => Redirect::to(crate::return_to::DEFAULT).into_response(),
+        None => Redirect::to(crate::links::paths::SIGN_IN).into_response(),
     }
 }
 

@@ -68,7 +68,7 @@ pub(super) async fn forgot_submit(
                 format!("If an account uses {}, we sent it a link to choose a new password. The link works for 30 minutes.", form.email.trim()),
                 "Nothing arrived? Check the spelling of the address and your spam folder.".to_owned(),
             ],
-            Some(("/signin", "Back to sign in")),
+            Some((paths::SIGN_IN, "Back to sign in")),
         ))
         .into_response()),
         Err(ServiceError::Invalid(errors)) => Ok((
@@ -141,7 +141,7 @@ pub(super) async fn reset_submit(
                     "Your password was changed and every session of the account was signed out.".to_owned(),
                     "Sign in with the new password. If the account has MFA devices, you will still need one.".to_owned(),
                 ],
-                Some(("/signin", "Sign in")),
+                Some((paths::SIGN_IN, "Sign in")),
             )),
         )
             .into_response()),

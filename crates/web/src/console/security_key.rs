@@ -105,13 +105,10 @@ fn attempt(state: &AppState, headers: &HeaderMap) -> String {
     cookies::get(headers, &state.web.cookie_name(cookies::ATTEMPT)).unwrap_or_default()
 }
 
-#[derive(Deserialize)]
-pub(super) struct EmptyBody {}
-
 pub(super) async fn sign_in_options(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ConsoleJson(_): ConsoleJson<EmptyBody>,
+    ConsoleJson(_): ConsoleJson<crate::csrf::EmptyForm>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ceremony = state
         .service

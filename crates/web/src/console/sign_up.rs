@@ -131,7 +131,7 @@ pub(super) async fn submit(
                 format!("We sent an email to {}. Open the link in it within 24 hours to finish creating your account.", receipt.email),
                 "If this address already has a latchkey account, the email says so instead, and nothing was created.".to_owned(),
             ],
-            Some(("/signin", "Go to sign in")),
+            Some((paths::SIGN_IN, "Go to sign in")),
         ))
         .into_response()),
         Err(ServiceError::Invalid(errors)) => Ok((
@@ -199,7 +199,7 @@ pub(super) async fn verify_submit(
         page,
         "Email address verified",
         vec!["Your account is ready. Sign in with your email address and password.".to_owned()],
-        Some(("/signin", "Sign in")),
+        Some((paths::SIGN_IN, "Sign in")),
     ))
     .into_response())
 }

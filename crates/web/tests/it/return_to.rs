@@ -53,9 +53,18 @@ async fn a_page_opened_without_a_session_is_where_the_password_sign_in_lands() {
             "{}: the continuation is used once",
             app.name
         );
-        // The next sign-in, asked for nothing, goes to Security credentials.
+        // The page is open to the session; the next sign-in, asked for nothing, goes to
+        // Security credentials.
         let again = browser.get("/console/mfa/activate").await;
         assert_eq!(again.status, StatusCode::OK, "{}", app.name);
+        let mut next = app.browser();
+        let plain = password_from(&mut next, "/signin", "back@example.com").await;
+        assert_eq!(
+            plain.location(),
+            "/console/security-credentials",
+            "{}",
+            app.name
+        );
     }
 }
 
