@@ -8,6 +8,7 @@
 pub mod account;
 pub mod admission;
 pub mod audit;
+pub mod audit_chain;
 pub mod calls;
 pub mod contact;
 pub mod ids;

@@ -26,6 +26,12 @@ fn latchkey(dir: &TempDir) -> Command {
     command
 }
 
+/// The key the binary keeps in the data directory.
+fn server_key(dir: &TempDir) -> latchkey_service::ServerKey {
+    let hex = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    latchkey_service::ServerKey::from_hex(&hex).expect("the key file holds a key")
+}
+
 fn create(dir: &TempDir, email: &str, password: &str) -> std::process::Output {
     let mut child = latchkey(dir)
         .args([
@@ -70,7 +76,9 @@ fn account_create_prints_the_id_and_stores_an_owasp_strength_hash() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let account = runtime.block_on(async {
-        let (store, _) = latchkey_store::open(None, dir.path()).await.unwrap();
+        let (store, _) = latchkey_store::open(None, dir.path(), server_key(&dir).audit_chain_key())
+            .await
+            .unwrap();
         store
             .account_by_email(&latchkey_domain::EmailAddress::parse("ops@example.com").unwrap())
             .await

@@ -9,6 +9,7 @@
 //! [`Service`]; neither contains a business rule of its own.
 
 pub mod accounts;
+pub mod audit_log;
 pub mod clock;
 pub mod dev_providers;
 pub mod email;
@@ -143,6 +144,7 @@ pub struct Service {
     webauthn_user: Signer,
     device_signer: Signer,
     throttle_subject: Signer,
+    audit_chain: latchkey_domain::audit_chain::ChainKey,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
@@ -179,6 +181,7 @@ impl Service {
             webauthn_user: server_key.signer("webauthn-user"),
             device_signer: server_key.signer("known-device"),
             throttle_subject: server_key.signer("throttle-subject"),
+            audit_chain: server_key.audit_chain_key(),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             links,
@@ -260,17 +263,5 @@ impl Service {
 
     fn link(&self, link: Link<'_>) -> String {
         self.links.url(link)
-    }
-
-    /// The newest audit records, for `latchkey audit`.
-    pub async fn recent_audit(
-        &self,
-        account: Option<&AccountId>,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, ServiceError> {
-        Ok(self
-            .store
-            .recent_audit(account, limit.clamp(1, 10_000))
-            .await?)
     }
 }

@@ -14,6 +14,7 @@ mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
+use latchkey_domain::audit_chain::ChainKey;
 use latchkey_service::Store;
 use latchkey_service::store::{DevStore, StoreError};
 
@@ -37,19 +38,21 @@ pub struct StoreInfo {
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending
-/// migrations. With no URL, an SQLite file in `data_dir` is used.
+/// migrations. With no URL, an SQLite file in `data_dir` is used. `chain` is the key the
+/// audit records are chained with (`ServerKey::audit_chain_key`).
 pub async fn open(
     url: Option<&str>,
     data_dir: &Path,
+    chain: ChainKey,
 ) -> Result<(Arc<dyn Database>, StoreInfo), StoreError> {
     match url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PgStore::connect(url).await?;
+            let store = PgStore::connect(url, chain).await?;
             let info = store.info().await?;
             Ok((Arc::new(store), info))
         }
         Some(url) if url.starts_with("sqlite:") => {
-            let store = SqliteStore::open_url(url).await?;
+            let store = SqliteStore::open_url(url, chain).await?;
             let info = store.info().await?;
             Ok((Arc::new(store), info))
         }
@@ -57,7 +60,7 @@ pub async fn open(
             "unsupported database URL {other:?}: use sqlite://PATH or postgres://…"
         ))),
         None => {
-            let store = SqliteStore::open_file(&data_dir.join("latchkey.sqlite3")).await?;
+            let store = SqliteStore::open_file(&data_dir.join("latchkey.sqlite3"), chain).await?;
             let info = store.info().await?;
             Ok((Arc::new(store), info))
         }

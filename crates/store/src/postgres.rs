@@ -10,16 +10,50 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use crate::{StoreInfo, db_error};
+use latchkey_domain::audit_chain::ChainKey;
 use latchkey_service::store::StoreError;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
     location: String,
+    /// The key each appended audit record is chained with (a subkey of the server key).
+    chain: ChainKey,
+}
+
+/// A transaction, carrying the key the audit records it appends are chained with.
+pub(crate) struct PgTx {
+    inner: sqlx::Transaction<'static, sqlx::Postgres>,
+    chain: ChainKey,
+}
+
+impl std::ops::Deref for PgTx {
+    type Target = sqlx::PgConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for PgTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+impl PgTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub(crate) fn chain_key(&self) -> &ChainKey {
+        &self.chain
+    }
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to the database at `url`; `chain` is the key audit records are chained with.
+    pub async fn connect(url: &str, chain: ChainKey) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(db_error)?;
         let location = format!(
             "{}:{}/{}",
@@ -37,7 +71,11 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::database_from("migrations failed", e))?;
-        let store = Self { pool, location };
+        let store = Self {
+            pool,
+            location,
+            chain,
+        };
         let commit = store.synchronous_commit().await?;
         if commit != "on" && commit != "remote_write" && commit != "remote_apply" {
             return Err(StoreError::database(format!(
@@ -71,10 +109,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn begin(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        self.pool.begin().await.map_err(db_error)
+    pub(crate) async fn begin(&self) -> Result<PgTx, StoreError> {
+        Ok(PgTx {
+            inner: self.pool.begin().await.map_err(db_error)?,
+            chain: self.chain.clone(),
+        })
     }
 }
 
@@ -89,7 +128,11 @@ mod sql;
 /// What the shared SQL runs on here.
 type Backend = PgStore;
 type Db = sqlx::Postgres;
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+type Tx = PgTx;
+
+/// Appends to the audit chain queue here: the lock is held from the append to the commit, so
+/// two transactions never take the same place. (Each transaction appends last.)
+const LOCK_AUDIT_CHAIN: Option<&str> = Some("SELECT pg_advisory_xact_lock(7403316381712045385)");
 
 /// Leases due outbox messages, skipping rows another instance has locked.
 const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1

@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::{StoreInfo, db_error};
+use latchkey_domain::audit_chain::ChainKey;
 use latchkey_service::slots::{Slot, Slots};
 use latchkey_service::store::StoreError;
 
@@ -37,11 +38,14 @@ pub struct SqliteStore {
     /// 300 write transactions a second queue here, and a returning user's sign-in would
     /// otherwise wait behind every one of them at each of its writes.
     writer: Arc<Slots>,
+    /// The key each appended audit record is chained with (a subkey of the server key).
+    chain: ChainKey,
 }
 
 /// A write transaction, holding this process's turn to write until it ends.
 pub(crate) struct SqliteTx {
     inner: sqlx::Transaction<'static, sqlx::Sqlite>,
+    chain: ChainKey,
     _turn: Slot,
 }
 
@@ -63,20 +67,31 @@ impl SqliteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.inner.commit().await
     }
+
+    /// The key the audit records this transaction appends are chained with.
+    pub(crate) fn chain_key(&self) -> &ChainKey {
+        &self.chain
+    }
 }
 
 impl SqliteStore {
-    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating it if needed) the database file at `path`; `chain` is the key audit
+    /// records are chained with.
+    pub async fn open_file(path: &Path, chain: ChainKey) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new().filename(path);
-        Self::open(options, path.display().to_string()).await
+        Self::open(options, path.display().to_string(), chain).await
     }
 
-    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
+    pub async fn open_url(url: &str, chain: ChainKey) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url).map_err(db_error)?;
-        Self::open(options, url.to_owned()).await
+        Self::open(options, url.to_owned(), chain).await
     }
 
-    async fn open(options: SqliteConnectOptions, location: String) -> Result<Self, StoreError> {
+    async fn open(
+        options: SqliteConnectOptions,
+        location: String,
+        chain: ChainKey,
+    ) -> Result<Self, StoreError> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -96,6 +111,7 @@ impl SqliteStore {
             pool,
             location,
             writer: Slots::turn(),
+            chain,
         };
         let settings = store.settings().await?;
         if settings.journal_mode != "wal" || settings.synchronous != 2 || settings.foreign_keys != 1
@@ -172,7 +188,11 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_error)?;
-        Ok(SqliteTx { inner, _turn: turn })
+        Ok(SqliteTx {
+            inner,
+            chain: self.chain.clone(),
+            _turn: turn,
+        })
     }
 }
 
@@ -190,6 +210,10 @@ type Db = sqlx::Sqlite;
 type Tx = SqliteTx;
 
 /// Leases due outbox messages (only one writer runs at a time, so no row locks are needed).
+/// Appends to the audit chain need no lock of their own: a write transaction already holds
+/// the database's one write lock.
+const LOCK_AUDIT_CHAIN: Option<&str> = None;
+
 const CLAIM_OUTBOX: &str = "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
         WHERE id IN (SELECT id FROM outbox
                      WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2
@@ -213,7 +237,9 @@ mod tests {
             latchkey_service::secrets::hex(&latchkey_service::secrets::random_bytes::<8>())
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open_file(&dir.join("turn.db")).await.unwrap();
+        let store = SqliteStore::open_file(&dir.join("turn.db"), ChainKey::from_bytes([1; 32]))
+            .await
+            .unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
 
         let held = store.begin().await.unwrap();
@@ -241,7 +267,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        let SqliteTx { inner, _turn } = held;
+        let SqliteTx { inner, _turn, .. } = held;
         inner.rollback().await.unwrap();
         drop(_turn);
         for writer in writers {

@@ -8,7 +8,7 @@ use latchkey_delivery::{DevMailbox, OutboxWorker};
 use latchkey_domain::{AccountId, AccountStatus, EmailAddress, PhoneNumber, Timestamp};
 use latchkey_service::outbox::OutboxReader;
 use latchkey_service::store::{DevStore, NewAccount};
-use latchkey_service::{AuditRecord, FixedClock, Store, VoiceCaller};
+use latchkey_service::{AuditRecord, FixedClock, ServerKey, Store, VoiceCaller};
 
 /// The instant every suite starts at (2027-01-15): far from the epoch, so subtracting a
 /// window never goes below it.
@@ -17,6 +17,13 @@ pub const T0: Timestamp = Timestamp(1_800_000_000);
 /// A clock standing at [`T0`] until the test moves it.
 pub fn fixed_clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(T0))
+}
+
+/// The server key of every test database and the services on it: the stores chain the
+/// audit log with its subkey, so a service built with it can verify the chain. (Tests that
+/// need a key of their own for something else generate one.)
+pub fn server_key() -> ServerKey {
+    ServerKey::from_bytes([0x5a; 32])
 }
 
 /// An account waiting for its email verification, created at [`T0`].

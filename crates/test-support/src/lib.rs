@@ -80,7 +80,9 @@ impl std::fmt::Debug for Backend {
 pub async fn sqlite_backend() -> Backend {
     let dir = TempDir::new();
     let path = dir.path().join("latchkey.sqlite3");
-    let store = SqliteStore::open_file(&path).await.expect("open SQLite");
+    let store = SqliteStore::open_file(&path, fixtures::server_key().audit_chain_key())
+        .await
+        .expect("open SQLite");
     Backend {
         name: "sqlite",
         store: Arc::new(store.clone()),
@@ -121,7 +123,7 @@ pub async fn postgres_backend(admin_url: &str) -> Backend {
         .expect("create test database");
     let mut url = url::Url::parse(admin_url).expect("valid PostgreSQL URL");
     url.set_path(&name);
-    let store = PgStore::connect(url.as_str())
+    let store = PgStore::connect(url.as_str(), fixtures::server_key().audit_chain_key())
         .await
         .expect("open PostgreSQL");
     Backend {

@@ -37,13 +37,16 @@ impl Parts {
             })?;
         }
         let (key, key_created) = config::load_or_create_key(&config.secret_key_file)?;
-        let (store, store_info) =
-            latchkey_store::open(config.database_url.as_deref(), &config.data_dir)
-                .await
-                .with_context(|| match &config.database_url {
-                    Some(url) => format!("cannot open the database {}", config::redact_url(url)),
-                    None => format!("cannot open the database in {}", config.data_dir.display()),
-                })?;
+        let (store, store_info) = latchkey_store::open(
+            config.database_url.as_deref(),
+            &config.data_dir,
+            key.audit_chain_key(),
+        )
+        .await
+        .with_context(|| match &config.database_url {
+            Some(url) => format!("cannot open the database {}", config::redact_url(url)),
+            None => format!("cannot open the database in {}", config.data_dir.display()),
+        })?;
         let slots = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);

@@ -11,7 +11,7 @@ use latchkey_domain::session::SessionKind;
 use latchkey_domain::totp::TotpParams;
 use latchkey_domain::{AccountId, Duration, EmailAddress};
 use latchkey_service::store::*;
-use latchkey_service::{Clock, OutgoingEmail, SecretToken, ServerKey, SystemClock};
+use latchkey_service::{Clock, OutgoingEmail, SecretToken, SystemClock};
 use latchkey_test_support::TempDir;
 
 use super::{create, latchkey};
@@ -31,7 +31,13 @@ fn account(dir: &TempDir, runtime: &tokio::runtime::Runtime) -> (Arc<dyn Store>,
     let created = create(dir, EMAIL, "violet-anchor-tundra-42");
     assert!(created.status.success(), "{}", text(&created.stderr));
     let id = AccountId::parse(text(&created.stdout).trim()).unwrap();
-    let store = runtime.block_on(async { latchkey_store::open(None, dir.path()).await.unwrap().0 });
+    let chain = super::server_key(dir).audit_chain_key();
+    let store = runtime.block_on(async {
+        latchkey_store::open(None, dir.path(), chain)
+            .await
+            .unwrap()
+            .0
+    });
     (store, id)
 }
 
@@ -90,8 +96,7 @@ async fn report_a_recovery(store: &Arc<dyn Store>, account: &AccountId) {
 /// The newest queued email to `to` whose subject contains `subject`, opened with the key the
 /// binary keeps in the data directory.
 async fn notice(dir: &TempDir, store: &Arc<dyn Store>, to: &str, subject: &str) -> OutgoingEmail {
-    let hex = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
-    let key = ServerKey::from_hex(&hex).expect("the key file holds a key");
+    let key = super::server_key(dir);
     let reader = latchkey_service::outbox::OutboxWriter::new(&key).reader();
     let later = SystemClock.now() + Duration::hours(1);
     store

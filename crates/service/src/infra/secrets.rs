@@ -166,6 +166,12 @@ impl ServerKey {
     pub fn signer(&self, label: &str) -> Signer {
         Signer(self.derive(label))
     }
+
+    /// The key the audit log's chain is MACed with: the store holds it to chain each record
+    /// it appends, and `Service::verify_audit_chain` to check them.
+    pub fn audit_chain_key(&self) -> latchkey_domain::audit_chain::ChainKey {
+        latchkey_domain::audit_chain::ChainKey::from_bytes(self.derive("audit-chain"))
+    }
 }
 
 /// Authenticated encryption for data at rest (queued messages today, TOTP seeds later).

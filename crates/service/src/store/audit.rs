@@ -17,6 +17,24 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// A record of the chain as stored, for `latchkey audit verify`: its place, its MAC and the
+/// row it is in (to name it when it is not what was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainedAudit {
+    pub row: i64,
+    pub seq: i64,
+    pub mac: Vec<u8>,
+    pub record: AuditRecord,
+}
+
+/// The records outside the chain: those from before it began (written before the chain
+/// existed) and the first one after it began, which latchkey never writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnchainedAudit {
+    pub before_chain: i64,
+    pub first_after_start: Option<i64>,
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()>;
@@ -40,6 +58,16 @@ pub trait AuditStore: Send + Sync {
 
     /// An audit record with the messages it causes (a refused code and, for a replayed one,
     /// the owner's notice), committed together.
+    /// Up to `limit` chained records after the record at (`seq`, `row`), in chain order (ties
+    /// in row order, so a duplicated place is seen).
+    async fn audit_chain_page(
+        &self,
+        after: (i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<ChainedAudit>>;
+
+    async fn unchained_audit(&self) -> StoreResult<UnchainedAudit>;
+
     async fn append_audit_with_outbox(
         &self,
         outbox: &[NewOutboxMessage],

@@ -1,13 +1,14 @@
 //! The audit log: appended to, never edited.
 
 use async_trait::async_trait;
+use latchkey_domain::audit_chain::Linked;
 use latchkey_domain::{AccountId, Timestamp};
 use latchkey_service::store::*;
 use sqlx::Row;
 
 use super::accounts::lock_account_row;
 use super::outbox::insert_outbox;
-use super::{Backend, DbRow, Tx, commit};
+use super::{Backend, DbRow, LOCK_AUDIT_CHAIN, Tx, commit};
 use crate::db_error;
 
 pub(super) fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
@@ -23,10 +24,51 @@ pub(super) fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
     })
 }
 
+fn linked(seq: i64, audit: &AuditRecord) -> Linked<'_> {
+    Linked {
+        seq,
+        at: audit.at.0,
+        account_id: audit.account_id.as_ref().map(|id| id.as_str()),
+        client_addr: &audit.client_addr,
+        user_agent: &audit.user_agent,
+        event: &audit.event,
+        outcome: &audit.outcome,
+        detail: &audit.detail,
+    }
+}
+
+/// Appends `audit` to the chain: the next place after the head, MACed over the head's MAC.
+/// Every transaction calls this last, just before committing, because on PostgreSQL it
+/// holds the chain's lock (`LOCK_AUDIT_CHAIN`) until then and appends queue on it; on
+/// SQLite the write transaction already has the database to itself.
 pub(super) async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResult<()> {
+    if let Some(lock) = LOCK_AUDIT_CHAIN {
+        sqlx::query(lock)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    let head = sqlx::query(
+        "SELECT seq, chain_mac FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    let (seq, previous) = match head {
+        Some(row) => {
+            let seq: i64 = row.try_get("seq").map_err(db_error)?;
+            // A MAC someone removed chains as empty; verification names that record.
+            let mac: Option<Vec<u8>> = row.try_get("chain_mac").map_err(db_error)?;
+            (seq + 1, Some(mac.unwrap_or_default()))
+        }
+        None => (1, None),
+    };
+    let mac = tx
+        .chain_key()
+        .link(previous.as_deref(), &linked(seq, audit));
     sqlx::query(
         "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
-         outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         outcome, detail, seq, chain_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(audit.at.0)
     .bind(audit.account_id.as_ref().map(|id| id.as_str().to_owned()))
@@ -35,6 +77,8 @@ pub(super) async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResul
     .bind(&audit.event)
     .bind(&audit.outcome)
     .bind(&audit.detail)
+    .bind(seq)
+    .bind(mac.as_slice())
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -109,6 +153,74 @@ impl AuditStore for Backend {
         }
         .map_err(db_error)?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_chain_page(
+        &self,
+        (seq, row): (i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<ChainedAudit>> {
+        let rows = sqlx::query(
+            "SELECT id, seq, chain_mac, at, account_id, client_addr, user_agent, event, \
+             outcome, detail FROM audit_log WHERE seq > $1 OR (seq = $2 AND id > $3) \
+             ORDER BY seq, id LIMIT $4",
+        )
+        .bind(seq)
+        .bind(seq)
+        .bind(row)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChainedAudit {
+                    row: row.try_get("id").map_err(db_error)?,
+                    seq: row.try_get("seq").map_err(db_error)?,
+                    mac: row
+                        .try_get::<Option<Vec<u8>>, _>("chain_mac")
+                        .map_err(db_error)?
+                        .unwrap_or_default(),
+                    record: audit_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unchained_audit(&self) -> StoreResult<UnchainedAudit> {
+        let start: Option<i64> =
+            sqlx::query("SELECT MIN(id) AS start FROM audit_log WHERE seq IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?
+                .try_get("start")
+                .map_err(db_error)?;
+        let Some(start) = start else {
+            let before_chain: i64 =
+                sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE seq IS NULL")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .try_get("n")
+                    .map_err(db_error)?;
+            return Ok(UnchainedAudit {
+                before_chain,
+                first_after_start: None,
+            });
+        };
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM audit_log WHERE seq IS NULL AND id < $1) AS before, \
+             (SELECT MIN(id) FROM audit_log WHERE seq IS NULL AND id > $2) AS after",
+        )
+        .bind(start)
+        .bind(start)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(UnchainedAudit {
+            before_chain: row.try_get("before").map_err(db_error)?,
+            first_after_start: row.try_get("after").map_err(db_error)?,
+        })
     }
 
     async fn append_audit_with_outbox(

@@ -28,7 +28,7 @@ use latchkey_service::store::{AuditRecord, NewOutboxMessage, StoreError, StoreRe
 
 use crate::db_error;
 
-use super::{Backend, CLAIM_OUTBOX, Db, Tx};
+use super::{Backend, CLAIM_OUTBOX, Db, LOCK_AUDIT_CHAIN, Tx};
 
 /// A row of this backend, as the row readers take it.
 type DbRow = <Db as sqlx::Database>::Row;

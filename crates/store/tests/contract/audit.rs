@@ -1,6 +1,8 @@
 //! The audit log: read back in order, and never edited.
 
+use super::races::{RACERS, race, racer_audit};
 use super::*;
+use latchkey_domain::audit_chain::{ChainBreak, ChainWalk, Linked};
 
 #[tokio::test]
 async fn audit_records_read_back_newest_first_and_per_account() {
@@ -51,5 +53,186 @@ async fn the_database_refuses_to_edit_or_delete_audit_records() {
         let records = backend.store.recent_audit(None, 10).await.unwrap();
         assert_eq!(records.len(), 1, "{}", backend.name);
         assert_eq!(records[0].event, "kept", "{}", backend.name);
+    }
+}
+
+/// Walks the whole chain with the test key, as `latchkey audit verify` does.
+async fn walk_chain(store: &Arc<dyn Store>) -> Result<i64, ChainBreak> {
+    let mut walk = ChainWalk::new(latchkey_test_support::fixtures::server_key().audit_chain_key());
+    for chained in store.audit_chain_page((0, 0), 10_000).await.unwrap() {
+        let r = &chained.record;
+        walk.step(
+            &Linked {
+                seq: chained.seq,
+                at: r.at.0,
+                account_id: r.account_id.as_ref().map(|a| a.as_str()),
+                client_addr: &r.client_addr,
+                user_agent: &r.user_agent,
+                event: &r.event,
+                outcome: &r.outcome,
+                detail: &r.detail,
+            },
+            &chained.mac,
+        )?;
+    }
+    Ok(walk.checked())
+}
+
+#[tokio::test]
+async fn every_append_takes_the_next_place_in_the_chain_even_when_they_race() {
+    for Backend { name, store, .. } in backends().await {
+        let a = AccountId::from_random(15);
+        store.append_audit(&audit(Some(&a), "first")).await.unwrap();
+        // Every kind of write that appends: plain, with messages, and "once".
+        let results = race(|n| {
+            let (store, a) = (store.clone(), a.clone());
+            async move {
+                let record = racer_audit(&a, "raced", n);
+                match n % 3 {
+                    0 => store.append_audit(&record).await,
+                    1 => store.append_audit_with_outbox(&[], &record).await,
+                    _ => store.append_audit_once(&record, T0, &[]).await.map(|_| ()),
+                }
+            }
+        })
+        .await;
+        assert!(results.iter().all(Result::is_ok), "{name}: {results:?}");
+        let chain = store.audit_chain_page((0, 0), 100).await.unwrap();
+        assert_eq!(
+            chain.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            (1..=1 + RACERS as i64).collect::<Vec<_>>(),
+            "{name}: one place each, no gaps"
+        );
+        assert_eq!(walk_chain(&store).await, Ok(1 + RACERS as i64), "{name}");
+        // Paging resumes after the place it stopped at.
+        let rest = store
+            .audit_chain_page((chain[4].seq, chain[4].row), 100)
+            .await
+            .unwrap();
+        assert_eq!(rest.first().map(|c| c.seq), Some(6), "{name}");
+        assert_eq!(
+            store.unchained_audit().await.unwrap(),
+            UnchainedAudit {
+                before_chain: 0,
+                first_after_start: None
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there() {
+    for backend in backends().await {
+        let name = backend.name;
+        for event in ["one", "two", "three", "four"] {
+            backend
+                .store
+                .append_audit(&audit(None, event))
+                .await
+                .unwrap();
+        }
+        let sql = |statement: &'static str| {
+            let (sqlite, postgres) = (backend.sqlite.clone(), backend.postgres.clone());
+            async move {
+                match (sqlite, postgres) {
+                    (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
+                    (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
+                    _ => unreachable!(),
+                }
+                .unwrap_or_else(|e| panic!("{statement}: {e}"))
+            }
+        };
+        // Whoever owns the database can take the append-only guard away.
+        if backend.sqlite.is_some() {
+            sql("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete").await;
+        } else {
+            sql("ALTER TABLE audit_log DISABLE TRIGGER USER").await;
+        }
+        assert_eq!(walk_chain(&backend.store).await, Ok(4), "{name}");
+
+        sql("UPDATE audit_log SET detail = 'forged' WHERE seq = 2").await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Altered { seq: 2 }),
+            "{name}: edited"
+        );
+        sql("UPDATE audit_log SET detail = '' WHERE seq = 2").await;
+        assert_eq!(walk_chain(&backend.store).await, Ok(4), "{name}: put back");
+
+        sql("UPDATE audit_log SET at = at + 1 WHERE seq = 4").await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Altered { seq: 4 }),
+            "{name}: time moved"
+        );
+        sql("UPDATE audit_log SET at = at - 1 WHERE seq = 4").await;
+
+        sql("DELETE FROM audit_log WHERE seq = 3").await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Missing {
+                expected: 3,
+                found: 4
+            }),
+            "{name}: removed"
+        );
+        sql("UPDATE audit_log SET seq = seq - 1 WHERE seq = 4").await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Altered { seq: 3 }),
+            "{name}: removed and renumbered"
+        );
+
+        // Added: after the chain's end with a made-up MAC, or outside the chain.
+        let fresh = latchkey_test_support::backends()
+            .await
+            .into_iter()
+            .find(|b| b.name == name)
+            .unwrap();
+        for event in ["one", "two"] {
+            fresh.store.append_audit(&audit(None, event)).await.unwrap();
+        }
+        let insert = "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
+                      outcome, detail, seq, chain_mac) VALUES (1800000000, NULL, '127.0.0.1', \
+                      'test', 'sign_in', 'success', '', 3, NULL)";
+        let raw = |statement: &'static str| {
+            let (sqlite, postgres) = (fresh.sqlite.clone(), fresh.postgres.clone());
+            async move {
+                match (sqlite, postgres) {
+                    (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
+                    (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
+                    _ => unreachable!(),
+                }
+                .unwrap_or_else(|e| panic!("{statement}: {e}"))
+            }
+        };
+        raw(insert).await;
+        assert_eq!(
+            walk_chain(&fresh.store).await,
+            Err(ChainBreak::Altered { seq: 3 }),
+            "{name}: appended"
+        );
+        assert_eq!(
+            fresh
+                .store
+                .unchained_audit()
+                .await
+                .unwrap()
+                .first_after_start,
+            None,
+            "{name}"
+        );
+        raw(
+            "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, outcome, \
+             detail) VALUES (1800000000, NULL, '127.0.0.1', 'test', 'sign_in', 'success', '')",
+        )
+        .await;
+        let unchained = fresh.store.unchained_audit().await.unwrap();
+        assert_eq!(unchained.before_chain, 0, "{name}");
+        assert!(
+            unchained.first_after_start.is_some(),
+            "{name}: outside the chain"
+        );
     }
 }

@@ -6,11 +6,14 @@ use super::*;
 async fn committed_data_survives_reopening_the_database() {
     for backend in backends().await {
         let id = active_account(&backend.store, 14, "ned@example.com").await;
-        let reopened =
-            latchkey_store::open(Some(&backend.url), std::path::Path::new("/nonexistent"))
-                .await
-                .unwrap()
-                .0;
+        let reopened = latchkey_store::open(
+            Some(&backend.url),
+            std::path::Path::new("/nonexistent"),
+            latchkey_test_support::fixtures::server_key().audit_chain_key(),
+        )
+        .await
+        .unwrap()
+        .0;
         let account = reopened
             .account_by_id(&id)
             .await

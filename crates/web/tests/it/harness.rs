@@ -13,7 +13,7 @@ use latchkey_domain::session::SessionPolicy;
 use latchkey_service::accounts::SignUpRequest;
 use latchkey_service::store::DevStore;
 use latchkey_service::{
-    FixedClock, HashParams, PasswordHasher, QueueLimits, ServerKey, Service, ServiceConfig, Store,
+    FixedClock, HashParams, PasswordHasher, QueueLimits, Service, ServiceConfig, Store,
 };
 use latchkey_test_support::Backend;
 use tower::ServiceExt;
@@ -147,7 +147,7 @@ impl TestApp {
     ) -> Self {
         let (store, dev) = (backend.store.clone(), backend.dev.clone());
         let clock = latchkey_test_support::fixtures::fixed_clock();
-        let key = ServerKey::generate();
+        let key = latchkey_test_support::fixtures::server_key();
         let mut config = ServiceConfig {
             public_url: ORIGIN.to_owned(),
             sessions: SessionPolicy::default(),

@@ -1,0 +1,304 @@
+//! The audit log's chain: what makes an edit of the log visible.
+//!
+//! The database refuses `UPDATE` and `DELETE` on the log, but whoever owns the database can
+//! drop that trigger. So each record also carries a MAC over its own content, its place in
+//! the chain (`seq`, counting from 1 with no gaps) and the MAC of the record before it, under
+//! a key derived from the server key, which is never in the database. Without the key nobody
+//! can edit, remove or add a record, or renumber the ones after it, without breaking the chain
+//! at that point; [`ChainWalk`] reads the chain in order and names the first break.
+//!
+//! What the chain cannot show on its own: the newest records removed together (the chain up
+//! to the new end is intact). `latchkey audit verify` prints the head (its `seq` and MAC) so
+//! an operator who keeps it elsewhere can see the log grew from there.
+
+use hmac::{Hmac, KeyInit, Mac as _};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// A record's MAC, which the next record's MAC covers.
+pub type ChainMac = [u8; 32];
+
+/// The key the chain is MACed with (a subkey of the server key). Never printed.
+#[derive(Clone)]
+pub struct ChainKey([u8; 32]);
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(<redacted>)")
+    }
+}
+
+/// What a record's MAC covers: everything in it, and its place in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Linked<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub account_id: Option<&'a str>,
+    pub client_addr: &'a str,
+    pub user_agent: &'a str,
+    pub event: &'a str,
+    pub outcome: &'a str,
+    pub detail: &'a str,
+}
+
+impl ChainKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The MAC of `record` following the record whose stored MAC is `previous` (`None` for
+    /// the first). Every field is length-prefixed, so no two records encode alike.
+    #[expect(clippy::expect_used, reason = "HMAC takes any key")]
+    pub fn link(&self, previous: Option<&[u8]>, record: &Linked<'_>) -> ChainMac {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(b"latchkey audit chain v1\0");
+        match previous {
+            Some(previous) => {
+                mac.update(&[1]);
+                mac.update(&(previous.len() as u64).to_be_bytes());
+                mac.update(previous);
+            }
+            None => mac.update(&[0]),
+        }
+        mac.update(&record.seq.to_be_bytes());
+        mac.update(&record.at.to_be_bytes());
+        match record.account_id {
+            Some(account) => {
+                mac.update(&[1]);
+                field(&mut mac, account);
+            }
+            None => mac.update(&[0]),
+        }
+        for text in [
+            record.client_addr,
+            record.user_agent,
+            record.event,
+            record.outcome,
+            record.detail,
+        ] {
+            field(&mut mac, text);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+fn field(mac: &mut Hmac<Sha256>, text: &str) {
+    mac.update(&(text.len() as u64).to_be_bytes());
+    mac.update(text.as_bytes());
+}
+
+/// Where the chain first fails to be what latchkey wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// Records `expected` up to `found - 1` are gone: removed, or the chain renumbered.
+    Missing { expected: i64, found: i64 },
+    /// A second record claims a place already taken: added behind latchkey's back.
+    Duplicate { seq: i64 },
+    /// The record's content or MAC is not what was chained: edited, or added with a made-up
+    /// MAC.
+    Altered { seq: i64 },
+    /// A record outside the chain, written after the chain began (the id of its row).
+    Unchained { row: i64 },
+}
+
+/// Reads the chain in `seq` order, one record at a time, and stops at the first break.
+#[derive(Debug, Clone)]
+pub struct ChainWalk {
+    key: ChainKey,
+    next_seq: i64,
+    previous: Option<ChainMac>,
+}
+
+impl ChainWalk {
+    pub fn new(key: ChainKey) -> Self {
+        Self {
+            key,
+            next_seq: 1,
+            previous: None,
+        }
+    }
+
+    /// Checks the next record (records must come in `seq` order, ties in row order).
+    pub fn step(&mut self, record: &Linked<'_>, stored_mac: &[u8]) -> Result<(), ChainBreak> {
+        if record.seq < self.next_seq {
+            return Err(ChainBreak::Duplicate { seq: record.seq });
+        }
+        if record.seq > self.next_seq {
+            return Err(ChainBreak::Missing {
+                expected: self.next_seq,
+                found: record.seq,
+            });
+        }
+        let expected = self
+            .key
+            .link(self.previous.as_ref().map(|m| m.as_slice()), record);
+        if !bool::from(expected.as_slice().ct_eq(stored_mac)) {
+            return Err(ChainBreak::Altered { seq: record.seq });
+        }
+        self.previous = Some(expected);
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// How many records have been checked.
+    pub fn checked(&self) -> i64 {
+        self.next_seq - 1
+    }
+
+    /// The last checked record's `seq` and MAC.
+    pub fn head(&self) -> Option<(i64, ChainMac)> {
+        self.previous.map(|mac| (self.next_seq - 1, mac))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ChainKey {
+        ChainKey::from_bytes([7; 32])
+    }
+
+    fn record(seq: i64, detail: &'static str) -> Linked<'static> {
+        Linked {
+            seq,
+            at: 1_800_000_000 + seq,
+            account_id: Some("123456789012"),
+            client_addr: "192.0.2.1",
+            user_agent: "test",
+            event: "sign_in",
+            outcome: "success",
+            detail,
+        }
+    }
+
+    /// A chain of `n` records as latchkey writes it.
+    fn chain(n: i64) -> Vec<(Linked<'static>, ChainMac)> {
+        let mut previous = None;
+        (1..=n)
+            .map(|seq| {
+                let r = record(seq, "");
+                let mac = key().link(previous.as_ref().map(|m: &ChainMac| m.as_slice()), &r);
+                previous = Some(mac);
+                (r, mac)
+            })
+            .collect()
+    }
+
+    fn walk(records: &[(Linked<'static>, ChainMac)]) -> Result<i64, ChainBreak> {
+        let mut walk = ChainWalk::new(key());
+        for (r, mac) in records {
+            walk.step(r, mac)?;
+        }
+        Ok(walk.checked())
+    }
+
+    #[test]
+    fn every_kind_of_tampering_is_found_where_it_happened() {
+        let intact = chain(5);
+        let forged = |seq, detail| (record(seq, detail), [0; 32]);
+        let cases: Vec<(
+            &str,
+            Vec<(Linked<'static>, ChainMac)>,
+            Result<i64, ChainBreak>,
+        )> = vec![
+            ("intact", intact.clone(), Ok(5)),
+            ("empty", vec![], Ok(0)),
+            (
+                "edited content",
+                {
+                    let mut c = intact.clone();
+                    c[2].0.detail = "forged";
+                    c
+                },
+                Err(ChainBreak::Altered { seq: 3 }),
+            ),
+            (
+                "edited MAC",
+                {
+                    let mut c = intact.clone();
+                    c[1].1[0] ^= 1;
+                    c
+                },
+                Err(ChainBreak::Altered { seq: 2 }),
+            ),
+            (
+                "deleted in the middle",
+                [&intact[..2], &intact[3..]].concat(),
+                Err(ChainBreak::Missing {
+                    expected: 3,
+                    found: 4,
+                }),
+            ),
+            (
+                "deleted first",
+                intact[1..].to_vec(),
+                Err(ChainBreak::Missing {
+                    expected: 1,
+                    found: 2,
+                }),
+            ),
+            (
+                "deleted and the rest renumbered",
+                {
+                    let mut c = [&intact[..2], &intact[3..]].concat();
+                    for (i, (r, _)) in c.iter_mut().enumerate() {
+                        r.seq = i as i64 + 1;
+                    }
+                    c
+                },
+                Err(ChainBreak::Altered { seq: 3 }),
+            ),
+            (
+                "inserted with a taken place",
+                [&intact[..3], &[forged(3, "added")], &intact[3..]].concat(),
+                Err(ChainBreak::Duplicate { seq: 3 }),
+            ),
+            (
+                "appended with a made-up MAC",
+                [&intact[..], &[forged(6, "added")]].concat(),
+                Err(ChainBreak::Altered { seq: 6 }),
+            ),
+        ];
+        for (name, records, expected) in cases {
+            assert_eq!(walk(&records), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_chain_made_with_another_key_does_not_verify() {
+        let mut walk = ChainWalk::new(ChainKey::from_bytes([8; 32]));
+        let (r, mac) = chain(1)[0];
+        assert_eq!(walk.step(&r, &mac), Err(ChainBreak::Altered { seq: 1 }));
+    }
+
+    #[test]
+    fn fields_cannot_be_shifted_into_each_other() {
+        let a = Linked {
+            user_agent: "ab",
+            event: "c",
+            ..record(1, "")
+        };
+        let b = Linked {
+            user_agent: "a",
+            event: "bc",
+            ..record(1, "")
+        };
+        assert_ne!(key().link(None, &a), key().link(None, &b));
+        let none = Linked {
+            account_id: None,
+            ..record(1, "")
+        };
+        let empty = Linked {
+            account_id: Some(""),
+            ..record(1, "")
+        };
+        assert_ne!(key().link(None, &none), key().link(None, &empty));
+    }
+
+    #[test]
+    fn the_key_never_prints() {
+        assert_eq!(format!("{:?}", key()), "ChainKey(<redacted>)");
+    }
+}

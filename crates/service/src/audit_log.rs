@@ -1,0 +1,79 @@
+//! Reading the audit log: the newest records for `latchkey audit`, and the chain check for
+//! `latchkey audit verify`.
+
+use latchkey_domain::AccountId;
+use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, Linked};
+
+use crate::Service;
+use crate::error::ServiceError;
+use crate::store::AuditRecord;
+
+/// Records read per query while walking the chain.
+const CHAIN_PAGE: i64 = 1_000;
+
+/// What `latchkey audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Chained records found intact, from the first.
+    pub intact: i64,
+    /// The last intact record's place and MAC, for the operator to keep elsewhere.
+    pub head: Option<(i64, ChainMac)>,
+    /// Records written before the chain began, which it does not cover.
+    pub before_chain: i64,
+    /// The first place where the log is not what latchkey wrote.
+    pub first_break: Option<ChainBreak>,
+}
+
+impl Service {
+    /// The newest audit records, for `latchkey audit`.
+    pub async fn recent_audit(
+        &self,
+        account: Option<&AccountId>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, ServiceError> {
+        Ok(self
+            .store
+            .recent_audit(account, limit.clamp(1, 10_000))
+            .await?)
+    }
+
+    /// Walks the whole chain from its first record and reports the first break: a record
+    /// edited, removed or added in the database by anyone without the server key.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport, ServiceError> {
+        let mut walk = ChainWalk::new(self.audit_chain.clone());
+        let mut after = (0, 0);
+        let mut first_break = None;
+        'pages: loop {
+            let page = self.store.audit_chain_page(after, CHAIN_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = (last.seq, last.row);
+            for chained in &page {
+                let record = &chained.record;
+                let linked = Linked {
+                    seq: chained.seq,
+                    at: record.at.0,
+                    account_id: record.account_id.as_ref().map(|a| a.as_str()),
+                    client_addr: &record.client_addr,
+                    user_agent: &record.user_agent,
+                    event: &record.event,
+                    outcome: &record.outcome,
+                    detail: &record.detail,
+                };
+                if let Err(broken) = walk.step(&linked, &chained.mac) {
+                    first_break = Some(broken);
+                    break 'pages;
+                }
+            }
+        }
+        let unchained = self.store.unchained_audit().await?;
+        let first_break = first_break.or(unchained
+            .first_after_start
+            .map(|row| ChainBreak::Unchained { row }));
+        Ok(ChainReport {
+            intact: walk.checked(),
+            head: walk.head(),
+            before_chain: unchained.before_chain,
+            first_break,
+        })
+    }
+}
