@@ -40,6 +40,41 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// Every event, in the order they are declared.
+    pub const ALL: [Self; 26] = [
+        Self::SignUp,
+        Self::VerificationEmailSent,
+        Self::EmailVerified,
+        Self::AccountCreatedByOperator,
+        Self::SignIn,
+        Self::SignOut,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::SignInPasswordVerified,
+        Self::MfaActivated,
+        Self::MfaResynced,
+        Self::MfaRemoved,
+        Self::MfaCode,
+        Self::RecoveryStarted,
+        Self::RecoveryEmailSent,
+        Self::RecoveryEmailVerified,
+        Self::RecoveryCallPlaced,
+        Self::PhoneCode,
+        Self::RecoveryCompleted,
+        Self::RecoveryCancelled,
+        Self::SignUpCallPlaced,
+        Self::PasswordChanged,
+        Self::TokensImported,
+        Self::Reauthentication,
+        Self::OperatorUnblockedRecovery,
+        Self::OperatorResetMfa,
+    ];
+
+    /// The event a stored name stands for; `None` for a name this version does not write.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|event| event.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignUp => "sign_up",
@@ -79,6 +114,12 @@ pub enum AuditOutcome {
 }
 
 impl AuditOutcome {
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -100,6 +141,19 @@ pub fn sanitize_request_text(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_event_name_reads_back_as_its_event() {
+        for event in AuditEvent::ALL {
+            assert_eq!(AuditEvent::parse(event.as_str()), Some(event));
+        }
+        let mut names: Vec<_> = AuditEvent::ALL.iter().map(|e| e.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditEvent::ALL.len(), "names are distinct");
+        assert_eq!(AuditEvent::parse("forged"), None);
+        assert_eq!(AuditOutcome::parse("failure"), Some(AuditOutcome::Failure));
+    }
 
     #[test]
     fn request_text_cannot_forge_log_lines() {

@@ -173,8 +173,10 @@ mod tests {
         }
     }
 
+    type Chain = Vec<(Linked<'static>, ChainMac)>;
+
     /// A chain of `n` records as latchkey writes it.
-    fn chain(n: i64) -> Vec<(Linked<'static>, ChainMac)> {
+    fn chain(n: i64) -> Chain {
         let mut previous = None;
         (1..=n)
             .map(|seq| {
@@ -198,11 +200,7 @@ mod tests {
     fn every_kind_of_tampering_is_found_where_it_happened() {
         let intact = chain(5);
         let forged = |seq, detail| (record(seq, detail), [0; 32]);
-        let cases: Vec<(
-            &str,
-            Vec<(Linked<'static>, ChainMac)>,
-            Result<i64, ChainBreak>,
-        )> = vec![
+        let cases: Vec<(&str, Chain, Result<i64, ChainBreak>)> = vec![
             ("intact", intact.clone(), Ok(5)),
             ("empty", vec![], Ok(0)),
             (

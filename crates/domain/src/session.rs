@@ -44,6 +44,8 @@ pub enum SessionAction {
     ChangePassword,
     /// `Sign out`.
     SignOut,
+    /// Read the account's event history.
+    ViewHistory,
 }
 
 impl SessionKind {
@@ -146,6 +148,7 @@ mod tests {
             (ChangePassword, true),
             (SignOut, true),
             (ResyncDevice, false),
+            (ViewHistory, false),
         ];
         for (action, allowed) in table {
             assert_eq!(

@@ -13,6 +13,8 @@ use std::process::{Command, Stdio};
 
 use latchkey_test_support::TempDir;
 
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/break_glass.rs"]
 mod break_glass;
 
@@ -141,6 +143,7 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["account", "create", "--help"],
         vec!["audit", "--help"],
+        vec!["audit", "verify", "--help"],
     ] {
         let output = latchkey(&dir).args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod dev_providers;
 pub mod email;
 pub mod error;
+pub mod event_history;
 mod infra;
 pub mod links;
 pub mod mfa;

@@ -1,49 +1,207 @@
-//! `latchkey audit`: the most recent audit events, newest first.
+//! `latchkey audit`: the audit log, newest first, filtered by account, event and time, as
+//! text or JSON; `latchkey audit verify`: whether the log is still what latchkey wrote.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use latchkey_domain::audit_chain::ChainBreak;
+use latchkey_domain::{AccountId, AuditEvent, Timestamp};
+use latchkey_service::event_history::{Event, EventQuery};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::wiring::Parts;
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
     /// How many events to print.
     #[arg(long, default_value_t = 50)]
     limit: i64,
     /// Only the events of this account id.
     #[arg(long)]
     account: Option<String>,
+    /// Only this event (repeat for several), e.g. `sign_in`, `mfa_removed`.
+    #[arg(long = "event", value_name = "EVENT")]
+    events: Vec<String>,
+    /// Only events at or after this time: `2026-11-30`, `2026-11-30T12:00:00Z` or Unix
+    /// seconds.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only events before this time (same forms as `--since`).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only events older than this event id (the id printed for the next page).
+    #[arg(long, value_name = "ID")]
+    before: Option<i64>,
+    /// Print one JSON document instead of lines of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Check that no record was edited, removed or added in the database behind latchkey's
+    /// back; exits non-zero at the first broken link.
+    Verify,
 }
 
 pub(crate) async fn run(args: &Args, config: &Config) -> anyhow::Result<()> {
-    let Args { limit, account } = args;
-    let limit = *limit;
-    let account = match account {
-        Some(text) => Some(
-            latchkey_domain::AccountId::parse(text)
-                .context("--account must be a 12-digit account id")?,
-        ),
+    if let Some(AuditCommand::Verify) = args.command {
+        return verify(config).await;
+    }
+    let account = match &args.account {
+        Some(text) => {
+            Some(AccountId::parse(text).context("--account must be a 12-digit account id")?)
+        }
         None => None,
     };
+    let query = EventQuery {
+        events: args
+            .events
+            .iter()
+            .map(|name| event(name))
+            .collect::<anyhow::Result<_>>()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|t| instant(t).context("--since"))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| instant(t).context("--until"))
+            .transpose()?,
+        before: args.before,
+        limit: args.limit,
+    };
     let parts = Parts::open(config).await?;
-    for record in parts.service.recent_audit(account.as_ref(), limit).await? {
+    let page = parts.service.audit_events(account.as_ref(), &query).await?;
+    if args.json {
+        let events: Vec<_> = page.events.iter().map(event_json).collect();
+        let document = serde_json::json!({ "events": events, "older_before": page.older });
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    for e in &page.events {
         println!(
-            "{}  {:<12}  {:<15}  {:<26} {:<8} {:<22} {:?}",
-            latchkey_service::password_reset::format_time(record.at),
-            record
-                .account_id
+            "{:>8}  {}  {:<12}  {:<15}  {:<26} {:<8} {:<22} {:?}",
+            e.id,
+            latchkey_service::password_reset::format_time(e.at),
+            e.account_id
+                .as_ref()
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "-".into()),
-            record.client_addr,
-            record.event,
-            record.outcome,
-            if record.detail.is_empty() {
-                "-"
-            } else {
-                &record.detail
-            },
-            record.user_agent,
+            e.client_addr,
+            e.event_name,
+            e.outcome.map(|o| o.as_str()).unwrap_or("?"),
+            if e.detail.is_empty() { "-" } else { &e.detail },
+            e.user_agent,
         );
     }
+    if let Some(older) = page.older {
+        eprintln!("older events: add --before {older}");
+    }
     Ok(())
+}
+
+fn event_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "at": rfc3339(e.at),
+        "account_id": e.account_id.as_ref().map(|a| a.as_str()),
+        "event": e.event_name,
+        "outcome": e.outcome.map(|o| o.as_str()),
+        "detail": e.detail,
+        "client_address": e.client_addr,
+        "user_agent": e.user_agent,
+    })
+}
+
+fn rfc3339(at: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp(at.0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| at.0.to_string())
+}
+
+fn event(name: &str) -> anyhow::Result<AuditEvent> {
+    AuditEvent::parse(name).with_context(|| {
+        let known: Vec<_> = AuditEvent::ALL.iter().map(|e| e.as_str()).collect();
+        format!(
+            "--event {name:?} is not an event latchkey records; the events are: {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// A time as an operator types it: a date (midnight UTC), RFC 3339, or Unix seconds.
+fn instant(text: &str) -> anyhow::Result<Timestamp> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(Timestamp(seconds));
+    }
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(Timestamp(at.unix_timestamp()));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(text, &date_format) {
+        return Ok(Timestamp(date.midnight().assume_utc().unix_timestamp()));
+    }
+    bail!("{text:?} is not a time: use 2026-11-30, 2026-11-30T12:00:00Z or Unix seconds")
+}
+
+async fn verify(config: &Config) -> anyhow::Result<()> {
+    let parts = Parts::open(config).await?;
+    let report = parts.service.verify_audit_chain().await?;
+    if let Some(broken) = &report.first_break {
+        bail!(
+            "the audit log was changed outside latchkey: {}; the {} records before it are \
+             intact",
+            break_words(broken),
+            report.intact
+        );
+    }
+    match report.head {
+        Some((seq, mac)) => println!(
+            "The audit log is intact: {} records chained from the first. Head: record {seq}, \
+             MAC {}.",
+            report.intact,
+            latchkey_service::secrets::hex(&mac)
+        ),
+        None => println!("The audit log is intact: no chained records yet."),
+    }
+    if report.before_chain > 0 {
+        println!(
+            "{} records from before the chain began are not covered.",
+            report.before_chain
+        );
+    }
+    println!(
+        "Removing the newest records leaves the rest intact: keep the head above elsewhere and \
+         check that a later head comes after it."
+    );
+    Ok(())
+}
+
+fn break_words(broken: &ChainBreak) -> String {
+    match *broken {
+        ChainBreak::Missing { expected, found } if found == expected + 1 => {
+            format!("record {expected} is missing (removed, or the records after it renumbered)")
+        }
+        ChainBreak::Missing { expected, found } => format!(
+            "records {expected} to {} are missing (removed, or the records after them \
+             renumbered)",
+            found - 1
+        ),
+        ChainBreak::Duplicate { seq } => {
+            format!("a second record claims place {seq} (added in the database)")
+        }
+        ChainBreak::Altered { seq } => {
+            format!("record {seq} is not what latchkey wrote (edited, or added with a made-up MAC)")
+        }
+        ChainBreak::Unchained { row } => {
+            format!("row {row} was added outside the chain after the chain began")
+        }
+    }
 }

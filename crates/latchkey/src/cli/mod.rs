@@ -27,7 +27,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: tokens::TokensCommand,
     },
-    /// Print the most recent audit events, newest first.
+    /// Print audit events, newest first (filter by account, event and time; `--json`), or
+    /// `verify` that the log is what latchkey wrote.
     Audit(audit::Args),
 }
 

@@ -17,6 +17,29 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// Which audit records an event-history query asks for, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery<'a> {
+    /// Only this account's records.
+    pub account: Option<&'a AccountId>,
+    /// Only these events (every event when empty).
+    pub events: &'a [&'a str],
+    /// Only records at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Only records before this instant.
+    pub until: Option<Timestamp>,
+    /// Only records older than this row (the previous page's last `row`).
+    pub before_row: Option<i64>,
+    pub limit: i64,
+}
+
+/// An audit record with the row it is in, which pages of history continue from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub row: i64,
+    pub record: AuditRecord,
+}
+
 /// A record of the chain as stored, for `latchkey audit verify`: its place, its MAC and the
 /// row it is in (to name it when it is not what was written).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +81,9 @@ pub trait AuditStore: Send + Sync {
 
     /// An audit record with the messages it causes (a refused code and, for a replayed one,
     /// the owner's notice), committed together.
+    /// The records `query` asks for, newest first.
+    async fn audit_events(&self, query: &AuditQuery<'_>) -> StoreResult<Vec<AuditEntry>>;
+
     /// Up to `limit` chained records after the record at (`seq`, `row`), in chain order (ties
     /// in row order, so a duplicated place is seen).
     async fn audit_chain_page(

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::accounts::lock_account_row;
 use super::outbox::insert_outbox;
-use super::{Backend, DbRow, LOCK_AUDIT_CHAIN, Tx, commit};
+use super::{Backend, Db, DbRow, LOCK_AUDIT_CHAIN, Tx, commit};
 use crate::db_error;
 
 pub(super) fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
@@ -153,6 +153,44 @@ impl AuditStore for Backend {
         }
         .map_err(db_error)?;
         rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_events(&self, query: &AuditQuery<'_>) -> StoreResult<Vec<AuditEntry>> {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT id, at, account_id, client_addr, user_agent, event, outcome, detail \
+             FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(account) = query.account {
+            sql.push(" AND account_id = ")
+                .push_bind(account.as_str().to_owned());
+        }
+        if !query.events.is_empty() {
+            sql.push(" AND event IN (");
+            let mut list = sql.separated(", ");
+            for event in query.events {
+                list.push_bind((*event).to_owned());
+            }
+            sql.push(")");
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND at >= ").push_bind(since.0);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND at < ").push_bind(until.0);
+        }
+        if let Some(row) = query.before_row {
+            sql.push(" AND id < ").push_bind(row);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit);
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    row: row.try_get("id").map_err(db_error)?,
+                    record: audit_from_row(row)?,
+                })
+            })
+            .collect()
     }
 
     async fn audit_chain_page(

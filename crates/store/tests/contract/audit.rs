@@ -236,3 +236,95 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
         );
     }
 }
+
+#[tokio::test]
+async fn history_is_filtered_by_account_event_and_time_and_pages_back() {
+    for Backend { name, store, .. } in backends().await {
+        let (a, b) = (AccountId::from_random(16), AccountId::from_random(17));
+        for (i, (account, event)) in [
+            (&a, "sign_in"),
+            (&b, "sign_in"),
+            (&a, "mfa_activated"),
+            (&a, "sign_in"),
+            (&a, "password_changed"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut record = audit(Some(account), event);
+            record.at = Timestamp(T0.0 + 10 * i as i64);
+            store.append_audit(&record).await.unwrap();
+        }
+        let events = |query: AuditQuery<'static>| {
+            let store = store.clone();
+            async move {
+                store
+                    .audit_events(&query)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.record.event, e.record.at.0 - T0.0))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let a: &'static AccountId = Box::leak(Box::new(a));
+        let all_of_a = AuditQuery {
+            account: Some(a),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            events(all_of_a.clone()).await,
+            [
+                ("password_changed".to_owned(), 40),
+                ("sign_in".to_owned(), 30),
+                ("mfa_activated".to_owned(), 20),
+                ("sign_in".to_owned(), 0)
+            ],
+            "{name}: newest first, only a's"
+        );
+        assert_eq!(
+            events(AuditQuery {
+                events: &["sign_in", "mfa_activated"],
+                since: Some(Timestamp(T0.0 + 10)),
+                until: Some(Timestamp(T0.0 + 30)),
+                ..all_of_a.clone()
+            })
+            .await,
+            [("mfa_activated".to_owned(), 20)],
+            "{name}: since is inclusive, until is not"
+        );
+        let first_page = store
+            .audit_events(&AuditQuery {
+                limit: 2,
+                ..all_of_a.clone()
+            })
+            .await
+            .unwrap();
+        let next = store
+            .audit_events(&AuditQuery {
+                limit: 2,
+                before_row: Some(first_page[1].row),
+                ..all_of_a.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            next.iter()
+                .map(|e| e.record.at.0 - T0.0)
+                .collect::<Vec<_>>(),
+            [20, 0],
+            "{name}: the next page starts after the last row seen"
+        );
+        assert_eq!(
+            events(AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .len(),
+            5,
+            "{name}"
+        );
+    }
+}
