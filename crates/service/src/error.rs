@@ -74,6 +74,16 @@ pub enum Problem {
     CredentialMalformed,
     /// The security key's answer did not verify.
     CredentialRejected,
+    /// An event type the event history does not know.
+    UnknownEventType,
+    /// A time that is not in the form the field asks for (`date`: a calendar date).
+    TimeMalformed {
+        date: bool,
+    },
+    /// Not a whole number from 1 to `max`.
+    NumberOutOfRange {
+        max: i64,
+    },
 }
 
 macro_rules! problem_from {

@@ -11,6 +11,7 @@ pub(crate) mod paths {
     pub(crate) const VERIFY_SIGN_UP: &str = "/signup/verify";
     pub(crate) const RECOVERY_EMAIL: &str = "/recovery/email";
     pub(crate) const CANCEL_RECOVERY: &str = "/recovery/cancel";
+    pub(crate) const EVENT_HISTORY: &str = "/console/events";
 }
 
 /// Absolute links under the public URL, for the service's emails.

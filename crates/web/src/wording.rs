@@ -66,6 +66,16 @@ pub fn problem(problem: &Problem) -> String {
         Problem::CredentialRejected => {
             "The security key could not be registered: its answer did not check out. Try again."
         }
+        Problem::UnknownEventType => {
+            "Choose event types from the list the event history documents."
+        }
+        Problem::TimeMalformed { date: true } => "Enter a date such as 2026-11-30.",
+        Problem::TimeMalformed { date: false } => {
+            "Enter a time in Unix seconds, such as 1800000000."
+        }
+        Problem::NumberOutOfRange { max } => {
+            return format!("Enter a whole number from 1 to {max}.");
+        }
     };
     fixed.to_owned()
 }
@@ -174,6 +184,10 @@ mod tests {
             Problem::CeremonyExpired,
             Problem::CredentialMalformed,
             Problem::CredentialRejected,
+            Problem::UnknownEventType,
+            Problem::TimeMalformed { date: true },
+            Problem::TimeMalformed { date: false },
+            Problem::NumberOutOfRange { max: 100 },
         ];
         for p in &all {
             let words = problem(p);

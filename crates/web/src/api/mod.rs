@@ -5,6 +5,7 @@
 //! header. Every error has one shape, [`ApiErrorBody`](crate::error::ApiErrorBody).
 
 mod accounts;
+mod events;
 mod mfa;
 mod openapi;
 mod password;
@@ -39,6 +40,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(security_keys::routes())
         .merge(recovery::routes())
         .merge(password::routes())
+        .merge(events::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
         })

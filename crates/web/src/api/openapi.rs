@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::security_keys::sign_in_options, super::security_keys::sign_in,
         super::recovery::start, super::recovery::status, super::recovery::send_email,
         super::recovery::verify_email, super::recovery::call, super::recovery::complete,
-        super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call,
+        super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call, super::events::list,
     ),
     modifiers(&BearerSession),
     tags(
@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         (name = "password", description = "Forgot password"),
         (name = "mfa", description = "MFA devices"),
         (name = "recovery", description = "Sign in using alternative factors"),
+        (name = "events", description = "The account's event history"),
     )
 )]
 struct ApiDoc;

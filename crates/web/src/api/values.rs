@@ -5,6 +5,7 @@
 use latchkey_domain::calls::CallStatus;
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::recovery::RecoveryState;
+use latchkey_domain::{AuditEvent, AuditOutcome};
 
 /// A device's `type`.
 pub(super) fn device_type(kind: DeviceKind) -> &'static str {
@@ -36,5 +37,65 @@ pub(crate) fn call_status(status: CallStatus) -> &'static str {
         CallStatus::Failed => "failed",
         CallStatus::Superseded => "superseded",
         CallStatus::Ended => "ended",
+    }
+}
+
+/// An event's `type` in the event history.
+pub(crate) fn event_type(event: AuditEvent) -> &'static str {
+    match event {
+        AuditEvent::SignUp => "sign_up",
+        AuditEvent::VerificationEmailSent => "verification_email_sent",
+        AuditEvent::EmailVerified => "email_verified",
+        AuditEvent::AccountCreatedByOperator => "account_created_by_operator",
+        AuditEvent::SignIn => "sign_in",
+        AuditEvent::SignOut => "sign_out",
+        AuditEvent::PasswordResetRequested => "password_reset_requested",
+        AuditEvent::PasswordReset => "password_reset",
+        AuditEvent::SignInPasswordVerified => "sign_in_password_verified",
+        AuditEvent::MfaActivated => "mfa_device_added",
+        AuditEvent::MfaResynced => "mfa_device_resynced",
+        AuditEvent::MfaRemoved => "mfa_device_removed",
+        AuditEvent::MfaCode => "mfa_code",
+        AuditEvent::RecoveryStarted => "alternative_factors_started",
+        AuditEvent::RecoveryEmailSent => "alternative_factors_email_sent",
+        AuditEvent::RecoveryEmailVerified => "alternative_factors_email_verified",
+        AuditEvent::RecoveryCallPlaced => "alternative_factors_call_placed",
+        AuditEvent::PhoneCode => "phone_code",
+        AuditEvent::RecoveryCompleted => "alternative_factors_sign_in",
+        AuditEvent::RecoveryCancelled => "alternative_factors_cancelled",
+        AuditEvent::SignUpCallPlaced => "sign_up_call_placed",
+        AuditEvent::PasswordChanged => "password_changed",
+        AuditEvent::TokensImported => "hardware_tokens_imported",
+        AuditEvent::Reauthentication => "password_confirmed",
+        AuditEvent::OperatorUnblockedRecovery => "operator_unblocked_recovery",
+        AuditEvent::OperatorResetMfa => "operator_reset_mfa",
+    }
+}
+
+/// The event an API `type` names.
+pub(crate) fn event_from_type(name: &str) -> Option<AuditEvent> {
+    AuditEvent::ALL
+        .into_iter()
+        .find(|event| event_type(*event) == name)
+}
+
+/// An event's `outcome`.
+pub(crate) fn outcome(outcome: AuditOutcome) -> &'static str {
+    match outcome {
+        AuditOutcome::Success => "success",
+        AuditOutcome::Failure => "failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_names_one_event() {
+        for event in AuditEvent::ALL {
+            assert_eq!(event_from_type(event_type(event)), Some(event), "{event:?}");
+        }
+        assert_eq!(event_from_type("mfa_activated"), None, "the log's name");
     }
 }

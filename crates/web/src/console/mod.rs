@@ -3,6 +3,7 @@
 
 mod credentials;
 mod dev;
+mod events;
 mod mfa;
 mod password;
 mod recovery;
@@ -94,6 +95,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(credentials::routes())
         .merge(mfa::routes())
         .merge(security_key::routes())
+        .merge(events::routes())
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.

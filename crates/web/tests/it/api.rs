@@ -328,6 +328,7 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/mfa/security-keys", "post"),
         ("/api/v1/sessions/webauthn/options", "post"),
         ("/api/v1/sessions/webauthn", "post"),
+        ("/api/v1/events", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

@@ -12,6 +12,7 @@ mod calls;
 mod client_address;
 mod console;
 mod deployment;
+mod events;
 mod hardware;
 mod harness;
 mod mfa;

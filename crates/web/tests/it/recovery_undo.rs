@@ -235,6 +235,10 @@ async fn a_recovery_session_may_only_replace_the_lost_device() {
         // The console: Security credentials works, Resync does not.
         let credentials = browser.get("/console/security-credentials").await;
         assert_eq!(credentials.status, StatusCode::OK, "{name}");
+        // The event history shows where and when the owner signs in: not for this session.
+        assert!(!credentials.body.contains("/console/events"), "{name}");
+        let history = browser.get("/console/events").await;
+        assert_eq!(history.status, StatusCode::FORBIDDEN, "{name}");
         let manage = browser.get(&format!("/console/mfa/{device}/manage")).await;
         assert_eq!(manage.status, StatusCode::OK, "{name}");
         let resync = browser
