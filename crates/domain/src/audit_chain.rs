@@ -7,9 +7,12 @@
 //! can edit, remove or add a record, or renumber the ones after it, without breaking the chain
 //! at that point; [`ChainWalk`] reads the chain in order and names the first break.
 //!
+//! The first record's MAC also covers the records written before the chain existed (how
+//! many, and the highest row id among them), so none can be added among them later.
+//!
 //! What the chain cannot show on its own: the newest records removed together (the chain up
-//! to the new end is intact). `latchkey audit verify` prints the head (its `seq` and MAC) so
-//! an operator who keeps it elsewhere can see the log grew from there.
+//! to the new end is intact). `latchkey audit verify` prints the head (its `seq` and MAC);
+//! given a head kept from before (`--head`), it checks that very record is still there.
 
 use hmac::{Hmac, KeyInit, Mac as _};
 use sha2::Sha256;
@@ -41,25 +44,45 @@ pub struct Linked<'a> {
     pub detail: &'a str,
 }
 
+/// The records written before the chain began, as the first chained record saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Legacy {
+    pub count: i64,
+    /// The highest row id among them (0 when there are none).
+    pub max_row: i64,
+}
+
+/// What a record follows: the records from before the chain (for the first record), or
+/// the previous record's stored MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Previous<'a> {
+    Start(Legacy),
+    Mac(&'a [u8]),
+}
+
 impl ChainKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    /// The MAC of `record` following the record whose stored MAC is `previous` (`None` for
-    /// the first). Every field is length-prefixed, so no two records encode alike.
+    /// The MAC of `record` following `previous`. Every field is length-prefixed, so no two
+    /// records encode alike.
     #[expect(clippy::expect_used, reason = "HMAC takes any key")]
-    pub fn link(&self, previous: Option<&[u8]>, record: &Linked<'_>) -> ChainMac {
+    pub fn link(&self, previous: Previous<'_>, record: &Linked<'_>) -> ChainMac {
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key");
         mac.update(b"latchkey audit chain v1\0");
         match previous {
-            Some(previous) => {
+            Previous::Mac(previous) => {
                 mac.update(&[1]);
                 mac.update(&(previous.len() as u64).to_be_bytes());
                 mac.update(previous);
             }
-            None => mac.update(&[0]),
+            Previous::Start(legacy) => {
+                mac.update(&[0]);
+                mac.update(&legacy.count.to_be_bytes());
+                mac.update(&legacy.max_row.to_be_bytes());
+            }
         }
         mac.update(&record.seq.to_be_bytes());
         mac.update(&record.at.to_be_bytes());
@@ -100,20 +123,38 @@ pub enum ChainBreak {
     Altered { seq: i64 },
     /// A record outside the chain, written after the chain began (the id of its row).
     Unchained { row: i64 },
+    /// The record at the place of a head kept from before is another record: the records
+    /// from there on were removed and others written since.
+    NotTheKeptHead { seq: i64 },
+    /// The chain ends before the place of a head kept from before: records were removed.
+    EndsBeforeTheKeptHead { seq: i64, ends: i64 },
+}
+
+/// A head an operator kept from an earlier `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptHead {
+    pub seq: i64,
+    pub mac: Vec<u8>,
 }
 
 /// Reads the chain in `seq` order, one record at a time, and stops at the first break.
 #[derive(Debug, Clone)]
 pub struct ChainWalk {
     key: ChainKey,
+    legacy: Legacy,
+    kept: Option<KeptHead>,
     next_seq: i64,
     previous: Option<ChainMac>,
 }
 
 impl ChainWalk {
-    pub fn new(key: ChainKey) -> Self {
+    /// A walk from the first record, which must cover `legacy` (the records from before the
+    /// chain as they are now), and, when given, through the record of `kept`.
+    pub fn new(key: ChainKey, legacy: Legacy, kept: Option<KeptHead>) -> Self {
         Self {
             key,
+            legacy,
+            kept,
             next_seq: 1,
             previous: None,
         }
@@ -130,15 +171,34 @@ impl ChainWalk {
                 found: record.seq,
             });
         }
-        let expected = self
-            .key
-            .link(self.previous.as_ref().map(|m| m.as_slice()), record);
+        let previous = match &self.previous {
+            Some(mac) => Previous::Mac(mac),
+            None => Previous::Start(self.legacy),
+        };
+        let expected = self.key.link(previous, record);
         if !bool::from(expected.as_slice().ct_eq(stored_mac)) {
             return Err(ChainBreak::Altered { seq: record.seq });
+        }
+        if let Some(kept) = &self.kept
+            && kept.seq == record.seq
+            && !bool::from(kept.mac.as_slice().ct_eq(stored_mac))
+        {
+            return Err(ChainBreak::NotTheKeptHead { seq: kept.seq });
         }
         self.previous = Some(expected);
         self.next_seq += 1;
         Ok(())
+    }
+
+    /// After the last record: whether the chain reached the kept head.
+    pub fn finish(&self) -> Result<(), ChainBreak> {
+        match &self.kept {
+            Some(kept) if kept.seq > self.checked() => Err(ChainBreak::EndsBeforeTheKeptHead {
+                seq: kept.seq,
+                ends: self.checked(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// How many records have been checked.
@@ -175,25 +235,43 @@ mod tests {
 
     type Chain = Vec<(Linked<'static>, ChainMac)>;
 
-    /// A chain of `n` records as latchkey writes it.
+    const LEGACY: Legacy = Legacy {
+        count: 2,
+        max_row: 7,
+    };
+
+    /// A chain of `n` records as latchkey writes it, after two legacy records.
     fn chain(n: i64) -> Chain {
-        let mut previous = None;
+        let mut previous: Option<ChainMac> = None;
         (1..=n)
             .map(|seq| {
                 let r = record(seq, "");
-                let mac = key().link(previous.as_ref().map(|m: &ChainMac| m.as_slice()), &r);
+                let after = match &previous {
+                    Some(mac) => Previous::Mac(mac),
+                    None => Previous::Start(LEGACY),
+                };
+                let mac = key().link(after, &r);
                 previous = Some(mac);
                 (r, mac)
             })
             .collect()
     }
 
-    fn walk(records: &[(Linked<'static>, ChainMac)]) -> Result<i64, ChainBreak> {
-        let mut walk = ChainWalk::new(key());
+    fn walk_with(
+        records: &[(Linked<'static>, ChainMac)],
+        legacy: Legacy,
+        kept: Option<KeptHead>,
+    ) -> Result<i64, ChainBreak> {
+        let mut walk = ChainWalk::new(key(), legacy, kept);
         for (r, mac) in records {
             walk.step(r, mac)?;
         }
+        walk.finish()?;
         Ok(walk.checked())
+    }
+
+    fn walk(records: &[(Linked<'static>, ChainMac)]) -> Result<i64, ChainBreak> {
+        walk_with(records, LEGACY, None)
     }
 
     #[test]
@@ -258,6 +336,11 @@ mod tests {
                 [&intact[..], &[forged(6, "added")]].concat(),
                 Err(ChainBreak::Altered { seq: 6 }),
             ),
+            (
+                "added before the first place",
+                [&[forged(-1, "added")], &intact[..]].concat(),
+                Err(ChainBreak::Duplicate { seq: -1 }),
+            ),
         ];
         for (name, records, expected) in cases {
             assert_eq!(walk(&records), expected, "{name}");
@@ -266,9 +349,61 @@ mod tests {
 
     #[test]
     fn a_chain_made_with_another_key_does_not_verify() {
-        let mut walk = ChainWalk::new(ChainKey::from_bytes([8; 32]));
+        let mut walk = ChainWalk::new(ChainKey::from_bytes([8; 32]), LEGACY, None);
         let (r, mac) = chain(1)[0];
         assert_eq!(walk.step(&r, &mac), Err(ChainBreak::Altered { seq: 1 }));
+    }
+
+    #[test]
+    fn records_from_before_the_chain_cannot_be_added_or_removed() {
+        let intact = chain(3);
+        for legacy in [
+            Legacy {
+                count: 3,
+                max_row: 7,
+            },
+            Legacy {
+                count: 2,
+                max_row: 6,
+            },
+            Legacy::default(),
+        ] {
+            assert_eq!(
+                walk_with(&intact, legacy, None),
+                Err(ChainBreak::Altered { seq: 1 }),
+                "{legacy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kept_head_must_still_be_there() {
+        let intact = chain(5);
+        let kept = |seq: i64, mac: ChainMac| {
+            Some(KeptHead {
+                seq,
+                mac: mac.to_vec(),
+            })
+        };
+        assert_eq!(walk_with(&intact, LEGACY, kept(3, intact[2].1)), Ok(5));
+        // The tail from 4 removed: the chain is intact up to its new end, but not the head.
+        assert_eq!(
+            walk_with(&intact[..3], LEGACY, kept(5, intact[4].1)),
+            Err(ChainBreak::EndsBeforeTheKeptHead { seq: 5, ends: 3 })
+        );
+        // Removed and written over since: another record sits at the kept place.
+        let mut rewritten = chain(5);
+        rewritten[3].0.detail = "written later";
+        let mut previous = rewritten[2].1;
+        for (r, mac) in &mut rewritten[3..] {
+            *mac = key().link(Previous::Mac(&previous), r);
+            previous = *mac;
+        }
+        assert_eq!(walk_with(&rewritten, LEGACY, None), Ok(5));
+        assert_eq!(
+            walk_with(&rewritten, LEGACY, kept(4, intact[3].1)),
+            Err(ChainBreak::NotTheKeptHead { seq: 4 })
+        );
     }
 
     #[test]
@@ -283,7 +418,8 @@ mod tests {
             event: "bc",
             ..record(1, "")
         };
-        assert_ne!(key().link(None, &a), key().link(None, &b));
+        let start = Previous::Start(LEGACY);
+        assert_ne!(key().link(start, &a), key().link(start, &b));
         let none = Linked {
             account_id: None,
             ..record(1, "")
@@ -292,7 +428,7 @@ mod tests {
             account_id: Some(""),
             ..record(1, "")
         };
-        assert_ne!(key().link(None, &none), key().link(None, &empty));
+        assert_ne!(key().link(start, &none), key().link(start, &empty));
     }
 
     #[test]

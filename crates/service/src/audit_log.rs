@@ -2,7 +2,7 @@
 //! `latchkey audit verify`.
 
 use latchkey_domain::AccountId;
-use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, Linked};
+use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, KeptHead, Linked};
 
 use crate::Service;
 use crate::error::ServiceError;
@@ -18,7 +18,7 @@ pub struct ChainReport {
     pub intact: i64,
     /// The last intact record's place and MAC, for the operator to keep elsewhere.
     pub head: Option<(i64, ChainMac)>,
-    /// Records written before the chain began, which it does not cover.
+    /// Records written before the chain began (its first record covers how many there are).
     pub before_chain: i64,
     /// The first place where the log is not what latchkey wrote.
     pub first_break: Option<ChainBreak>,
@@ -38,10 +38,16 @@ impl Service {
     }
 
     /// Walks the whole chain from its first record and reports the first break: a record
-    /// edited, removed or added in the database by anyone without the server key.
-    pub async fn verify_audit_chain(&self) -> Result<ChainReport, ServiceError> {
-        let mut walk = ChainWalk::new(self.audit_chain.clone());
-        let mut after = (0, 0);
+    /// edited, removed or added in the database by anyone without the server key. With a
+    /// head kept from an earlier check, that record must still be in the chain.
+    pub async fn verify_audit_chain(
+        &self,
+        kept: Option<KeptHead>,
+    ) -> Result<ChainReport, ServiceError> {
+        let unchained = self.store.unchained_audit().await?;
+        let mut walk = ChainWalk::new(self.audit_chain.clone(), unchained.before_chain, kept);
+        // From the lowest place there is, so a record put before the first is read too.
+        let mut after = (i64::MIN, i64::MIN);
         let mut first_break = None;
         'pages: loop {
             let page = self.store.audit_chain_page(after, CHAIN_PAGE).await?;
@@ -65,14 +71,13 @@ impl Service {
                 }
             }
         }
-        let unchained = self.store.unchained_audit().await?;
-        let first_break = first_break.or(unchained
+        let first_break = first_break.or_else(|| walk.finish().err()).or(unchained
             .first_after_start
             .map(|row| ChainBreak::Unchained { row }));
         Ok(ChainReport {
             intact: walk.checked(),
             head: walk.head(),
-            before_chain: unchained.before_chain,
+            before_chain: unchained.before_chain.count,
             first_break,
         })
     }

@@ -54,7 +54,12 @@ impl PgTx {
 impl PgStore {
     /// Connects to the database at `url`; `chain` is the key audit records are chained with.
     pub async fn connect(url: &str, chain: ChainKey) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(db_error)?;
+        // Every statement sees what committed before it ran: appending to the audit chain
+        // reads the head after taking the chain's lock, and a snapshot from before the lock
+        // (REPEATABLE READ, if the database defaulted to it) would see a stale head.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(db_error)?
+            .options([("default_transaction_isolation", "read committed")]);
         let location = format!(
             "{}:{}/{}",
             options.get_host(),

@@ -2,7 +2,7 @@
 //! text or JSON; `latchkey audit verify`: whether the log is still what latchkey wrote.
 
 use anyhow::{Context, bail};
-use latchkey_domain::audit_chain::ChainBreak;
+use latchkey_domain::audit_chain::{ChainBreak, KeptHead};
 use latchkey_domain::{AccountId, AuditEvent, Timestamp};
 use latchkey_service::event_history::{Event, EventQuery};
 use time::OffsetDateTime;
@@ -44,12 +44,18 @@ pub(crate) struct Args {
 enum AuditCommand {
     /// Check that no record was edited, removed or added in the database behind latchkey's
     /// back; exits non-zero at the first broken link.
-    Verify,
+    Verify {
+        /// A head printed by an earlier `verify` (`SEQ:MAC`): that record must still be in
+        /// the chain, which shows the newest records were not removed since.
+        #[arg(long, value_name = "SEQ:MAC")]
+        head: Option<String>,
+    },
 }
 
 pub(crate) async fn run(args: &Args, config: &Config) -> anyhow::Result<()> {
-    if let Some(AuditCommand::Verify) = args.command {
-        return verify(config).await;
+    if let Some(AuditCommand::Verify { head }) = &args.command {
+        let kept = head.as_deref().map(kept_head).transpose()?;
+        return verify(config, kept).await;
     }
     let account = match &args.account {
         Some(text) => {
@@ -151,9 +157,25 @@ fn instant(text: &str) -> anyhow::Result<Timestamp> {
     bail!("{text:?} is not a time: use 2026-11-30, 2026-11-30T12:00:00Z or Unix seconds")
 }
 
-async fn verify(config: &Config) -> anyhow::Result<()> {
+/// `SEQ:MAC` as `verify` prints it.
+fn kept_head(text: &str) -> anyhow::Result<KeptHead> {
+    let parsed = text.split_once(':').and_then(|(seq, mac)| {
+        Some(KeptHead {
+            seq: seq.trim().parse().ok().filter(|seq| *seq >= 1)?,
+            mac: latchkey_service::secrets::unhex(mac.trim()).filter(|mac| mac.len() == 32)?,
+        })
+    });
+    parsed.with_context(|| {
+        format!(
+            "--head {text:?} is not a head as `audit verify` prints it (SEQ:MAC, the MAC in \
+             64 hexadecimal characters)"
+        )
+    })
+}
+
+async fn verify(config: &Config, kept: Option<KeptHead>) -> anyhow::Result<()> {
     let parts = Parts::open(config).await?;
-    let report = parts.service.verify_audit_chain().await?;
+    let report = parts.service.verify_audit_chain(kept).await?;
     if let Some(broken) = &report.first_break {
         bail!(
             "the audit log was changed outside latchkey: {}; the {} records before it are \
@@ -163,24 +185,27 @@ async fn verify(config: &Config) -> anyhow::Result<()> {
         );
     }
     match report.head {
-        Some((seq, mac)) => println!(
-            "The audit log is intact: {} records chained from the first. Head: record {seq}, \
-             MAC {}.",
-            report.intact,
-            latchkey_service::secrets::hex(&mac)
-        ),
+        Some((seq, mac)) => {
+            println!(
+                "The audit log is intact: {} records chained from the first.",
+                report.intact
+            );
+            println!("Head: {seq}:{}", latchkey_service::secrets::hex(&mac));
+            println!(
+                "Removing the newest records would leave the rest intact: keep the head \
+                 elsewhere and pass it to a later check (audit verify --head {seq}:…) to prove \
+                 that record is still there."
+            );
+        }
         None => println!("The audit log is intact: no chained records yet."),
     }
     if report.before_chain > 0 {
         println!(
-            "{} records from before the chain began are not covered.",
+            "{} records from before the chain began are counted by its first record, not \
+             chained.",
             report.before_chain
         );
     }
-    println!(
-        "Removing the newest records leaves the rest intact: keep the head above elsewhere and \
-         check that a later head comes after it."
-    );
     Ok(())
 }
 
@@ -197,11 +222,22 @@ fn break_words(broken: &ChainBreak) -> String {
         ChainBreak::Duplicate { seq } => {
             format!("a second record claims place {seq} (added in the database)")
         }
+        ChainBreak::Altered { seq: 1 } => "record 1 is not what latchkey wrote (edited, added \
+             with a made-up MAC, or records from before the chain added or removed)"
+            .to_owned(),
         ChainBreak::Altered { seq } => {
             format!("record {seq} is not what latchkey wrote (edited, or added with a made-up MAC)")
         }
         ChainBreak::Unchained { row } => {
             format!("row {row} was added outside the chain after the chain began")
         }
+        ChainBreak::NotTheKeptHead { seq } => format!(
+            "record {seq} is not the head you kept (the records from there on were removed \
+             and others written since)"
+        ),
+        ChainBreak::EndsBeforeTheKeptHead { seq, ends } => format!(
+            "the chain ends at record {ends}, before the head you kept (record {seq}): the \
+             newest records were removed"
+        ),
     }
 }

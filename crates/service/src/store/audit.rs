@@ -3,6 +3,7 @@
 use super::StoreResult;
 use super::outbox::NewOutboxMessage;
 use async_trait::async_trait;
+use latchkey_domain::audit_chain::Legacy;
 use latchkey_domain::{AccountId, Timestamp};
 
 /// One line of the audit log. Never holds a secret: tokens appear only as hashes, if at all.
@@ -51,10 +52,11 @@ pub struct ChainedAudit {
 }
 
 /// The records outside the chain: those from before it began (written before the chain
-/// existed) and the first one after it began, which latchkey never writes.
+/// existed, which its first record covers) and the first one after it began, which latchkey
+/// never writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnchainedAudit {
-    pub before_chain: i64,
+    pub before_chain: Legacy,
     pub first_after_start: Option<i64>,
 }
 

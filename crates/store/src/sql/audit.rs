@@ -1,7 +1,7 @@
 //! The audit log: appended to, never edited.
 
 use async_trait::async_trait;
-use latchkey_domain::audit_chain::Linked;
+use latchkey_domain::audit_chain::{Legacy, Linked, Previous};
 use latchkey_domain::{AccountId, Timestamp};
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -37,6 +37,26 @@ fn linked(seq: i64, audit: &AuditRecord) -> Linked<'_> {
     }
 }
 
+/// How many records are outside the chain, and their highest row id: all of them, or
+/// those before row `start` (where the chain begins).
+async fn legacy<'c, E>(db: E, start: Option<i64>) -> StoreResult<Legacy>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS max_row FROM audit_log \
+         WHERE seq IS NULL AND id < $1",
+    )
+    .bind(start.unwrap_or(i64::MAX))
+    .fetch_one(db)
+    .await
+    .map_err(db_error)?;
+    Ok(Legacy {
+        count: row.try_get("n").map_err(db_error)?,
+        max_row: row.try_get("max_row").map_err(db_error)?,
+    })
+}
+
 /// Appends `audit` to the chain: the next place after the head, MACed over the head's MAC.
 /// Every transaction calls this last, just before committing, because on PostgreSQL it
 /// holds the chain's lock (`LOCK_AUDIT_CHAIN`) until then and appends queue on it; on
@@ -59,13 +79,16 @@ pub(super) async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResul
             let seq: i64 = row.try_get("seq").map_err(db_error)?;
             // A MAC someone removed chains as empty; verification names that record.
             let mac: Option<Vec<u8>> = row.try_get("chain_mac").map_err(db_error)?;
-            (seq + 1, Some(mac.unwrap_or_default()))
+            (seq + 1, Ok(mac.unwrap_or_default()))
         }
-        None => (1, None),
+        // The first record: it covers every record written before the chain existed.
+        None => (1, Err(legacy(&mut **tx, None).await?)),
     };
-    let mac = tx
-        .chain_key()
-        .link(previous.as_deref(), &linked(seq, audit));
+    let previous = match &previous {
+        Ok(mac) => Previous::Mac(mac),
+        Err(legacy) => Previous::Start(*legacy),
+    };
+    let mac = tx.chain_key().link(previous, &linked(seq, audit));
     sqlx::query(
         "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
          outcome, detail, seq, chain_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -233,31 +256,22 @@ impl AuditStore for Backend {
                 .map_err(db_error)?
                 .try_get("start")
                 .map_err(db_error)?;
-        let Some(start) = start else {
-            let before_chain: i64 =
-                sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE seq IS NULL")
+        let before_chain = legacy(&self.pool, start).await?;
+        let first_after_start = match start {
+            Some(start) => {
+                sqlx::query("SELECT MIN(id) AS after FROM audit_log WHERE seq IS NULL AND id > $1")
+                    .bind(start)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db_error)?
-                    .try_get("n")
-                    .map_err(db_error)?;
-            return Ok(UnchainedAudit {
-                before_chain,
-                first_after_start: None,
-            });
+                    .try_get("after")
+                    .map_err(db_error)?
+            }
+            None => None,
         };
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM audit_log WHERE seq IS NULL AND id < $1) AS before, \
-             (SELECT MIN(id) FROM audit_log WHERE seq IS NULL AND id > $2) AS after",
-        )
-        .bind(start)
-        .bind(start)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_error)?;
         Ok(UnchainedAudit {
-            before_chain: row.try_get("before").map_err(db_error)?,
-            first_after_start: row.try_get("after").map_err(db_error)?,
+            before_chain,
+            first_after_start,
         })
     }
 

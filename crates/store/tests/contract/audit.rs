@@ -2,7 +2,7 @@
 
 use super::races::{RACERS, race, racer_audit};
 use super::*;
-use latchkey_domain::audit_chain::{ChainBreak, ChainWalk, Linked};
+use latchkey_domain::audit_chain::{ChainBreak, ChainWalk, Legacy, Linked};
 
 #[tokio::test]
 async fn audit_records_read_back_newest_first_and_per_account() {
@@ -58,8 +58,14 @@ async fn the_database_refuses_to_edit_or_delete_audit_records() {
 
 /// Walks the whole chain with the test key, as `latchkey audit verify` does.
 async fn walk_chain(store: &Arc<dyn Store>) -> Result<i64, ChainBreak> {
-    let mut walk = ChainWalk::new(latchkey_test_support::fixtures::server_key().audit_chain_key());
-    for chained in store.audit_chain_page((0, 0), 10_000).await.unwrap() {
+    let legacy = store.unchained_audit().await.unwrap().before_chain;
+    let key = latchkey_test_support::fixtures::server_key().audit_chain_key();
+    let mut walk = ChainWalk::new(key, legacy, None);
+    for chained in store
+        .audit_chain_page((i64::MIN, i64::MIN), 10_000)
+        .await
+        .unwrap()
+    {
         let r = &chained.record;
         walk.step(
             &Linked {
@@ -75,6 +81,7 @@ async fn walk_chain(store: &Arc<dyn Store>) -> Result<i64, ChainBreak> {
             &chained.mac,
         )?;
     }
+    walk.finish()?;
     Ok(walk.checked())
 }
 
@@ -113,7 +120,7 @@ async fn every_append_takes_the_next_place_in_the_chain_even_when_they_race() {
         assert_eq!(
             store.unchained_audit().await.unwrap(),
             UnchainedAudit {
-                before_chain: 0,
+                before_chain: Legacy::default(),
                 first_after_start: None
             },
             "{name}"
@@ -229,7 +236,7 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
         )
         .await;
         let unchained = fresh.store.unchained_audit().await.unwrap();
-        assert_eq!(unchained.before_chain, 0, "{name}");
+        assert_eq!(unchained.before_chain, Legacy::default(), "{name}");
         assert!(
             unchained.first_after_start.is_some(),
             "{name}: outside the chain"
@@ -325,6 +332,86 @@ async fn history_is_filtered_by_account_event_and_time_and_pages_back() {
             .len(),
             5,
             "{name}"
+        );
+    }
+}
+
+/// Runs a statement straight on `backend`'s database, as someone who owns it could.
+async fn raw(backend: &Backend, statement: &str) {
+    let statement = sqlx::AssertSqlSafe(statement.to_owned());
+    match (&backend.sqlite, &backend.postgres) {
+        (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
+        (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
+        _ => unreachable!(),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A row written straight into the log with the given place, and the given id or the next.
+fn forged_row(backend: &Backend, id: Option<i64>, seq: Option<i64>) -> String {
+    let overriding = if backend.postgres.is_some() && id.is_some() {
+        "OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    };
+    let (id_column, id) = id.map_or((String::new(), String::new()), |id| {
+        ("id, ".to_owned(), format!("{id}, "))
+    });
+    let seq = seq.map_or("NULL".to_owned(), |s| s.to_string());
+    format!(
+        "INSERT INTO audit_log ({id_column}at, account_id, client_addr, user_agent, event, \
+         outcome, detail, seq, chain_mac) {overriding} VALUES ({id}1800000000, NULL, \
+         '203.0.113.9', 'x', 'sign_in', 'success', '', {seq}, NULL)"
+    )
+}
+
+#[tokio::test]
+async fn records_from_before_the_chain_are_counted_and_none_can_be_put_among_them_or_before_it() {
+    for backend in backends().await {
+        let name = backend.name;
+        // Two records from before the chain existed (as an older latchkey wrote them) …
+        raw(&backend, &forged_row(&backend, None, None)).await;
+        raw(&backend, &forged_row(&backend, None, None)).await;
+        for event in ["one", "two"] {
+            backend
+                .store
+                .append_audit(&audit(None, event))
+                .await
+                .unwrap();
+        }
+        let unchained = backend.store.unchained_audit().await.unwrap();
+        assert_eq!(
+            unchained.before_chain,
+            Legacy {
+                count: 2,
+                max_row: 2
+            },
+            "{name}"
+        );
+        // … are covered by the first record: the chain is intact with them.
+        assert_eq!(walk_chain(&backend.store).await, Ok(2), "{name}");
+        // One more "from before" is not.
+        raw(&backend, &forged_row(&backend, Some(-5), None)).await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Altered { seq: 1 }),
+            "{name}: added among the old records"
+        );
+    }
+    for backend in backends().await {
+        let name = backend.name;
+        for event in ["one", "two"] {
+            backend
+                .store
+                .append_audit(&audit(None, event))
+                .await
+                .unwrap();
+        }
+        raw(&backend, &forged_row(&backend, None, Some(-1))).await;
+        assert_eq!(
+            walk_chain(&backend.store).await,
+            Err(ChainBreak::Duplicate { seq: -1 }),
+            "{name}: put before the first place"
         );
     }
 }

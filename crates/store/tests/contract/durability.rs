@@ -46,3 +46,33 @@ async fn postgres_commits_synchronously() {
         assert_eq!(info.durability, "synchronous_commit=on");
     }
 }
+
+#[tokio::test]
+async fn postgres_reads_committed_whatever_the_database_defaults_to() {
+    let Some(admin) = latchkey_test_support::postgres_admin_url() else {
+        return;
+    };
+    let backend = latchkey_test_support::postgres_backend(&admin).await;
+    let pool = backend.postgres.as_ref().unwrap().pool();
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {database} SET default_transaction_isolation = 'repeatable read'"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+    let store = latchkey_store::PgStore::connect(
+        &backend.url,
+        latchkey_test_support::fixtures::server_key().audit_chain_key(),
+    )
+    .await
+    .unwrap();
+    let level: String = sqlx::query_scalar("SHOW transaction_isolation")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(level, "read committed");
+}

@@ -65,7 +65,9 @@ pub(super) struct EventJson {
     kind: &'static str,
     /// `success` or `failure` (a refused attempt).
     outcome: &'static str,
-    /// A short reason code (for example `wrong_password`), or empty.
+    /// A short reason code (for example `wrong_password`), empty, or for an operator's
+    /// command (`operator_reset_mfa`, `operator_unblocked_recovery`) the reason the operator
+    /// gave.
     detail: String,
     /// The address the request came from.
     client_address: String,
@@ -98,6 +100,7 @@ pub(super) struct EventList {
 fn event_query(params: &EventsParams) -> Result<EventQuery, ServiceError> {
     let mut problems = Vec::new();
     let mut events = Vec::new();
+    let mut unknown = false;
     for name in params
         .types
         .iter()
@@ -106,9 +109,14 @@ fn event_query(params: &EventsParams) -> Result<EventQuery, ServiceError> {
         .filter(|t| !t.is_empty())
     {
         match values::event_from_type(name) {
-            Some(event) => events.push(event),
-            None => problems.push(FieldError::new("type", Problem::UnknownEventType)),
+            Some(event) if !events.contains(&event) => events.push(event),
+            Some(_) => {}
+            None => unknown = true,
         }
+    }
+    // Once, however many names are unknown: the answer stays small.
+    if unknown {
+        problems.push(FieldError::new("type", Problem::UnknownEventType));
     }
     let mut number = |field: &'static str, text: &Option<String>, max: i64, problem: Problem| {
         let text = text.as_deref().map(str::trim).filter(|t| !t.is_empty())?;

@@ -56,7 +56,7 @@ impl From<&Event> for Row {
             at: format_time(e.at),
             what: e.event.map(event_words).unwrap_or("Other event"),
             refused: e.outcome == Some(AuditOutcome::Failure),
-            detail: e.detail.replace('_', " "),
+            detail: e.detail.clone(),
             from: e.client_addr.clone(),
             browser: e.user_agent.clone(),
         }
@@ -86,7 +86,13 @@ async fn page(
         return Ok(Redirect::to(paths::SIGN_IN).into_response());
     };
     page.signed_in_as = Some(account.email.to_string());
-    let filter = filter.map(|Query(filter)| filter).unwrap_or_default();
+    let filter = match filter {
+        Ok(Query(filter)) => filter,
+        Err(_) => {
+            page = page.with_error("This filter could not be read; showing every event.");
+            Filter::default()
+        }
+    };
     let (rows, older) = match query(&filter) {
         Ok(query) => {
             let found = state.service.account_events(&session, &query).await?;

@@ -135,6 +135,23 @@ async fn the_owner_reads_their_own_history_newest_first_filtered_and_paged() {
             .map(|f| f["field"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(fields, ["type", "since", "limit"], "{name}: {}", bad.body);
+        let many = format!("/api/v1/events?type={}", ["nonsense"; 200].join(","));
+        let many = client.api("GET", &many, Some(&token), None).await;
+        assert_eq!(
+            many.json()["error"]["fields"].as_array().unwrap().len(),
+            1,
+            "{name}: one problem, however many unknown names"
+        );
+        let repeated = client
+            .api(
+                "GET",
+                &format!("/api/v1/events?type={}", ["sign_in"; 200].join(",")),
+                Some(&token),
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(types(&repeated).len(), 3, "{name}");
         let anonymous = client.api("GET", "/api/v1/events", None, None).await;
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{name}");
 
@@ -173,6 +190,15 @@ async fn the_owner_reads_their_own_history_newest_first_filtered_and_paged() {
             wrong.body.contains("Enter a date such as 2026-11-30."),
             "{name}: {}",
             wrong.body
+        );
+        let twice = browser
+            .get("/console/events?type=sign_in&type=sign_out")
+            .await;
+        assert!(
+            twice
+                .body
+                .contains("This filter could not be read; showing every event."),
+            "{name}"
         );
         let credentials = browser.get("/console/security-credentials").await;
         assert!(
