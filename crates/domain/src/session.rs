@@ -46,6 +46,8 @@ pub enum SessionAction {
     SignOut,
     /// Read the account's event history.
     ViewHistory,
+    /// See the account's sessions and end other ones.
+    ManageSessions,
 }
 
 impl SessionKind {
@@ -149,6 +151,7 @@ mod tests {
             (SignOut, true),
             (ResyncDevice, false),
             (ViewHistory, false),
+            (ManageSessions, false),
         ];
         for (action, allowed) in table {
             assert_eq!(

@@ -174,6 +174,9 @@ pub enum ServiceError {
     /// device (see `SessionKind::permits`).
     #[error("a session signed in with alternative factors cannot do this")]
     RecoveryScope,
+    /// No live session of the account has this id (ended already, or another account's).
+    #[error("no such session")]
+    SessionNotFound,
     /// A budget of verification calls is spent (per account, number, client or server).
     #[error("no more verification calls can be placed for now")]
     CallBudget,

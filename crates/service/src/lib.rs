@@ -25,6 +25,7 @@ mod reauthentication;
 pub mod recovery;
 pub mod recovery_report;
 mod security_notices;
+pub mod session_list;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up_phone;

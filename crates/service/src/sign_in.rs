@@ -81,6 +81,7 @@ impl Service {
         let token = SecretToken::generate();
         let session = NewSession {
             token_hash: token.hash(),
+            public_id: crate::secrets::new_id("ses"),
             account_id: account.id.clone(),
             kind,
             mfa_device_id: mfa_device_id.cloned(),

@@ -243,6 +243,7 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
             .start_session(
                 &NewSession {
                     token_hash: session.hash(),
+                    public_id: latchkey_service::secrets::new_id("ses"),
                     account_id: id.clone(),
                     kind: SessionKind::Full,
                     mfa_device_id: Some(latchkey_domain::DeviceId::new("mfa-phone".to_owned())),

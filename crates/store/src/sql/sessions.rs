@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use latchkey_domain::lockout::Settle;
+use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::{AccountId, Timestamp};
 use latchkey_service::TokenHash;
@@ -29,8 +30,8 @@ pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreRe
     }
     sqlx::query(
         "INSERT INTO sessions (token_hash, account_id, kind, created_at, \
-         last_seen_at, expires_at, client_addr, user_agent, mfa_device_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         last_seen_at, expires_at, client_addr, user_agent, mfa_device_id, public_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(session.token_hash.as_str())
     .bind(session.account_id.as_str())
@@ -46,6 +47,7 @@ pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreRe
             .as_ref()
             .map(latchkey_domain::DeviceId::as_str),
     )
+    .bind(&session.public_id)
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -148,6 +150,102 @@ impl SessionStore for Backend {
                 .map_err(db_error)?
                 .map(latchkey_domain::DeviceId::new),
         }))
+    }
+
+    async fn account_sessions(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<SessionListing>> {
+        let rows = sqlx::query(
+            "SELECT s.public_id, s.token_hash, s.kind, s.created_at, s.last_seen_at, \
+             s.expires_at, s.client_addr, s.user_agent, d.kind AS device_kind, \
+             d.name AS device_name FROM sessions s \
+             LEFT JOIN mfa_devices d ON d.id = s.mfa_device_id \
+             WHERE s.account_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             ORDER BY s.created_at DESC, s.token_hash LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(now.0)
+        .bind(SESSION_LIST_LIMIT)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                let device_kind: Option<String> = row.try_get("device_kind").map_err(db_error)?;
+                let device_name: Option<String> = row.try_get("device_name").map_err(db_error)?;
+                let mfa_device = match (device_kind, device_name) {
+                    (Some(kind), Some(name)) => Some((
+                        DeviceKind::parse(&kind).ok_or_else(|| corrupt("device kind", &kind))?,
+                        name,
+                    )),
+                    _ => None,
+                };
+                Ok(SessionListing {
+                    public_id: row.try_get("public_id").map_err(db_error)?,
+                    token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
+                    kind: SessionKind::parse(&kind)
+                        .ok_or_else(|| corrupt("session kind", &kind))?,
+                    created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+                    last_seen_at: Timestamp(row.try_get("last_seen_at").map_err(db_error)?),
+                    expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+                    client_addr: row.try_get("client_addr").map_err(db_error)?,
+                    user_agent: row.try_get("user_agent").map_err(db_error)?,
+                    mfa_device,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_account_session(
+        &self,
+        account: &AccountId,
+        public_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<Option<TokenHash>> {
+        let mut tx = self.begin().await?;
+        let revoked: Option<String> = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND public_id = $3 \
+             AND revoked_at IS NULL AND expires_at > $4 RETURNING token_hash",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .bind(public_id)
+        .bind(now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("token_hash"))
+        .transpose()
+        .map_err(db_error)?;
+        commit_if(tx, revoked.is_some(), &[], audit).await?;
+        Ok(revoked.map(TokenHash))
+    }
+
+    async fn revoke_every_session(
+        &self,
+        account: &AccountId,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL \
+             AND expires_at > $3",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(revoked)
     }
 
     async fn touch_session(&self, token_hash: &TokenHash, now: Timestamp) -> StoreResult<()> {

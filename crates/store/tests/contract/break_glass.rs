@@ -131,6 +131,7 @@ async fn signed_in(
     let token = SecretToken::generate();
     let session = NewSession {
         token_hash: token.hash(),
+        public_id: latchkey_service::secrets::new_id("ses"),
         account_id: account.clone(),
         kind: SessionKind::Full,
         mfa_device_id: device.map(latchkey_domain::DeviceId::new),

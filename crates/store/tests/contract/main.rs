@@ -81,6 +81,7 @@ fn session(account: &AccountId) -> (SecretToken, NewSession) {
     let secret = SecretToken::generate();
     let new = NewSession {
         token_hash: secret.hash(),
+        public_id: latchkey_service::secrets::new_id("ses"),
         account_id: account.clone(),
         kind: SessionKind::Full,
         mfa_device_id: None,

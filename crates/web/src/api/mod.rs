@@ -11,6 +11,7 @@ mod openapi;
 mod password;
 mod recovery;
 mod security_keys;
+mod session_list;
 mod sessions;
 mod sign_up_phone;
 pub(crate) mod values;
@@ -41,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(recovery::routes())
         .merge(password::routes())
         .merge(events::routes())
+        .merge(session_list::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such API endpoint.")
         })

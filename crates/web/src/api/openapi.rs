@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         super::recovery::start, super::recovery::status, super::recovery::send_email,
         super::recovery::verify_email, super::recovery::call, super::recovery::complete,
         super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call, super::events::list,
+        super::session_list::list, super::session_list::sign_out_one,
+        super::session_list::sign_out_everywhere,
     ),
     modifiers(&BearerSession),
     tags(

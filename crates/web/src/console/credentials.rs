@@ -10,6 +10,7 @@ use latchkey_service::password_reset::format_time;
 use latchkey_service::recovery::RecoveryNoteEvent;
 
 use super::mfa::DeviceRow;
+use super::sessions::SessionRow;
 use crate::AppState;
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
@@ -43,6 +44,8 @@ struct CredentialsPage {
     /// Set for a session earned with alternative factors: when it ends.
     recovery_session_ends: Option<String>,
     recoveries: Vec<(String, &'static str, String)>,
+    /// The account's live sessions; empty for a recovery session, which may not see them.
+    sessions: Vec<SessionRow>,
 }
 
 #[derive(serde::Deserialize)]
@@ -59,6 +62,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
             Some("MFA device assigned. From now on, signing in asks for a code from it.")
         }
         "mfa-resynced" => Some("MFA device resynchronised."),
+        "session-ended" => Some("That session is signed out."),
         "mfa-removed" => Some("MFA device removed."),
         "mfa-removed-last" => Some(
             "MFA device removed. Your account is no longer protected by MFA: activate a new MFA device.",
@@ -77,6 +81,10 @@ pub(super) async fn page(
         return Ok(Redirect::to(paths::SIGN_IN).into_response());
     };
     let devices = state.service.devices(&account.id).await?;
+    let sessions = match session.kind {
+        SessionKind::Full => state.service.sessions(&session).await?,
+        SessionKind::AlternativeFactors => Vec::new(),
+    };
     page.signed_in_as = Some(account.email.to_string());
     if let Some(text) = notice(done.done.as_deref()) {
         page = page.with_notice(text);
@@ -106,6 +114,7 @@ pub(super) async fn page(
                 (format_time(n.at), what, n.client_addr)
             })
             .collect(),
+        sessions: sessions.iter().map(SessionRow::from).collect(),
     })
     .into_response())
 }

@@ -8,6 +8,7 @@ mod mfa;
 mod password;
 mod recovery;
 mod security_key;
+mod sessions;
 mod sign_in;
 
 pub(crate) use sign_in::DENIED_MESSAGE;
@@ -96,6 +97,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(mfa::routes())
         .merge(security_key::routes())
         .merge(events::routes())
+        .merge(sessions::routes())
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.

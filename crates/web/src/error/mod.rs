@@ -141,6 +141,12 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Not available in this session",
             "You signed in with alternative factors. This session can only replace MFA devices (remove the lost one, activate a new one), change the password and sign out. Activate a new MFA device, then sign out and sign in with it to do anything else.".into(),
         ),
+        ServiceError::SessionNotFound => (
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "Session not found",
+            "That session has already ended, or it is not one of this account's sessions. The list shows the sessions that are live now.".into(),
+        ),
         ServiceError::CallBudget => (
             StatusCode::TOO_MANY_REQUESTS,
             "call_budget",

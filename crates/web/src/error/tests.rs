@@ -31,6 +31,7 @@ fn every_refusal() -> Vec<ServiceError> {
         ServiceError::RecoveryBudget,
         ServiceError::RecoveryBlocked,
         ServiceError::RecoveryScope,
+        ServiceError::SessionNotFound,
         ServiceError::CallBudget,
         ServiceError::CallDestination(DestinationRefusal::Costly),
         ServiceError::CallFlowGone,
@@ -59,6 +60,7 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::RecoveryBudget
             | ServiceError::RecoveryBlocked
             | ServiceError::RecoveryScope
+            | ServiceError::SessionNotFound
             | ServiceError::CallBudget
             | ServiceError::CallDestination(_)
             | ServiceError::CallFlowGone

@@ -329,6 +329,9 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/sessions/webauthn/options", "post"),
         ("/api/v1/sessions/webauthn", "post"),
         ("/api/v1/events", "get"),
+        ("/api/v1/sessions", "get"),
+        ("/api/v1/sessions", "delete"),
+        ("/api/v1/sessions/{session_id}", "delete"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(

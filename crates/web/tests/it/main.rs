@@ -21,4 +21,5 @@ mod recovery;
 mod recovery_undo;
 mod return_to;
 mod serve;
+mod sessions;
 mod throttling;

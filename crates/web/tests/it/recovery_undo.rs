@@ -335,7 +335,8 @@ async fn every_api_route_beyond_security_credentials_refuses_a_recovery_session(
             }
             let concrete = path
                 .replace("{device_id}", "mfa-none")
-                .replace("{enrollment_id}", "enr-none");
+                .replace("{enrollment_id}", "enr-none")
+                .replace("{session_id}", "ses-none");
             let answer = client
                 .api(
                     &method.to_uppercase(),
