@@ -54,7 +54,7 @@ def test_a_vendor_token_is_imported_activated_used_and_returned(page, server, tm
     expect(page.get_by_role("row", name="Hardware token TOKEN-42")).to_contain_text("serial TOKEN-42")
     listing = latchkey(server, "tokens", "list").stdout
     assert "TOKEN-42" in listing and "free" not in listing, listing
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
     sign_in_password(page, server, "ann@example.com")
     page.get_by_label("MFA code").fill(oathtool(base32, now + 30))

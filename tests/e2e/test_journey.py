@@ -65,7 +65,7 @@ def journey(page, server, smtp, email):
     expect(page.get_by_text(email, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"^\d{12}$"))).to_be_visible()
     expect(page.get_by_text("+**********58")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     page.goto(server.base + "/console/security-credentials")
     expect(page).to_have_url(server.base + "/signin")
@@ -152,7 +152,7 @@ def test_on_the_embedded_defaults_mail_is_read_in_the_built_in_mailbox(page):
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Security credentials")).to_be_visible()
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         expect(page.get_by_text("You have signed out.")).to_be_visible()
     finally:
         server.stop()

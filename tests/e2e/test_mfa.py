@@ -81,7 +81,7 @@ def test_activate_from_the_qr_code_then_sign_in_with_an_independent_code(page, s
     row = page.get_by_role("row", name="Ann's phone")
     expect(row).to_contain_text("Virtual MFA device")
     expect(row.get_by_role("link", name="Manage")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
     sign_in_password(page, server, "ann@example.com")
     expect(page.get_by_role("heading", name="Multi-factor authentication")).to_be_visible()
@@ -90,7 +90,7 @@ def test_activate_from_the_qr_code_then_sign_in_with_an_independent_code(page, s
     page.get_by_label("MFA code").fill(code)
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_role("heading", name="Security credentials")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
     # The same code a second time is refused.
     sign_in_password(page, server, "ann@example.com")

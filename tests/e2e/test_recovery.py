@@ -40,7 +40,7 @@ def journey(browser, page, server, smtp, twilio, email):
     create_account(server, email)
     sign_in_password(page, server, email)
     lost = activate_virtual(page, "Lost phone")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
     # The device is lost: sign in with alternative factors.
     sign_in_password(page, server, email)
@@ -84,7 +84,7 @@ def journey(browser, page, server, smtp, twilio, email):
     page.get_by_role("button", name="Remove").click()
     expect(page.get_by_role("status")).to_contain_text("no longer protected by MFA")
     new = activate_virtual(page, "New phone")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
 
     # The new device signs in; the old one's codes are refused.
     sign_in_password(page, server, email)
@@ -122,7 +122,7 @@ def test_on_the_embedded_defaults_the_call_rings_the_built_in_phone(browser, pag
         create_account(server, "dee@example.com")
         sign_in_password(page, server, "dee@example.com")
         activate_virtual(page, "Phone")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         sign_in_password(page, server, "dee@example.com")
         page.get_by_role("link", name="Troubleshoot MFA").click()
         page.get_by_role("button", name="Sign in using alternative factors").click()

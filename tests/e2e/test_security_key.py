@@ -36,7 +36,7 @@ def test_register_sign_in_and_remove_a_security_key(page, protocol):
         expect(page.get_by_role("status").first).to_contain_text("MFA device assigned")
         row = page.get_by_role("row", name=f"{protocol} key")
         expect(row).to_contain_text("Security key")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
 
         # A page opened without a session sends the browser to sign in, and the sign-in
         # finished with the security key comes back to it.
@@ -76,7 +76,7 @@ def test_an_account_whose_only_device_was_a_security_key_recovers(browser, page)
         page.get_by_label("Device name").fill("Lost key")
         page.get_by_role("button", name="Register security key").click()
         expect(page.get_by_role("status").first).to_contain_text("MFA device assigned")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         cdp.send("WebAuthn.disable")
 
         sign_in_password(page, server, "kim@example.com")

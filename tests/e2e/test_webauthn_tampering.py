@@ -94,7 +94,7 @@ def test_tampered_ceremonies_are_refused(browser):
         sign_in_password(page, server, "ann@example.com")
         register(page, server, ann_key, "Ann's key")
         page.goto(server.base + "/console/security-credentials")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         sign_in_password(page, server, "ann@example.com")
 
         refusals = {
@@ -114,7 +114,7 @@ def test_tampered_ceremonies_are_refused(browser):
         status, body = verify(page, ceremony, assertion(ann_key, challenge, server.base, rp_id))
         assert status == 200 and body["redirect"] == "/console/security-credentials", body
         page.goto(server.base + "/console/security-credentials")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
 
         # A challenge is single-use: a captured assertion replayed after the ceremony ended.
         sign_in_password(page, server, "ann@example.com")
