@@ -37,11 +37,19 @@ pub enum AuditEvent {
     OperatorUnblockedRecovery,
     /// An operator removed every MFA device of an account (`latchkey account reset-mfa`).
     OperatorResetMfa,
+    /// A new email address or phone number was asked for (detail: which).
+    ContactChangeRequested,
+    /// A verification call to a new phone number.
+    ContactChangeCallPlaced,
+    /// A proven new contact replaced the old one (detail: which).
+    ContactChanged,
+    /// The old contact's `This wasn't me` put the contacts back.
+    ContactChangeReverted,
 }
 
 impl AuditEvent {
     /// Every event, in the order they are declared.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 30] = [
         Self::SignUp,
         Self::VerificationEmailSent,
         Self::EmailVerified,
@@ -68,6 +76,10 @@ impl AuditEvent {
         Self::Reauthentication,
         Self::OperatorUnblockedRecovery,
         Self::OperatorResetMfa,
+        Self::ContactChangeRequested,
+        Self::ContactChangeCallPlaced,
+        Self::ContactChanged,
+        Self::ContactChangeReverted,
     ];
 
     /// The event a stored name stands for; `None` for a name this version does not write.
@@ -103,6 +115,10 @@ impl AuditEvent {
             Self::Reauthentication => "reauthentication",
             Self::OperatorUnblockedRecovery => "operator_unblocked_recovery",
             Self::OperatorResetMfa => "operator_reset_mfa",
+            Self::ContactChangeRequested => "contact_change_requested",
+            Self::ContactChangeCallPlaced => "contact_change_call_placed",
+            Self::ContactChanged => "contact_changed",
+            Self::ContactChangeReverted => "contact_change_reverted",
         }
     }
 }

@@ -20,6 +20,8 @@ pub enum CallPurpose {
     Recovery,
     /// Verifying the phone number given at sign-up.
     SignUp,
+    /// Verifying a new phone number before it replaces the account's.
+    ContactChange,
 }
 
 impl CallPurpose {
@@ -27,6 +29,7 @@ impl CallPurpose {
         match self {
             Self::Recovery => "recovery",
             Self::SignUp => "sign_up",
+            Self::ContactChange => "contact_change",
         }
     }
 
@@ -34,6 +37,7 @@ impl CallPurpose {
         match text {
             "recovery" => Some(Self::Recovery),
             "sign_up" => Some(Self::SignUp),
+            "contact_change" => Some(Self::ContactChange),
             _ => None,
         }
     }
@@ -98,6 +102,7 @@ pub enum DestinationRefusal {
 pub struct CallPolicy {
     pub recovery: CallBudgets,
     pub sign_up: CallBudgets,
+    pub contact_change: CallBudgets,
     /// ISO 3166 regions latchkey calls (`GB`, `US`); `None` calls any country.
     pub allowed_regions: Option<Vec<String>>,
 }
@@ -106,6 +111,8 @@ impl Default for CallPolicy {
     /// Recovery: 6 calls per account a day (3 per flow, two flows), 6 to one number a day, 10
     /// from one network an hour, 200 an hour in all. Sign-up, which anyone can reach: 3 per
     /// sign-up and 3 to one number a day, 5 from one network an hour, 50 an hour in all.
+    /// Contact changes, which need a fresh MFA sign-in: 6 per account and 3 to one number a
+    /// day, 10 from one network an hour, 50 an hour in all.
     fn default() -> Self {
         let day = Duration::hours(24);
         let hour = Duration::hours(1);
@@ -122,6 +129,12 @@ impl Default for CallPolicy {
                 per_client: Budget::new(5, hour),
                 server: Budget::new(50, hour),
             },
+            contact_change: CallBudgets {
+                per_account: Budget::new(6, day),
+                per_destination: Budget::new(3, day),
+                per_client: Budget::new(10, hour),
+                server: Budget::new(50, hour),
+            },
             allowed_regions: None,
         }
     }
@@ -132,6 +145,7 @@ impl CallPolicy {
         match purpose {
             CallPurpose::Recovery => &self.recovery,
             CallPurpose::SignUp => &self.sign_up,
+            CallPurpose::ContactChange => &self.contact_change,
         }
     }
 
@@ -290,7 +304,11 @@ mod tests {
 
     #[test]
     fn purposes_round_trip() {
-        for purpose in [CallPurpose::Recovery, CallPurpose::SignUp] {
+        for purpose in [
+            CallPurpose::Recovery,
+            CallPurpose::SignUp,
+            CallPurpose::ContactChange,
+        ] {
             assert_eq!(CallPurpose::parse(purpose.as_str()), Some(purpose));
         }
     }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_chain;
 pub mod calls;
 pub mod contact;
+pub mod contact_change;
 pub mod ids;
 pub mod lockout;
 pub mod mfa;

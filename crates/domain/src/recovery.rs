@@ -68,6 +68,9 @@ pub struct RecoveryPolicy {
     /// the owner, so someone who knows the password cannot flood the inbox.
     pub flows_per_account: u32,
     pub flow_window: Duration,
+    /// How long a changed email address or phone number waits before alternative factors
+    /// use it (`LATCHKEY_CONTACT_COOLING_OFF_HOURS`).
+    pub contact_cooling_off: Duration,
 }
 
 impl Default for RecoveryPolicy {
@@ -83,6 +86,7 @@ impl Default for RecoveryPolicy {
             undo_window: Duration::hours(24 * 7),
             flows_per_account: 5,
             flow_window: Duration::hours(24),
+            contact_cooling_off: crate::contact_change::DEFAULT_COOLING_OFF,
         }
     }
 }

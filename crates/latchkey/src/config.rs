@@ -78,6 +78,15 @@ pub(crate) struct ConfigArgs {
         value_name = "LIST"
     )]
     pub call_countries: Option<String>,
+    /// Hours a changed email address or phone number waits before sign-in with alternative
+    /// factors may use it, 1 to 720 [default: 24].
+    #[arg(
+        long,
+        env = "LATCHKEY_CONTACT_COOLING_OFF_HOURS",
+        global = true,
+        value_name = "HOURS"
+    )]
+    pub contact_cooling_off_hours: Option<String>,
     /// DANGEROUS: let the built-in mailbox and phone serve a deployment others can reach.
     /// Anyone who opens /dev/mailbox or /dev/phone can then take over accounts; only for a
     /// test server nobody else can reach [default: false].
@@ -111,6 +120,7 @@ pub(crate) struct FileConfig {
     pub secret_key_file: Option<PathBuf>,
     pub trusted_proxies: Option<String>,
     pub call_countries: Option<String>,
+    pub contact_cooling_off_hours: Option<u32>,
     pub dev_providers: Option<bool>,
 }
 
@@ -154,6 +164,9 @@ pub(crate) struct Config {
     pub trusted_proxies: latchkey_web::TrustedProxies,
     /// `LATCHKEY_CALL_COUNTRIES`: the regions calls may go to; `None` for any.
     pub call_regions: Option<Vec<String>>,
+    /// `LATCHKEY_CONTACT_COOLING_OFF_HOURS`: how long a changed contact waits before
+    /// alternative factors use it.
+    pub contact_cooling_off: latchkey_domain::Duration,
     /// `LATCHKEY_DEV_PROVIDERS`: see [`Config::dev_providers`].
     pub allow_dev_providers: bool,
 }
@@ -261,6 +274,18 @@ impl Config {
             },
         };
 
+        let cooling_hours = match (&args.contact_cooling_off_hours, file.contact_cooling_off_hours) {
+            (Some(text), _) => Some(text.trim().parse::<u32>().ok().filter(|h| (1..=720).contains(h)).with_context(|| {
+                format!("LATCHKEY_CONTACT_COOLING_OFF_HOURS={text:?} is not a whole number of hours from 1 to 720")
+            })?),
+            (None, Some(hours)) if (1..=720).contains(&hours) => Some(hours),
+            (None, Some(hours)) => bail!("contact_cooling_off_hours = {hours} is not a whole number of hours from 1 to 720"),
+            (None, None) => None,
+        };
+        let contact_cooling_off = cooling_hours
+            .map(|h| latchkey_domain::Duration::hours(i64::from(h)))
+            .unwrap_or(latchkey_domain::contact_change::DEFAULT_COOLING_OFF);
+
         let secret_key_file = args
             .secret_key_file
             .clone()
@@ -278,6 +303,7 @@ impl Config {
             secret_key_file,
             trusted_proxies,
             call_regions,
+            contact_cooling_off,
             allow_dev_providers: args.dev_providers.or(file.dev_providers).unwrap_or(false),
         })
     }

@@ -74,6 +74,8 @@ pub enum Problem {
     CredentialMalformed,
     /// The security key's answer did not verify.
     CredentialRejected,
+    /// The new email address or phone number is the one the account has.
+    SameContact,
     /// An event type the event history does not know.
     UnknownEventType,
     /// A time that is not in the form the field asks for (`date`: a calendar date).
@@ -177,6 +179,20 @@ pub enum ServiceError {
     /// No live session of the account has this id (ended already, or another account's).
     #[error("no such session")]
     SessionNotFound,
+    /// A contact change asked for by a session signed in without an MFA device.
+    #[error("a contact change needs a session signed in with an MFA device")]
+    ContactChangeNeedsMfa,
+    /// A contact change asked for by a session signed in with MFA too long ago.
+    #[error("a contact change needs a recent sign-in with an MFA device")]
+    ContactChangeNeedsFreshSignIn,
+    /// No contact change is waiting any more (applied, replaced, cancelled or expired), or
+    /// the session asking was signed out meanwhile.
+    #[error("no contact change is waiting")]
+    ContactChangeGone,
+    /// A contact changed less than the cooling-off period ago: alternative factors are not
+    /// offered until `until`.
+    #[error("a recovery contact changed recently")]
+    ContactCoolingOff { until: latchkey_domain::Timestamp },
     /// A budget of verification calls is spent (per account, number, client or server).
     #[error("no more verification calls can be placed for now")]
     CallBudget,

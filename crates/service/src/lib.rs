@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit_log;
 pub mod clock;
+pub mod contact_change;
 pub mod dev_providers;
 pub mod email;
 pub mod error;

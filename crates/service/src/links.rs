@@ -17,6 +17,10 @@ pub enum Link<'a> {
     RecoveryEmail { token: &'a str },
     /// `This wasn't me` for a recovery flow, with its cancel token.
     CancelRecovery { token: &'a str },
+    /// The confirmation of a new email address, with its token.
+    ConfirmNewEmail { token: &'a str },
+    /// `This wasn't me` for a contact change, with its revert token.
+    RevertContactChange { token: &'a str },
 }
 
 impl std::fmt::Debug for Link<'_> {
@@ -29,6 +33,8 @@ impl std::fmt::Debug for Link<'_> {
             Self::ResetPassword { .. } => "ResetPassword",
             Self::RecoveryEmail { .. } => "RecoveryEmail",
             Self::CancelRecovery { .. } => "CancelRecovery",
+            Self::ConfirmNewEmail { .. } => "ConfirmNewEmail",
+            Self::RevertContactChange { .. } => "RevertContactChange",
         })
     }
 }

@@ -6,6 +6,7 @@
 //! the emailed link carries a different token and works in any browser. Failures count on
 //! the account's lockout, and no new link or call resets that count.
 
+use latchkey_domain::contact_change::cooling_off_until;
 use latchkey_domain::recovery::{FlowFacts, RecoveryState, Refusal};
 use latchkey_domain::session::SessionKind;
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
@@ -125,6 +126,34 @@ impl Service {
         self.notice_email(account, notice(cancel), ctx)
     }
 
+    /// Refuses alternative factors while the email address or the phone number changed less
+    /// than the cooling-off period ago (a contact an intruder just set must not let them in).
+    /// The store refuses it again when the session would be issued, in that write.
+    async fn refuse_while_contacts_cool(
+        &self,
+        account: &AccountRecord,
+        event: AuditEvent,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (now, period) = (self.clock.now(), self.config.recovery.contact_cooling_off);
+        let until = [account.email_changed_at, account.phone_changed_at]
+            .into_iter()
+            .filter_map(|changed| cooling_off_until(changed, now, period))
+            .max();
+        let Some(until) = until else {
+            return Ok(());
+        };
+        self.record(
+            ctx,
+            Some(&account.id),
+            event,
+            AuditOutcome::Failure,
+            "contact_cooling_off",
+        )
+        .await?;
+        Err(ServiceError::ContactCoolingOff { until })
+    }
+
     /// `Sign in using alternative factors`, from the MFA page of a live sign-in attempt.
     pub async fn start_recovery(
         &self,
@@ -144,6 +173,8 @@ impl Service {
             .await?;
             return Err(ServiceError::RecoveryBlocked);
         }
+        self.refuse_while_contacts_cool(&account, AuditEvent::RecoveryStarted, ctx)
+            .await?;
         let flow_token = SecretToken::generate();
         let id = crate::secrets::new_id("rec");
         let expires_at = self.config.recovery.expires_at(now);
@@ -359,6 +390,7 @@ impl Service {
         match self
             .place_verification_call(
                 &account,
+                &account.phone,
                 CallPurpose::Recovery,
                 flow.id.as_str(),
                 Some(policy.calls_per_flow),
@@ -395,6 +427,8 @@ impl Service {
         if self.store.recovery_blocked_at(&account.id).await?.is_some() {
             return Err(ServiceError::RecoveryExpired);
         }
+        self.refuse_while_contacts_cool(&account, AuditEvent::RecoveryCompleted, ctx)
+            .await?;
         // Scoped and short: it may only replace devices (see `SessionKind::permits`).
         let (session_token, session) = self.session_to_issue(
             &account,
@@ -422,6 +456,7 @@ impl Service {
             .store
             .complete_recovery(
                 &flow.id,
+                now - policy.contact_cooling_off,
                 self.config.lockout.hard_limit,
                 &session,
                 &[self.outbox.email(&mail, now)],

@@ -65,6 +65,7 @@ impl Service {
         }
         self.place_verification_call(
             &account,
+            &account.phone,
             CallPurpose::SignUp,
             &format!("sign-up-{}", account.id),
             None,

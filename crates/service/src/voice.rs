@@ -96,6 +96,7 @@ impl Service {
     pub(crate) async fn place_verification_call(
         &self,
         account: &AccountRecord,
+        to: &latchkey_domain::PhoneNumber,
         purpose: CallPurpose,
         flow_id: &str,
         flow_cap: Option<u32>,
@@ -104,6 +105,7 @@ impl Service {
         let event = match purpose {
             CallPurpose::Recovery => AuditEvent::RecoveryCallPlaced,
             CallPurpose::SignUp => AuditEvent::SignUpCallPlaced,
+            CallPurpose::ContactChange => AuditEvent::ContactChangeCallPlaced,
         };
         // Anyone can reach a sign-up's call button: like every request that spends
         // something, it takes a token from its client's bucket first.
@@ -113,7 +115,7 @@ impl Service {
                 .await?;
             Err(error)
         };
-        if let Err(refused) = self.config.calls.may_call_number(&account.phone) {
+        if let Err(refused) = self.config.calls.may_call_number(to) {
             return refuse(
                 "destination_not_allowed",
                 ServiceError::CallDestination(refused),
@@ -124,7 +126,7 @@ impl Service {
         let code = format!("{:06}", random_below(1_000_000));
         let call_id = crate::secrets::new_id("call");
         let expires_at = now + self.config.recovery.phone_code_lifetime;
-        let to = account.phone.as_str().to_owned();
+        let to = to.as_str().to_owned();
         let call = NewCall {
             id: latchkey_domain::CallId::new(call_id.clone()),
             account_id: account.id.clone(),

@@ -12,6 +12,8 @@ pub(crate) mod paths {
     pub(crate) const RECOVERY_EMAIL: &str = "/recovery/email";
     pub(crate) const CANCEL_RECOVERY: &str = "/recovery/cancel";
     pub(crate) const EVENT_HISTORY: &str = "/console/events";
+    pub(crate) const CONFIRM_NEW_EMAIL: &str = "/account/email/confirm";
+    pub(crate) const REVERT_CONTACT_CHANGE: &str = "/account/contact/revert";
 }
 
 /// Absolute links under the public URL, for the service's emails.
@@ -38,6 +40,8 @@ impl Links for WebLinks {
             Link::ResetPassword { token } => (paths::RESET_PASSWORD, Some(token)),
             Link::RecoveryEmail { token } => (paths::RECOVERY_EMAIL, Some(token)),
             Link::CancelRecovery { token } => (paths::CANCEL_RECOVERY, Some(token)),
+            Link::ConfirmNewEmail { token } => (paths::CONFIRM_NEW_EMAIL, Some(token)),
+            Link::RevertContactChange { token } => (paths::REVERT_CONTACT_CHANGE, Some(token)),
         };
         match token {
             // Tokens are URL-safe base64 or hex; encoding keeps a link whole whatever they are.

@@ -66,6 +66,9 @@ pub fn problem(problem: &Problem) -> String {
         Problem::CredentialRejected => {
             "The security key could not be registered: its answer did not check out. Try again."
         }
+        Problem::SameContact => {
+            "That is the account's current one: enter the new email address or phone number."
+        }
         Problem::UnknownEventType => {
             "Choose event types from the list the event history documents."
         }
@@ -184,6 +187,7 @@ mod tests {
             Problem::CeremonyExpired,
             Problem::CredentialMalformed,
             Problem::CredentialRejected,
+            Problem::SameContact,
             Problem::UnknownEventType,
             Problem::TimeMalformed { date: true },
             Problem::TimeMalformed { date: false },

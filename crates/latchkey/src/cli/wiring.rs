@@ -61,7 +61,10 @@ impl Parts {
                 public_url: public_url.as_str().trim_end_matches('/').to_owned(),
                 sessions: SessionPolicy::default(),
                 lockout: LockoutPolicy::default(),
-                recovery: latchkey_domain::recovery::RecoveryPolicy::default(),
+                recovery: latchkey_domain::recovery::RecoveryPolicy {
+                    contact_cooling_off: config.contact_cooling_off,
+                    ..Default::default()
+                },
                 calls: latchkey_domain::calls::CallPolicy {
                     allowed_regions: config.call_regions.clone(),
                     ..Default::default()

@@ -85,6 +85,40 @@ fn calls_go_to_the_twilio_numbers_country_unless_told_otherwise() {
 }
 
 #[test]
+fn the_contact_cooling_off_is_whole_hours_from_1_to_720_and_24_by_default() {
+    let hours = |text: Option<&str>, file: &str| {
+        let args = ConfigArgs {
+            contact_cooling_off_hours: text.map(str::to_owned),
+            ..Default::default()
+        };
+        Config::merge(&args, parse_file(file).unwrap()).map(|c| c.contact_cooling_off)
+    };
+    assert_eq!(
+        hours(None, "").unwrap(),
+        latchkey_domain::Duration::hours(24)
+    );
+    assert_eq!(
+        hours(Some("48"), "contact_cooling_off_hours = 2").unwrap(),
+        latchkey_domain::Duration::hours(48)
+    );
+    assert_eq!(
+        hours(None, "contact_cooling_off_hours = 2").unwrap(),
+        latchkey_domain::Duration::hours(2)
+    );
+    for bad in ["0", "721", "-1", "a day"] {
+        let message = hours(Some(bad), "").unwrap_err().to_string();
+        assert!(
+            message.contains("LATCHKEY_CONTACT_COOLING_OFF_HOURS"),
+            "{bad}: {message}"
+        );
+    }
+    let message = hours(None, "contact_cooling_off_hours = 0")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("contact_cooling_off_hours"), "{message}");
+}
+
+#[test]
 fn flags_and_env_win_over_the_file() {
     let file =
         parse_file("listen = \"127.0.0.1:9000\"\nmail_from = \"ops@example.com\"\n").unwrap();
@@ -144,6 +178,7 @@ fn the_example_file_lists_every_key_and_parses() {
         secret_key_file,
         trusted_proxies,
         call_countries,
+        contact_cooling_off_hours,
         dev_providers,
     } = &file;
     let missing: Vec<&str> = [
@@ -160,6 +195,10 @@ fn the_example_file_lists_every_key_and_parses() {
         ("secret_key_file", secret_key_file.is_none()),
         ("trusted_proxies", trusted_proxies.is_none()),
         ("call_countries", call_countries.is_none()),
+        (
+            "contact_cooling_off_hours",
+            contact_cooling_off_hours.is_none(),
+        ),
         ("dev_providers", dev_providers.is_none()),
     ]
     .into_iter()

@@ -81,6 +81,23 @@ pub enum Notice {
         blocked: bool,
         reason: String,
     },
+    /// To a new email address: `link` confirms it replaces `old` (masked).
+    ConfirmNewEmail {
+        old: String,
+        link: String,
+    },
+    /// To the old address: the account's address is now `new` (masked); `revert` puts it
+    /// back, signs out everywhere and cancels pending contact changes.
+    EmailChanged {
+        new: String,
+        revert: String,
+    },
+    /// To the account's address: the phone number is now `new` (masked) instead of `old`.
+    PhoneChanged {
+        old: String,
+        new: String,
+        revert: String,
+    },
 }
 
 impl std::fmt::Debug for Email {
@@ -105,6 +122,9 @@ impl std::fmt::Debug for Notice {
             Self::RecoveryReported { .. } => "RecoveryReported",
             Self::OperatorUnblocked { .. } => "OperatorUnblocked",
             Self::OperatorReset { .. } => "OperatorReset",
+            Self::ConfirmNewEmail { .. } => "ConfirmNewEmail",
+            Self::EmailChanged { .. } => "EmailChanged",
+            Self::PhoneChanged { .. } => "PhoneChanged",
         };
         f.write_str(kind)
     }
@@ -432,6 +452,19 @@ mod tests {
                 blocked: true,
                 reason: "ticket <42>".to_owned(),
             },
+            Notice::ConfirmNewEmail {
+                old: "a***@example.com".to_owned(),
+                link: "https://x/account/email/confirm?token=t".to_owned(),
+            },
+            Notice::EmailChanged {
+                new: "n***@example.com".to_owned(),
+                revert: "https://x/account/contact/revert?token=r".to_owned(),
+            },
+            Notice::PhoneChanged {
+                old: "+**********58".to_owned(),
+                new: "+**********71".to_owned(),
+                revert: "https://x/account/contact/revert?token=r".to_owned(),
+            },
         ];
         let mut subjects = std::collections::BTreeSet::new();
         for notice_kind in all {
@@ -456,7 +489,7 @@ mod tests {
             assert!(mail.text.contains("203.0.113.9") && mail.html.contains("203.0.113.9"));
         }
         // Added devices share a subject; every other notice has its own.
-        assert_eq!(subjects.len(), 11);
+        assert_eq!(subjects.len(), 14);
     }
 
     #[test]

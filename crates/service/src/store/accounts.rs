@@ -36,6 +36,10 @@ pub struct AccountRecord {
     /// How many times the password was set after the first: known-device tokens are bound to
     /// it (see `known_devices`).
     pub password_generation: i64,
+    /// When a contact change last replaced the email address or the phone number: until the
+    /// cooling-off period has passed, alternative factors do not use them.
+    pub email_changed_at: Option<Timestamp>,
+    pub phone_changed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]

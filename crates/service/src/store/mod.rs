@@ -10,6 +10,7 @@ mod accounts;
 mod audit;
 mod break_glass;
 mod calls;
+mod contact_changes;
 mod dev;
 mod devices;
 mod hardware_tokens;
@@ -24,6 +25,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use break_glass::*;
 pub use calls::*;
+pub use contact_changes::*;
 pub use dev::*;
 pub use devices::*;
 pub use hardware_tokens::*;
@@ -92,6 +94,7 @@ pub trait Store:
     + RecoveryStore
     + CallStore
     + BreakGlassStore
+    + ContactChangeStore
 {
 }
 
@@ -108,5 +111,6 @@ impl<T> Store for T where
         + RecoveryStore
         + CallStore
         + BreakGlassStore
+        + ContactChangeStore
 {
 }

@@ -142,11 +142,13 @@ pub trait RecoveryStore: Send + Sync {
 
     /// Step 3: completes the flow, ends its sibling flows, signs out every other session of
     /// the account and issues the recovery session. Refused when the flow is not at step 3
-    /// (replayed, expired) or its source's counter is at `hard_limit` (read under the
-    /// counter's lock).
+    /// (replayed, expired), when the account's email address or phone number changed after
+    /// `cooled_since` (still cooling off), or when its source's counter is at `hard_limit`
+    /// (read under the counter's lock).
     async fn complete_recovery(
         &self,
         flow_id: &FlowId,
+        cooled_since: Timestamp,
         hard_limit: u32,
         session: &NewSession,
         outbox: &[NewOutboxMessage],

@@ -36,6 +36,14 @@ pub(super) fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
         created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
         password_changed_at: Timestamp(row.try_get("password_changed_at").map_err(db_error)?),
         password_generation: row.try_get("password_generation").map_err(db_error)?,
+        email_changed_at: row
+            .try_get::<Option<i64>, _>("email_changed_at")
+            .map_err(db_error)?
+            .map(Timestamp),
+        phone_changed_at: row
+            .try_get::<Option<i64>, _>("phone_changed_at")
+            .map_err(db_error)?
+            .map(Timestamp),
     })
 }
 

@@ -133,10 +133,11 @@ impl CallStore for Backend {
             .bind(&call.flow_id),
             None => sqlx::query(
                 "UPDATE calls SET status = 'superseded', ended_at = $1 WHERE account_id = $2 \
-                 AND purpose = 'sign_up' AND status IN ('queued', 'dialling', 'placed')",
+                 AND purpose = $3 AND status IN ('queued', 'dialling', 'placed')",
             )
             .bind(now.0)
-            .bind(call.account_id.as_str()),
+            .bind(call.account_id.as_str())
+            .bind(purpose),
         };
         superseded.execute(&mut *tx).await.map_err(db_error)?;
         sqlx::query(
@@ -341,6 +342,18 @@ impl CallStore for Backend {
             )
             .bind(now.0)
             .bind(call_id.as_str()),
+            // The new number is proven; the owner still confirms the change.
+            Some(CallPurpose::ContactChange) => sqlx::query(
+                "UPDATE contact_changes SET verified_at = $1 \
+                 WHERE id = (SELECT flow_id FROM calls WHERE id = $2) AND kind = 'phone' \
+                 AND new_value = (SELECT to_number FROM calls WHERE id = $3) \
+                 AND verified_at IS NULL AND applied_at IS NULL AND cancelled_at IS NULL \
+                 AND expires_at > $4",
+            )
+            .bind(now.0)
+            .bind(call_id.as_str())
+            .bind(call_id.as_str())
+            .bind(now.0),
             None => return Err(corrupt("call purpose", &purpose)),
         }
         .execute(&mut *tx)

@@ -14,6 +14,7 @@ mod accounts;
 mod audit;
 mod break_glass;
 mod calls;
+mod contact_changes;
 mod dev;
 mod devices;
 mod hardware_tokens;

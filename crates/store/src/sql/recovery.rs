@@ -241,6 +241,7 @@ impl RecoveryStore for Backend {
     async fn complete_recovery(
         &self,
         flow_id: &FlowId,
+        cooled_since: Timestamp,
         hard_limit: u32,
         session: &NewSession,
         outbox: &[NewOutboxMessage],
@@ -279,12 +280,15 @@ impl RecoveryStore for Backend {
             "UPDATE recovery_flows SET state = 'completed', completed_at = $1 WHERE id = $2 \
              AND account_id = $3 AND state = 'phone_verified' AND expires_at > $4 \
              AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = recovery_flows.account_id \
-                             AND a.recovery_blocked_at IS NOT NULL)",
+                             AND (a.recovery_blocked_at IS NOT NULL \
+                                  OR a.email_changed_at > $5 OR a.phone_changed_at > $6))",
         )
         .bind(now.0)
         .bind(flow_id.as_str())
         .bind(session.account_id.as_str())
         .bind(now.0)
+        .bind(cooled_since.0)
+        .bind(cooled_since.0)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;

@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod break_glass;
 mod calls;
+mod contact_changes;
 mod dev;
 mod devices;
 mod durability;

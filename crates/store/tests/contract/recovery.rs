@@ -497,6 +497,7 @@ async fn sixteen_concurrent_completions_of_one_flow_issue_one_session() {
                 store
                     .complete_recovery(
                         &flow_id,
+                        T0,
                         10,
                         &new,
                         &[racer_mail(n)],
@@ -562,7 +563,7 @@ async fn sixteen_concurrent_reports_through_one_link_undo_the_recovery_once() {
         new.created_at = T0 + Duration::seconds(10);
         assert_eq!(
             store
-                .complete_recovery(&flow.id, 10, &new, &[], &audit(Some(&id), "x"))
+                .complete_recovery(&flow.id, T0, 10, &new, &[], &audit(Some(&id), "x"))
                 .await
                 .unwrap(),
             Completion::Completed,

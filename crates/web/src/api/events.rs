@@ -59,8 +59,9 @@ pub(super) struct EventJson {
     /// `phone_code`, `alternative_factors_sign_in`, `alternative_factors_cancelled`,
     /// `sign_up`, `verification_email_sent`, `email_verified`, `sign_up_call_placed`,
     /// `account_created_by_operator`, `hardware_tokens_imported`,
-    /// `operator_unblocked_recovery`, `operator_reset_mfa`; `other` for a record this
-    /// version does not write.
+    /// `operator_unblocked_recovery`, `operator_reset_mfa`, `contact_change_requested`,
+    /// `contact_change_call_placed`, `contact_changed`, `contact_change_reverted`; `other`
+    /// for a record this version does not write.
     #[serde(rename = "type")]
     kind: &'static str,
     /// `success` or `failure` (a refused attempt).

@@ -69,6 +69,10 @@ pub(crate) fn event_type(event: AuditEvent) -> &'static str {
         AuditEvent::Reauthentication => "password_confirmed",
         AuditEvent::OperatorUnblockedRecovery => "operator_unblocked_recovery",
         AuditEvent::OperatorResetMfa => "operator_reset_mfa",
+        AuditEvent::ContactChangeRequested => "contact_change_requested",
+        AuditEvent::ContactChangeCallPlaced => "contact_change_call_placed",
+        AuditEvent::ContactChanged => "contact_changed",
+        AuditEvent::ContactChangeReverted => "contact_change_reverted",
     }
 }
 

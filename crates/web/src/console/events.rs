@@ -216,5 +216,9 @@ fn event_words(event: AuditEvent) -> &'static str {
         AuditEvent::Reauthentication => "Password confirmed for a change",
         AuditEvent::OperatorUnblockedRecovery => "Operator lifted the recovery block",
         AuditEvent::OperatorResetMfa => "Operator removed every MFA device",
+        AuditEvent::ContactChangeRequested => "Contact change asked for",
+        AuditEvent::ContactChangeCallPlaced => "Contact change: call placed",
+        AuditEvent::ContactChanged => "Email address or phone number changed",
+        AuditEvent::ContactChangeReverted => "Contact change undone (This wasn't me)",
     }
 }

@@ -141,6 +141,34 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Not available in this session",
             "You signed in with alternative factors. This session can only replace MFA devices (remove the lost one, activate a new one), change the password and sign out. Activate a new MFA device, then sign out and sign in with it to do anything else.".into(),
         ),
+        ServiceError::ContactChangeNeedsMfa => (
+            StatusCode::FORBIDDEN,
+            "contact_change_needs_mfa",
+            "MFA needed",
+            "Changing the email address or the phone number needs a sign-in with an MFA device, because they are what sign-in with alternative factors relies on. Activate an MFA device, sign out, and sign in with it.".into(),
+        ),
+        ServiceError::ContactChangeNeedsFreshSignIn => (
+            StatusCode::FORBIDDEN,
+            "recent_mfa_sign_in_required",
+            "Sign in again",
+            "Changing the email address or the phone number needs a sign-in with your MFA device within the last 15 minutes. Sign out, sign in with your MFA device, and try again.".into(),
+        ),
+        ServiceError::ContactChangeGone => (
+            StatusCode::CONFLICT,
+            "contact_change_gone",
+            "No change waiting",
+            "No change of the email address or phone number is waiting: it was completed, replaced by a newer one, cancelled, or it expired. Start again from Security credentials.".into(),
+        ),
+        ServiceError::ContactCoolingOff { until } => (
+            StatusCode::FORBIDDEN,
+            "contact_cooling_off",
+            "Not available yet",
+            format!(
+                "The account's email address or phone number was changed recently, so sign-in with alternative factors is not available until {} UTC. If you still have an MFA device, sign in with it.",
+                latchkey_service::password_reset::format_time(*until)
+            )
+            .into(),
+        ),
         ServiceError::SessionNotFound => (
             StatusCode::NOT_FOUND,
             "session_not_found",

@@ -32,6 +32,12 @@ fn every_refusal() -> Vec<ServiceError> {
         ServiceError::RecoveryBlocked,
         ServiceError::RecoveryScope,
         ServiceError::SessionNotFound,
+        ServiceError::ContactChangeNeedsMfa,
+        ServiceError::ContactChangeNeedsFreshSignIn,
+        ServiceError::ContactChangeGone,
+        ServiceError::ContactCoolingOff {
+            until: latchkey_domain::Timestamp(1_800_000_000),
+        },
         ServiceError::CallBudget,
         ServiceError::CallDestination(DestinationRefusal::Costly),
         ServiceError::CallFlowGone,
@@ -61,6 +67,10 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::RecoveryBlocked
             | ServiceError::RecoveryScope
             | ServiceError::SessionNotFound
+            | ServiceError::ContactChangeNeedsMfa
+            | ServiceError::ContactChangeNeedsFreshSignIn
+            | ServiceError::ContactChangeGone
+            | ServiceError::ContactCoolingOff { .. }
             | ServiceError::CallBudget
             | ServiceError::CallDestination(_)
             | ServiceError::CallFlowGone

@@ -1,0 +1,371 @@
+//! Contact changes: requested, proven, applied, put back.
+
+use async_trait::async_trait;
+use latchkey_domain::contact_change::ContactKind;
+use latchkey_domain::{AccountId, Timestamp};
+use latchkey_service::TokenHash;
+use latchkey_service::store::*;
+use sqlx::Row;
+
+use super::accounts::lock_account_row;
+use super::audit::insert_audit;
+use super::outbox::insert_outbox;
+use super::sessions::{revoke_all_sessions, session_is_live};
+use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
+use crate::db_error;
+
+const SELECT_CHANGES: &str = "SELECT id, account_id, kind, new_value, created_at, expires_at, \
+                              verified_at FROM contact_changes";
+
+fn change_from_row(row: &DbRow) -> StoreResult<ContactChangeRecord> {
+    let account: String = row.try_get("account_id").map_err(db_error)?;
+    let kind: String = row.try_get("kind").map_err(db_error)?;
+    Ok(ContactChangeRecord {
+        id: row.try_get("id").map_err(db_error)?,
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        kind: ContactKind::parse(&kind).ok_or_else(|| corrupt("contact kind", &kind))?,
+        new_value: row.try_get("new_value").map_err(db_error)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+        verified_at: row
+            .try_get::<Option<i64>, _>("verified_at")
+            .map_err(db_error)?
+            .map(Timestamp),
+    })
+}
+
+/// The contact's current value and the date of its last change (account row locked).
+async fn current(
+    tx: &mut Tx,
+    account: &AccountId,
+    kind: ContactKind,
+) -> StoreResult<(String, Option<i64>)> {
+    let row = sqlx::query(match kind {
+        ContactKind::Email => {
+            "SELECT email AS value, email_changed_at AS changed_at \
+                               FROM accounts WHERE id = $1"
+        }
+        ContactKind::Phone => {
+            "SELECT phone AS value, phone_changed_at AS changed_at \
+                               FROM accounts WHERE id = $1"
+        }
+    })
+    .bind(account.as_str())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok((
+        row.try_get("value").map_err(db_error)?,
+        row.try_get("changed_at").map_err(db_error)?,
+    ))
+}
+
+/// Whether another account has `email`.
+async fn email_taken(tx: &mut Tx, email: &str, account: &AccountId) -> StoreResult<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS taken FROM accounts WHERE email = $1 AND id <> $2")
+            .bind(email)
+            .bind(account.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?
+            .is_some(),
+    )
+}
+
+/// Sets the contact to `value`, dated `changed_at`; `verified_at` marks it proven.
+async fn set_contact(
+    tx: &mut Tx,
+    account: &AccountId,
+    kind: ContactKind,
+    value: &str,
+    changed_at: Option<i64>,
+    verified_at: Option<i64>,
+) -> StoreResult<()> {
+    let sql = match kind {
+        ContactKind::Email => {
+            "UPDATE accounts SET email = $1, email_changed_at = $2, \
+             email_verified_at = COALESCE($3, email_verified_at) WHERE id = $4"
+        }
+        ContactKind::Phone => {
+            "UPDATE accounts SET phone = $1, phone_changed_at = $2, \
+             phone_verified_at = COALESCE($3, phone_verified_at) WHERE id = $4"
+        }
+    };
+    sqlx::query(sql)
+        .bind(value)
+        .bind(changed_at)
+        .bind(verified_at)
+        .bind(account.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ContactChangeStore for Backend {
+    async fn begin_contact_change(
+        &self,
+        change: &NewContactChange,
+        asker: &TokenHash,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<ChangeStart> {
+        let mut tx = self.begin().await?;
+        lock_account_row(&mut tx, &change.account_id).await?;
+        if !session_is_live(&mut tx, &change.account_id, asker, change.created_at).await? {
+            return Ok(ChangeStart::SessionGone);
+        }
+        if change.kind == ContactKind::Email
+            && email_taken(&mut tx, &change.new_value, &change.account_id).await?
+        {
+            return Ok(ChangeStart::EmailTaken);
+        }
+        sqlx::query(
+            "UPDATE contact_changes SET cancelled_at = $1 WHERE account_id = $2 AND kind = $3 \
+             AND applied_at IS NULL AND cancelled_at IS NULL",
+        )
+        .bind(change.created_at.0)
+        .bind(change.account_id.as_str())
+        .bind(change.kind.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO contact_changes (id, account_id, kind, new_value, proof_hash, \
+             requested_from, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&change.id)
+        .bind(change.account_id.as_str())
+        .bind(change.kind.as_str())
+        .bind(&change.new_value)
+        .bind(change.proof_hash.as_ref().map(TokenHash::as_str))
+        .bind(&change.requested_from)
+        .bind(change.created_at.0)
+        .bind(change.expires_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_outbox(&mut tx, outbox).await?;
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(ChangeStart::Started)
+    }
+
+    async fn pending_contact_change(
+        &self,
+        account: &AccountId,
+        kind: ContactKind,
+        now: Timestamp,
+    ) -> StoreResult<Option<ContactChangeRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CHANGES} WHERE account_id = $1 AND kind = $2 AND applied_at IS NULL \
+             AND cancelled_at IS NULL AND expires_at > $3"
+        )))
+        .bind(account.as_str())
+        .bind(kind.as_str())
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(change_from_row)
+        .transpose()
+    }
+
+    async fn contact_change_by_proof(
+        &self,
+        proof_hash: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<ContactChangeRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_CHANGES} WHERE proof_hash = $1 AND applied_at IS NULL \
+             AND cancelled_at IS NULL AND expires_at > $2"
+        )))
+        .bind(proof_hash.as_str())
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(change_from_row)
+        .transpose()
+    }
+
+    async fn apply_contact_change(
+        &self,
+        apply: &ApplyChange<'_>,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<ChangeApplied> {
+        let mut tx = self.begin().await?;
+        lock_account_row(&mut tx, apply.account_id).await?;
+        let row = sqlx::query(
+            "SELECT kind, new_value, proof_hash, verified_at FROM contact_changes \
+             WHERE id = $1 AND account_id = $2 AND applied_at IS NULL AND cancelled_at IS NULL \
+             AND expires_at > $3",
+        )
+        .bind(apply.change_id)
+        .bind(apply.account_id.as_str())
+        .bind(apply.now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else {
+            return Ok(ChangeApplied::Gone);
+        };
+        let kind: String = row.try_get("kind").map_err(db_error)?;
+        let kind = ContactKind::parse(&kind).ok_or_else(|| corrupt("contact kind", &kind))?;
+        let new_value: String = row.try_get("new_value").map_err(db_error)?;
+        let stored_proof: Option<String> = row.try_get("proof_hash").map_err(db_error)?;
+        let verified_at: Option<i64> = row.try_get("verified_at").map_err(db_error)?;
+        // The proof: the new address's link, or the new number's answered call.
+        let proven = match kind {
+            ContactKind::Email => {
+                stored_proof.is_some()
+                    && stored_proof.as_deref() == apply.proof_hash.map(|h| h.as_str())
+            }
+            ContactKind::Phone => verified_at.is_some(),
+        };
+        let (old_value, old_changed_at) = current(&mut tx, apply.account_id, kind).await?;
+        if !proven || old_value != apply.expected_old {
+            return Ok(ChangeApplied::Gone);
+        }
+        if kind == ContactKind::Email && email_taken(&mut tx, &new_value, apply.account_id).await? {
+            return Ok(ChangeApplied::EmailTaken);
+        }
+        sqlx::query(
+            "UPDATE contact_changes SET applied_at = $1, old_value = $2, old_changed_at = $3, \
+             revert_hash = $4, revert_expires_at = $5 WHERE id = $6",
+        )
+        .bind(apply.now.0)
+        .bind(&old_value)
+        .bind(old_changed_at)
+        .bind(apply.revert_hash.as_str())
+        .bind(apply.revert_expires_at.0)
+        .bind(apply.change_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        set_contact(
+            &mut tx,
+            apply.account_id,
+            kind,
+            &new_value,
+            Some(apply.now.0),
+            Some(apply.now.0),
+        )
+        .await?;
+        insert_outbox(&mut tx, outbox).await?;
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(ChangeApplied::Applied)
+    }
+
+    async fn revert_contact_change(
+        &self,
+        revert_hash: &TokenHash,
+        now: Timestamp,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<Option<ChangeReverted>> {
+        let mut tx = self.begin().await?;
+        let account: Option<String> = sqlx::query(
+            "UPDATE contact_changes SET reverted_at = $1 WHERE revert_hash = $2 \
+             AND reverted_at IS NULL AND revert_expires_at > $3 RETURNING account_id",
+        )
+        .bind(now.0)
+        .bind(revert_hash.as_str())
+        .bind(now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("account_id"))
+        .transpose()
+        .map_err(db_error)?;
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        let account = AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?;
+        lock_account_row(&mut tx, &account).await?;
+        // Every change of the account whose own link still works is undone with it, this
+        // one included: whoever made one may have made the others, and their links went to
+        // the contacts they had just taken. Each contact goes back to what it was before the
+        // earliest of them.
+        let rows = sqlx::query(
+            "SELECT kind, old_value, old_changed_at FROM contact_changes WHERE account_id = $1 \
+             AND applied_at IS NOT NULL AND revert_expires_at > $2 \
+             AND (reverted_at IS NULL OR revert_hash = $3) ORDER BY applied_at, id",
+        )
+        .bind(account.as_str())
+        .bind(now.0)
+        .bind(revert_hash.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut restored: Vec<(ContactKind, String, Option<i64>)> = Vec::new();
+        for row in &rows {
+            let kind: String = row.try_get("kind").map_err(db_error)?;
+            let kind = ContactKind::parse(&kind).ok_or_else(|| corrupt("contact kind", &kind))?;
+            if restored.iter().any(|(k, _, _)| *k == kind) {
+                continue;
+            }
+            let old: Option<String> = row.try_get("old_value").map_err(db_error)?;
+            let old = old.ok_or_else(|| corrupt("applied change", "no old value"))?;
+            restored.push((kind, old, row.try_get("old_changed_at").map_err(db_error)?));
+        }
+        sqlx::query(
+            "UPDATE contact_changes SET reverted_at = $1 WHERE account_id = $2 \
+             AND applied_at IS NOT NULL AND reverted_at IS NULL AND revert_expires_at > $3",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        for (kind, value, changed_at) in &restored {
+            set_contact(&mut tx, &account, *kind, value, *changed_at, None).await?;
+        }
+        revoke_all_sessions(&mut tx, &account, now).await?;
+        sqlx::query(
+            "UPDATE contact_changes SET cancelled_at = $1 WHERE account_id = $2 \
+             AND applied_at IS NULL AND cancelled_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let audit = AuditRecord {
+            account_id: Some(account.clone()),
+            ..audit.clone()
+        };
+        commit_if(tx, true, outbox, &audit).await?;
+        Ok(Some(ChangeReverted {
+            account_id: account,
+            restored: restored
+                .into_iter()
+                .map(|(kind, value, _)| (kind, value))
+                .collect(),
+        }))
+    }
+
+    async fn contact_revert_is_live(
+        &self,
+        revert_hash: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 AS live FROM contact_changes WHERE revert_hash = $1 \
+             AND reverted_at IS NULL AND revert_expires_at > $2",
+        )
+        .bind(revert_hash.as_str())
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .is_some())
+    }
+}
