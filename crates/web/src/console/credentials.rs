@@ -63,6 +63,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         }
         "mfa-resynced" => Some("MFA device resynchronised."),
         "session-ended" => Some("That session is signed out."),
+        "phone-changed" => Some(
+            "Phone number changed. The account's email address was told, with a link that undoes the change.",
+        ),
         "mfa-removed" => Some("MFA device removed."),
         "mfa-removed-last" => Some(
             "MFA device removed. Your account is no longer protected by MFA: activate a new MFA device.",

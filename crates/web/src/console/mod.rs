@@ -1,6 +1,7 @@
 //! The HTML console: one module per group of screens, each with the labels of SPEC §1.
 //! Pages work without JavaScript.
 
+mod contacts;
 mod credentials;
 mod dev;
 mod events;
@@ -98,6 +99,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(security_key::routes())
         .merge(events::routes())
         .merge(sessions::routes())
+        .merge(contacts::routes())
 }
 
 /// Pages of the built-in providers; mounted only while they are in use.

@@ -11,6 +11,7 @@ mod api;
 mod calls;
 mod client_address;
 mod console;
+mod contacts;
 mod deployment;
 mod events;
 mod hardware;
