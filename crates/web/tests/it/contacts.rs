@@ -142,7 +142,7 @@ async fn an_email_change_is_proven_by_its_link_told_to_the_old_address_and_cools
         );
         let done = inbox
             .post(
-                &link.split('?').next().unwrap().to_owned(),
+                link.split('?').next().unwrap(),
                 &[("token", &token_of(&link)), ("csrf_token", &confirm.csrf())],
             )
             .await;
