@@ -18,6 +18,10 @@ pub const EMAIL_PROOF_LIFETIME: Duration = Duration::hours(1);
 pub const PHONE_PROOF_LIFETIME: Duration = Duration::minutes(30);
 /// How long the old contact's `This wasn't me` link puts the change back.
 pub const REVERT_LIFETIME: Duration = Duration::hours(7 * 24);
+/// Contact change requests an account may make in [`REQUEST_WINDOW`]: each sends an email
+/// or rings a phone of the requester's choosing.
+pub const REQUESTS_PER_WINDOW: u32 = 10;
+pub const REQUEST_WINDOW: Duration = Duration::hours(24);
 /// The cooling-off period when none is configured.
 pub const DEFAULT_COOLING_OFF: Duration = Duration::hours(24);
 

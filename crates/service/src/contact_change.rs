@@ -4,8 +4,8 @@
 //! `This wasn't me` link to the old contact that undoes it.
 
 use latchkey_domain::contact_change::{
-    Asker, ChangeRefusal, ContactKind, EMAIL_PROOF_LIFETIME, PHONE_PROOF_LIFETIME, REVERT_LIFETIME,
-    may_change_contact,
+    Asker, ChangeRefusal, ContactKind, EMAIL_PROOF_LIFETIME, PHONE_PROOF_LIFETIME, REQUEST_WINDOW,
+    REQUESTS_PER_WINDOW, REVERT_LIFETIME, may_change_contact,
 };
 use latchkey_domain::{AuditEvent, AuditOutcome, EmailAddress, PhoneNumber, Timestamp};
 
@@ -15,8 +15,8 @@ use crate::recovery::CallCode;
 use crate::secrets::SecretToken;
 use crate::sessions::CurrentSession;
 use crate::store::{
-    AccountRecord, ApplyChange, CallPurpose, CallStatus, ChangeApplied, ChangeStart,
-    ContactChangeRecord, NewContactChange,
+    AccountRecord, ApplyChange, CallPurpose, CallStatus, ChangeApplied, ChangeReverted,
+    ChangeStart, ContactChangeRecord, NewContactChange, RevertChange,
 };
 use crate::{Link, RequestContext, Service};
 
@@ -56,8 +56,24 @@ impl Service {
     async fn changing_account(
         &self,
         session: &CurrentSession,
+        ctx: &RequestContext,
     ) -> Result<AccountRecord, ServiceError> {
-        self.may_change_contacts(session)?;
+        if let Err(refused) = self.may_change_contacts(session) {
+            let detail = match refused {
+                ServiceError::ContactChangeNeedsMfa => "no_mfa_sign_in",
+                ServiceError::ContactChangeNeedsFreshSignIn => "mfa_sign_in_too_old",
+                _ => "recovery_session",
+            };
+            self.record(
+                ctx,
+                Some(&session.account_id),
+                AuditEvent::ContactChangeRequested,
+                AuditOutcome::Failure,
+                detail,
+            )
+            .await?;
+            return Err(refused);
+        }
         self.store
             .account_by_id(&session.account_id)
             .await?
@@ -71,6 +87,9 @@ impl Service {
         outbox: &[crate::store::NewOutboxMessage],
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
+        // Each request sends an email or rings a phone: admitted like every request that
+        // spends something, and counted per account by the write.
+        self.admit(ctx)?;
         let kind = change.kind;
         let audit = self.audit(
             ctx,
@@ -81,7 +100,13 @@ impl Service {
         );
         match self
             .store
-            .begin_contact_change(&change, &session.token_hash, outbox, &audit)
+            .begin_contact_change(
+                &change,
+                &session.token_hash,
+                (REQUESTS_PER_WINDOW, change.created_at - REQUEST_WINDOW),
+                outbox,
+                &audit,
+            )
             .await?
         {
             ChangeStart::Started => {
@@ -90,6 +115,17 @@ impl Service {
             }
             ChangeStart::SessionGone => Err(ServiceError::ContactChangeGone),
             ChangeStart::EmailTaken => Err(ServiceError::field("email", Problem::EmailTaken)),
+            ChangeStart::OverBudget => {
+                self.record(
+                    ctx,
+                    Some(&session.account_id),
+                    AuditEvent::ContactChangeRequested,
+                    AuditOutcome::Failure,
+                    "request_budget",
+                )
+                .await?;
+                Err(ServiceError::ContactChangeBudget)
+            }
         }
     }
 
@@ -102,7 +138,7 @@ impl Service {
         new_email: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let account = self.changing_account(session).await?;
+        let account = self.changing_account(session, ctx).await?;
         let new_email =
             EmailAddress::parse(new_email).map_err(|e| ServiceError::field("email", e))?;
         if new_email == account.email {
@@ -213,7 +249,7 @@ impl Service {
             AuditOutcome::Success,
             change.kind.as_str(),
         );
-        let applied = self
+        let applied = match self
             .store
             .apply_contact_change(
                 &ApplyChange {
@@ -228,7 +264,12 @@ impl Service {
                 &[self.outbox.email(&mail, now)],
                 &audit,
             )
-            .await?;
+            .await
+        {
+            // A sign-up took the new address at the same instant.
+            Err(crate::store::StoreError::Conflict(_)) => ChangeApplied::EmailTaken,
+            other => other?,
+        };
         match applied {
             ChangeApplied::Applied => {
                 self.outbox.wake();
@@ -248,7 +289,7 @@ impl Service {
         new_phone: &str,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let account = self.changing_account(session).await?;
+        let account = self.changing_account(session, ctx).await?;
         let phone = PhoneNumber::parse(new_phone).map_err(|e| ServiceError::field("phone", e))?;
         if phone == account.phone {
             return Err(ServiceError::field("phone", Problem::SameContact));
@@ -310,7 +351,7 @@ impl Service {
         session: &CurrentSession,
         ctx: &RequestContext,
     ) -> Result<CallCode, ServiceError> {
-        let account = self.changing_account(session).await?;
+        let account = self.changing_account(session, ctx).await?;
         let change = self.pending_phone(session).await?;
         if change.verified_at.is_some() {
             return Err(ServiceError::PhoneAlreadyVerified);
@@ -334,7 +375,7 @@ impl Service {
         session: &CurrentSession,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
-        let account = self.changing_account(session).await?;
+        let account = self.changing_account(session, ctx).await?;
         let change = self.pending_phone(session).await?;
         if change.verified_at.is_none() {
             return Err(ServiceError::PhoneNotVerified);
@@ -365,8 +406,10 @@ impl Service {
             .await?)
     }
 
-    /// `This wasn't me` on a contact change's notice: the contacts go back, every session
-    /// ends, waiting changes are cancelled. Works once, for 7 days.
+    /// `This wasn't me` on a contact change's notice: the contacts go back (this change and
+    /// every one since), devices added since go, the password is disabled, every session
+    /// ends, waiting changes are cancelled; the addresses involved are told. Works once, for
+    /// 7 days.
     pub async fn revert_contact_change(
         &self,
         token: &str,
@@ -377,6 +420,10 @@ impl Service {
                 .refuse_link(ctx, AuditEvent::ContactChangeReverted)
                 .await);
         };
+        // Nobody knows this password: only a reset by email gets the owner back in.
+        let unknown = crate::secrets::hex(&crate::secrets::random_bytes::<32>());
+        let revoked = self.hasher.hash(&unknown).await?;
+        let now = self.clock.now();
         let audit = self.audit(
             ctx,
             None,
@@ -384,27 +431,66 @@ impl Service {
             AuditOutcome::Success,
             "",
         );
+        let notices = |reverted: &ChangeReverted| {
+            let view = restored_view(reverted);
+            let notice = Notice::ContactsRestored {
+                email: view.email.clone(),
+                phone: view.phone.clone(),
+                devices_removed: reverted.devices_removed,
+            };
+            // The address the account had, and the one it has again, are both told.
+            let mut to = vec![reverted.replaced_email.clone()];
+            if let Some(email) = view.email.filter(|e| *e != reverted.replaced_email) {
+                to.push(email);
+            }
+            to.iter()
+                .map(|address| {
+                    let mail = Email::Notice {
+                        notice: notice.clone(),
+                        when: crate::password_reset::format_time(now),
+                        client_addr: ctx.client_addr.clone(),
+                        link: self.link(Link::ForgotPassword),
+                    }
+                    .render(address, &reverted.account_name);
+                    self.outbox.email(&mail, now)
+                })
+                .collect()
+        };
         let Some(reverted) = self
             .store
-            .revert_contact_change(&token.hash(), self.clock.now(), &[], &audit)
+            .revert_contact_change(
+                &RevertChange {
+                    revert_hash: &token.hash(),
+                    revoked_password_hash: &revoked,
+                    now,
+                },
+                &notices,
+                &audit,
+            )
             .await?
         else {
             return Err(self
                 .refuse_link(ctx, AuditEvent::ContactChangeReverted)
                 .await);
         };
-        let mut restored = ContactsRestored {
-            email: None,
-            phone: None,
-        };
-        for (kind, value) in reverted.restored {
-            match kind {
-                ContactKind::Email => restored.email = Some(value),
-                ContactKind::Phone => {
-                    restored.phone = Some(PhoneNumber::from_stored(value).masked())
-                }
+        self.outbox.wake();
+        Ok(restored_view(&reverted))
+    }
+}
+
+/// What was put back, in the owner's terms: the address whole, the number masked.
+fn restored_view(reverted: &ChangeReverted) -> ContactsRestored {
+    let mut view = ContactsRestored {
+        email: None,
+        phone: None,
+    };
+    for (kind, value) in &reverted.restored {
+        match kind {
+            ContactKind::Email => view.email = Some(value.clone()),
+            ContactKind::Phone => {
+                view.phone = Some(PhoneNumber::from_stored(value.clone()).masked())
             }
         }
-        Ok(restored)
     }
+    view
 }

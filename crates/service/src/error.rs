@@ -185,6 +185,9 @@ pub enum ServiceError {
     /// A contact change asked for by a session signed in with MFA too long ago.
     #[error("a contact change needs a recent sign-in with an MFA device")]
     ContactChangeNeedsFreshSignIn,
+    /// The account asked for its most contact changes for now.
+    #[error("too many contact change requests")]
+    ContactChangeBudget,
     /// No contact change is waiting any more (applied, replaced, cancelled or expired), or
     /// the session asking was signed out meanwhile.
     #[error("no contact change is waiting")]

@@ -98,6 +98,13 @@ pub enum Notice {
         new: String,
         revert: String,
     },
+    /// `This wasn't me` on a contact change: what was put back (`phone` masked), how many
+    /// devices added since were removed; the password was disabled, everyone signed out.
+    ContactsRestored {
+        email: Option<String>,
+        phone: Option<String>,
+        devices_removed: usize,
+    },
 }
 
 impl std::fmt::Debug for Email {
@@ -125,6 +132,7 @@ impl std::fmt::Debug for Notice {
             Self::ConfirmNewEmail { .. } => "ConfirmNewEmail",
             Self::EmailChanged { .. } => "EmailChanged",
             Self::PhoneChanged { .. } => "PhoneChanged",
+            Self::ContactsRestored { .. } => "ContactsRestored",
         };
         f.write_str(kind)
     }
@@ -465,6 +473,11 @@ mod tests {
                 new: "+**********71".to_owned(),
                 revert: "https://x/account/contact/revert?token=r".to_owned(),
             },
+            Notice::ContactsRestored {
+                email: Some("owner@example.com".to_owned()),
+                phone: Some("+**********58".to_owned()),
+                devices_removed: 1,
+            },
         ];
         let mut subjects = std::collections::BTreeSet::new();
         for notice_kind in all {
@@ -489,7 +502,7 @@ mod tests {
             assert!(mail.text.contains("203.0.113.9") && mail.html.contains("203.0.113.9"));
         }
         // Added devices share a subject; every other notice has its own.
-        assert_eq!(subjects.len(), 14);
+        assert_eq!(subjects.len(), 15);
     }
 
     #[test]

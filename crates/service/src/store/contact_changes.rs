@@ -44,6 +44,8 @@ pub enum ChangeStart {
     SessionGone,
     /// Another account has this email address.
     EmailTaken,
+    /// The account asked for its most changes in the window: nothing was written.
+    OverBudget,
 }
 
 /// Applying a proven change.
@@ -72,23 +74,40 @@ pub enum ChangeApplied {
     EmailTaken,
 }
 
-/// What `This wasn't me` put back.
+/// `This wasn't me` on a contact change.
+#[derive(Debug, Clone)]
+pub struct RevertChange<'a> {
+    pub revert_hash: &'a TokenHash,
+    /// A hash of a password nobody knows: the owner sets a new one by email.
+    pub revoked_password_hash: &'a str,
+    pub now: Timestamp,
+}
+
+/// What `This wasn't me` put back and took away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeReverted {
     pub account_id: AccountId,
-    /// Each contact restored, with the value it has again.
+    pub account_name: String,
+    /// Each contact restored, with the value it has again. An email address another
+    /// account verified meanwhile stays out.
     pub restored: Vec<(ContactKind, String)>,
+    /// The email address the account had when the link was used.
+    pub replaced_email: String,
+    pub devices_removed: usize,
 }
 
 #[async_trait]
 pub trait ContactChangeStore: Send + Sync {
     /// Records a change request, with the account row locked: only while the session that
-    /// asked (`asker`) is live, and for an email address no other account has; any earlier
-    /// change of the same contact still waiting is cancelled in the same transaction.
+    /// asked (`asker`) is live, within `budget` (fewer than `.0` requests of the account
+    /// since `.1`, counted under the lock), and for an email address no other account has;
+    /// any earlier change of the same contact still waiting is cancelled in the same
+    /// transaction.
     async fn begin_contact_change(
         &self,
         change: &NewContactChange,
         asker: &TokenHash,
+        budget: (u32, Timestamp),
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<ChangeStart>;
@@ -120,16 +139,18 @@ pub trait ContactChangeStore: Send + Sync {
     ) -> StoreResult<ChangeApplied>;
 
     /// `This wasn't me`: consumes the revert token (once, before it expires) and, in the
-    /// same transaction, undoes every applied change of the account whose own link still
-    /// works (each contact gets back what it had before the earliest of them, with its old
-    /// date), signs out every session and cancels every contact change still waiting. The
-    /// audit record (its account filled in here: only the token names it) and `outbox` are
-    /// written with it. `None` (nothing written) for a used, expired or unknown token.
+    /// same transaction with the account row locked: undoes this change and every one applied
+    /// after it whose own link still works (each contact gets back what it had before the
+    /// earliest of them, dated now so it cools off like a new one), removes the MFA devices
+    /// added since the change was asked for, ends sign-in attempts, recovery flows, device
+    /// activations, emailed links and waiting changes, disables the password and signs out
+    /// every session. `notices` builds the messages from what was undone; they and the audit
+    /// record (its account and detail filled in here: only the token names them) commit with
+    /// it. `None` (nothing written) for a used, expired or unknown token.
     async fn revert_contact_change(
         &self,
-        revert_hash: &TokenHash,
-        now: Timestamp,
-        outbox: &[NewOutboxMessage],
+        revert: &RevertChange<'_>,
+        notices: &(dyn for<'r> Fn(&'r ChangeReverted) -> Vec<NewOutboxMessage> + Send + Sync),
         audit: &AuditRecord,
     ) -> StoreResult<Option<ChangeReverted>>;
 

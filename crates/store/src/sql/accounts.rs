@@ -135,7 +135,7 @@ pub(super) async fn end_what_the_old_password_began(
             .await
             .map_err(db_error)?;
     }
-    Ok(())
+    super::contact_changes::cancel_contact_changes(tx, account, now).await
 }
 
 /// Sets a new password hash and moves the generation on, so that whatever was checked

@@ -98,6 +98,7 @@ impl BreakGlassStore for Backend {
         .await
         .map_err(db_error)?
         .rows_affected();
+        super::contact_changes::cancel_contact_changes(&mut tx, account, now).await?;
         // Nothing begun before the reset can be finished after it: not an
         // enrolment the old session started, nor a sign-in or recovery that
         // would end in a session the owner did not expect.

@@ -7,8 +7,9 @@ use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::accounts::lock_account_row;
+use super::accounts::{end_what_the_old_password_began, lock_account_row, set_password};
 use super::audit::insert_audit;
+use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
 use super::sessions::{revoke_all_sessions, session_is_live};
 use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
@@ -32,6 +33,26 @@ fn change_from_row(row: &DbRow) -> StoreResult<ContactChangeRecord> {
             .map_err(db_error)?
             .map(Timestamp),
     })
+}
+
+/// Cancels the account's contact changes still waiting: every reset of what an intruder may
+/// hold (sign out everywhere, a password change or reset, a recovery, a device removed, an
+/// operator's reset, `This wasn't me`) ends a change they may have asked for too.
+pub(super) async fn cancel_contact_changes(
+    tx: &mut Tx,
+    account: &AccountId,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE contact_changes SET cancelled_at = $1 WHERE account_id = $2 \
+         AND applied_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(account.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 /// The contact's current value and the date of its last change (account row locked).
@@ -109,6 +130,7 @@ impl ContactChangeStore for Backend {
         &self,
         change: &NewContactChange,
         asker: &TokenHash,
+        (max, since): (u32, Timestamp),
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<ChangeStart> {
@@ -116,6 +138,19 @@ impl ContactChangeStore for Backend {
         lock_account_row(&mut tx, &change.account_id).await?;
         if !session_is_live(&mut tx, &change.account_id, asker, change.created_at).await? {
             return Ok(ChangeStart::SessionGone);
+        }
+        let asked: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM contact_changes WHERE account_id = $1 AND created_at >= $2",
+        )
+        .bind(change.account_id.as_str())
+        .bind(since.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .try_get("n")
+        .map_err(db_error)?;
+        if asked >= i64::from(max) {
+            return Ok(ChangeStart::OverBudget);
         }
         if change.kind == ContactKind::Email
             && email_taken(&mut tx, &change.new_value, &change.account_id).await?
@@ -265,91 +300,163 @@ impl ContactChangeStore for Backend {
 
     async fn revert_contact_change(
         &self,
-        revert_hash: &TokenHash,
-        now: Timestamp,
-        outbox: &[NewOutboxMessage],
+        revert: &RevertChange<'_>,
+        notices: &(dyn for<'r> Fn(&'r ChangeReverted) -> Vec<NewOutboxMessage> + Send + Sync),
         audit: &AuditRecord,
     ) -> StoreResult<Option<ChangeReverted>> {
+        let now = revert.now;
         let mut tx = self.begin().await?;
-        let account: Option<String> = sqlx::query(
-            "UPDATE contact_changes SET reverted_at = $1 WHERE revert_hash = $2 \
-             AND reverted_at IS NULL AND revert_expires_at > $3 RETURNING account_id",
+        // The account first, then the change: two reverts of one account queue on its row
+        // instead of each holding a change the other needs.
+        let Some(found) = sqlx::query(
+            "SELECT account_id, created_at, applied_at FROM contact_changes \
+             WHERE revert_hash = $1 AND reverted_at IS NULL AND revert_expires_at > $2",
         )
-        .bind(now.0)
-        .bind(revert_hash.as_str())
+        .bind(revert.revert_hash.as_str())
         .bind(now.0)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?
-        .map(|row| row.try_get("account_id"))
-        .transpose()
-        .map_err(db_error)?;
-        let Some(account) = account else {
+        else {
             return Ok(None);
         };
+        let account: String = found.try_get("account_id").map_err(db_error)?;
         let account = AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?;
+        let requested_at: i64 = found.try_get("created_at").map_err(db_error)?;
+        let applied_at: Option<i64> = found.try_get("applied_at").map_err(db_error)?;
+        let applied_at = applied_at.ok_or_else(|| corrupt("revert link", "change not applied"))?;
         lock_account_row(&mut tx, &account).await?;
-        // Every change of the account whose own link still works is undone with it, this
-        // one included: whoever made one may have made the others, and their links went to
-        // the contacts they had just taken. Each contact goes back to what it was before the
-        // earliest of them.
+        let consumed = sqlx::query(
+            "UPDATE contact_changes SET reverted_at = $1 WHERE revert_hash = $2 \
+             AND reverted_at IS NULL AND revert_expires_at > $3",
+        )
+        .bind(now.0)
+        .bind(revert.revert_hash.as_str())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if consumed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        // This change and every one applied after it whose own link still works: whoever
+        // made this one may have made those, and their links went to the contacts they had
+        // just taken. Each contact goes back to what it had before the earliest of them.
         let rows = sqlx::query(
-            "SELECT kind, old_value, old_changed_at FROM contact_changes WHERE account_id = $1 \
-             AND applied_at IS NOT NULL AND revert_expires_at > $2 \
-             AND (reverted_at IS NULL OR revert_hash = $3) ORDER BY applied_at, id",
+            "SELECT kind, old_value FROM contact_changes WHERE account_id = $1 \
+             AND applied_at >= $2 AND revert_expires_at > $3 \
+             AND (reverted_at IS NULL OR revert_hash = $4) ORDER BY applied_at, id",
         )
         .bind(account.as_str())
+        .bind(applied_at)
         .bind(now.0)
-        .bind(revert_hash.as_str())
+        .bind(revert.revert_hash.as_str())
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let mut restored: Vec<(ContactKind, String, Option<i64>)> = Vec::new();
+        let mut earliest: Vec<(ContactKind, String)> = Vec::new();
         for row in &rows {
             let kind: String = row.try_get("kind").map_err(db_error)?;
             let kind = ContactKind::parse(&kind).ok_or_else(|| corrupt("contact kind", &kind))?;
-            if restored.iter().any(|(k, _, _)| *k == kind) {
+            if earliest.iter().any(|(k, _)| *k == kind) {
                 continue;
             }
             let old: Option<String> = row.try_get("old_value").map_err(db_error)?;
-            let old = old.ok_or_else(|| corrupt("applied change", "no old value"))?;
-            restored.push((kind, old, row.try_get("old_changed_at").map_err(db_error)?));
+            earliest.push((
+                kind,
+                old.ok_or_else(|| corrupt("applied change", "no old value"))?,
+            ));
         }
         sqlx::query(
             "UPDATE contact_changes SET reverted_at = $1 WHERE account_id = $2 \
-             AND applied_at IS NOT NULL AND reverted_at IS NULL AND revert_expires_at > $3",
+             AND applied_at >= $3 AND reverted_at IS NULL",
         )
         .bind(now.0)
         .bind(account.as_str())
-        .bind(now.0)
+        .bind(applied_at)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        for (kind, value, changed_at) in &restored {
-            set_contact(&mut tx, &account, *kind, value, *changed_at, None).await?;
+        let row = sqlx::query("SELECT email, name FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let replaced_email: String = row.try_get("email").map_err(db_error)?;
+        let account_name: String = row.try_get("name").map_err(db_error)?;
+        let mut restored = Vec::new();
+        for (kind, value) in earliest {
+            if kind == ContactKind::Email {
+                // A sign-up that took the freed address while it waited for its link must
+                // not keep the owner from getting it back.
+                sqlx::query(
+                    "DELETE FROM accounts WHERE email = $1 AND id <> $2 \
+                     AND status = 'pending_verification'",
+                )
+                .bind(&value)
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if email_taken(&mut tx, &value, &account).await? {
+                    continue;
+                }
+            }
+            // Dated now: a contact put back by whoever held the link waits like a new one.
+            set_contact(&mut tx, &account, kind, &value, Some(now.0), None).await?;
+            restored.push((kind, value));
         }
-        revoke_all_sessions(&mut tx, &account, now).await?;
+        // What was added since the change was asked for goes, as after `This wasn't me` on
+        // a recovery: devices, and everything begun with the password.
+        let removed: Vec<String> = sqlx::query(
+            "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
+             WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .bind(requested_at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| row.try_get("id").map_err(db_error))
+        .collect::<StoreResult<_>>()?;
+        for device in &removed {
+            sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
+                .bind(device)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        end_open_activations(&mut tx, &account, now).await?;
+        end_what_the_old_password_began(&mut tx, &account, now).await?;
         sqlx::query(
-            "UPDATE contact_changes SET cancelled_at = $1 WHERE account_id = $2 \
-             AND applied_at IS NULL AND cancelled_at IS NULL",
+            "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+             AND used_at IS NULL AND invalidated_at IS NULL",
         )
         .bind(now.0)
         .bind(account.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        // Nobody knows the new password: the owner sets one with `Forgot password?`.
+        set_password(&mut tx, &account, revert.revoked_password_hash, now).await?;
+        revoke_all_sessions(&mut tx, &account, now).await?;
+        let reverted = ChangeReverted {
+            account_id: account.clone(),
+            account_name,
+            restored,
+            replaced_email,
+            devices_removed: removed.len(),
+        };
+        let kinds: Vec<&str> = reverted.restored.iter().map(|(k, _)| k.as_str()).collect();
         let audit = AuditRecord {
-            account_id: Some(account.clone()),
+            account_id: Some(account),
+            detail: kinds.join(","),
             ..audit.clone()
         };
-        commit_if(tx, true, outbox, &audit).await?;
-        Ok(Some(ChangeReverted {
-            account_id: account,
-            restored: restored
-                .into_iter()
-                .map(|(kind, value, _)| (kind, value))
-                .collect(),
-        }))
+        commit_if(tx, true, &notices(&reverted), &audit).await?;
+        Ok(Some(reverted))
     }
 
     async fn contact_revert_is_live(

@@ -294,6 +294,7 @@ impl DeviceStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        super::contact_changes::cancel_contact_changes(&mut tx, account, now).await?;
         sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
             .bind(device_id.as_str())
             .execute(&mut *tx)

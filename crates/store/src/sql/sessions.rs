@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use super::accounts::same_password;
 use super::audit::insert_audit;
+use super::contact_changes::cancel_contact_changes;
 use super::throttles::settle;
 use super::{Backend, Tx, commit, commit_if, corrupt};
 use crate::db_error;
@@ -87,7 +88,7 @@ pub(super) async fn revoke_all_sessions(
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
-    Ok(())
+    cancel_contact_changes(tx, account, now).await
 }
 
 #[async_trait]
@@ -243,6 +244,7 @@ impl SessionStore for Backend {
         .await
         .map_err(db_error)?
         .rows_affected();
+        cancel_contact_changes(&mut tx, account, now).await?;
         insert_audit(&mut tx, audit).await?;
         commit(tx).await?;
         Ok(revoked)

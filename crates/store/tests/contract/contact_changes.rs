@@ -28,8 +28,25 @@ async fn begin(
         .begin_contact_change(
             change,
             asker,
+            (100, Timestamp(0)),
             &[],
             &audit(Some(&change.account_id), "contact_change_requested"),
+        )
+        .await
+        .unwrap()
+}
+
+/// `This wasn't me` through `token` at `now`; the notices go to the addresses it names.
+async fn revert(store: &Arc<dyn Store>, token: &str, now: Timestamp) -> Option<ChangeReverted> {
+    store
+        .revert_contact_change(
+            &RevertChange {
+                revert_hash: &TokenHash(token.to_owned()),
+                revoked_password_hash: "$argon2id$revoked",
+                now,
+            },
+            &|reverted: &ChangeReverted| vec![outbox(&reverted.replaced_email)],
+            &audit(None, "contact_change_reverted"),
         )
         .await
         .unwrap()
@@ -303,16 +320,7 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
                 .await
                 .unwrap()
         );
-        let reverted = store
-            .revert_contact_change(
-                &TokenHash("revert-email".into()),
-                later,
-                &[],
-                &audit(None, "contact_change_reverted"),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let reverted = revert(&store, "revert-email", later).await.unwrap();
         assert_eq!(reverted.account_id, id, "{name}");
         assert_eq!(
             reverted.restored,
@@ -330,9 +338,14 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
         );
         assert_eq!(
             (account.email_changed_at, account.phone_changed_at),
-            (None, None),
-            "{name}: the old dates"
+            (Some(later), Some(later)),
+            "{name}: put back contacts cool off like new ones"
         );
+        assert_eq!(
+            account.password_hash, "$argon2id$revoked",
+            "{name}: password disabled"
+        );
+        assert_eq!(reverted.replaced_email, "evil@example.com", "{name}");
         assert!(
             store
                 .session(&asker)
@@ -357,11 +370,7 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
         // Once only; the other change's link is spent with it.
         for token in ["revert-email", "revert-phone"] {
             assert!(
-                store
-                    .revert_contact_change(&TokenHash(token.into()), later, &[], &audit(None, "x"))
-                    .await
-                    .unwrap()
-                    .is_none(),
+                revert(&store, token, later).await.is_none(),
                 "{name}: {token}"
             );
         }
@@ -391,16 +400,7 @@ async fn a_revert_link_expires() {
                 .unwrap()
         );
         assert!(
-            store
-                .revert_contact_change(
-                    &TokenHash("revert-9".into()),
-                    week_later,
-                    &[],
-                    &audit(None, "x")
-                )
-                .await
-                .unwrap()
-                .is_none(),
+            revert(&store, "revert-9", week_later).await.is_none(),
             "{name}"
         );
         assert_eq!(
@@ -439,4 +439,141 @@ async fn sqlx_verify_phone_change(
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_revert_undoes_its_change_and_later_ones_not_earlier_ones() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 76, "first@example.com").await;
+        let asker = live_session(&store, &id).await;
+        // The owner moves off an old address on purpose …
+        let owner = change(&id, 10, ContactKind::Email, "owner@example.com");
+        begin(&store, &asker, &owner).await;
+        apply(
+            &store,
+            &owner,
+            "first@example.com",
+            Some("proof-10"),
+            "revert-owner",
+        )
+        .await;
+        // … and later an intruder changes the phone number.
+        let later = NewContactChange {
+            created_at: T0 + Duration::minutes(5),
+            ..change(&id, 11, ContactKind::Phone, "+14155552671")
+        };
+        begin(&store, &asker, &later).await;
+        sqlx_verify_phone_change(&store, &id, &later).await;
+        let applied = store
+            .apply_contact_change(
+                &ApplyChange {
+                    change_id: &later.id,
+                    account_id: &id,
+                    expected_old: "+442079460958",
+                    proof_hash: None,
+                    revert_hash: &TokenHash("revert-phone".to_owned()),
+                    revert_expires_at: T0 + Duration::hours(24 * 7),
+                    now: T0 + Duration::minutes(6),
+                },
+                &[],
+                &audit(Some(&id), "contact_changed"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(applied, ChangeApplied::Applied, "{name}");
+        let reverted = revert(&store, "revert-phone", T0 + Duration::minutes(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            reverted.restored,
+            [(ContactKind::Phone, "+442079460958".to_owned())],
+            "{name}: the earlier address change stays"
+        );
+        assert_eq!(
+            account_now(&store, &id).await.email.as_str(),
+            "owner@example.com",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sign_up_that_took_the_freed_address_does_not_block_the_revert() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 77, "own@example.com").await;
+        let asker = live_session(&store, &id).await;
+        let email = change(&id, 12, ContactKind::Email, "evil@example.com");
+        begin(&store, &asker, &email).await;
+        apply(
+            &store,
+            &email,
+            "own@example.com",
+            Some("proof-12"),
+            "revert-12",
+        )
+        .await;
+        // The intruder signs up with the freed address (never verified).
+        store
+            .insert_account(
+                &account(78, "own@example.com"),
+                None,
+                &[],
+                &audit(None, "sign_up"),
+            )
+            .await
+            .unwrap();
+        let reverted = revert(&store, "revert-12", T0 + Duration::minutes(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            reverted.restored,
+            [(ContactKind::Email, "own@example.com".to_owned())],
+            "{name}"
+        );
+        assert_eq!(
+            account_now(&store, &id).await.email.as_str(),
+            "own@example.com",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_account_may_ask_for_so_many_changes_a_day() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 79, "budget@example.com").await;
+        let asker = live_session(&store, &id).await;
+        let ask = |n: usize| {
+            let (store, id, asker) = (store.clone(), id.clone(), asker.clone());
+            async move {
+                store
+                    .begin_contact_change(
+                        &change(
+                            &id,
+                            200 + n,
+                            ContactKind::Email,
+                            &format!("b{n}@example.com"),
+                        ),
+                        &asker,
+                        (3, T0 - Duration::hours(24)),
+                        &[],
+                        &audit(Some(&id), "contact_change_requested"),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let results = race(ask).await;
+        assert_eq!(
+            winners(&results, |r| *r == ChangeStart::Started).len(),
+            3,
+            "{name}: {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, ChangeStart::Started | ChangeStart::OverBudget)),
+            "{name}"
+        );
+    }
 }

@@ -778,7 +778,7 @@ async fn a_recovery_does_not_complete_while_a_changed_contact_cools_off() {
             expires_at: T0 + Duration::hours(1),
         };
         store
-            .begin_contact_change(&change, &asker, &[], &audit(Some(&id), "x"))
+            .begin_contact_change(&change, &asker, (10, T0), &[], &audit(Some(&id), "x"))
             .await
             .unwrap();
         let applied = store

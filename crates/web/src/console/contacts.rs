@@ -370,9 +370,10 @@ async fn revert_page(
     Ok(render(&ConfirmLinkPage {
         page,
         heading: "This wasn't me",
-        explanation: "Put back the email address and phone number the account had before the \
-                      change? Every change of them since is undone, every session is signed out \
-                      and any change still waiting is cancelled."
+        explanation: "Undo the change? The email address and phone number go back to what the \
+                      account had before it (every change of them since is undone too), MFA \
+                      devices added since are removed, every session is signed out and the \
+                      password is disabled: you then set a new one with Forgot password?."
             .to_owned(),
         action: paths::REVERT_CONTACT_CHANGE,
         button: "Undo the change",
@@ -399,16 +400,16 @@ async fn revert_submit(
         paragraphs.push(format!("The phone number is {phone} again."));
     }
     paragraphs.push(
-        "Every session was signed out. Whoever made the change knew your password and had an \
-         MFA device of the account: sign in, change your password and check your MFA devices \
-         on Security credentials."
+        "Every session was signed out and the password was disabled: whoever made the change \
+         knew it. Set a new password with Forgot password? (the link goes to the account's \
+         email address), then sign in with your MFA device and check Security credentials."
             .to_owned(),
     );
     Ok(render(&MessagePage::new(
         page,
         "Change undone",
         paragraphs,
-        Some((paths::SIGN_IN, "Sign in")),
+        Some((paths::FORGOT_PASSWORD, "Forgot password?")),
     ))
     .into_response())
 }

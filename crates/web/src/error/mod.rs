@@ -153,6 +153,12 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Sign in again",
             "Changing the email address or the phone number needs a sign-in with your MFA device within the last 15 minutes. Sign out, sign in with your MFA device, and try again.".into(),
         ),
+        ServiceError::ContactChangeBudget => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "contact_change_budget",
+            "Too many changes",
+            "This account asked for too many changes of its email address or phone number today. Nothing was sent. Try again tomorrow.".into(),
+        ),
         ServiceError::ContactChangeGone => (
             StatusCode::CONFLICT,
             "contact_change_gone",

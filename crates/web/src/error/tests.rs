@@ -35,6 +35,7 @@ fn every_refusal() -> Vec<ServiceError> {
         ServiceError::ContactChangeNeedsMfa,
         ServiceError::ContactChangeNeedsFreshSignIn,
         ServiceError::ContactChangeGone,
+        ServiceError::ContactChangeBudget,
         ServiceError::ContactCoolingOff {
             until: latchkey_domain::Timestamp(1_800_000_000),
         },
@@ -70,6 +71,7 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::ContactChangeNeedsMfa
             | ServiceError::ContactChangeNeedsFreshSignIn
             | ServiceError::ContactChangeGone
+            | ServiceError::ContactChangeBudget
             | ServiceError::ContactCoolingOff { .. }
             | ServiceError::CallBudget
             | ServiceError::CallDestination(_)

@@ -253,10 +253,23 @@ async fn this_wasnt_me_puts_the_address_back_once_and_signs_out_everywhere() {
             .await
             .unwrap()
             .expect("the old address is back");
-        assert_eq!(
-            account.email_changed_at, None,
-            "{name}: no cooling-off for the owner's own address"
+        assert!(
+            account.email_changed_at.is_some(),
+            "{name}: a contact put back cools off like a new one"
         );
+        // The password is disabled: only a reset by email gets in again.
+        let mut tries = app.browser();
+        let refused = tries.sign_in("tia@example.com", PASSWORD).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{name}");
+        // Both addresses are told.
+        for to in ["tia@example.com", "evil@example.com"] {
+            assert!(
+                app.mails_to(to).await.iter().any(
+                    |m| m.subject == "A change of your latchkey account's contacts was undone"
+                ),
+                "{name}: {to}"
+            );
+        }
         assert_eq!(
             intruder.get("/console/security-credentials").await.status,
             StatusCode::SEE_OTHER,
