@@ -292,6 +292,28 @@ impl ContactChangeStore for Backend {
             Some(apply.now.0),
         )
         .await?;
+        // What was sent to the old contact or begun with it ends: reset and recovery links
+        // in the old inbox, recovery flows calling the old number.
+        sqlx::query(
+            "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE account_id = $2 \
+             AND state IN ('email_pending', 'email_verified', 'phone_verified')",
+        )
+        .bind(apply.now.0)
+        .bind(apply.account_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if kind == ContactKind::Email {
+            sqlx::query(
+                "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+                 AND used_at IS NULL AND invalidated_at IS NULL",
+            )
+            .bind(apply.now.0)
+            .bind(apply.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
         insert_outbox(&mut tx, outbox).await?;
         insert_audit(&mut tx, audit).await?;
         commit(tx).await?;

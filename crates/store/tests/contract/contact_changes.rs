@@ -577,3 +577,35 @@ async fn an_account_may_ask_for_so_many_changes_a_day() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_new_address_ends_the_links_sent_to_the_old_one() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 80, "links@example.com").await;
+        let asker = live_session(&store, &id).await;
+        let (reset, record) = token(&id, TokenPurpose::ResetPassword, T0);
+        store.insert_token(&record).await.unwrap();
+        let email = change(&id, 13, ContactKind::Email, "links.new@example.com");
+        begin(&store, &asker, &email).await;
+        apply(
+            &store,
+            &email,
+            "links@example.com",
+            Some("proof-13"),
+            "revert-13",
+        )
+        .await;
+        assert!(
+            store
+                .email_token_account(
+                    &reset.hash(),
+                    TokenPurpose::ResetPassword,
+                    T0 + Duration::minutes(2)
+                )
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: the reset link in the old inbox is dead"
+        );
+    }
+}
