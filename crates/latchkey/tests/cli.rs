@@ -17,6 +17,8 @@ use latchkey_test_support::TempDir;
 mod audit;
 #[path = "cli/break_glass.rs"]
 mod break_glass;
+#[path = "cli/server_key.rs"]
+mod server_key;
 
 fn latchkey(dir: &TempDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));

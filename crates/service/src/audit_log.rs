@@ -25,6 +25,27 @@ pub struct ChainReport {
 }
 
 impl Service {
+    /// Makes sure the database belongs to this server key: records its fingerprint the first
+    /// time, and afterwards refuses another key (`ServerKeyMismatch`), which would leave every
+    /// sealed secret unreadable and write an audit chain no other instance can verify.
+    pub async fn check_server_key(&self) -> Result<(), ServiceError> {
+        let recorded = self
+            .store
+            .record_key_fingerprint(&self.key_fingerprint, self.clock.now())
+            .await?;
+        let same = subtle::ConstantTimeEq::ct_eq(
+            recorded.fingerprint.as_bytes(),
+            self.key_fingerprint.as_bytes(),
+        );
+        if bool::from(same) {
+            Ok(())
+        } else {
+            Err(ServiceError::ServerKeyMismatch {
+                recorded_at: recorded.recorded_at,
+            })
+        }
+    }
+
     /// The newest audit records, for `latchkey audit`.
     pub async fn recent_audit(
         &self,

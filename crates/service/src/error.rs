@@ -185,6 +185,11 @@ pub enum ServiceError {
     /// A contact change asked for by a session signed in with MFA too long ago.
     #[error("a contact change needs a recent sign-in with an MFA device")]
     ContactChangeNeedsFreshSignIn,
+    /// The database belongs to another server key (recorded at `recorded_at`).
+    #[error("the server key is not the one this database was used with")]
+    ServerKeyMismatch {
+        recorded_at: latchkey_domain::Timestamp,
+    },
     /// The account asked for its most contact changes for now.
     #[error("too many contact change requests")]
     ContactChangeBudget,

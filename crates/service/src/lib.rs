@@ -148,6 +148,7 @@ pub struct Service {
     device_signer: Signer,
     throttle_subject: Signer,
     audit_chain: latchkey_domain::audit_chain::ChainKey,
+    key_fingerprint: String,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
@@ -185,6 +186,7 @@ impl Service {
             device_signer: server_key.signer("known-device"),
             throttle_subject: server_key.signer("throttle-subject"),
             audit_chain: server_key.audit_chain_key(),
+            key_fingerprint: server_key.fingerprint(),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             links,

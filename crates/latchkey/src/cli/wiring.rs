@@ -73,6 +73,29 @@ impl Parts {
             },
             Arc::new(latchkey_web::WebLinks::new(public_url)),
         );
+        if let Err(error) = service.check_server_key().await {
+            let latchkey_service::ServiceError::ServerKeyMismatch { recorded_at } = error else {
+                return Err(error).context("cannot check the server key against the database");
+            };
+            let file = config.secret_key_file.display();
+            let mut message = format!(
+                "the server key in {file} is not the one this database was used with (that key \
+                 was first used on {} UTC): with another key the MFA seeds and queued mail \
+                 cannot be opened and the audit chain cannot be verified, so latchkey does not \
+                 start. Give this instance the same key file as the others \
+                 (LATCHKEY_SECRET_KEY_FILE), or restore it from your backup.",
+                latchkey_service::password_reset::format_time(recorded_at)
+            );
+            if key_created {
+                // Nothing was sealed with it: leave no stray key to be mistaken for the real one.
+                let _ = std::fs::remove_file(&config.secret_key_file);
+                message.push_str(&format!(
+                    " No key file was found at {file}, so a new key was generated; it has been \
+                     removed again."
+                ));
+            }
+            anyhow::bail!(message);
+        }
         Ok(Self {
             service,
             database: store,

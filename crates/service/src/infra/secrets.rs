@@ -167,6 +167,12 @@ impl ServerKey {
         Signer(self.derive(label))
     }
 
+    /// What the database records of the key: an HMAC under it of a fixed label, so two
+    /// instances can tell they share a key without either revealing it.
+    pub fn fingerprint(&self) -> String {
+        hex(&self.derive("key-fingerprint"))
+    }
+
     /// The key the audit log's chain is MACed with: the store holds it to chain each record
     /// it appends, and `Service::verify_audit_chain` to check them.
     pub fn audit_chain_key(&self) -> latchkey_domain::audit_chain::ChainKey {

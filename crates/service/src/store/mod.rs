@@ -16,6 +16,7 @@ mod devices;
 mod hardware_tokens;
 mod outbox;
 mod recovery;
+mod server_key;
 mod sessions;
 mod sign_in_attempts;
 mod throttles;
@@ -31,6 +32,7 @@ pub use devices::*;
 pub use hardware_tokens::*;
 pub use outbox::*;
 pub use recovery::*;
+pub use server_key::*;
 pub use sessions::*;
 pub use sign_in_attempts::*;
 pub use throttles::*;
@@ -95,6 +97,7 @@ pub trait Store:
     + CallStore
     + BreakGlassStore
     + ContactChangeStore
+    + ServerKeyStore
 {
 }
 
@@ -112,5 +115,6 @@ impl<T> Store for T where
         + CallStore
         + BreakGlassStore
         + ContactChangeStore
+        + ServerKeyStore
 {
 }

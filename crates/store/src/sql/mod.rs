@@ -20,6 +20,7 @@ mod devices;
 mod hardware_tokens;
 mod outbox;
 mod recovery;
+mod server_key;
 mod sessions;
 mod sign_in_attempts;
 mod throttles;

@@ -76,3 +76,18 @@ async fn postgres_reads_committed_whatever_the_database_defaults_to() {
         .unwrap();
     assert_eq!(level, "read committed");
 }
+
+#[tokio::test]
+async fn the_first_server_key_recorded_stays_the_databases() {
+    for Backend { name, store, .. } in backends().await {
+        let first = store.record_key_fingerprint("aaaa", T0).await.unwrap();
+        assert_eq!(first.fingerprint, "aaaa", "{name}");
+        let again = store
+            .record_key_fingerprint("aaaa", T0 + latchkey_domain::Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(again, first, "{name}: recorded once");
+        let other = store.record_key_fingerprint("bbbb", T0).await.unwrap();
+        assert_eq!(other, first, "{name}: another key does not replace it");
+    }
+}

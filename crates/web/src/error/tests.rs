@@ -80,7 +80,10 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::TooManyAttempts { .. }
             | ServiceError::Overloaded { .. } => {}
             // Failures, not refusals: the same `internal` answer for all of them.
-            ServiceError::Internal(_) | ServiceError::Store(_) | ServiceError::Hash(_) => {}
+            ServiceError::Internal(_)
+            | ServiceError::Store(_)
+            | ServiceError::Hash(_)
+            | ServiceError::ServerKeyMismatch { .. } => {}
         }
     }
     all

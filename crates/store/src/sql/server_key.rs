@@ -1,0 +1,37 @@
+//! The server key's fingerprint, recorded once.
+
+use async_trait::async_trait;
+use latchkey_domain::Timestamp;
+use latchkey_service::store::*;
+use sqlx::Row;
+
+use super::Backend;
+use crate::db_error;
+
+#[async_trait]
+impl ServerKeyStore for Backend {
+    async fn record_key_fingerprint(
+        &self,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> StoreResult<RecordedKey> {
+        // Two instances starting at once: the first insert wins, both read the same row.
+        sqlx::query(
+            "INSERT INTO server_key (id, fingerprint, recorded_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let row = sqlx::query("SELECT fingerprint, recorded_at FROM server_key WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(RecordedKey {
+            fingerprint: row.try_get("fingerprint").map_err(db_error)?,
+            recorded_at: Timestamp(row.try_get("recorded_at").map_err(db_error)?),
+        })
+    }
+}
