@@ -6,7 +6,7 @@ use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, KeptHead, Li
 
 use crate::Service;
 use crate::error::ServiceError;
-use crate::store::AuditRecord;
+use crate::store::{AuditRecord, KeyRecord};
 
 /// Records read per query while walking the chain.
 const CHAIN_PAGE: i64 = 1_000;
@@ -28,11 +28,16 @@ impl Service {
     /// Makes sure the database belongs to this server key: records its fingerprint the first
     /// time, and afterwards refuses another key (`ServerKeyMismatch`), which would leave every
     /// sealed secret unreadable and write an audit chain no other instance can verify.
-    pub async fn check_server_key(&self) -> Result<(), ServiceError> {
-        let recorded = self
+    /// `fresh`: the key was generated just now (no key file was found).
+    pub async fn check_server_key(&self, fresh: bool) -> Result<(), ServiceError> {
+        let recorded = match self
             .store
-            .record_key_fingerprint(&self.key_fingerprint, self.clock.now())
-            .await?;
+            .record_key_fingerprint(&self.key_fingerprint, fresh, self.clock.now())
+            .await?
+        {
+            KeyRecord::Recorded(recorded) => recorded,
+            KeyRecord::Unclaimed => return Err(ServiceError::ServerKeyUnproven),
+        };
         let same = subtle::ConstantTimeEq::ct_eq(
             recorded.fingerprint.as_bytes(),
             self.key_fingerprint.as_bytes(),

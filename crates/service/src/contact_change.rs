@@ -456,7 +456,7 @@ impl Service {
                 })
                 .collect()
         };
-        let Some(reverted) = self
+        let reverted = match self
             .store
             .revert_contact_change(
                 &RevertChange {
@@ -467,8 +467,22 @@ impl Service {
                 &notices,
                 &audit,
             )
-            .await?
-        else {
+            .await
+        {
+            Err(crate::store::StoreError::Conflict(_)) => {
+                self.record(
+                    ctx,
+                    None,
+                    AuditEvent::ContactChangeReverted,
+                    AuditOutcome::Failure,
+                    "address_taken",
+                )
+                .await?;
+                return Err(ServiceError::ContactRestoreTaken);
+            }
+            other => other?,
+        };
+        let Some(reverted) = reverted else {
             return Err(self
                 .refuse_link(ctx, AuditEvent::ContactChangeReverted)
                 .await);

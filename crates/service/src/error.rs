@@ -190,6 +190,12 @@ pub enum ServiceError {
     ServerKeyMismatch {
         recorded_at: latchkey_domain::Timestamp,
     },
+    /// A key generated just now for a database that has accounts and no recorded key.
+    #[error("a new server key cannot claim a database that has accounts")]
+    ServerKeyUnproven,
+    /// The address a contact undo would restore is another account's now.
+    #[error("the address to restore is another account's")]
+    ContactRestoreTaken,
     /// The account asked for its most contact changes for now.
     #[error("too many contact change requests")]
     ContactChangeBudget,

@@ -73,11 +73,25 @@ impl Parts {
             },
             Arc::new(latchkey_web::WebLinks::new(public_url)),
         );
-        if let Err(error) = service.check_server_key().await {
-            let latchkey_service::ServiceError::ServerKeyMismatch { recorded_at } = error else {
-                return Err(error).context("cannot check the server key against the database");
-            };
+        if let Err(error) = service.check_server_key(key_created).await {
             let file = config.secret_key_file.display();
+            let recorded_at = match error {
+                latchkey_service::ServiceError::ServerKeyMismatch { recorded_at } => recorded_at,
+                latchkey_service::ServiceError::ServerKeyUnproven => {
+                    let _ = std::fs::remove_file(&config.secret_key_file);
+                    anyhow::bail!(
+                        "no key file was found at {file}, so a new server key was generated, but \
+                         this database already has accounts: their MFA seeds and queued mail \
+                         were sealed with another key, so latchkey does not start (the new key \
+                         has been removed again). Give this instance the key file the database \
+                         was used with (LATCHKEY_SECRET_KEY_FILE), or restore it from your \
+                         backup."
+                    );
+                }
+                other => {
+                    return Err(other).context("cannot check the server key against the database");
+                }
+            };
             let mut message = format!(
                 "the server key in {file} is not the one this database was used with (that key \
                  was first used on {} UTC): with another key the MFA seeds and queued mail \

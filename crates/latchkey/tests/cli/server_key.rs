@@ -61,3 +61,34 @@ fn an_instance_with_another_server_key_refuses_to_start_and_says_why() {
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_key_made_on_the_spot_cannot_claim_a_database_that_has_accounts() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for backend in runtime.block_on(latchkey_test_support::backends()) {
+        let name = backend.name;
+        // A database from before keys were recorded: it has an account, no fingerprint.
+        runtime
+            .block_on(backend.store.insert_account(
+                &latchkey_test_support::fixtures::new_account(7, "old@example.com"),
+                None,
+                &[],
+                &latchkey_test_support::fixtures::audit_record(None, "sign_up"),
+            ))
+            .unwrap();
+        let dir = TempDir::new();
+        let out = latchkey(&dir)
+            .env("LATCHKEY_DATABASE_URL", &backend.url)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("this database already has accounts")
+                && err.contains("the new key has been removed again"),
+            "{name}: {err}"
+        );
+        assert!(!dir.path().join("secret.key").exists(), "{name}");
+    }
+}

@@ -12,13 +12,24 @@ pub struct RecordedKey {
     pub recorded_at: Timestamp,
 }
 
+/// What the database said about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRecord {
+    /// The fingerprint it holds (the caller's, if it had none yet).
+    Recorded(RecordedKey),
+    /// It holds none, and the key was generated just now while the database already has
+    /// accounts: a key made on the spot cannot be the one they were sealed with.
+    Unclaimed,
+}
+
 #[async_trait]
 pub trait ServerKeyStore: Send + Sync {
-    /// Records `fingerprint` if the database has none yet, and answers the one it holds
-    /// (the same, unless another key was recorded first).
+    /// Records `fingerprint` if the database has none yet — unless the key is `fresh` (just
+    /// generated) and the database already has accounts — and answers what it holds.
     async fn record_key_fingerprint(
         &self,
         fingerprint: &str,
+        fresh: bool,
         now: Timestamp,
-    ) -> StoreResult<RecordedKey>;
+    ) -> StoreResult<KeyRecord>;
 }

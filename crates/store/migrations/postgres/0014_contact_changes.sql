@@ -18,6 +18,9 @@ CREATE TABLE contact_changes (
     -- A new phone number's verification call got the right digits.
     verified_at       BIGINT,
     applied_at        BIGINT,
+    -- The order changes of the account applied in (times are whole seconds): what an undo
+    -- counts as "this change and the ones after it".
+    applied_order     BIGINT,
     cancelled_at      BIGINT,
     -- What the change replaced, for `This wasn't me`.
     old_value         TEXT,

@@ -1,7 +1,7 @@
 //! Contact changes: requested, proven, applied, put back.
 
 use async_trait::async_trait;
-use latchkey_domain::contact_change::ContactKind;
+use latchkey_domain::contact_change::{ContactKind, MFA_FRESHNESS};
 use latchkey_domain::{AccountId, Timestamp};
 use latchkey_service::TokenHash;
 use latchkey_service::store::*;
@@ -270,15 +270,20 @@ impl ContactChangeStore for Backend {
         if kind == ContactKind::Email && email_taken(&mut tx, &new_value, apply.account_id).await? {
             return Ok(ChangeApplied::EmailTaken);
         }
+        // Numbered under the account's lock: an undo needs their order, which whole-second
+        // times cannot give.
         sqlx::query(
             "UPDATE contact_changes SET applied_at = $1, old_value = $2, old_changed_at = $3, \
-             revert_hash = $4, revert_expires_at = $5 WHERE id = $6",
+             revert_hash = $4, revert_expires_at = $5, applied_order = (SELECT \
+             COALESCE(MAX(c.applied_order), 0) + 1 FROM contact_changes c \
+             WHERE c.account_id = $6) WHERE id = $7",
         )
         .bind(apply.now.0)
         .bind(&old_value)
         .bind(old_changed_at)
         .bind(apply.revert_hash.as_str())
         .bind(apply.revert_expires_at.0)
+        .bind(apply.account_id.as_str())
         .bind(apply.change_id)
         .execute(&mut *tx)
         .await
@@ -331,7 +336,7 @@ impl ContactChangeStore for Backend {
         // The account first, then the change: two reverts of one account queue on its row
         // instead of each holding a change the other needs.
         let Some(found) = sqlx::query(
-            "SELECT account_id, created_at, applied_at FROM contact_changes \
+            "SELECT account_id, created_at, applied_order FROM contact_changes \
              WHERE revert_hash = $1 AND reverted_at IS NULL AND revert_expires_at > $2",
         )
         .bind(revert.revert_hash.as_str())
@@ -345,8 +350,8 @@ impl ContactChangeStore for Backend {
         let account: String = found.try_get("account_id").map_err(db_error)?;
         let account = AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?;
         let requested_at: i64 = found.try_get("created_at").map_err(db_error)?;
-        let applied_at: Option<i64> = found.try_get("applied_at").map_err(db_error)?;
-        let applied_at = applied_at.ok_or_else(|| corrupt("revert link", "change not applied"))?;
+        let order: Option<i64> = found.try_get("applied_order").map_err(db_error)?;
+        let order = order.ok_or_else(|| corrupt("revert link", "change not applied"))?;
         lock_account_row(&mut tx, &account).await?;
         let consumed = sqlx::query(
             "UPDATE contact_changes SET reverted_at = $1 WHERE revert_hash = $2 \
@@ -366,11 +371,11 @@ impl ContactChangeStore for Backend {
         // just taken. Each contact goes back to what it had before the earliest of them.
         let rows = sqlx::query(
             "SELECT kind, old_value FROM contact_changes WHERE account_id = $1 \
-             AND applied_at >= $2 AND revert_expires_at > $3 \
-             AND (reverted_at IS NULL OR revert_hash = $4) ORDER BY applied_at, id",
+             AND applied_order >= $2 AND revert_expires_at > $3 \
+             AND (reverted_at IS NULL OR revert_hash = $4) ORDER BY applied_order",
         )
         .bind(account.as_str())
-        .bind(applied_at)
+        .bind(order)
         .bind(now.0)
         .bind(revert.revert_hash.as_str())
         .fetch_all(&mut *tx)
@@ -391,11 +396,11 @@ impl ContactChangeStore for Backend {
         }
         sqlx::query(
             "UPDATE contact_changes SET reverted_at = $1 WHERE account_id = $2 \
-             AND applied_at >= $3 AND reverted_at IS NULL",
+             AND applied_order >= $3 AND reverted_at IS NULL",
         )
         .bind(now.0)
         .bind(account.as_str())
-        .bind(applied_at)
+        .bind(order)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -421,7 +426,10 @@ impl ContactChangeStore for Backend {
                 .await
                 .map_err(db_error)?;
                 if email_taken(&mut tx, &value, &account).await? {
-                    continue;
+                    // Another account verified the address meanwhile: undoing the rest and
+                    // disabling the password would leave the owner no way in, so nothing is
+                    // undone (the link stays usable) and the operator must step in.
+                    return Err(StoreError::Conflict("email"));
                 }
             }
             // Dated now: a contact put back by whoever held the link waits like a new one.
@@ -436,7 +444,9 @@ impl ContactChangeStore for Backend {
         )
         .bind(now.0)
         .bind(account.as_str())
-        .bind(requested_at)
+        // The session that asked was signed in with MFA at most this long before: devices it
+        // added before asking go too.
+        .bind(requested_at - MFA_FRESHNESS.0)
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?

@@ -233,6 +233,8 @@ impl SessionStore for Backend {
         audit: &AuditRecord,
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
+        // The account first, as every other change of its sessions and contacts does.
+        super::accounts::lock_account_row(&mut tx, account).await?;
         let revoked = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL \
              AND expires_at > $3",

@@ -585,6 +585,14 @@ async fn a_new_address_ends_the_links_sent_to_the_old_one() {
         let asker = live_session(&store, &id).await;
         let (reset, record) = token(&id, TokenPurpose::ResetPassword, T0);
         store.insert_token(&record).await.unwrap();
+        assert!(
+            store
+                .email_token_account(&reset.hash(), TokenPurpose::ResetPassword, T0)
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}: the reset link works before the change"
+        );
         let email = change(&id, 13, ContactKind::Email, "links.new@example.com");
         begin(&store, &asker, &email).await;
         apply(
@@ -606,6 +614,95 @@ async fn a_new_address_ends_the_links_sent_to_the_old_one() {
                 .unwrap()
                 .is_none(),
             "{name}: the reset link in the old inbox is dead"
+        );
+    }
+}
+
+#[tokio::test]
+async fn changes_in_one_second_are_undone_in_the_order_they_applied() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 81, "orig@example.com").await;
+        let asker = live_session(&store, &id).await;
+        // Two address changes within the same second (the clock has whole seconds).
+        let first = change(&id, 14, ContactKind::Email, "step1@example.com");
+        begin(&store, &asker, &first).await;
+        apply(
+            &store,
+            &first,
+            "orig@example.com",
+            Some("proof-14"),
+            "revert-14",
+        )
+        .await;
+        let second = change(&id, 15, ContactKind::Email, "step2@example.com");
+        begin(&store, &asker, &second).await;
+        apply(
+            &store,
+            &second,
+            "step1@example.com",
+            Some("proof-15"),
+            "revert-15",
+        )
+        .await;
+        let reverted = revert(&store, "revert-14", T0 + Duration::minutes(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            reverted.restored,
+            [(ContactKind::Email, "orig@example.com".to_owned())],
+            "{name}: what the first change replaced, not what the second did"
+        );
+        assert_eq!(reverted.replaced_email, "step2@example.com", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_undo_that_cannot_restore_the_address_changes_nothing() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 82, "mine@example.com").await;
+        let asker = live_session(&store, &id).await;
+        let email = change(&id, 16, ContactKind::Email, "theirs@example.com");
+        begin(&store, &asker, &email).await;
+        apply(
+            &store,
+            &email,
+            "mine@example.com",
+            Some("proof-16"),
+            "revert-16",
+        )
+        .await;
+        // Another account has verified the freed address meanwhile.
+        active_account(&store, 83, "mine@example.com").await;
+        let refused = store
+            .revert_contact_change(
+                &RevertChange {
+                    revert_hash: &TokenHash("revert-16".to_owned()),
+                    revoked_password_hash: "$argon2id$revoked",
+                    now: T0 + Duration::minutes(2),
+                },
+                &|_: &ChangeReverted| Vec::new(),
+                &audit(None, "contact_change_reverted"),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{name}: {refused:?}"
+        );
+        let account = account_now(&store, &id).await;
+        assert_eq!(account.email.as_str(), "theirs@example.com", "{name}");
+        assert_ne!(
+            account.password_hash, "$argon2id$revoked",
+            "{name}: nothing undone"
+        );
+        assert!(
+            store
+                .contact_revert_is_live(
+                    &TokenHash("revert-16".to_owned()),
+                    T0 + Duration::minutes(2)
+                )
+                .await
+                .unwrap(),
+            "{name}: the link still works"
         );
     }
 }

@@ -80,14 +80,55 @@ async fn postgres_reads_committed_whatever_the_database_defaults_to() {
 #[tokio::test]
 async fn the_first_server_key_recorded_stays_the_databases() {
     for Backend { name, store, .. } in backends().await {
-        let first = store.record_key_fingerprint("aaaa", T0).await.unwrap();
-        assert_eq!(first.fingerprint, "aaaa", "{name}");
+        let recorded = |fingerprint: &str| {
+            KeyRecord::Recorded(RecordedKey {
+                fingerprint: fingerprint.to_owned(),
+                recorded_at: T0,
+            })
+        };
+        let first = store
+            .record_key_fingerprint("aaaa", true, T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            first,
+            recorded("aaaa"),
+            "{name}: an empty database takes a new key"
+        );
+        let later = T0 + latchkey_domain::Duration::hours(1);
         let again = store
-            .record_key_fingerprint("aaaa", T0 + latchkey_domain::Duration::hours(1))
+            .record_key_fingerprint("aaaa", false, later)
             .await
             .unwrap();
         assert_eq!(again, first, "{name}: recorded once");
-        let other = store.record_key_fingerprint("bbbb", T0).await.unwrap();
+        let other = store
+            .record_key_fingerprint("bbbb", false, later)
+            .await
+            .unwrap();
         assert_eq!(other, first, "{name}: another key does not replace it");
+    }
+}
+
+#[tokio::test]
+async fn a_key_made_on_the_spot_cannot_claim_a_database_with_accounts() {
+    for Backend { name, store, .. } in backends().await {
+        active_account(&store, 15, "keyed@example.com").await;
+        assert_eq!(
+            store
+                .record_key_fingerprint("fresh", true, T0)
+                .await
+                .unwrap(),
+            KeyRecord::Unclaimed,
+            "{name}"
+        );
+        // The key file the accounts were made with claims it (an upgrade to recorded keys).
+        let kept = store
+            .record_key_fingerprint("kept", false, T0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(kept, KeyRecord::Recorded(ref r) if r.fingerprint == "kept"),
+            "{name}"
+        );
     }
 }

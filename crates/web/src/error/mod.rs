@@ -159,6 +159,12 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Too many changes",
             "This account asked for too many changes of its email address or phone number today. Nothing was sent. Try again tomorrow.".into(),
         ),
+        ServiceError::ContactRestoreTaken => (
+            StatusCode::CONFLICT,
+            "contact_restore_taken",
+            "Nothing was undone",
+            "The email address this account had is now another latchkey account's, so the change could not be undone and nothing was changed. Contact the operator of this latchkey; the link keeps working until it expires.".into(),
+        ),
         ServiceError::ContactChangeGone => (
             StatusCode::CONFLICT,
             "contact_change_gone",

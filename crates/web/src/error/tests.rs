@@ -36,6 +36,7 @@ fn every_refusal() -> Vec<ServiceError> {
         ServiceError::ContactChangeNeedsFreshSignIn,
         ServiceError::ContactChangeGone,
         ServiceError::ContactChangeBudget,
+        ServiceError::ContactRestoreTaken,
         ServiceError::ContactCoolingOff {
             until: latchkey_domain::Timestamp(1_800_000_000),
         },
@@ -72,6 +73,7 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::ContactChangeNeedsFreshSignIn
             | ServiceError::ContactChangeGone
             | ServiceError::ContactChangeBudget
+            | ServiceError::ContactRestoreTaken
             | ServiceError::ContactCoolingOff { .. }
             | ServiceError::CallBudget
             | ServiceError::CallDestination(_)
@@ -83,7 +85,8 @@ fn every_refusal() -> Vec<ServiceError> {
             ServiceError::Internal(_)
             | ServiceError::Store(_)
             | ServiceError::Hash(_)
-            | ServiceError::ServerKeyMismatch { .. } => {}
+            | ServiceError::ServerKeyMismatch { .. }
+            | ServiceError::ServerKeyUnproven => {}
         }
     }
     all

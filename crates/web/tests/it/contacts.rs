@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use latchkey_domain::Duration;
+use latchkey_service::Clock as _;
 
 use crate::harness::{Browser, PASSWORD, Page, TestApp, key_on_dev_phone, totp};
 use crate::mfa::{password_step, submit_code};
@@ -253,9 +254,10 @@ async fn this_wasnt_me_puts_the_address_back_once_and_signs_out_everywhere() {
             .await
             .unwrap()
             .expect("the old address is back");
-        assert!(
-            account.email_changed_at.is_some(),
-            "{name}: a contact put back cools off like a new one"
+        assert_eq!(
+            account.email_changed_at,
+            Some(app.clock.now()),
+            "{name}: a contact put back cools off like a new one, from the undo"
         );
         // The password is disabled: only a reset by email gets in again.
         let mut tries = app.browser();
