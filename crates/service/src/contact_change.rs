@@ -420,10 +420,21 @@ impl Service {
                 .refuse_link(ctx, AuditEvent::ContactChangeReverted)
                 .await);
         };
+        let now = self.clock.now();
+        // A dead link costs one lookup, never a hash: anyone can post tokens here. (The write
+        // below consumes the link itself, so a link used meanwhile still changes nothing.)
+        if !self
+            .store
+            .contact_revert_is_live(&token.hash(), now)
+            .await?
+        {
+            return Err(self
+                .refuse_link(ctx, AuditEvent::ContactChangeReverted)
+                .await);
+        }
         // Nobody knows this password: only a reset by email gets the owner back in.
         let unknown = crate::secrets::hex(&crate::secrets::random_bytes::<32>());
         let revoked = self.hasher.hash(&unknown).await?;
-        let now = self.clock.now();
         let audit = self.audit(
             ctx,
             None,

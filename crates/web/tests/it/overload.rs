@@ -257,3 +257,30 @@ async fn this_wasnt_me_goes_ahead_of_a_full_queue() {
     assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
     assert_eq!(flood.await.unwrap().status, StatusCode::UNAUTHORIZED);
 }
+
+/// `This wasn't me` for a contact change hashes a throwaway password, but only for a live
+/// link: made-up tokens, which anyone can post, cost a lookup and never a hashing slot.
+#[tokio::test]
+async fn a_dead_contact_undo_link_never_takes_a_hashing_slot() {
+    let app = TestApp::with_hash_queue(
+        QueueLimits {
+            normal_per_slot: 0,
+            known_device_per_slot: 0,
+        },
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let _held = app.hasher.hold_slot().await;
+    let mut client = app.browser();
+    let csrf = client.get("/signin").await.csrf();
+    // Well formed, so only the database can tell it is no link latchkey sent.
+    let made_up = latchkey_service::SecretToken::generate();
+    let answer = client
+        .post(
+            "/account/contact/revert",
+            &[("token", made_up.expose()), ("csrf_token", &csrf)],
+        )
+        .await;
+    // With every slot held and no queue, a hash would have been refused with 503.
+    assert_eq!(answer.status, StatusCode::GONE, "{}", answer.body);
+}
