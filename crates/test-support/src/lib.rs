@@ -71,6 +71,20 @@ pub struct Backend {
     _dir: Option<TempDir>,
 }
 
+impl Backend {
+    /// Runs `statement` (one or several, `;`-separated) straight on the database, around the
+    /// ports: for tests that act as whoever owns the database. Panics when it fails.
+    pub async fn execute_raw(&self, statement: &str) {
+        let sql = sqlx::AssertSqlSafe(statement.to_owned());
+        match (&self.sqlite, &self.postgres) {
+            (Some(s), _) => sqlx::raw_sql(sql).execute(s.pool()).await.map(drop),
+            (_, Some(p)) => sqlx::raw_sql(sql).execute(p.pool()).await.map(drop),
+            _ => unreachable!("a backend is SQLite or PostgreSQL"),
+        }
+        .unwrap_or_else(|e| panic!("{}: {statement}: {e}", self.name));
+    }
+}
+
 impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name)

@@ -7,8 +7,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use latchkey_service::Store;
+use latchkey_test_support::TempDir;
 use latchkey_test_support::fixtures::audit_record;
-use latchkey_test_support::{Backend, TempDir};
 
 use super::{create, latchkey, server_key};
 
@@ -23,16 +23,6 @@ fn audit(dir: &TempDir, url: &str, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a statement straight on the database, as someone who owns it could.
-async fn tamper(backend: &Backend, statement: &'static str) {
-    match (&backend.sqlite, &backend.postgres) {
-        (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
-        (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
-        _ => unreachable!(),
-    }
-    .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 #[test]
@@ -107,33 +97,28 @@ fn audit_verify_finds_a_record_edited_removed_or_added_in_the_database() {
         );
 
         // Whoever owns the database can take the append-only guard away …
-        runtime.block_on(tamper(
-            &backend,
-            if backend.sqlite.is_some() {
-                "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete"
-            } else {
-                "ALTER TABLE audit_log DISABLE TRIGGER USER"
-            },
-        ));
+        runtime.block_on(backend.execute_raw(if backend.sqlite.is_some() {
+            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete"
+        } else {
+            "ALTER TABLE audit_log DISABLE TRIGGER USER"
+        }));
         // … but not the chain: an edit is found where it was made, and undoing it mends it.
-        runtime.block_on(tamper(
-            &backend,
-            "UPDATE audit_log SET outcome = 'failure' WHERE seq = 2",
-        ));
+        runtime.block_on(
+            backend.execute_raw("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2"),
+        );
         let (_, err) = verify(false);
         assert!(
             err.contains("record 2 is not what latchkey wrote")
                 && err.contains("the 1 records before it are intact"),
             "{name}: {err}"
         );
-        runtime.block_on(tamper(
-            &backend,
-            "UPDATE audit_log SET outcome = 'success' WHERE seq = 2",
-        ));
+        runtime.block_on(
+            backend.execute_raw("UPDATE audit_log SET outcome = 'success' WHERE seq = 2"),
+        );
         verify(true);
 
         // The newest record removed: the rest is intact, but the kept head is gone …
-        runtime.block_on(tamper(&backend, "DELETE FROM audit_log WHERE seq = 4"));
+        runtime.block_on(backend.execute_raw("DELETE FROM audit_log WHERE seq = 4"));
         assert!(verify(true).0.contains("intact: 3 records"), "{name}");
         assert!(
             verify_head(&head, false)
@@ -151,8 +136,7 @@ fn audit_verify_finds_a_record_edited_removed_or_added_in_the_database() {
         );
 
         // Added beside the chain.
-        runtime.block_on(tamper(
-            &backend,
+        runtime.block_on(backend.execute_raw(
             "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, outcome, \
              detail) VALUES (1800000000, NULL, '203.0.113.9', 'x', 'sign_in', 'success', '')",
         ));
@@ -163,7 +147,7 @@ fn audit_verify_finds_a_record_edited_removed_or_added_in_the_database() {
         );
 
         // Removed: found at its place, before anything later.
-        runtime.block_on(tamper(&backend, "DELETE FROM audit_log WHERE seq = 3"));
+        runtime.block_on(backend.execute_raw("DELETE FROM audit_log WHERE seq = 3"));
         let (_, err) = verify(false);
         assert!(
             err.contains("record 3 is missing") && err.contains("the 2 records before it"),

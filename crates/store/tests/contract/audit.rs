@@ -139,43 +139,46 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
                 .await
                 .unwrap();
         }
-        let sql = |statement: &'static str| {
-            let (sqlite, postgres) = (backend.sqlite.clone(), backend.postgres.clone());
-            async move {
-                match (sqlite, postgres) {
-                    (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
-                    (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
-                    _ => unreachable!(),
-                }
-                .unwrap_or_else(|e| panic!("{statement}: {e}"))
-            }
-        };
         // Whoever owns the database can take the append-only guard away.
         if backend.sqlite.is_some() {
-            sql("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete").await;
+            backend
+                .execute_raw("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete")
+                .await;
         } else {
-            sql("ALTER TABLE audit_log DISABLE TRIGGER USER").await;
+            backend
+                .execute_raw("ALTER TABLE audit_log DISABLE TRIGGER USER")
+                .await;
         }
         assert_eq!(walk_chain(&backend.store).await, Ok(4), "{name}");
 
-        sql("UPDATE audit_log SET detail = 'forged' WHERE seq = 2").await;
+        backend
+            .execute_raw("UPDATE audit_log SET detail = 'forged' WHERE seq = 2")
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Altered { seq: 2 }),
             "{name}: edited"
         );
-        sql("UPDATE audit_log SET detail = '' WHERE seq = 2").await;
+        backend
+            .execute_raw("UPDATE audit_log SET detail = '' WHERE seq = 2")
+            .await;
         assert_eq!(walk_chain(&backend.store).await, Ok(4), "{name}: put back");
 
-        sql("UPDATE audit_log SET at = at + 1 WHERE seq = 4").await;
+        backend
+            .execute_raw("UPDATE audit_log SET at = at + 1 WHERE seq = 4")
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Altered { seq: 4 }),
             "{name}: time moved"
         );
-        sql("UPDATE audit_log SET at = at - 1 WHERE seq = 4").await;
+        backend
+            .execute_raw("UPDATE audit_log SET at = at - 1 WHERE seq = 4")
+            .await;
 
-        sql("DELETE FROM audit_log WHERE seq = 3").await;
+        backend
+            .execute_raw("DELETE FROM audit_log WHERE seq = 3")
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Missing {
@@ -184,7 +187,9 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
             }),
             "{name}: removed"
         );
-        sql("UPDATE audit_log SET seq = seq - 1 WHERE seq = 4").await;
+        backend
+            .execute_raw("UPDATE audit_log SET seq = seq - 1 WHERE seq = 4")
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Altered { seq: 3 }),
@@ -203,18 +208,7 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
         let insert = "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
                       outcome, detail, seq, chain_mac) VALUES (1800000000, NULL, '127.0.0.1', \
                       'test', 'sign_in', 'success', '', 3, NULL)";
-        let raw = |statement: &'static str| {
-            let (sqlite, postgres) = (fresh.sqlite.clone(), fresh.postgres.clone());
-            async move {
-                match (sqlite, postgres) {
-                    (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
-                    (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
-                    _ => unreachable!(),
-                }
-                .unwrap_or_else(|e| panic!("{statement}: {e}"))
-            }
-        };
-        raw(insert).await;
+        fresh.execute_raw(insert).await;
         assert_eq!(
             walk_chain(&fresh.store).await,
             Err(ChainBreak::Altered { seq: 3 }),
@@ -230,11 +224,12 @@ async fn a_record_edited_removed_or_added_in_the_database_breaks_the_chain_there
             None,
             "{name}"
         );
-        raw(
-            "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, outcome, \
+        fresh
+            .execute_raw(
+                "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, outcome, \
              detail) VALUES (1800000000, NULL, '127.0.0.1', 'test', 'sign_in', 'success', '')",
-        )
-        .await;
+            )
+            .await;
         let unchained = fresh.store.unchained_audit().await.unwrap();
         assert_eq!(unchained.before_chain, Legacy::default(), "{name}");
         assert!(
@@ -336,17 +331,6 @@ async fn history_is_filtered_by_account_event_and_time_and_pages_back() {
     }
 }
 
-/// Runs a statement straight on `backend`'s database, as someone who owns it could.
-async fn raw(backend: &Backend, statement: &str) {
-    let statement = sqlx::AssertSqlSafe(statement.to_owned());
-    match (&backend.sqlite, &backend.postgres) {
-        (Some(s), _) => sqlx::raw_sql(statement).execute(s.pool()).await.map(drop),
-        (_, Some(p)) => sqlx::raw_sql(statement).execute(p.pool()).await.map(drop),
-        _ => unreachable!(),
-    }
-    .unwrap_or_else(|e| panic!("{e}"));
-}
-
 /// A row written straight into the log with the given place, and the given id or the next.
 fn forged_row(backend: &Backend, id: Option<i64>, seq: Option<i64>) -> String {
     let overriding = if backend.postgres.is_some() && id.is_some() {
@@ -370,8 +354,8 @@ async fn records_from_before_the_chain_are_counted_and_none_can_be_put_among_the
     for backend in backends().await {
         let name = backend.name;
         // Two records from before the chain existed (as an older latchkey wrote them) …
-        raw(&backend, &forged_row(&backend, None, None)).await;
-        raw(&backend, &forged_row(&backend, None, None)).await;
+        backend.execute_raw(&forged_row(&backend, None, None)).await;
+        backend.execute_raw(&forged_row(&backend, None, None)).await;
         for event in ["one", "two"] {
             backend
                 .store
@@ -391,7 +375,9 @@ async fn records_from_before_the_chain_are_counted_and_none_can_be_put_among_the
         // … are covered by the first record: the chain is intact with them.
         assert_eq!(walk_chain(&backend.store).await, Ok(2), "{name}");
         // One more "from before" is not.
-        raw(&backend, &forged_row(&backend, Some(-5), None)).await;
+        backend
+            .execute_raw(&forged_row(&backend, Some(-5), None))
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Altered { seq: 1 }),
@@ -407,7 +393,9 @@ async fn records_from_before_the_chain_are_counted_and_none_can_be_put_among_the
                 .await
                 .unwrap();
         }
-        raw(&backend, &forged_row(&backend, None, Some(-1))).await;
+        backend
+            .execute_raw(&forged_row(&backend, None, Some(-1)))
+            .await;
         assert_eq!(
             walk_chain(&backend.store).await,
             Err(ChainBreak::Duplicate { seq: -1 }),

@@ -773,18 +773,7 @@ async fn a_recovery_does_not_complete_while_a_changed_contact_cools_off() {
             T0.0 + 5,
             id.as_str()
         );
-        match (&backend.sqlite, &backend.postgres) {
-            (Some(s), _) => sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                .execute(s.pool())
-                .await
-                .map(drop),
-            (_, Some(p)) => sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                .execute(p.pool())
-                .await
-                .map(drop),
-            _ => unreachable!(),
-        }
-        .unwrap();
+        backend.execute_raw(&statement).await;
         let (_, mut new) = session(&id);
         new.created_at = T0 + Duration::seconds(10);
         // Changed after the cooling-off's start: refused, nothing issued.
