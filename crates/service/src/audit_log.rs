@@ -2,7 +2,7 @@
 //! `latchkey audit verify`.
 
 use latchkey_domain::AccountId;
-use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, KeptHead, Linked};
+use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, KeptHead};
 
 use crate::Service;
 use crate::error::ServiceError;
@@ -80,17 +80,7 @@ impl Service {
             let Some(last) = page.last() else { break };
             after = (last.seq, last.row);
             for chained in &page {
-                let record = &chained.record;
-                let linked = Linked {
-                    seq: chained.seq,
-                    at: record.at.0,
-                    account_id: record.account_id.as_ref().map(|a| a.as_str()),
-                    client_addr: &record.client_addr,
-                    user_agent: &record.user_agent,
-                    event: &record.event,
-                    outcome: &record.outcome,
-                    detail: &record.detail,
-                };
+                let linked = chained.record.linked(chained.seq);
                 if let Err(broken) = walk.step(&linked, &chained.mac) {
                     first_break = Some(broken);
                     break 'pages;

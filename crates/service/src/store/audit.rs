@@ -60,6 +60,23 @@ pub struct UnchainedAudit {
     pub first_after_start: Option<i64>,
 }
 
+impl AuditRecord {
+    /// What the chain's MAC covers of this record at place `seq` (the store computes the MAC
+    /// on append, `latchkey audit verify` checks it).
+    pub fn linked(&self, seq: i64) -> latchkey_domain::audit_chain::Linked<'_> {
+        latchkey_domain::audit_chain::Linked {
+            seq,
+            at: self.at.0,
+            account_id: self.account_id.as_ref().map(|id| id.as_str()),
+            client_addr: &self.client_addr,
+            user_agent: &self.user_agent,
+            event: &self.event,
+            outcome: &self.outcome,
+            detail: &self.detail,
+        }
+    }
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()>;

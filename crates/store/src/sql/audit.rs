@@ -1,7 +1,7 @@
 //! The audit log: appended to, never edited.
 
 use async_trait::async_trait;
-use latchkey_domain::audit_chain::{Legacy, Linked, Previous};
+use latchkey_domain::audit_chain::{Legacy, Previous};
 use latchkey_domain::{AccountId, Timestamp};
 use latchkey_service::store::*;
 use sqlx::Row;
@@ -22,19 +22,6 @@ pub(super) fn audit_from_row(row: &DbRow) -> StoreResult<AuditRecord> {
         outcome: row.try_get("outcome").map_err(db_error)?,
         detail: row.try_get("detail").map_err(db_error)?,
     })
-}
-
-fn linked(seq: i64, audit: &AuditRecord) -> Linked<'_> {
-    Linked {
-        seq,
-        at: audit.at.0,
-        account_id: audit.account_id.as_ref().map(|id| id.as_str()),
-        client_addr: &audit.client_addr,
-        user_agent: &audit.user_agent,
-        event: &audit.event,
-        outcome: &audit.outcome,
-        detail: &audit.detail,
-    }
 }
 
 /// How many records are outside the chain, and their highest row id: all of them, or
@@ -88,7 +75,7 @@ pub(super) async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResul
         Ok(mac) => Previous::Mac(mac),
         Err(legacy) => Previous::Start(*legacy),
     };
-    let mac = tx.chain_key().link(previous, &linked(seq, audit));
+    let mac = tx.chain_key().link(previous, &audit.linked(seq));
     sqlx::query(
         "INSERT INTO audit_log (at, account_id, client_addr, user_agent, event, \
          outcome, detail, seq, chain_mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

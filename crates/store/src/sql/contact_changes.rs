@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::accounts::{end_what_the_old_password_began, lock_account_row, set_password};
 use super::audit::insert_audit;
-use super::devices::end_open_activations;
+use super::devices::{end_open_activations, remove_devices_since};
 use super::outbox::insert_outbox;
 use super::sessions::{revoke_all_sessions, session_is_live};
 use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
@@ -438,28 +438,10 @@ impl ContactChangeStore for Backend {
         }
         // What was added since the change was asked for goes, as after `This wasn't me` on
         // a recovery: devices, and everything begun with the password.
-        let removed: Vec<String> = sqlx::query(
-            "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
-             WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
-        )
-        .bind(now.0)
-        .bind(account.as_str())
         // The session that asked was signed in with MFA at most this long before: devices it
         // added before asking go too.
-        .bind(requested_at - MFA_FRESHNESS.0)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| row.try_get("id").map_err(db_error))
-        .collect::<StoreResult<_>>()?;
-        for device in &removed {
-            sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
-                .bind(device)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+        let removed =
+            remove_devices_since(&mut tx, &account, requested_at - MFA_FRESHNESS.0, now).await?;
         end_open_activations(&mut tx, &account, now).await?;
         end_what_the_old_password_began(&mut tx, &account, now).await?;
         sqlx::query(

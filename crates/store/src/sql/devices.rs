@@ -18,6 +18,37 @@ use crate::db_error;
 /// Device activations still open end (an enrolment's codes, a security key's
 /// ceremony): one begun by whoever held the account a moment ago cannot be finished
 /// after the owner took it back.
+/// Removes the account's devices activated at or after `since` (their secrets erased, their
+/// hardware tokens freed): what an undo takes back of what an intruder added. Their ids.
+pub(super) async fn remove_devices_since(
+    tx: &mut Tx,
+    account: &AccountId,
+    since: i64,
+    now: Timestamp,
+) -> StoreResult<Vec<String>> {
+    let removed: Vec<String> = sqlx::query(
+        "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
+         WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
+    )
+    .bind(now.0)
+    .bind(account.as_str())
+    .bind(since)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|row| row.try_get("id").map_err(db_error))
+    .collect::<StoreResult<_>>()?;
+    for device in &removed {
+        sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
+            .bind(device)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(removed)
+}
+
 pub(super) async fn end_open_activations(
     tx: &mut Tx,
     account: &AccountId,

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::accounts::lock_account_row;
 use super::audit::insert_audit;
-use super::devices::end_open_activations;
+use super::devices::{end_open_activations, remove_devices_since};
 use super::outbox::insert_outbox;
 use super::sessions::{insert_session, revoke_all_sessions};
 use super::throttles::settle;
@@ -385,29 +385,10 @@ impl RecoveryStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let removed: Vec<String> = match completed {
+        let removed = match completed {
             None => Vec::new(),
-            Some(_) => sqlx::query(
-                "UPDATE mfa_devices SET removed_at = $1, secret_sealed = NULL \
-                 WHERE account_id = $2 AND removed_at IS NULL AND created_at >= $3 RETURNING id",
-            )
-            .bind(now.0)
-            .bind(account.as_str())
-            .bind(since)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|row| row.try_get("id").map_err(db_error))
-            .collect::<StoreResult<_>>()?,
+            Some(_) => remove_devices_since(&mut tx, account, since, now).await?,
         };
-        for device in &removed {
-            sqlx::query("UPDATE hardware_tokens SET device_id = NULL WHERE device_id = $1")
-                .bind(device)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
         // Nothing begun before the report can be finished after it.
         end_open_activations(&mut tx, account, now).await?;
         for statement in [

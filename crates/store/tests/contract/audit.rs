@@ -2,7 +2,7 @@
 
 use super::races::{RACERS, race, racer_audit};
 use super::*;
-use latchkey_domain::audit_chain::{ChainBreak, ChainWalk, Legacy, Linked};
+use latchkey_domain::audit_chain::{ChainBreak, ChainWalk, Legacy};
 
 #[tokio::test]
 async fn audit_records_read_back_newest_first_and_per_account() {
@@ -66,20 +66,7 @@ async fn walk_chain(store: &Arc<dyn Store>) -> Result<i64, ChainBreak> {
         .await
         .unwrap()
     {
-        let r = &chained.record;
-        walk.step(
-            &Linked {
-                seq: chained.seq,
-                at: r.at.0,
-                account_id: r.account_id.as_ref().map(|a| a.as_str()),
-                client_addr: &r.client_addr,
-                user_agent: &r.user_agent,
-                event: &r.event,
-                outcome: &r.outcome,
-                detail: &r.detail,
-            },
-            &chained.mac,
-        )?;
+        walk.step(&chained.record.linked(chained.seq), &chained.mac)?;
     }
     walk.finish()?;
     Ok(walk.checked())

@@ -11,10 +11,9 @@ use latchkey_service::ServiceError;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::store::CallStatus;
 
-use super::TokenQuery;
+use super::{TokenForm, TokenQuery};
 use crate::AppState;
 use crate::client::Client;
-use crate::cookies;
 use crate::csrf::{ConsoleForm, EmptyForm};
 use crate::error::PageError;
 use crate::links::paths;
@@ -243,9 +242,7 @@ async fn phone_verify_page(
     let Some(view) = state.service.phone_change_view(&session).await? else {
         return Err(ServiceError::ContactChangeGone.into());
     };
-    let code = cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)).filter(|c| {
-        c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) && view.call_status.is_some()
-    });
+    let code = super::call_code(&state, &headers).filter(|_| view.call_status.is_some());
     let call_live = matches!(
         view.call_status,
         Some(CallStatus::Queued | CallStatus::Dialling | CallStatus::Placed)
@@ -269,15 +266,7 @@ async fn phone_call(
     ConsoleForm(_): ConsoleForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     let code = state.service.call_for_phone_change(&session, &ctx).await?;
-    let lifetime = state.service.config().recovery.phone_code_lifetime.0;
-    let cookie = format!(
-        "{}; Max-Age={lifetime}",
-        cookies::set(
-            &state.web.cookie_name(cookies::CALL_CODE),
-            &code.code,
-            state.web.secure_cookies
-        )
-    );
+    let cookie = super::call_code_cookie(&state, &code.code);
     Ok((
         [(axum::http::header::SET_COOKIE, cookie)],
         Redirect::to("/console/account/phone/verify"),
@@ -303,12 +292,6 @@ struct ConfirmLinkPage {
     explanation: String,
     action: &'static str,
     button: &'static str,
-    token: String,
-}
-
-#[derive(serde::Deserialize)]
-struct TokenForm {
-    #[serde(default)]
     token: String,
 }
 

@@ -125,6 +125,33 @@ pub(crate) struct TokenQuery {
     pub token: String,
 }
 
+/// The confirmation form an emailed link's page posts: the token again.
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub token: String,
+}
+
+/// The `Set-Cookie` value that keeps a verification call's code for the page that shows it,
+/// as long as the code lives.
+pub(crate) fn call_code_cookie(state: &AppState, code: &str) -> String {
+    format!(
+        "{}; Max-Age={}",
+        cookies::set(
+            &state.web.cookie_name(cookies::CALL_CODE),
+            code,
+            state.web.secure_cookies
+        ),
+        state.service.config().recovery.phone_code_lifetime.0
+    )
+}
+
+/// The call code the browser holds, if it is one (six digits).
+pub(crate) fn call_code(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    cookies::get(headers, &state.web.cookie_name(cookies::CALL_CODE))
+        .filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// How a verification call is doing, for the recovery and sign-up phone pages.
 pub(crate) fn call_status_text(status: Option<latchkey_domain::calls::CallStatus>) -> &'static str {
     use latchkey_domain::calls::CallStatus;

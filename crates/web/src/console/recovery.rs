@@ -16,7 +16,7 @@ use latchkey_domain::recovery::RecoveryState;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::recovery_report::{ReportContext, ReportOutcome};
 
-use super::TokenQuery;
+use super::{TokenForm, TokenQuery};
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
@@ -115,9 +115,8 @@ pub(super) async fn page(
         Some(CallStatus::Queued | CallStatus::Dialling | CallStatus::Placed)
     );
     let code = (email_done && !phone_done && view.calls_placed > 0)
-        .then(|| cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)))
-        .flatten()
-        .filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
+        .then(|| super::call_code(&state, &headers))
+        .flatten();
     let call_status = super::call_status_text(view.call_status);
     let waiting = (!email_done && view.emails_sent > 0) || (email_done && !phone_done && call_live);
     Ok(render(&RecoveryPage {
@@ -161,16 +160,9 @@ pub(super) async fn call(
         .service
         .call_for_recovery(&flow_cookie(&state, &headers), &ctx)
         .await?;
-    let lifetime = state.service.config().recovery.phone_code_lifetime.0;
-    let cookie = with_max_age(
-        cookies::set(
-            &state.web.cookie_name(cookies::CALL_CODE),
-            &code.code,
-            state.web.secure_cookies,
-        ),
-        lifetime,
-    );
-    Ok(back_to_recovery(cookie))
+    Ok(back_to_recovery(super::call_code_cookie(
+        &state, &code.code,
+    )))
 }
 
 pub(super) async fn complete(
@@ -256,12 +248,6 @@ pub(super) async fn email_link(
         ..RecoveryLinkPage::new(page, &context, query.token)
     })
     .into_response())
-}
-
-#[derive(serde::Deserialize)]
-pub(super) struct TokenForm {
-    #[serde(default)]
-    token: String,
 }
 
 pub(super) async fn email_confirm(

@@ -12,7 +12,7 @@ use latchkey_domain::token::TokenPurpose;
 use latchkey_service::ServiceError;
 use latchkey_service::accounts::SignUpRequest;
 
-use super::TokenQuery;
+use super::{TokenForm, TokenQuery};
 use crate::client::Client;
 use crate::csrf::ConsoleForm;
 use crate::error::PageError;
@@ -179,12 +179,6 @@ pub(super) async fn verify_page(
     .into_response())
 }
 
-#[derive(serde::Deserialize)]
-pub(super) struct TokenForm {
-    #[serde(default)]
-    token: String,
-}
-
 pub(super) async fn verify_submit(
     State(state): State<AppState>,
     page: Page,
@@ -246,9 +240,7 @@ pub(super) async fn phone_page(
     let token =
         cookies::get(&headers, &state.web.cookie_name(cookies::SIGN_UP)).unwrap_or_default();
     let view = state.service.sign_up_phone_view(&token).await?;
-    let code = cookies::get(&headers, &state.web.cookie_name(cookies::CALL_CODE)).filter(|c| {
-        c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()) && view.call_status.is_some()
-    });
+    let code = super::call_code(&state, &headers).filter(|_| view.call_status.is_some());
     let call_live = matches!(
         view.call_status,
         Some(CallStatus::Queued | CallStatus::Dialling | CallStatus::Placed)
@@ -274,15 +266,7 @@ pub(super) async fn phone_call(
     let token =
         cookies::get(&headers, &state.web.cookie_name(cookies::SIGN_UP)).unwrap_or_default();
     let code = state.service.call_for_sign_up(&token, &ctx).await?;
-    let lifetime = state.service.config().recovery.phone_code_lifetime.0;
-    let cookie = format!(
-        "{}; Max-Age={lifetime}",
-        cookies::set(
-            &state.web.cookie_name(cookies::CALL_CODE),
-            &code.code,
-            state.web.secure_cookies
-        )
-    );
+    let cookie = super::call_code_cookie(&state, &code.code);
     Ok((
         [(axum::http::header::SET_COOKIE, cookie)],
         axum::response::Redirect::to("/signup/phone"),
