@@ -2,7 +2,7 @@
 //!
 //! Every event name is a fixed identifier so that the log can be searched and never carries
 //! free text from a request; details are short reason codes chosen by the service. The one
-//! exception is an operator's break-glass command, whose detail keeps the reason the operator
+//! exception is an operator's command on an account, whose detail keeps the reason the operator
 //! gave, passed through [`sanitize_request_text`] like everything else that is stored.
 
 /// Something that happened to an account or was attempted against one.
@@ -45,11 +45,15 @@ pub enum AuditEvent {
     ContactChanged,
     /// The old contact's `This wasn't me` put the contacts back.
     ContactChangeReverted,
+    /// An operator disabled the account (`latchkey account disable`; detail: the reason).
+    OperatorDisabledAccount,
+    /// An operator enabled a disabled account again (`latchkey account enable`).
+    OperatorEnabledAccount,
 }
 
 impl AuditEvent {
     /// Every event, in the order they are declared.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::SignUp,
         Self::VerificationEmailSent,
         Self::EmailVerified,
@@ -80,6 +84,8 @@ impl AuditEvent {
         Self::ContactChangeCallPlaced,
         Self::ContactChanged,
         Self::ContactChangeReverted,
+        Self::OperatorDisabledAccount,
+        Self::OperatorEnabledAccount,
     ];
 
     /// The event a stored name stands for; `None` for a name this version does not write.
@@ -119,6 +125,8 @@ impl AuditEvent {
             Self::ContactChangeCallPlaced => "contact_change_call_placed",
             Self::ContactChanged => "contact_changed",
             Self::ContactChangeReverted => "contact_change_reverted",
+            Self::OperatorDisabledAccount => "operator_disabled_account",
+            Self::OperatorEnabledAccount => "operator_enabled_account",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct AccountFacts {
     pub phone_verified: bool,
     /// Active MFA devices (read only once the password was right).
     pub devices: usize,
+    /// An operator disabled the account (`latchkey account disable`).
+    pub disabled: bool,
 }
 
 /// Everything the password step decides on.
@@ -50,6 +52,10 @@ pub enum PasswordDecision {
     RequireSecondFactor,
     /// Issue a session (which clears the source's failures).
     StartSession,
+    /// The password was right but an operator disabled the account: the reservation is given
+    /// back and the owner is told so. Only the right password learns it; to everyone else a
+    /// disabled account answers like any other.
+    Disabled,
 }
 
 impl PasswordDecision {
@@ -60,6 +66,7 @@ impl PasswordDecision {
             Self::ContinueSignUp => "phone_not_verified",
             Self::RequireSecondFactor => "mfa_required",
             Self::StartSession => "password",
+            Self::Disabled => "account_disabled",
         }
     }
 }
@@ -84,6 +91,9 @@ pub fn decide_password(facts: &PasswordFacts) -> PasswordDecision {
         (PasswordVerdict::Wrong, Some(_)) => return deny("wrong_password"),
         (PasswordVerdict::Right, Some(account)) => account,
     };
+    if account.disabled {
+        return PasswordDecision::Disabled;
+    }
     if account.status != AccountStatus::Active {
         if account.email_verified && !account.phone_verified {
             return PasswordDecision::ContinueSignUp;
@@ -160,6 +170,7 @@ mod tests {
         email_verified: true,
         phone_verified: true,
         devices: 0,
+        disabled: false,
     };
 
     #[test]
@@ -170,6 +181,7 @@ mod tests {
             email_verified: false,
             phone_verified: false,
             devices: 0,
+            disabled: false,
         };
         let phone_next = AccountFacts {
             email_verified: true,
@@ -178,6 +190,10 @@ mod tests {
         let with_device = AccountFacts {
             devices: 2,
             ..ACTIVE
+        };
+        let disabled = AccountFacts {
+            disabled: true,
+            ..with_device
         };
         let throttled = PasswordVerdict::Refused(Admission::Throttled {
             until: Timestamp(10),
@@ -223,6 +239,14 @@ mod tests {
             ),
             (Some(phone_next), PasswordVerdict::Right, ContinueSignUp),
             (Some(phone_next), throttled, deny("throttled", false)),
+            // A disabled account says so only to the right password.
+            (Some(disabled), PasswordVerdict::Right, Disabled),
+            (
+                Some(disabled),
+                PasswordVerdict::Wrong,
+                deny("wrong_password", false),
+            ),
+            (Some(disabled), throttled, deny("throttled", false)),
         ];
         for (account, verdict, expected) in table {
             let facts = PasswordFacts {
@@ -238,6 +262,7 @@ mod tests {
         let table = [
             (PasswordDecision::StartSession, "password"),
             (PasswordDecision::RequireSecondFactor, "mfa_required"),
+            (PasswordDecision::Disabled, "account_disabled"),
             (PasswordDecision::ContinueSignUp, "phone_not_verified"),
             (
                 PasswordDecision::Deny {

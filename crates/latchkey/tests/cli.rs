@@ -1,5 +1,6 @@
 //! The `latchkey` binary as an operator uses it: `account create`, `audit`, `serve` and its
-//! configuration errors; the break-glass commands are in `cli/break_glass.rs`.
+//! configuration errors; the break-glass commands are in `cli/break_glass.rs`,
+//! the operator's account views and `disable`/`enable` in `cli/accounts.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,6 +14,8 @@ use std::process::{Command, Stdio};
 
 use latchkey_test_support::TempDir;
 
+#[path = "cli/accounts.rs"]
+mod accounts;
 #[path = "cli/audit.rs"]
 mod audit;
 #[path = "cli/break_glass.rs"]

@@ -226,10 +226,24 @@ pub enum ServiceError {
     /// Every hashing slot is busy and the queue is full: nothing was checked or counted.
     #[error("the server is busy; retry after {retry_after} seconds")]
     Overloaded { retry_after: i64 },
+    /// An operator disabled the account (`latchkey account disable`). Said only after the
+    /// right password (or a finished recovery), never to someone who knows only the address.
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error(transparent)]
     Hash(HashError),
+}
+
+impl From<StoreError> for ServiceError {
+    /// A disabled account is a refusal the client is told about, not a database failure.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::AccountDisabled => Self::AccountDisabled,
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl From<HashError> for ServiceError {

@@ -8,6 +8,7 @@
 //! WebAuthn relying party — is in `infra/`. The console and the JSON API both call
 //! [`Service`]; neither contains a business rule of its own.
 
+pub mod account_admin;
 pub mod accounts;
 pub mod audit_log;
 pub mod clock;

@@ -49,6 +49,10 @@ pub enum OperatorError {
     /// The account's devices changed under every attempt to reset them.
     #[error("the account's MFA devices kept changing during the reset")]
     KeptChanging,
+    #[error("the account is disabled already")]
+    AlreadyDisabled,
+    #[error("the account is not disabled")]
+    NotDisabled,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -80,7 +84,7 @@ pub struct MfaResetDone {
 
 /// The reason as stored and mailed: whitespace runs (a pasted newline) become one space,
 /// other control characters `?`, so it can forge neither an audit line nor a terminal.
-fn parse_reason(text: &str) -> Result<String, OperatorError> {
+pub(crate) fn parse_reason(text: &str) -> Result<String, OperatorError> {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.is_empty() {
         return Err(OperatorError::ReasonMissing);
@@ -95,7 +99,7 @@ fn parse_reason(text: &str) -> Result<String, OperatorError> {
 
 impl Service {
     /// The account an operator named, or a refusal recorded in the audit log.
-    async fn operator_account(
+    pub(crate) async fn operator_account(
         &self,
         email: &str,
         event: AuditEvent,

@@ -29,7 +29,11 @@ impl Service {
         let email = EmailAddress::parse(email).map_err(|e| ServiceError::field("email", e))?;
         let now = self.clock.now();
         let account = self.store.account_by_email(&email).await?;
-        let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
+        // A disabled account gets no link: it could set a password that waits for the
+        // enable. The page says the same in every case.
+        let Some(account) =
+            account.filter(|a| a.status == AccountStatus::Active && a.disabled_at.is_none())
+        else {
             self.record(
                 ctx,
                 None,

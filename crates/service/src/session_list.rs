@@ -3,7 +3,7 @@
 
 use latchkey_domain::mfa::DeviceKind;
 use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
-use latchkey_domain::{AuditEvent, AuditOutcome, Timestamp};
+use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
 use crate::sessions::CurrentSession;
@@ -38,6 +38,12 @@ pub struct SessionView {
 
 impl SessionView {
     fn new(listing: SessionListing, current: &CurrentSession) -> Self {
+        let asking = listing.token_hash == current.token_hash;
+        Self::listed(listing, asking)
+    }
+
+    /// A listed session; `current` when it is the one asking.
+    pub(crate) fn listed(listing: SessionListing, current: bool) -> Self {
         let auth = match (listing.kind, listing.mfa_device) {
             (SessionKind::AlternativeFactors, _) => SessionAuth::AlternativeFactors,
             (SessionKind::Full, Some((kind, name))) => SessionAuth::Mfa { kind, name },
@@ -45,7 +51,7 @@ impl SessionView {
         };
         Self {
             id: listing.public_id,
-            current: listing.token_hash == current.token_hash,
+            current,
             created_at: listing.created_at,
             last_seen_at: listing.last_seen_at,
             expires_at: listing.expires_at,
@@ -73,10 +79,24 @@ impl Service {
         session: &CurrentSession,
     ) -> Result<Vec<SessionView>, ServiceError> {
         self.authorize(session, SessionAction::ManageSessions)?;
+        Ok(self
+            .live_sessions(&session.account_id)
+            .await?
+            .into_iter()
+            .map(|s| SessionView::new(s, session))
+            .collect())
+    }
+
+    /// The account's sessions that still sign in: neither revoked nor past their absolute
+    /// or idle lifetime.
+    pub(crate) async fn live_sessions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<SessionListing>, ServiceError> {
         let now = self.clock.now();
         Ok(self
             .store
-            .account_sessions(&session.account_id, now)
+            .account_sessions(account, now)
             .await?
             .into_iter()
             .filter(|s| {
@@ -87,7 +107,6 @@ impl Service {
                 };
                 self.config.sessions.is_live(times, now)
             })
-            .map(|s| SessionView::new(s, session))
             .collect())
     }
 

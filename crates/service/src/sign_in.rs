@@ -190,6 +190,7 @@ impl Service {
                 email_verified: a.email_verified_at.is_some(),
                 phone_verified: a.phone_verified_at.is_some(),
                 devices: devices.len(),
+                disabled: a.disabled_at.is_some(),
             }),
             verdict: check,
         });
@@ -213,6 +214,18 @@ impl Service {
             // Only a denial is decided without an account.
             (_, None) => return Ok(SignInOutcome::Denied),
         };
+        if decision == PasswordDecision::Disabled {
+            self.store.settle_attempt(&key, Settle::Refund).await?;
+            self.record(
+                ctx,
+                Some(&account.id),
+                AuditEvent::SignIn,
+                AuditOutcome::Failure,
+                detail,
+            )
+            .await?;
+            return Err(ServiceError::AccountDisabled);
+        }
         if decision == PasswordDecision::ContinueSignUp {
             self.store.settle_attempt(&key, Settle::Refund).await?;
             self.record(

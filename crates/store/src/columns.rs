@@ -8,7 +8,7 @@ macro_rules! select_accounts {
     () => {
         "SELECT id, email, name, phone, phone_verified_at, email_verified_at, status, \
          password_hash, created_at, password_changed_at, password_generation, \
-         email_changed_at, phone_changed_at FROM accounts"
+         email_changed_at, phone_changed_at, disabled_at FROM accounts"
     };
 }
 

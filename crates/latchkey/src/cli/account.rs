@@ -7,6 +7,7 @@ use clap::Subcommand;
 use latchkey_service::ServiceError;
 use latchkey_service::accounts::SignUpRequest;
 
+use super::account_views::{self, ListArgs, ShowArgs};
 use super::break_glass;
 use super::wiring::Parts;
 use crate::config::Config;
@@ -48,6 +49,18 @@ pub(crate) enum AccountCommand {
     /// once. Check the request is genuine first. Every use is written to the audit log with
     /// the reason, and the owner is emailed what was done, when and why.
     ResetMfa(break_glass::Args),
+    /// List accounts in email order: id, address, status, MFA devices, live sessions and the
+    /// last sign-in.
+    List(ListArgs),
+    /// Show one account: status, contacts (masked), MFA devices, live sessions and the newest
+    /// events.
+    Show(ShowArgs),
+    /// Disable an account: signs out every session, stops sign-ins, recoveries, enrolments and
+    /// contact changes in progress, and refuses sign-in until `enable`. Nothing else changes.
+    /// Audited with the reason; the owner is emailed.
+    Disable(break_glass::Args),
+    /// Enable a disabled account again. Audited with the reason; the owner is emailed.
+    Enable(break_glass::Args),
 }
 
 pub(crate) async fn run(action: AccountCommand, config: &Config) -> anyhow::Result<()> {
@@ -65,6 +78,22 @@ pub(crate) async fn run(action: AccountCommand, config: &Config) -> anyhow::Resu
         AccountCommand::ResetMfa(args) => {
             let parts = Parts::open(config).await?;
             break_glass::reset_mfa(&parts.service, &args).await
+        }
+        AccountCommand::List(args) => {
+            let parts = Parts::open(config).await?;
+            account_views::list(&parts.service, &args).await
+        }
+        AccountCommand::Show(args) => {
+            let parts = Parts::open(config).await?;
+            account_views::show(&parts.service, &args).await
+        }
+        AccountCommand::Disable(args) => {
+            let parts = Parts::open(config).await?;
+            account_views::disable(&parts.service, &args).await
+        }
+        AccountCommand::Enable(args) => {
+            let parts = Parts::open(config).await?;
+            account_views::enable(&parts.service, &args).await
         }
     }
 }

@@ -112,7 +112,7 @@ pub(crate) async fn run(args: &Args, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn event_json(e: &Event) -> serde_json::Value {
+pub(super) fn event_json(e: &Event) -> serde_json::Value {
     serde_json::json!({
         "id": e.id,
         "at": rfc3339(e.at),
@@ -125,7 +125,7 @@ fn event_json(e: &Event) -> serde_json::Value {
     })
 }
 
-fn rfc3339(at: Timestamp) -> String {
+pub(super) fn rfc3339(at: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp(at.0)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())

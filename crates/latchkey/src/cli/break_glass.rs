@@ -9,7 +9,8 @@ use latchkey_service::mfa::DeviceView;
 use latchkey_service::operator::{MfaResetDone, OperatorError};
 use latchkey_service::password_reset::format_time;
 
-/// What both commands take.
+/// What every command that changes an account takes (`unblock-recovery`, `reset-mfa`,
+/// `disable`, `enable`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The account's root user email address.
@@ -109,6 +110,7 @@ fn refuse(error: OperatorError, args: &Args) -> anyhow::Result<()> {
         OperatorError::KeptChanging => bail!(
             "the MFA devices of {email} changed while they were being reset (is the owner activating one?); nothing was changed, run the command again"
         ),
+        OperatorError::AlreadyDisabled | OperatorError::NotDisabled => Err(error.into()),
         OperatorError::Service(error) => Err(error.into()),
     }
 }

@@ -3,6 +3,7 @@
 //! words the outcome for the operator.
 
 mod account;
+mod account_views;
 mod audit;
 mod break_glass;
 mod serve;

@@ -16,18 +16,21 @@ use latchkey_test_support::TempDir;
 
 use super::{create, latchkey};
 
-const EMAIL: &str = "ops@example.com";
+pub(super) const EMAIL: &str = "ops@example.com";
 
-fn run(dir: &TempDir, args: &[&str]) -> Output {
+pub(super) fn run(dir: &TempDir, args: &[&str]) -> Output {
     latchkey(dir).args(args).output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// An account made with `account create`, and the store on the same database.
-fn account(dir: &TempDir, runtime: &tokio::runtime::Runtime) -> (Arc<dyn Store>, AccountId) {
+pub(super) fn account(
+    dir: &TempDir,
+    runtime: &tokio::runtime::Runtime,
+) -> (Arc<dyn Store>, AccountId) {
     let created = create(dir, EMAIL, "violet-anchor-tundra-42");
     assert!(created.status.success(), "{}", text(&created.stderr));
     let id = AccountId::parse(text(&created.stdout).trim()).unwrap();
@@ -41,7 +44,7 @@ fn account(dir: &TempDir, runtime: &tokio::runtime::Runtime) -> (Arc<dyn Store>,
     (store, id)
 }
 
-fn audit(account: &AccountId, event: &str) -> AuditRecord {
+pub(super) fn audit(account: &AccountId, event: &str) -> AuditRecord {
     AuditRecord {
         at: SystemClock.now(),
         account_id: Some(account.clone()),
@@ -95,7 +98,12 @@ async fn report_a_recovery(store: &Arc<dyn Store>, account: &AccountId) {
 
 /// The newest queued email to `to` whose subject contains `subject`, opened with the key the
 /// binary keeps in the data directory.
-async fn notice(dir: &TempDir, store: &Arc<dyn Store>, to: &str, subject: &str) -> OutgoingEmail {
+pub(super) async fn notice(
+    dir: &TempDir,
+    store: &Arc<dyn Store>,
+    to: &str,
+    subject: &str,
+) -> OutgoingEmail {
     let key = super::server_key(dir);
     let reader = latchkey_service::outbox::OutboxWriter::new(&key).reader();
     let later = SystemClock.now() + Duration::hours(1);
@@ -110,7 +118,7 @@ async fn notice(dir: &TempDir, store: &Arc<dyn Store>, to: &str, subject: &str) 
         .unwrap_or_else(|| panic!("no notice about {subject:?} to {to}"))
 }
 
-fn audit_log(dir: &TempDir) -> String {
+pub(super) fn audit_log(dir: &TempDir) -> String {
     let output = run(dir, &["audit", "--limit", "20"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     text(&output.stdout)

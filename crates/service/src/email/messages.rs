@@ -105,6 +105,16 @@ pub enum Notice {
         phone: Option<String>,
         devices_removed: usize,
     },
+    /// An operator disabled the account at `at`: every session ended, sign-in refused.
+    AccountDisabled {
+        at: String,
+        reason: String,
+    },
+    /// An operator enabled the account again at `at`.
+    AccountEnabled {
+        at: String,
+        reason: String,
+    },
 }
 
 impl std::fmt::Debug for Email {
@@ -133,6 +143,8 @@ impl std::fmt::Debug for Notice {
             Self::EmailChanged { .. } => "EmailChanged",
             Self::PhoneChanged { .. } => "PhoneChanged",
             Self::ContactsRestored { .. } => "ContactsRestored",
+            Self::AccountDisabled { .. } => "AccountDisabled",
+            Self::AccountEnabled { .. } => "AccountEnabled",
         };
         f.write_str(kind)
     }
@@ -478,6 +490,14 @@ mod tests {
                 phone: Some("+**********58".to_owned()),
                 devices_removed: 1,
             },
+            Notice::AccountDisabled {
+                at: "2027-01-15 08:00".to_owned(),
+                reason: "ticket <42>".to_owned(),
+            },
+            Notice::AccountEnabled {
+                at: "2027-01-15 09:00".to_owned(),
+                reason: "ticket <42>".to_owned(),
+            },
         ];
         let mut subjects = std::collections::BTreeSet::new();
         for notice_kind in all {
@@ -502,7 +522,7 @@ mod tests {
             assert!(mail.text.contains("203.0.113.9") && mail.html.contains("203.0.113.9"));
         }
         // Added devices share a subject; every other notice has its own.
-        assert_eq!(subjects.len(), 15);
+        assert_eq!(subjects.len(), 17);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct AccountRecord {
     /// cooling-off period has passed, alternative factors do not use them.
     pub email_changed_at: Option<Timestamp>,
     pub phone_changed_at: Option<Timestamp>,
+    /// When an operator disabled the account (`latchkey account disable`); `None` while it
+    /// may sign in.
+    pub disabled_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@
 //! consumed by one conditional write; a method returns `Ok(None)`/`Ok(false)` when the
 //! condition did not hold (already used, expired, raced), never an error.
 
+mod account_admin;
 mod accounts;
 mod audit;
 mod break_glass;
@@ -22,6 +23,7 @@ mod sign_in_attempts;
 mod throttles;
 mod webauthn;
 
+pub use account_admin::*;
 pub use accounts::*;
 pub use audit::*;
 pub use break_glass::*;
@@ -55,6 +57,11 @@ pub enum StoreError {
     /// A row held a value this version of latchkey cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// An operator disabled the account (`latchkey account disable`): the session was not
+    /// issued and nothing of the transaction was written. Checked by the statement that
+    /// inserts the session, so a sign-in already under way cannot finish after the disable.
+    #[error("the account is disabled")]
+    AccountDisabled,
 }
 
 impl StoreError {
@@ -85,6 +92,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// visible at the top of its file; the service holds the whole.
 pub trait Store:
     AccountStore
+    + AccountAdminStore
     + SessionStore
     + ThrottleStore
     + SignInAttemptStore
@@ -103,6 +111,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: AccountStore
+        + AccountAdminStore
         + SessionStore
         + ThrottleStore
         + SignInAttemptStore

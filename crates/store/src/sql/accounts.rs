@@ -44,6 +44,10 @@ pub(super) fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
             .try_get::<Option<i64>, _>("phone_changed_at")
             .map_err(db_error)?
             .map(Timestamp),
+        disabled_at: row
+            .try_get::<Option<i64>, _>("disabled_at")
+            .map_err(db_error)?
+            .map(Timestamp),
     })
 }
 

@@ -10,6 +10,7 @@
 //! number appearing once and in order, and only types both backends map the same way
 //! (`TEXT`/`String`, 64-bit integers, `BLOB`/`BYTEA`).
 
+mod account_admin;
 mod accounts;
 mod audit;
 mod break_glass;

@@ -17,8 +17,20 @@ use super::{Backend, Tx, commit, commit_if, corrupt};
 use crate::db_error;
 
 /// Inserts a session, revoking the one it replaces: every path that issues a
-/// session rotates the browser's identifier.
+/// session rotates the browser's identifier. Refused with `AccountDisabled` (the
+/// caller's transaction is dropped, so nothing of it is written) while an operator
+/// has the account disabled: the check takes the account row's lock, so a disable
+/// either waits for this session and then revokes it, or commits first and is seen.
 pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreResult<()> {
+    let enabled =
+        sqlx::query("UPDATE accounts SET status = status WHERE id = $1 AND disabled_at IS NULL")
+            .bind(session.account_id.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    if enabled.rows_affected() != 1 {
+        return Err(StoreError::AccountDisabled);
+    }
     if let Some(old) = &session.replaces {
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",

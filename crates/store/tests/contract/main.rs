@@ -8,6 +8,7 @@
     reason = "a test crate: a panic is a failed test, and its helpers are shared between its modules"
 )]
 
+mod account_admin;
 mod accounts;
 mod audit;
 mod break_glass;

@@ -60,15 +60,16 @@ pub(super) struct EventJson {
     /// `sign_up`, `verification_email_sent`, `email_verified`, `sign_up_call_placed`,
     /// `account_created_by_operator`, `hardware_tokens_imported`,
     /// `operator_unblocked_recovery`, `operator_reset_mfa`, `contact_change_requested`,
-    /// `contact_change_call_placed`, `contact_changed`, `contact_change_reverted`; `other`
-    /// for a record this version does not write.
+    /// `contact_change_call_placed`, `contact_changed`, `contact_change_reverted`,
+    /// `operator_disabled_account`, `operator_enabled_account`; `other` for a record this
+    /// version does not write.
     #[serde(rename = "type")]
     kind: &'static str,
     /// `success` or `failure` (a refused attempt).
     outcome: &'static str,
     /// A short reason code (for example `wrong_password`), empty, or for an operator's
-    /// command (`operator_reset_mfa`, `operator_unblocked_recovery`) the reason the operator
-    /// gave.
+    /// command (`operator_reset_mfa`, `operator_unblocked_recovery`,
+    /// `operator_disabled_account`, `operator_enabled_account`) the reason the operator gave.
     detail: String,
     /// The address the request came from.
     client_address: String,

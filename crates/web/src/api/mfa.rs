@@ -90,6 +90,7 @@ pub(super) struct CodeBody {
     responses(
         (status = 201, description = "Signed in", body = SessionResponse),
         (status = 401, description = "Wrong, reused or throttled code (one answer for all, `invalid_code`)", body = ApiErrorBody),
+        (status = 403, description = "An operator disabled the account after the password step (`account_disabled`); no session was issued", body = ApiErrorBody),
         (status = 410, description = "The attempt expired or was completed (`sign_in_expired`)", body = ApiErrorBody),
         (status = 422, description = "Malformed code, or a body that does not match the schema (`invalid_request`)", body = ApiErrorBody),
         (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),

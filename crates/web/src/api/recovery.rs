@@ -187,7 +187,7 @@ pub(super) async fn call(
     request_body = FlowBody,
     responses(
         (status = 201, description = "Signed in with a recovery session (one hour); every other session is signed out", body = SessionResponse),
-        (status = 403, description = "Too many failed attempts from here locked the account (`account_locked`)", body = ApiErrorBody),
+        (status = 403, description = "Too many failed attempts from here locked the account (`account_locked`), or an operator disabled it (`account_disabled`); no session was issued", body = ApiErrorBody),
         (status = 409, description = "The email and the phone are not both verified yet (`recovery_wrong_step`)", body = ApiErrorBody),
         (status = 410, description = "The flow expired, was completed or was stopped (`recovery_expired`)", body = ApiErrorBody),
         (status = 422, description = "The body does not match the schema (`invalid_request`)", body = ApiErrorBody),

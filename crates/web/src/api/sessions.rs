@@ -73,7 +73,7 @@ pub(crate) enum SignInNextStep {
         (status = 201, description = "Signed in (the account has no MFA device)", body = SessionResponse),
         (status = 202, description = "Password accepted; an MFA code is needed next (`mfa_required`), or the sign-up's phone call (`phone_verification_required`)", body = SignInNextStep),
         (status = 401, description = "Wrong email or password (one answer for both, `invalid_credentials`)", body = ApiErrorBody),
-        (status = 403, description = "recovery_blocked: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it", body = ApiErrorBody),
+        (status = 403, description = "`recovery_blocked`: This wasn't me blocked the account and it has no MFA device left; an operator unblocks it. `account_disabled`: the password is right but an operator disabled the account (`latchkey account disable`)", body = ApiErrorBody),
         (status = 422, description = "A password longer than any latchkey accepts, or a body that does not match the schema (`invalid_request`); nothing was checked", body = ApiErrorBody),
         (status = 429, description = "Too many attempts from this client (`too_many_attempts`); nothing was checked. `Retry-After` says when to try again", body = ApiErrorBody),
         (status = 503, description = "The password-hashing queue is full (`overloaded`); nothing was checked or counted. `Retry-After` says when to try again", body = ApiErrorBody),

@@ -73,6 +73,8 @@ pub(crate) fn event_type(event: AuditEvent) -> &'static str {
         AuditEvent::ContactChangeCallPlaced => "contact_change_call_placed",
         AuditEvent::ContactChanged => "contact_changed",
         AuditEvent::ContactChangeReverted => "contact_change_reverted",
+        AuditEvent::OperatorDisabledAccount => "operator_disabled_account",
+        AuditEvent::OperatorEnabledAccount => "operator_enabled_account",
     }
 }
 

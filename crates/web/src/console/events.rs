@@ -220,5 +220,7 @@ fn event_words(event: AuditEvent) -> &'static str {
         AuditEvent::ContactChangeCallPlaced => "Contact change: call placed",
         AuditEvent::ContactChanged => "Email address or phone number changed",
         AuditEvent::ContactChangeReverted => "Contact change undone (This wasn't me)",
+        AuditEvent::OperatorDisabledAccount => "Operator disabled the account",
+        AuditEvent::OperatorEnabledAccount => "Operator enabled the account",
     }
 }

@@ -205,6 +205,12 @@ fn refusal(error: &ServiceError) -> Option<Refusal> {
             "Locked",
             "Too many failed attempts were made on this account from here. Reset the password with Forgot password? to unlock it.".into(),
         ),
+        ServiceError::AccountDisabled => (
+            StatusCode::FORBIDDEN,
+            "account_disabled",
+            "Account disabled",
+            "This account has been disabled by the administrator of this service. Nothing was changed; contact them to have it enabled again.".into(),
+        ),
         ServiceError::AccountGone => (
             StatusCode::CONFLICT,
             "account_gone",

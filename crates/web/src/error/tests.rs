@@ -44,6 +44,7 @@ fn every_refusal() -> Vec<ServiceError> {
         ServiceError::CallDestination(DestinationRefusal::Costly),
         ServiceError::CallFlowGone,
         ServiceError::AccountLocked,
+        ServiceError::AccountDisabled,
         ServiceError::TooManyAttempts { retry_after: 3 },
         ServiceError::Overloaded { retry_after: 1 },
     ];
@@ -79,6 +80,7 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::CallDestination(_)
             | ServiceError::CallFlowGone
             | ServiceError::AccountLocked
+            | ServiceError::AccountDisabled
             | ServiceError::TooManyAttempts { .. }
             | ServiceError::Overloaded { .. } => {}
             // Failures, not refusals: the same `internal` answer for all of them.

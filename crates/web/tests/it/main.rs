@@ -13,6 +13,7 @@ mod client_address;
 mod console;
 mod contacts;
 mod deployment;
+mod disabled;
 mod events;
 mod hardware;
 mod harness;
