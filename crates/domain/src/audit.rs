@@ -49,11 +49,14 @@ pub enum AuditEvent {
     OperatorDisabledAccount,
     /// An operator enabled a disabled account again (`latchkey account enable`).
     OperatorEnabledAccount,
+    /// Failures on one of the account's counters began throttling or locked it (detail:
+    /// which, and whether the counter is a known device's or unknown sources').
+    AccountThrottled,
 }
 
 impl AuditEvent {
     /// Every event, in the order they are declared.
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 33] = [
         Self::SignUp,
         Self::VerificationEmailSent,
         Self::EmailVerified,
@@ -86,6 +89,7 @@ impl AuditEvent {
         Self::ContactChangeReverted,
         Self::OperatorDisabledAccount,
         Self::OperatorEnabledAccount,
+        Self::AccountThrottled,
     ];
 
     /// The event a stored name stands for; `None` for a name this version does not write.
@@ -127,6 +131,7 @@ impl AuditEvent {
             Self::ContactChangeReverted => "contact_change_reverted",
             Self::OperatorDisabledAccount => "operator_disabled_account",
             Self::OperatorEnabledAccount => "operator_enabled_account",
+            Self::AccountThrottled => "account_throttled",
         }
     }
 }

@@ -88,6 +88,15 @@ impl Source {
     }
 }
 
+/// A counted failure that changed what the counter allows: worth telling the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossing {
+    /// The free failures are spent: from the next attempt on, each must wait.
+    Throttled,
+    /// The hard limit is reached: nothing is checked until a password reset.
+    Locked,
+}
+
 /// What happens to a reserved attempt once its outcome is known. A wrong attempt needs
 /// nothing: it was counted when it was reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +139,21 @@ impl LockoutPolicy {
                 last_failure_at: Some(now),
             }),
             refused => Err(refused),
+        }
+    }
+
+    /// Whether the failure that brought a counter to `failures` is the one after which
+    /// attempts must wait, or the one that locks it. Reservations of one counter are
+    /// serialised and each adds one, so exactly one failure reaches each count: a crossing is
+    /// reported once, and again only after a sign-in clears the counter (a refund only
+    /// gives back the refunded attempt's own count).
+    pub fn crossing(&self, failures: u32) -> Option<Crossing> {
+        if failures == self.hard_limit {
+            Some(Crossing::Locked)
+        } else if failures == self.free_failures {
+            Some(Crossing::Throttled)
+        } else {
+            None
         }
     }
 
@@ -281,6 +305,30 @@ mod tests {
         }
         assert_eq!(Source::from_key("device:"), None);
         assert_eq!(Source::from_key("net:1.2.3.4"), None);
+    }
+
+    #[test]
+    fn the_failures_that_begin_throttling_and_lock_are_the_crossings() {
+        let policy = LockoutPolicy::default();
+        let table = [
+            (0, None),
+            (1, None),
+            (4, None),
+            (5, Some(Crossing::Throttled)),
+            (6, None),
+            (99, None),
+            (100, Some(Crossing::Locked)),
+            (101, None),
+        ];
+        for (failures, expected) in table {
+            assert_eq!(policy.crossing(failures), expected, "{failures}");
+        }
+        // The free failures are exactly those `admit` lets through without a wait.
+        assert_eq!(policy.admit(state(4, 0), Timestamp(0)), Admission::Allowed);
+        assert!(matches!(
+            policy.admit(state(5, 0), Timestamp(0)),
+            Admission::Throttled { .. }
+        ));
     }
 
     #[test]

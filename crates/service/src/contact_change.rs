@@ -156,6 +156,7 @@ impl Service {
             when: crate::password_reset::format_time(now),
             client_addr: ctx.client_addr.clone(),
             link: self.link(Link::SignIn),
+            history: self.link(Link::EventHistory),
         }
         .render(new_email.as_str(), &account.name);
         let change = NewContactChange {
@@ -461,6 +462,7 @@ impl Service {
                         when: crate::password_reset::format_time(now),
                         client_addr: ctx.client_addr.clone(),
                         link: self.link(Link::ForgotPassword),
+                        history: self.link(Link::EventHistory),
                     }
                     .render(address, &reverted.account_name);
                     self.outbox.email(&mail, now)

@@ -33,6 +33,7 @@ pub mod sign_in;
 pub mod sign_up_phone;
 pub mod store;
 mod throttle;
+mod throttle_notice;
 pub mod tokens;
 pub mod voice;
 pub mod webauthn;

@@ -21,6 +21,8 @@ pub enum Link<'a> {
     ConfirmNewEmail { token: &'a str },
     /// `This wasn't me` for a contact change, with its revert token.
     RevertContactChange { token: &'a str },
+    /// The account's event history (after sign-in): what happened, when and from where.
+    EventHistory,
 }
 
 impl std::fmt::Debug for Link<'_> {
@@ -35,6 +37,7 @@ impl std::fmt::Debug for Link<'_> {
             Self::CancelRecovery { .. } => "CancelRecovery",
             Self::ConfirmNewEmail { .. } => "ConfirmNewEmail",
             Self::RevertContactChange { .. } => "RevertContactChange",
+            Self::EventHistory => "EventHistory",
         })
     }
 }

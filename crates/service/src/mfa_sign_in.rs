@@ -67,16 +67,14 @@ impl Service {
 
     /// Reserves a code (or security-key) attempt on the counter the attempt's password was
     /// checked under — failures already judged at the password do not delay it again — and,
-    /// for a code, on the device's own count. `Err` carries the audit detail of a refusal.
+    /// for a code, on the device's own count. `Ok` carries the counter's value with this
+    /// attempt counted, `Err` the audit detail of a refusal.
     pub(crate) async fn reserve_second_factor(
         &self,
         attempt: &SignInAttemptRecord,
         device: Option<&str>,
-    ) -> Result<Result<(), &'static str>, ServiceError> {
-        let key = ThrottleKey {
-            subject: attempt.account_id.as_str().to_owned(),
-            source: attempt.source.clone(),
-        };
+    ) -> Result<Result<u32, &'static str>, ServiceError> {
+        let key = attempt_throttle(attempt);
         let reservation = self
             .store
             .reserve_attempt(
@@ -91,7 +89,7 @@ impl Service {
             )
             .await?;
         Ok(match reservation {
-            Reservation::Reserved => Ok(()),
+            Reservation::Reserved { failures } => Ok(failures),
             Reservation::Refused(admission) => Err(refusal_detail(admission)),
             Reservation::DeviceLocked => Err("device_locked"),
         })
@@ -137,7 +135,7 @@ impl Service {
         // A code is checked only once its attempt is reserved, and only against a device of
         // the account.
         let checked = match (reservation, device) {
-            (Ok(()), Some(device)) => {
+            (Ok(_), Some(device)) => {
                 let secret =
                     self.open_secret(&device.secret_sealed, &device_context(device.id.as_str()))?;
                 let check = totp::check_code(
@@ -153,7 +151,7 @@ impl Service {
             _ => None,
         };
         let decision = decide_code(&CodeFacts {
-            reservation,
+            reservation: reservation.map(|_| ()),
             check: checked.map(|(_, check)| check),
         });
         let decision = match (decision, checked) {
@@ -195,6 +193,10 @@ impl Service {
         if notify {
             self.outbox.wake();
         }
+        if let Ok(failures) = reservation {
+            self.tell_if_throttled(&account, &attempt_throttle(&record), failures, ctx)
+                .await?;
+        }
         Ok(CodeOutcome::Denied)
     }
 
@@ -211,10 +213,7 @@ impl Service {
         let (_, record, account) = self.live_attempt(attempt).await?;
         let known = self.known_device(ctx, &account.email);
         self.admit_sign_in(ctx, known.as_ref())?;
-        let key = ThrottleKey {
-            subject: account.id.as_str().to_owned(),
-            source: record.source.clone(),
-        };
+        let key = attempt_throttle(&record);
         self.resync(
             &account,
             &key,
@@ -224,5 +223,14 @@ impl Service {
             ctx,
         )
         .await
+    }
+}
+
+/// The counter a sign-in attempt's second factor counts on: the one its password was
+/// checked under.
+pub(crate) fn attempt_throttle(attempt: &SignInAttemptRecord) -> ThrottleKey {
+    ThrottleKey {
+        subject: attempt.account_id.as_str().to_owned(),
+        source: attempt.source.clone(),
     }
 }

@@ -194,6 +194,7 @@ impl Service {
             when: format_time(now),
             client_addr: ctx.client_addr.clone(),
             link: self.link(Link::ForgotPassword),
+            history: self.link(Link::EventHistory),
         }
         .render(account.email.as_str(), &account.name)
     }

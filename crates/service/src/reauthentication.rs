@@ -59,7 +59,7 @@ impl Service {
             latchkey_domain::lockout::Source::KnownDevice { .. } => crate::Priority::KnownDevice,
             latchkey_domain::lockout::Source::Unknown => crate::Priority::Normal,
         };
-        let check = self
+        let (check, failures) = self
             .check_password(&key, Some(&account.password_hash), password, priority)
             .await?;
         let (outcome, detail) = match check {
@@ -78,6 +78,9 @@ impl Service {
             }
             PasswordVerdict::Wrong => {
                 self.store.append_audit(&audit).await?;
+                if let Some(failures) = failures {
+                    self.tell_if_throttled(account, &key, failures, ctx).await?;
+                }
                 Err(ServiceError::field(
                     field,
                     Problem::PasswordWrong {

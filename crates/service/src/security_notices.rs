@@ -40,6 +40,7 @@ impl Service {
             when: crate::password_reset::format_time(self.clock.now()),
             client_addr: ctx.client_addr.clone(),
             link: self.link(crate::Link::SignIn),
+            history: self.link(crate::Link::EventHistory),
         }
         .render(account.email.as_str(), &account.name)
     }

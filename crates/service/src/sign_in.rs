@@ -167,7 +167,7 @@ impl Service {
             Some(account) => self.account_throttle(&account.id, &source),
             None => self.unknown_email_throttle(typed, &source),
         };
-        let check = self
+        let (check, failures) = self
             .check_password(
                 &key,
                 account.as_ref().map(|a| a.password_hash.as_str()),
@@ -208,6 +208,11 @@ impl Service {
                     detail,
                 )
                 .await?;
+                if let (Some(account), PasswordVerdict::Wrong, Some(failures)) =
+                    (&account, check, failures)
+                {
+                    self.tell_if_throttled(account, &key, failures, ctx).await?;
+                }
                 return Ok(SignInOutcome::Denied);
             }
             (_, Some(account)) => account,

@@ -89,14 +89,16 @@ impl Service {
 
     /// Reserves, then checks `password` against `stored` (`None`: no account, a dummy hash
     /// runs). Every outcome costs exactly one Argon2 run, except a refusal because the
-    /// hashing queue is full (`Overloaded`), which checks and counts nothing.
+    /// hashing queue is full (`Overloaded`), which checks and counts nothing. With the
+    /// verdict comes the counter's value with this attempt counted (`None` when refused),
+    /// for [`Service::tell_if_throttled`].
     pub(crate) async fn check_password(
         &self,
         key: &ThrottleKey,
         stored: Option<&str>,
         password: &str,
         priority: Priority,
-    ) -> Result<PasswordVerdict, ServiceError> {
+    ) -> Result<(PasswordVerdict, Option<u32>), ServiceError> {
         self.room_to_hash(priority)?;
         let reservation = self
             .store
@@ -111,24 +113,22 @@ impl Service {
                 self.clock.now(),
             )
             .await?;
-        let refused = match reservation {
-            Reservation::Reserved => None,
-            Reservation::Refused(admission) => Some(admission),
-            Reservation::DeviceLocked => Some(Admission::Locked),
+        let failures = match reservation {
+            Reservation::Reserved { failures } => failures,
+            Reservation::Refused(admission) => {
+                return self.refused(password, admission, priority).await;
+            }
+            Reservation::DeviceLocked => {
+                return self.refused(password, Admission::Locked, priority).await;
+            }
         };
-        if let Some(admission) = refused {
-            self.hasher
-                .verify_with_priority(password, None, priority)
-                .await?;
-            return Ok(PasswordVerdict::Refused(admission));
-        }
         match self
             .hasher
             .verify_with_priority(password, stored, priority)
             .await
         {
-            Ok(true) => Ok(PasswordVerdict::Right),
-            Ok(false) => Ok(PasswordVerdict::Wrong),
+            Ok(true) => Ok((PasswordVerdict::Right, Some(failures))),
+            Ok(false) => Ok((PasswordVerdict::Wrong, Some(failures))),
             Err(HashError::Overloaded) => {
                 // The queue filled up since `room_to_hash`: nothing was checked, so the
                 // reservation is given back — a busy server never counts against anyone.
@@ -137,5 +137,19 @@ impl Service {
             }
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// A refusal by the counter costs the same hash run as a check, so its answer comes no
+    /// sooner than a wrong password's.
+    async fn refused(
+        &self,
+        password: &str,
+        admission: Admission,
+        priority: Priority,
+    ) -> Result<(PasswordVerdict, Option<u32>), ServiceError> {
+        self.hasher
+            .verify_with_priority(password, None, priority)
+            .await?;
+        Ok((PasswordVerdict::Refused(admission), None))
     }
 }

@@ -301,35 +301,43 @@ impl Service {
         let (state, _): (SecurityKeyAuthentication, String) = self
             .take_ceremony(ceremony_id, &account.id, "authenticate")
             .await?;
-        let refuse = async |detail: &str| -> Result<CodeOutcome, ServiceError> {
-            self.record(
-                ctx,
-                Some(&account.id),
-                AuditEvent::MfaCode,
-                AuditOutcome::Failure,
-                detail,
-            )
-            .await?;
-            Ok(CodeOutcome::Denied)
-        };
+        // `counted`: the counter's value when the refused attempt had been counted.
+        let refuse =
+            async |detail: &str, counted: Option<u32>| -> Result<CodeOutcome, ServiceError> {
+                self.record(
+                    ctx,
+                    Some(&account.id),
+                    AuditEvent::MfaCode,
+                    AuditOutcome::Failure,
+                    detail,
+                )
+                .await?;
+                if let Some(failures) = counted {
+                    let key = crate::mfa_sign_in::attempt_throttle(&record);
+                    self.tell_if_throttled(&account, &key, failures, ctx)
+                        .await?;
+                }
+                Ok(CodeOutcome::Denied)
+            };
         // The same throttling as a code: reserved on the attempt's counter before the
         // assertion is checked.
-        if let Err(detail) = self.reserve_second_factor(&record, None).await? {
-            return refuse(detail).await;
-        }
+        let failures = match self.reserve_second_factor(&record, None).await? {
+            Ok(failures) => Some(failures),
+            Err(detail) => return refuse(detail, None).await,
+        };
         let Ok(credential) = serde_json::from_value::<PublicKeyCredential>(credential) else {
-            return refuse("webauthn: malformed assertion").await;
+            return refuse("webauthn: malformed assertion", failures).await;
         };
         let result = match webauthn.finish_securitykey_authentication(&credential, &state) {
             Ok(result) => result,
-            Err(e) => return refuse(&format!("webauthn: {e}")).await,
+            Err(e) => return refuse(&format!("webauthn: {e}"), failures).await,
         };
         let keys = self.security_keys(&account.id).await?;
         let Some((device_id, mut key)) = keys
             .into_iter()
             .find(|(_, k)| k.cred_id() == result.cred_id())
         else {
-            return refuse("webauthn: unknown credential").await;
+            return refuse("webauthn: unknown credential", failures).await;
         };
         key.update_credential(&result);
         let json = serde_json::to_vec(&key).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -363,7 +371,11 @@ impl Service {
                 &session,
             )))
         } else {
-            refuse("not_completed: attempt used or key counter not increasing").await
+            refuse(
+                "not_completed: attempt used or key counter not increasing",
+                failures,
+            )
+            .await
         }
     }
 }

@@ -42,6 +42,7 @@ impl Links for WebLinks {
             Link::CancelRecovery { token } => (paths::CANCEL_RECOVERY, Some(token)),
             Link::ConfirmNewEmail { token } => (paths::CONFIRM_NEW_EMAIL, Some(token)),
             Link::RevertContactChange { token } => (paths::REVERT_CONTACT_CHANGE, Some(token)),
+            Link::EventHistory => (paths::EVENT_HISTORY, None),
         };
         match token {
             // Tokens are URL-safe base64 or hex; encoding keeps a link whole whatever they are.
@@ -70,6 +71,10 @@ mod tests {
         assert_eq!(
             links.url(Link::CancelRecovery { token: "a+b/c" }),
             "https://id.example.com/recovery/cancel?token=a%2Bb%2Fc"
+        );
+        assert_eq!(
+            links.url(Link::EventHistory),
+            "https://id.example.com/console/events"
         );
     }
 }

@@ -23,13 +23,18 @@ pub enum Email {
         when: String,
         client_addr: String,
         link: String,
+        /// The account's event history.
+        history: String,
     },
-    /// A security notice: what happened, when, from where, and where to sign in.
+    /// A security notice: what happened, when, from where, where to sign in, and the
+    /// account's event history (`history`), where the owner sees everything else that
+    /// happened.
     Notice {
         notice: Notice,
         when: String,
         client_addr: String,
         link: String,
+        history: String,
     },
 }
 
@@ -105,6 +110,14 @@ pub enum Notice {
         phone: Option<String>,
         devices_removed: usize,
     },
+    /// `failures` wrong passwords or codes in a row from unknown sources (or from one known
+    /// device) made further attempts from there wait, or (`locked`) stopped them until a
+    /// password reset.
+    Throttled {
+        failures: u32,
+        locked: bool,
+        known_device: bool,
+    },
     /// An operator disabled the account at `at`: every session ended, sign-in refused.
     AccountDisabled {
         at: String,
@@ -143,6 +156,7 @@ impl std::fmt::Debug for Notice {
             Self::EmailChanged { .. } => "EmailChanged",
             Self::PhoneChanged { .. } => "PhoneChanged",
             Self::ContactsRestored { .. } => "ContactsRestored",
+            Self::Throttled { .. } => "Throttled",
             Self::AccountDisabled { .. } => "AccountDisabled",
             Self::AccountEnabled { .. } => "AccountEnabled",
         };
@@ -228,6 +242,7 @@ struct PasswordChangedText<'a> {
     when: &'a str,
     client_addr: &'a str,
     link: &'a str,
+    history: &'a str,
 }
 
 #[derive(Template)]
@@ -238,6 +253,7 @@ struct PasswordChangedHtml<'a> {
     when: &'a str,
     client_addr: &'a str,
     link: &'a str,
+    history: &'a str,
 }
 
 #[derive(Template)]
@@ -248,6 +264,7 @@ struct NoticeText<'a> {
     when: &'a str,
     client_addr: &'a str,
     link: &'a str,
+    history: &'a str,
 }
 
 #[derive(Template)]
@@ -259,6 +276,7 @@ struct NoticeHtml<'a> {
     when: &'a str,
     client_addr: &'a str,
     link: &'a str,
+    history: &'a str,
 }
 
 #[expect(clippy::expect_used, reason = "email template renders")]
@@ -319,12 +337,14 @@ impl Email {
                 when,
                 client_addr,
                 link,
+                history,
             } => (
                 render(&PasswordChangedText {
                     name,
                     when,
                     client_addr,
                     link,
+                    history,
                 }),
                 render(&PasswordChangedHtml {
                     subject: &subject,
@@ -332,6 +352,7 @@ impl Email {
                     when,
                     client_addr,
                     link,
+                    history,
                 }),
             ),
             Self::Notice {
@@ -339,6 +360,7 @@ impl Email {
                 when,
                 client_addr,
                 link,
+                history,
             } => {
                 let paragraphs = &paragraphs(&render(&NoticeBody { notice }));
                 (
@@ -348,6 +370,7 @@ impl Email {
                         when,
                         client_addr,
                         link,
+                        history,
                     }),
                     render(&NoticeHtml {
                         subject: &subject,
@@ -356,6 +379,7 @@ impl Email {
                         when,
                         client_addr,
                         link,
+                        history,
                     }),
                 )
             }
@@ -379,6 +403,7 @@ mod tests {
             when: "2027-01-15 08:00".to_owned(),
             client_addr: "203.0.113.9".to_owned(),
             link: "https://x/signin".to_owned(),
+            history: "https://x/console/events".to_owned(),
         }
         .render("a@example.com", "Acme")
     }
@@ -414,6 +439,22 @@ mod tests {
         let mail = email.render("a@example.com", "Acme");
         for part in [&mail.text, &mail.html] {
             assert!(part.contains("does not turn off multi-factor authentication"));
+        }
+    }
+
+    #[test]
+    fn the_password_changed_email_undoes_and_leads_to_the_history() {
+        let mail = Email::PasswordChanged {
+            when: "2027-01-15 08:00".to_owned(),
+            client_addr: "203.0.113.9".to_owned(),
+            link: "https://x/password/forgot".to_owned(),
+            history: "https://x/console/events".to_owned(),
+        }
+        .render("a@example.com", "Acme");
+        for part in [&mail.text, &mail.html] {
+            assert!(part.contains("https://x/password/forgot"), "{part}");
+            assert!(part.contains("https://x/console/events"), "{part}");
+            assert!(part.contains("203.0.113.9"), "{part}");
         }
     }
 
@@ -490,6 +531,16 @@ mod tests {
                 phone: Some("+**********58".to_owned()),
                 devices_removed: 1,
             },
+            Notice::Throttled {
+                failures: 5,
+                locked: false,
+                known_device: false,
+            },
+            Notice::Throttled {
+                failures: 100,
+                locked: true,
+                known_device: true,
+            },
             Notice::AccountDisabled {
                 at: "2027-01-15 08:00".to_owned(),
                 reason: "ticket <42>".to_owned(),
@@ -520,9 +571,15 @@ mod tests {
                 assert!(mail.html.contains(&escaped), "{notice_kind:?}: {paragraph}");
             }
             assert!(mail.text.contains("203.0.113.9") && mail.html.contains("203.0.113.9"));
+            // Every notice leads to the event history, in both parts.
+            assert!(
+                mail.text.contains("https://x/console/events")
+                    && mail.html.contains("href=\"https://x/console/events\""),
+                "{notice_kind:?}"
+            );
         }
         // Added devices share a subject; every other notice has its own.
-        assert_eq!(subjects.len(), 17);
+        assert_eq!(subjects.len(), 19);
     }
 
     #[test]

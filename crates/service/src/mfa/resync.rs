@@ -67,10 +67,10 @@ impl Service {
                 now,
             )
             .await?;
-        let refused = match reservation {
-            Reservation::Reserved => None,
-            Reservation::Refused(admission) => Some(refusal_detail(admission)),
-            Reservation::DeviceLocked => Some("device_locked"),
+        let (counted, refused) = match reservation {
+            Reservation::Reserved { failures } => (failures, None),
+            Reservation::Refused(admission) => (0, Some(refusal_detail(admission))),
+            Reservation::DeviceLocked => (0, Some("device_locked")),
         };
         if let Some(detail) = refused {
             self.record(
@@ -127,6 +127,7 @@ impl Service {
             device.id.as_str(),
         )
         .await?;
+        self.tell_if_throttled(account, key, counted, ctx).await?;
         Err(ServiceError::field(
             "code1",
             Problem::CodesNotConsecutive { hardware: false },

@@ -29,8 +29,9 @@ pub struct ThrottleKey {
 /// The outcome of reserving an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
-    /// Admitted, and counted as a failure until settled.
-    Reserved,
+    /// Admitted, and counted as a failure until settled: `failures` is the counter's value
+    /// with this attempt counted (one reservation reaches each value).
+    Reserved { failures: u32 },
     /// Refused by the counter; nothing was counted.
     Refused(Admission),
     /// The MFA device has failed too often (or is gone); nothing was counted.

@@ -115,7 +115,9 @@ impl ThrottleStore for Backend {
         .await
         .map_err(db_error)?;
         commit(tx).await?;
-        Ok(Reservation::Reserved)
+        Ok(Reservation::Reserved {
+            failures: next.consecutive_failures,
+        })
     }
 
     async fn failure_counts(&self, subject: &str) -> StoreResult<Vec<(String, u32)>> {

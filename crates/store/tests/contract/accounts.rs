@@ -403,7 +403,7 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
                     .reserve_attempt(&reservation(&key), &policy, T0)
                     .await
                     .unwrap(),
-                Reservation::Reserved,
+                Reservation::Reserved { failures: 1 },
                 "{name}"
             );
         }

@@ -247,13 +247,13 @@ async fn a_code_reserves_on_the_attempts_source_and_the_device_and_a_sign_in_cle
             device: Some((&id, "dev-1")),
             device_limit: limit,
         };
-        for _ in 0..2 {
+        for counted in [3, 4] {
             assert_eq!(
                 store
                     .reserve_attempt(&code(100), &policy, T0)
                     .await
                     .unwrap(),
-                Reservation::Reserved,
+                Reservation::Reserved { failures: counted },
                 "{name}"
             );
         }

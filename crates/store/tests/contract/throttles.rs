@@ -27,20 +27,28 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
         for task in tasks {
             outcomes.push(task.await.unwrap().unwrap());
         }
-        let reserved = outcomes
+        let mut reserved: Vec<u32> = outcomes
             .iter()
-            .filter(|o| **o == Reservation::Reserved)
-            .count();
+            .filter_map(|o| match o {
+                Reservation::Reserved { failures } => Some(*failures),
+                _ => None,
+            })
+            .collect();
+        reserved.sort_unstable();
         assert_eq!(
-            reserved, policy.free_failures as usize,
-            "only the free failures pass at once: {name} {outcomes:?}"
+            reserved,
+            (1..=policy.free_failures).collect::<Vec<_>>(),
+            "only the free failures pass at once, each reaching a count of its own (so one \
+             of them, not several, is the crossing the owner hears of): {name} {outcomes:?}"
         );
         assert!(
-            outcomes.iter().all(|o| *o == Reservation::Reserved
-                || *o
-                    == Reservation::Refused(Admission::Throttled {
-                        until: T0 + policy.base_delay
-                    })),
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Reservation::Reserved { .. })
+                    || *o
+                        == Reservation::Refused(Admission::Throttled {
+                            until: T0 + policy.base_delay
+                        })),
             "{name} {outcomes:?}"
         );
         assert_eq!(failures_of(&store, &id, "*").await, 5, "{name}");
@@ -55,7 +63,7 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
                 .reserve_attempt(&reservation(&device), &policy, T0)
                 .await
                 .unwrap(),
-            Reservation::Reserved,
+            Reservation::Reserved { failures: 1 },
             "{name}"
         );
         // A refund gives one reservation back; a session from a source clears that source

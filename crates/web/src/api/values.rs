@@ -75,6 +75,7 @@ pub(crate) fn event_type(event: AuditEvent) -> &'static str {
         AuditEvent::ContactChangeReverted => "contact_change_reverted",
         AuditEvent::OperatorDisabledAccount => "operator_disabled_account",
         AuditEvent::OperatorEnabledAccount => "operator_enabled_account",
+        AuditEvent::AccountThrottled => "account_throttled",
     }
 }
 

@@ -222,5 +222,6 @@ fn event_words(event: AuditEvent) -> &'static str {
         AuditEvent::ContactChangeReverted => "Contact change undone (This wasn't me)",
         AuditEvent::OperatorDisabledAccount => "Operator disabled the account",
         AuditEvent::OperatorEnabledAccount => "Operator enabled the account",
+        AuditEvent::AccountThrottled => "Sign-in attempts slowed down or locked after failures",
     }
 }

@@ -35,6 +35,15 @@ where
     pages
 }
 
+/// The notices about throttling the owner was sent, after delivering what is queued.
+async fn throttle_notices(app: &TestApp, to: &str) -> Vec<latchkey_service::store::DevMail> {
+    app.mails_to(to)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("slowed down") || m.subject.contains("locked your"))
+        .collect()
+}
+
 fn count(events: &[(String, String, String)], event: &str, detail: &str) -> usize {
     events
         .iter()
@@ -67,6 +76,20 @@ async fn twenty_parallel_wrong_passwords_are_judged_one_after_the_other() {
             "only the free failures were checked: {name}"
         );
         assert_eq!(count(&events, "sign_in", "throttled"), 15, "{name}");
+        // The owner hears of it once: one failure, not twenty, spent the free ones.
+        assert_eq!(
+            count(&events, "account_throttled", "throttled:unknown_sources"),
+            1,
+            "{name}"
+        );
+        let notices = throttle_notices(&app, "ann@example.com").await;
+        assert_eq!(notices.len(), 1, "{name}");
+        assert!(
+            notices[0].text_body.contains("5 attempts in a row")
+                && notices[0].text_body.contains("/console/events"),
+            "{name}: {}",
+            notices[0].text_body
+        );
 
         // The console's password form, likewise, for another account (once the client's
         // admission bucket, shared by every test client, has refilled).
@@ -167,6 +190,11 @@ async fn twenty_parallel_wrong_codes_are_judged_one_after_the_other() {
         let events = app.audit_events().await;
         assert_eq!(count(&events, "mfa_code", "wrong_code"), 5, "{name}");
         assert_eq!(count(&events, "mfa_code", "throttled"), 15, "{name}");
+        assert_eq!(
+            throttle_notices(&app, "cat@example.com").await.len(),
+            1,
+            "{name}: wrong codes are failures the owner hears of too"
+        );
         assert_eq!(
             app.store
                 .mfa_devices(&owner_account(&app, "cat@example.com").await)
