@@ -29,11 +29,7 @@ impl Service {
         let email = EmailAddress::parse(email).map_err(|e| ServiceError::field("email", e))?;
         let now = self.clock.now();
         let account = self.store.account_by_email(&email).await?;
-        // A disabled account gets no link: it could set a password that waits for the
-        // enable. The page says the same in every case.
-        let Some(account) =
-            account.filter(|a| a.status == AccountStatus::Active && a.disabled_at.is_none())
-        else {
+        let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
             self.record(
                 ctx,
                 None,
@@ -75,13 +71,19 @@ impl Service {
         if sent {
             self.outbox.wake();
         } else {
-            // The same answer as a sent link: the caller cannot tell.
+            // The same answer as a sent link: the caller cannot tell. A disabled account
+            // gets no link (the store refuses it under the lock a disable takes): it could
+            // set a password that waits for the enable.
+            let detail = match account.disabled_at {
+                Some(_) => "account_disabled",
+                None => "reset_email_budget",
+            };
             self.record(
                 ctx,
                 Some(&account.id),
                 AuditEvent::PasswordResetRequested,
                 AuditOutcome::Failure,
-                "reset_email_budget",
+                detail,
             )
             .await?;
         }

@@ -41,8 +41,8 @@ pub trait AccountAdminStore: Send + Sync {
     async fn list_accounts(&self, page: &AccountPage<'_>) -> StoreResult<Vec<AccountSummary>>;
 
     /// Disables the account, all or nothing: marks it disabled, revokes every session, ends
-    /// sign-in attempts, recoveries, enrolments, contact changes and emailed links (password
-    /// reset, sign-up) in progress, with the
+    /// sign-in attempts, recoveries, enrolments, contact changes, verification calls and
+    /// emailed links (password reset, sign-up) in progress, with the
     /// audit record and the owner's notice. Answers the sessions revoked; `None`, and nothing
     /// written, when it was already disabled (or does not exist).
     async fn disable_account(

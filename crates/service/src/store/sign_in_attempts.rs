@@ -25,7 +25,8 @@ pub trait SignInAttemptStore: Send + Sync {
     /// Records that the password was right and a code is now awaited; the password's
     /// reservation on `source` is refunded in the same transaction. `false`, and nothing
     /// recorded, when the account's password generation is no longer `password_generation`
-    /// (the password changed while it was being checked).
+    /// (the password changed while it was being checked), or when an operator disabled the
+    /// account meanwhile.
     #[allow(clippy::too_many_arguments)]
     async fn start_sign_in_attempt(
         &self,

@@ -104,6 +104,16 @@ impl AccountAdminStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        // A verification call under way must not prove anything for the account now.
+        sqlx::query(
+            "UPDATE calls SET status = 'ended', ended_at = $1 WHERE account_id = $2 \
+             AND status IN ('queued', 'dialling', 'placed')",
+        )
+        .bind(now.0)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         cancel_contact_changes(&mut tx, account, now).await?;
         end_open_activations(&mut tx, account, now).await?;
         end_what_the_old_password_began(&mut tx, account, now).await?;

@@ -120,6 +120,20 @@ pub(super) async fn lock_account_row(tx: &mut Tx, account: &AccountId) -> StoreR
     Ok(())
 }
 
+/// Takes the account row's lock, as `lock_account_row` does, and answers whether the
+/// account is enabled: everything that would give a disabled account a way in (a session,
+/// a mailed link, a new password, a recovery flow) checks it here, under the lock a
+/// disable takes too, so it either sees the disable or the disable sees what it wrote.
+pub(super) async fn lock_enabled_account(tx: &mut Tx, account: &AccountId) -> StoreResult<bool> {
+    let enabled =
+        sqlx::query("UPDATE accounts SET status = status WHERE id = $1 AND disabled_at IS NULL")
+            .bind(account.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    Ok(enabled.rows_affected() == 1)
+}
+
 /// A new password ends what the old one began: sign-in attempts waiting for a code
 /// and recovery flows still running (they were started with the old password).
 pub(super) async fn end_what_the_old_password_began(
@@ -235,7 +249,7 @@ impl AccountStore for Backend {
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "DELETE FROM accounts WHERE email = $1 \
-             AND status = 'pending_verification' AND created_at < $2",
+             AND status = 'pending_verification' AND created_at < $2 AND disabled_at IS NULL",
         )
         .bind(email.as_str())
         .bind(created_before.0)
@@ -272,7 +286,9 @@ impl AccountStore for Backend {
     ) -> StoreResult<bool> {
         let (max, since) = budget;
         let mut tx = self.begin().await?;
-        lock_account_row(&mut tx, &token.account_id).await?;
+        if !lock_enabled_account(&mut tx, &token.account_id).await? {
+            return Ok(false);
+        }
         let sent: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM email_tokens WHERE account_id = $1 \
              AND purpose = $2 AND created_at >= $3",
@@ -355,6 +371,9 @@ impl AccountStore for Backend {
 
     async fn insert_token(&self, token: &NewEmailToken) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        if !lock_enabled_account(&mut tx, &token.account_id).await? {
+            return Err(StoreError::AccountDisabled);
+        }
         insert_token(&mut tx, token).await?;
         commit(tx).await
     }
@@ -370,8 +389,11 @@ impl AccountStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         // The account row first, as every account-wide change takes it: no
-        // deadlock with `This wasn't me` or a sign-in.
-        lock_account_row(&mut tx, account).await?;
+        // deadlock with `This wasn't me` or a sign-in. No password is set while the
+        // account is disabled.
+        if !lock_enabled_account(&mut tx, account).await? {
+            return Ok(false);
+        }
         if !consume_token(
             &mut tx,
             token_hash,

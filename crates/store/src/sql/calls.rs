@@ -338,7 +338,8 @@ impl CallStore for Backend {
             Some(CallPurpose::SignUp) => sqlx::query(
                 "UPDATE accounts SET phone_verified_at = $1, status = 'active' \
                  WHERE id = (SELECT account_id FROM calls WHERE id = $2) \
-                 AND phone_verified_at IS NULL AND email_verified_at IS NOT NULL",
+                 AND phone_verified_at IS NULL AND email_verified_at IS NOT NULL \
+                 AND disabled_at IS NULL",
             )
             .bind(now.0)
             .bind(call_id.as_str()),

@@ -418,7 +418,7 @@ impl ContactChangeStore for Backend {
                 // not keep the owner from getting it back.
                 sqlx::query(
                     "DELETE FROM accounts WHERE email = $1 AND id <> $2 \
-                     AND status = 'pending_verification'",
+                     AND status = 'pending_verification' AND disabled_at IS NULL",
                 )
                 .bind(&value)
                 .bind(account.as_str())

@@ -82,7 +82,9 @@ impl RecoveryStore for Backend {
     ) -> StoreResult<FlowStart> {
         let (max_flows, since) = budget;
         let mut tx = self.begin().await?;
-        lock_account_row(&mut tx, &flow.account_id).await?;
+        if !super::accounts::lock_enabled_account(&mut tx, &flow.account_id).await? {
+            return Err(StoreError::AccountDisabled);
+        }
         let started: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM recovery_flows WHERE account_id = $1 AND created_at >= $2",
         )

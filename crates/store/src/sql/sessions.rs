@@ -9,7 +9,7 @@ use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::accounts::same_password;
+use super::accounts::{lock_enabled_account, same_password};
 use super::audit::insert_audit;
 use super::contact_changes::cancel_contact_changes;
 use super::throttles::settle;
@@ -22,13 +22,7 @@ use crate::db_error;
 /// has the account disabled: the check takes the account row's lock, so a disable
 /// either waits for this session and then revokes it, or commits first and is seen.
 pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreResult<()> {
-    let enabled =
-        sqlx::query("UPDATE accounts SET status = status WHERE id = $1 AND disabled_at IS NULL")
-            .bind(session.account_id.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    if enabled.rows_affected() != 1 {
+    if !lock_enabled_account(tx, &session.account_id).await? {
         return Err(StoreError::AccountDisabled);
     }
     if let Some(old) = &session.replaces {

@@ -31,6 +31,10 @@ impl SignInAttemptStore for Backend {
         if !same_password(&mut tx, account, password_generation).await? {
             return Ok(false);
         }
+        // Disabled while the password was being checked: no attempt to finish later.
+        if !super::accounts::lock_enabled_account(&mut tx, account).await? {
+            return Ok(false);
+        }
         settle(&mut tx, account.as_str(), source, Settle::Refund).await?;
         sqlx::query(
             "INSERT INTO sign_in_attempts (token_hash, account_id, created_at, expires_at, \

@@ -133,6 +133,65 @@ async fn a_disable_ends_everything_under_way_and_no_session_is_issued_until_enab
             sign_ins,
             "{name}"
         );
+        // Nor does anything begin that would lead to one, or to a new password.
+        let attempt = SecretToken::generate();
+        assert!(
+            !store
+                .start_sign_in_attempt(
+                    &attempt.hash(),
+                    &id,
+                    generation(&store, &id).await,
+                    "*",
+                    T0,
+                    T0 + latchkey_domain::Duration::minutes(10),
+                    &audit(Some(&id), "sign_in_password_verified"),
+                )
+                .await
+                .unwrap(),
+            "{name}: no sign-in attempt"
+        );
+        let (_, link) = token(&id, TokenPurpose::ResetPassword, T0);
+        assert!(
+            !store
+                .issue_email_token(
+                    &link,
+                    (3, T0 - latchkey_domain::Duration::hours(1)),
+                    &[outbox("reset@example.com")],
+                    &audit(Some(&id), "password_reset_requested"),
+                )
+                .await
+                .unwrap(),
+            "{name}: no reset link"
+        );
+        assert_eq!(mail_to(&store, "reset@example.com").await, 0, "{name}");
+        assert!(
+            matches!(
+                store.insert_token(&link).await,
+                Err(StoreError::AccountDisabled)
+            ),
+            "{name}"
+        );
+        let flow = NewRecoveryFlow {
+            id: latchkey_domain::FlowId::new("rec-disabled".to_owned()),
+            attempt_hash: attempt.hash(),
+            source: "*".to_owned(),
+            started_from: "192.0.2.9".to_owned(),
+            started_agent: "test".to_owned(),
+            token_hash: SecretToken::generate().hash(),
+            account_id: id.clone(),
+            cancel_token_hash: SecretToken::generate().hash(),
+            created_at: T0,
+            expires_at: T0 + latchkey_domain::Duration::minutes(30),
+        };
+        assert!(
+            matches!(
+                store
+                    .create_recovery_flow(&flow, (5, T0), &[], &audit(Some(&id), "x"))
+                    .await,
+                Err(StoreError::AccountDisabled)
+            ),
+            "{name}: no recovery flow"
+        );
 
         assert!(
             store
@@ -292,6 +351,46 @@ async fn accounts_are_listed_in_email_order_a_page_at_a_time_with_their_counts()
             store.list_accounts(&later).await.unwrap()[0].live_sessions,
             0,
             "{name}"
+        );
+    }
+}
+
+/// A sign-up the operator disabled keeps its address: a new sign-up a day later does not
+/// delete it and take the address over.
+#[tokio::test]
+async fn a_disabled_sign_up_is_not_swept_away_by_a_new_one() {
+    for Backend { name, store, .. } in backends().await {
+        let pending = account(303, "abuse@example.com");
+        store
+            .insert_account(&pending, None, &[], &audit(Some(&pending.id), "sign_up"))
+            .await
+            .unwrap();
+        let later = T0 + latchkey_domain::Duration::hours(48);
+        store
+            .disable_account(&pending.id, T0, &[], &audit(Some(&pending.id), "x"))
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .delete_unverified_account(&pending.email, later)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            store.account_by_id(&pending.id).await.unwrap().is_some(),
+            "{name}"
+        );
+        store
+            .enable_account(&pending.id, &[], &audit(Some(&pending.id), "x"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .delete_unverified_account(&pending.email, later)
+                .await
+                .unwrap(),
+            "{name}: an enabled abandoned sign-up is swept as before"
         );
     }
 }
