@@ -140,7 +140,11 @@ pub struct KeptHead {
 /// Reads the chain in `seq` order, one record at a time, and stops at the first break.
 #[derive(Debug, Clone)]
 pub struct ChainWalk {
-    key: ChainKey,
+    /// The chain keys of every server key: records appended before a rotation were MACed
+    /// under an older one.
+    keys: Vec<ChainKey>,
+    /// The key the previous record verified under, tried first.
+    last_key: usize,
     legacy: Legacy,
     kept: Option<KeptHead>,
     next_seq: i64,
@@ -151,8 +155,16 @@ impl ChainWalk {
     /// A walk from the first record, which must cover `legacy` (the records from before the
     /// chain as they are now), and, when given, through the record of `kept`.
     pub fn new(key: ChainKey, legacy: Legacy, kept: Option<KeptHead>) -> Self {
+        Self::with_keys(vec![key], legacy, kept)
+    }
+
+    /// A walk that accepts a record MACed under any of `keys` (the current one first): a
+    /// rotated server key appends under the new key what the old one began. Someone without
+    /// any of the keys still cannot make a record that verifies.
+    pub fn with_keys(keys: Vec<ChainKey>, legacy: Legacy, kept: Option<KeptHead>) -> Self {
         Self {
-            key,
+            keys,
+            last_key: 0,
             legacy,
             kept,
             next_seq: 1,
@@ -175,10 +187,21 @@ impl ChainWalk {
             Some(mac) => Previous::Mac(mac),
             None => Previous::Start(self.legacy),
         };
-        let expected = self.key.link(previous, record);
-        if !bool::from(expected.as_slice().ct_eq(stored_mac)) {
-            return Err(ChainBreak::Altered { seq: record.seq });
+        let order = std::iter::once(self.last_key)
+            .chain((0..self.keys.len()).filter(|&n| n != self.last_key))
+            .filter(|&n| n < self.keys.len());
+        let mut verified = None;
+        for n in order {
+            let expected = self.keys[n].link(previous, record);
+            if bool::from(expected.as_slice().ct_eq(stored_mac)) {
+                verified = Some((n, expected));
+                break;
+            }
         }
+        let Some((key, expected)) = verified else {
+            return Err(ChainBreak::Altered { seq: record.seq });
+        };
+        self.last_key = key;
         if let Some(kept) = &self.kept
             && kept.seq == record.seq
             && !bool::from(kept.mac.as_slice().ct_eq(stored_mac))
@@ -272,6 +295,60 @@ mod tests {
 
     fn walk(records: &[(Linked<'static>, ChainMac)]) -> Result<i64, ChainBreak> {
         walk_with(records, LEGACY, None)
+    }
+
+    /// Records 1–3 appended under `key()`, then 4–6 under a rotated key, as an instance
+    /// does once its key file has a new current key.
+    fn rotated_chain() -> Chain {
+        let new = ChainKey::from_bytes([8; 32]);
+        let mut previous: Option<ChainMac> = None;
+        (1..=6)
+            .map(|seq| {
+                let r = record(seq, "");
+                let after = match &previous {
+                    Some(mac) => Previous::Mac(mac),
+                    None => Previous::Start(LEGACY),
+                };
+                let mac = if seq <= 3 { key() } else { new.clone() }.link(after, &r);
+                previous = Some(mac);
+                (r, mac)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_continued_under_a_rotated_key_verifies_with_both_keys_and_no_fewer() {
+        let chain = rotated_chain();
+        let walk_keys = |keys: Vec<ChainKey>| {
+            let mut walk = ChainWalk::with_keys(keys, LEGACY, None);
+            for (r, mac) in &chain {
+                walk.step(r, mac)?;
+            }
+            Ok::<i64, ChainBreak>(walk.checked())
+        };
+        let new = ChainKey::from_bytes([8; 32]);
+        let stranger = ChainKey::from_bytes([9; 32]);
+        let table = [
+            (vec![new.clone(), key()], Ok(6)),
+            (vec![key(), new.clone()], Ok(6)),
+            // Without the old key the first record is not what the chain's keys made.
+            (vec![new.clone()], Err(ChainBreak::Altered { seq: 1 })),
+            // Without the new one, the first record appended after the rotation.
+            (vec![key()], Err(ChainBreak::Altered { seq: 4 })),
+            (
+                vec![stranger, new.clone()],
+                Err(ChainBreak::Altered { seq: 1 }),
+            ),
+        ];
+        for (keys, expected) in table {
+            assert_eq!(walk_keys(keys), expected);
+        }
+        // An edit is found whichever key the record was made under.
+        let mut edited = chain.clone();
+        edited[4].0.detail = "edited";
+        let mut walk = ChainWalk::with_keys(vec![new, key()], LEGACY, None);
+        let found = edited.iter().try_for_each(|(r, mac)| walk.step(r, mac));
+        assert_eq!(found, Err(ChainBreak::Altered { seq: 5 }));
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Service {
         kept: Option<KeptHead>,
     ) -> Result<ChainReport, ServiceError> {
         let unchained = self.store.unchained_audit().await?;
-        let mut walk = ChainWalk::new(self.audit_chain.clone(), unchained.before_chain, kept);
+        let mut walk = ChainWalk::with_keys(self.audit_chain.clone(), unchained.before_chain, kept);
         // From the lowest place there is, so a record put before the first is read too.
         let mut after = (i64::MIN, i64::MIN);
         let mut first_break = None;

@@ -40,7 +40,9 @@ pub mod webauthn;
 
 /// What the use cases stand on but do not decide (`infra/`): kept apart so that the folder
 /// lists use cases. Re-exported at their old paths for the other crates.
-pub use infra::{admission, known_devices, outbox, password_hasher, priority, secrets, slots};
+pub use infra::{
+    admission, known_devices, outbox, password_hasher, priority, secrets, server_key, slots,
+};
 
 use std::sync::Arc;
 
@@ -57,7 +59,8 @@ pub use error::{FieldError, Problem, ServiceError};
 pub use links::{Link, Links};
 pub use password_hasher::{HashParams, OVERLOADED_RETRY_AFTER_SECONDS, PasswordHasher};
 pub use priority::Priority;
-pub use secrets::{Sealer, SecretToken, ServerKey, Signer, TokenHash};
+pub use secrets::{SecretToken, TokenHash};
+pub use server_key::{KeyId, Sealer, ServerKey, Signer};
 pub use slots::{QueueDepth, QueueLimits};
 pub use store::{AuditRecord, Store, StoreError};
 pub use voice::{CallScript, DigitsReport, OutgoingCall, PlacedCall, VoiceCaller};
@@ -149,7 +152,8 @@ pub struct Service {
     webauthn_user: Signer,
     device_signer: Signer,
     throttle_subject: Signer,
-    audit_chain: latchkey_domain::audit_chain::ChainKey,
+    /// The chain keys of every server key, the current one first.
+    audit_chain: Vec<latchkey_domain::audit_chain::ChainKey>,
     key_fingerprint: String,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
@@ -187,7 +191,7 @@ impl Service {
             webauthn_user: server_key.signer("webauthn-user"),
             device_signer: server_key.signer("known-device"),
             throttle_subject: server_key.signer("throttle-subject"),
-            audit_chain: server_key.audit_chain_key(),
+            audit_chain: server_key.audit_chain_keys(),
             key_fingerprint: server_key.fingerprint(),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),

@@ -77,12 +77,31 @@ fn facts(flow: &RecoveryFlowRecord) -> FlowFacts {
 impl Service {
     /// The `This wasn't me` token of a flow: derived from the flow id with a server subkey, so
     /// both notices can carry it without storing it; storage keeps only its hash.
-    #[expect(clippy::expect_used, reason = "an HMAC tag has the shape of a token")]
     pub(crate) fn cancel_token(&self, flow_id: &str) -> SecretToken {
-        let tag = self
-            .recovery_cancel
-            .sign(format!("recovery-cancel\0{flow_id}").as_bytes());
-        SecretToken::from_presented(&tag).expect("an HMAC tag has the shape of a token")
+        self.cancel_tokens(flow_id).swap_remove(0)
+    }
+
+    /// The flow's `This wasn't me` token under each server key, the current one first: a
+    /// flow begun before a key rotation stored the hash of an older key's.
+    #[expect(clippy::expect_used, reason = "an HMAC tag has the shape of a token")]
+    fn cancel_tokens(&self, flow_id: &str) -> Vec<SecretToken> {
+        self.recovery_cancel
+            .tags(format!("recovery-cancel\0{flow_id}").as_bytes())
+            .iter()
+            .map(|tag| {
+                SecretToken::from_presented(tag).expect("an HMAC tag has the shape of a token")
+            })
+            .collect()
+    }
+
+    /// The token whose hash the flow stored.
+    fn flow_cancel_token(&self, flow: &RecoveryFlowRecord) -> SecretToken {
+        let mut tokens = self.cancel_tokens(flow.id.as_str());
+        let matching = tokens
+            .iter()
+            .position(|token| token.hash() == flow.cancel_token_hash)
+            .unwrap_or(0);
+        tokens.swap_remove(matching)
     }
 
     async fn live_flow(
@@ -116,12 +135,12 @@ impl Service {
     fn recovery_notice(
         &self,
         account: &AccountRecord,
-        flow_id: &str,
+        cancel: &SecretToken,
         notice: impl FnOnce(String) -> Notice,
         ctx: &RequestContext,
     ) -> crate::OutgoingEmail {
         let cancel = self.link(crate::Link::CancelRecovery {
-            token: self.cancel_token(flow_id).expose(),
+            token: cancel.expose(),
         });
         self.notice_email(account, notice(cancel), ctx)
     }
@@ -178,9 +197,10 @@ impl Service {
         let flow_token = SecretToken::generate();
         let id = crate::secrets::new_id("rec");
         let expires_at = self.config.recovery.expires_at(now);
+        let cancel = self.cancel_token(&id);
         let mail = self.recovery_notice(
             &account,
-            &id,
+            &cancel,
             |cancel| Notice::RecoveryStarted { cancel },
             ctx,
         );
@@ -188,7 +208,7 @@ impl Service {
             id: latchkey_domain::FlowId::new(id.clone()),
             token_hash: flow_token.hash(),
             account_id: account.id.clone(),
-            cancel_token_hash: self.cancel_token(&id).hash(),
+            cancel_token_hash: cancel.hash(),
             attempt_hash: token.hash(),
             source: attempt.source.clone(),
             started_from: ctx.client_addr.clone(),
@@ -439,7 +459,7 @@ impl Service {
         );
         let mail = self.recovery_notice(
             &account,
-            flow.id.as_str(),
+            &self.flow_cancel_token(&flow),
             |cancel| Notice::RecoverySignedIn { cancel },
             ctx,
         );

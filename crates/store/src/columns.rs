@@ -17,7 +17,7 @@ macro_rules! select_flows {
     () => {
         "SELECT id, account_id, state, created_at, expires_at, emails_sent, \
          email_token_expires_at, calls_placed, source, completed_at, reported_at, \
-         started_from, started_agent FROM recovery_flows"
+         started_from, started_agent, cancel_token_hash FROM recovery_flows"
     };
 }
 

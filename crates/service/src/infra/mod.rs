@@ -1,5 +1,6 @@
 //! What the use cases stand on but do not decide: the bounded Argon2id pool
-//! (`password_hasher`), OS randomness, token hashing, the server key and sealing (`secrets`),
+//! (`password_hasher`), OS randomness and token hashing (`secrets`), the server key, its rotation and
+//! sealing (`server_key`),
 //! who goes next in a queue (`slots`) and the request's place in it (`priority`), the
 //! in-memory admission buckets (`admission`), the signed known-device token
 //! (`known_devices`), sealing queued messages (`outbox`) and the WebAuthn relying party
@@ -12,4 +13,5 @@ pub mod password_hasher;
 pub mod priority;
 pub(crate) mod relying_party;
 pub mod secrets;
+pub mod server_key;
 pub mod slots;

@@ -11,7 +11,7 @@ use latchkey_domain::Timestamp;
 use tokio::sync::Notify;
 
 use crate::email::OutgoingEmail;
-use crate::secrets::{OpenError, Sealer, ServerKey};
+use crate::server_key::{OpenError, Sealer, ServerKey};
 use crate::store::NewOutboxMessage;
 
 pub const KIND_EMAIL: &str = "email";

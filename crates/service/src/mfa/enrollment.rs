@@ -10,7 +10,8 @@ use super::{
     parse_codes,
 };
 use crate::error::{FieldError, Problem, ServiceError};
-use crate::secrets::{OpenError, random_bytes};
+use crate::secrets::random_bytes;
+use crate::server_key::OpenError;
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, AssignOutcome, NewDevice, NewEnrollment};
 use crate::{RequestContext, Service};

@@ -74,6 +74,9 @@ pub struct RecoveryFlowRecord {
     pub reported_at: Option<Timestamp>,
     pub started_from: String,
     pub started_agent: String,
+    /// The hash of its `This wasn't me` token: a notice sent later in the flow carries the
+    /// token that matches it, whichever key made it.
+    pub cancel_token_hash: TokenHash,
 }
 
 /// `This wasn't me`, as the store applies it.

@@ -68,6 +68,7 @@ pub(super) fn flow_from_row(row: &DbRow) -> StoreResult<RecoveryFlowRecord> {
             .map(Timestamp),
         started_from: row.try_get("started_from").map_err(db_error)?,
         started_agent: row.try_get("started_agent").map_err(db_error)?,
+        cancel_token_hash: TokenHash(row.try_get("cancel_token_hash").map_err(db_error)?),
     })
 }
 

@@ -1,0 +1,376 @@
+//! The server key, and what is derived from it: sealers for data at rest and signers for
+//! values the server hands out.
+//!
+//! The key file holds one or more 256-bit keys, one per line, the **current** one first.
+//! Everything new is sealed and signed with the current key; every key in the file still
+//! opens what it sealed and still verifies what it signed. That is what lets the key be
+//! rotated without a moment in which stored secrets cannot be read: `latchkey key rotate`
+//! puts a new key in front, the stored secrets are re-sealed under it, and a key is retired
+//! (taken out of the file) only when nothing sealed under it is left.
+//!
+//! A sealed value names the key that sealed it: `LK` ‖ key id (8 bytes) ‖ nonce ‖ ciphertext.
+//! Values sealed before key ids existed have no header; they are tried with every key (the
+//! AEAD tag tells the right one), and re-sealing gives them one. Subkeys are derived per
+//! purpose, HMAC-SHA256(key, label), so no two uses ever share a key.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+use super::secrets::{hex, random_bytes, unhex};
+
+/// What starts a sealed value that names its key.
+const SEALED_MAGIC: &[u8; 2] = b"LK";
+const NONCE_LEN: usize = 24;
+const HEADER_LEN: usize = SEALED_MAGIC.len() + KeyId::LEN;
+
+/// Which key sealed a value: the first 8 bytes of the key's fingerprint, so naming it
+/// reveals nothing of the key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId([u8; 8]);
+
+impl KeyId {
+    pub const LEN: usize = 8;
+
+    /// The id as the operator reads and types it: 16 hexadecimal characters.
+    pub fn to_hex(self) -> String {
+        hex(&self.0)
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        unhex(text.trim())?.try_into().ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.to_hex())
+    }
+}
+
+#[expect(clippy::expect_used, reason = "HMAC takes any key")]
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+fn derive(key: &[u8; 32], label: &str) -> [u8; 32] {
+    hmac(key, &[b"latchkey subkey\0", label.as_bytes()])
+}
+
+fn key_id(key: &[u8; 32]) -> KeyId {
+    let fingerprint = derive(key, "key-fingerprint");
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&fingerprint[..8]);
+    KeyId(id)
+}
+
+/// The keys read from `LATCHKEY_SECRET_KEY_FILE`: never empty, the current one first, no
+/// key twice.
+#[derive(Clone)]
+pub struct ServerKey {
+    keys: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerKey(<redacted>)")
+    }
+}
+
+impl ServerKey {
+    pub const LEN: usize = 32;
+
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self { keys: vec![bytes] }
+    }
+
+    pub fn generate() -> Self {
+        Self::from_bytes(random_bytes())
+    }
+
+    /// The current key's bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.keys[0]
+    }
+
+    /// The current key as 64 lowercase hexadecimal characters.
+    pub fn to_hex(&self) -> String {
+        hex(&self.keys[0])
+    }
+
+    /// The key file's text: every key on a line of its own, the current one first.
+    pub fn to_file_text(&self) -> String {
+        self.keys
+            .iter()
+            .map(|key| format!("{}\n", hex(key)))
+            .collect()
+    }
+
+    /// The keys from the key file's text: one or more lines of exactly 64 hexadecimal
+    /// characters (surrounding whitespace, blank lines and `#` comments ignored), the current
+    /// key first. `None` for anything else, or a key written twice.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut keys: Vec<[u8; 32]> = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key: [u8; 32] = unhex(line)?.try_into().ok()?;
+            if keys.contains(&key) {
+                return None;
+            }
+            keys.push(key);
+        }
+        (!keys.is_empty()).then_some(Self { keys })
+    }
+
+    /// These keys with a new random key in front: what `latchkey key rotate` writes.
+    pub fn rotated(&self) -> Self {
+        let mut keys = vec![random_bytes()];
+        keys.extend_from_slice(&self.keys);
+        Self { keys }
+    }
+
+    /// These keys without the one `id` names; `None` when it is the current key or not one
+    /// of them.
+    pub fn without(&self, id: KeyId) -> Option<Self> {
+        let position = self.keys.iter().position(|key| key_id(key) == id)?;
+        if position == 0 {
+            return None;
+        }
+        let mut keys = self.keys.clone();
+        keys.remove(position);
+        Some(Self { keys })
+    }
+
+    /// The current key's id.
+    pub fn current_id(&self) -> KeyId {
+        key_id(&self.keys[0])
+    }
+
+    /// Every key's id, the current one first.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.keys.iter().map(key_id).collect()
+    }
+
+    /// A subkey of the current key for one purpose: HMAC-SHA256(key, label).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        derive(&self.keys[0], label)
+    }
+
+    /// Seals with the current key; opens with any.
+    pub fn sealer(&self, label: &str) -> Sealer {
+        Sealer {
+            ciphers: self
+                .keys
+                .iter()
+                .map(|key| {
+                    (
+                        key_id(key),
+                        XChaCha20Poly1305::new(&derive(key, label).into()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Signs with the current key; verifies with any.
+    pub fn signer(&self, label: &str) -> Signer {
+        Signer(self.keys.iter().map(|key| derive(key, label)).collect())
+    }
+
+    /// What the database records of the current key: an HMAC under it of a fixed label, so
+    /// two instances can tell they share a key without either revealing it.
+    pub fn fingerprint(&self) -> String {
+        hex(&derive(&self.keys[0], "key-fingerprint"))
+    }
+
+    /// Every key's id and fingerprint, the current one first.
+    pub fn fingerprints(&self) -> Vec<(KeyId, String)> {
+        self.keys
+            .iter()
+            .map(|key| (key_id(key), hex(&derive(key, "key-fingerprint"))))
+            .collect()
+    }
+
+    /// The key the audit log's chain is MACed with from now on: the store holds it to chain
+    /// each record it appends.
+    pub fn audit_chain_key(&self) -> latchkey_domain::audit_chain::ChainKey {
+        latchkey_domain::audit_chain::ChainKey::from_bytes(self.derive("audit-chain"))
+    }
+
+    /// The chain keys of every key, the current one first: records appended before a
+    /// rotation were MACed under an older one, and `Service::verify_audit_chain` accepts a
+    /// record under any of them.
+    pub fn audit_chain_keys(&self) -> Vec<latchkey_domain::audit_chain::ChainKey> {
+        self.keys
+            .iter()
+            .map(|key| {
+                latchkey_domain::audit_chain::ChainKey::from_bytes(derive(key, "audit-chain"))
+            })
+            .collect()
+    }
+}
+
+/// Authenticated encryption for data at rest (TOTP seeds, queued messages).
+/// XChaCha20-Poly1305 with a random 192-bit nonce per message, so nonces never repeat.
+#[derive(Clone)]
+pub struct Sealer {
+    /// The current key's cipher first.
+    ciphers: Vec<(KeyId, XChaCha20Poly1305)>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(<key redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sealed data could not be opened: wrong key or tampered data")]
+pub struct OpenError;
+
+impl Sealer {
+    /// Seals under the current key. `context` is bound into the ciphertext (AEAD associated
+    /// data): a sealed value copied to another row or column no longer opens.
+    #[expect(
+        clippy::expect_used,
+        reason = "encryption of an in-memory buffer cannot fail"
+    )]
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        let (id, cipher) = &self.ciphers[0];
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let nonce = XNonce::from(nonce_bytes);
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plaintext.len() + 16);
+        out.extend_from_slice(SEALED_MAGIC);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&nonce_bytes);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .expect("encryption of an in-memory buffer cannot fail");
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens a value sealed under any of the keys: the one its header names, or, for a value
+    /// sealed before key ids existed, whichever key's tag matches.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if let Some(id) = self.sealed_by(sealed)
+            && let Some((_, cipher)) = self.ciphers.iter().find(|(known, _)| *known == id)
+        {
+            return open_with(cipher, &sealed[HEADER_LEN..], context);
+        }
+        self.ciphers
+            .iter()
+            .find_map(|(_, cipher)| open_with(cipher, sealed, context).ok())
+            .ok_or(OpenError)
+    }
+
+    /// The key a value's header names, when it is one of these keys; `None` for a value
+    /// sealed before key ids existed (or under a key these do not hold).
+    pub fn sealed_by(&self, sealed: &[u8]) -> Option<KeyId> {
+        let header = sealed.get(..HEADER_LEN)?;
+        if &header[..SEALED_MAGIC.len()] != SEALED_MAGIC {
+            return None;
+        }
+        let id = KeyId(header[SEALED_MAGIC.len()..].try_into().ok()?);
+        self.ciphers
+            .iter()
+            .any(|(known, _)| *known == id)
+            .then_some(id)
+    }
+
+    /// Whether `sealed` is sealed under the current key (nothing to re-seal).
+    pub fn is_current(&self, sealed: &[u8]) -> bool {
+        self.sealed_by(sealed) == Some(self.ciphers[0].0)
+    }
+}
+
+fn open_with(
+    cipher: &XChaCha20Poly1305,
+    sealed: &[u8],
+    context: &[u8],
+) -> Result<Vec<u8>, OpenError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(OpenError);
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce = XNonce::try_from(nonce).map_err(|_| OpenError)?;
+    cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: body,
+                aad: context,
+            },
+        )
+        .map_err(|_| OpenError)
+}
+
+/// HMAC tags for values the server hands out and must recognise later (CSRF tokens,
+/// known-device tokens, the code of a verification call). Signs with the current key; a
+/// tag made with any of the keys still verifies, so a rotation signs nobody out.
+#[derive(Clone)]
+pub struct Signer(Vec<[u8; 32]>);
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer(<key redacted>)")
+    }
+}
+
+impl Signer {
+    pub fn sign(&self, message: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(hmac(&self.0[0], &[message]))
+    }
+
+    /// The raw HMAC under the current key, for values derived from a server secret (WebAuthn
+    /// user handles).
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        hmac(&self.0[0], &[message])
+    }
+
+    /// The tag of `message` under every key, the current one first: for a value stored as a
+    /// tag when it was made, which may have been before a rotation.
+    pub fn tags(&self, message: &[u8]) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|key| URL_SAFE_NO_PAD.encode(hmac(key, &[message])))
+            .collect()
+    }
+
+    /// Constant-time check of a tag presented by a client, against every key.
+    pub fn verify(&self, message: &[u8], tag: &str) -> bool {
+        self.tags(message).iter().fold(false, |found, expected| {
+            found | bool::from(expected.as_bytes().ct_eq(tag.as_bytes()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
