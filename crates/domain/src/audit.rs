@@ -52,11 +52,17 @@ pub enum AuditEvent {
     /// Failures on one of the account's counters began throttling or locked it (detail:
     /// which, and whether the counter is a known device's or unknown sources').
     AccountThrottled,
+    /// `latchkey key rotate` made a new server key current (detail: both key ids).
+    ServerKeyRotated,
+    /// Values sealed under an older server key were re-sealed under the current one.
+    SealedDataResealed,
+    /// `latchkey key retire` took an older server key out of use (detail: its id).
+    ServerKeyRetired,
 }
 
 impl AuditEvent {
     /// Every event, in the order they are declared.
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 36] = [
         Self::SignUp,
         Self::VerificationEmailSent,
         Self::EmailVerified,
@@ -90,6 +96,9 @@ impl AuditEvent {
         Self::OperatorDisabledAccount,
         Self::OperatorEnabledAccount,
         Self::AccountThrottled,
+        Self::ServerKeyRotated,
+        Self::SealedDataResealed,
+        Self::ServerKeyRetired,
     ];
 
     /// The event a stored name stands for; `None` for a name this version does not write.
@@ -132,6 +141,9 @@ impl AuditEvent {
             Self::OperatorDisabledAccount => "operator_disabled_account",
             Self::OperatorEnabledAccount => "operator_enabled_account",
             Self::AccountThrottled => "account_throttled",
+            Self::ServerKeyRotated => "server_key_rotated",
+            Self::SealedDataResealed => "sealed_data_resealed",
+            Self::ServerKeyRetired => "server_key_retired",
         }
     }
 }

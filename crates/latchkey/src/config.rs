@@ -454,5 +454,43 @@ pub(crate) fn load_or_create_key(
     Ok((key, true))
 }
 
+/// Replaces the key file with `key`'s keys, atomically: a new file beside it (mode 0600),
+/// synced, then renamed over the old one, so a crash leaves either the old file or the new
+/// one, never half of either.
+pub(crate) fn write_key_file(path: &Path, key: &latchkey_service::ServerKey) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "secret.key".to_owned());
+    let temporary = dir.join(format!(
+        ".{name}.{}",
+        latchkey_service::secrets::new_id("new")
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| -> anyhow::Result<()> {
+        let mut file = options.open(&temporary)?;
+        file.write_all(key.to_file_text().as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("cannot write the secret key file {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,8 @@ mod accounts;
 mod audit;
 #[path = "cli/break_glass.rs"]
 mod break_glass;
+#[path = "cli/key_rotation.rs"]
+mod key_rotation;
 #[path = "cli/server_key.rs"]
 mod server_key;
 

@@ -29,26 +29,53 @@ impl Service {
     /// time, and afterwards refuses another key (`ServerKeyMismatch`), which would leave every
     /// sealed secret unreadable and write an audit chain no other instance can verify.
     /// `fresh`: the key was generated just now (no key file was found).
+    ///
+    /// The key file may hold older keys behind the current one (a rotation): when the
+    /// database still records one of those, the rotation was not recorded yet and this
+    /// key becomes the recorded one. A file whose current key is *older* than the
+    /// database's — an instance left with the key file from before a rotation — is refused
+    /// like any other key: it could not open what the rotated key sealed.
     pub async fn check_server_key(&self, fresh: bool) -> Result<(), ServiceError> {
+        let current = &self.key_fingerprints[0];
         let recorded = match self
             .store
-            .record_key_fingerprint(&self.key_fingerprint, fresh, self.clock.now())
+            .record_key_fingerprint(current, fresh, self.clock.now())
             .await?
         {
             KeyRecord::Recorded(recorded) => recorded,
             KeyRecord::Unclaimed => return Err(ServiceError::ServerKeyUnproven),
         };
-        let same = subtle::ConstantTimeEq::ct_eq(
-            recorded.fingerprint.as_bytes(),
-            self.key_fingerprint.as_bytes(),
-        );
-        if bool::from(same) {
-            Ok(())
-        } else {
-            Err(ServiceError::ServerKeyMismatch {
-                recorded_at: recorded.recorded_at,
-            })
+        let is = |fingerprint: &String| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                recorded.fingerprint.as_bytes(),
+                fingerprint.as_bytes(),
+            ))
+        };
+        if is(current) {
+            return Ok(());
         }
+        if let Some(older) = self.key_fingerprints.iter().position(is)
+            && self
+                .store
+                .promote_key_fingerprint(&recorded.fingerprint, current, self.clock.now())
+                .await?
+        {
+            self.record(
+                &crate::RequestContext::operator(),
+                None,
+                latchkey_domain::AuditEvent::ServerKeyRotated,
+                latchkey_domain::AuditOutcome::Success,
+                &format!(
+                    "key: {}; previous: {}",
+                    self.key_ids[0], self.key_ids[older]
+                ),
+            )
+            .await?;
+            return Ok(());
+        }
+        Err(ServiceError::ServerKeyMismatch {
+            recorded_at: recorded.recorded_at,
+        })
     }
 
     /// The newest audit records, for `latchkey audit`.

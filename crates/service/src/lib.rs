@@ -18,6 +18,7 @@ pub mod email;
 pub mod error;
 pub mod event_history;
 mod infra;
+pub mod key_rotation;
 pub mod links;
 pub mod mfa;
 pub mod mfa_sign_in;
@@ -154,7 +155,9 @@ pub struct Service {
     throttle_subject: Signer,
     /// The chain keys of every server key, the current one first.
     audit_chain: Vec<latchkey_domain::audit_chain::ChainKey>,
-    key_fingerprint: String,
+    /// The fingerprints of every server key, the current one first.
+    key_fingerprints: Vec<String>,
+    key_ids: Vec<KeyId>,
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
@@ -192,7 +195,12 @@ impl Service {
             device_signer: server_key.signer("known-device"),
             throttle_subject: server_key.signer("throttle-subject"),
             audit_chain: server_key.audit_chain_keys(),
-            key_fingerprint: server_key.fingerprint(),
+            key_fingerprints: server_key
+                .fingerprints()
+                .into_iter()
+                .map(|(_, fingerprint)| fingerprint)
+                .collect(),
+            key_ids: server_key.ids(),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
             links,

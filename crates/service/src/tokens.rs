@@ -52,7 +52,7 @@ pub enum ImportError {
     Service(#[from] ServiceError),
 }
 
-fn token_context(serial: &str) -> Vec<u8> {
+pub(crate) fn token_context(serial: &str) -> Vec<u8> {
     format!("hardware-token\0{serial}").into_bytes()
 }
 

@@ -35,7 +35,7 @@ pub struct Ceremony {
     pub options: serde_json::Value,
 }
 
-fn state_context(id: &str) -> Vec<u8> {
+pub(crate) fn state_context(id: &str) -> Vec<u8> {
     format!("webauthn-ceremony\0{id}").into_bytes()
 }
 

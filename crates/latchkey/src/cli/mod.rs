@@ -6,6 +6,7 @@ mod account;
 mod account_views;
 mod audit;
 mod break_glass;
+mod key;
 mod serve;
 mod tokens;
 mod wiring;
@@ -28,6 +29,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: tokens::TokensCommand,
     },
+    /// Rotate the server key: `rotate`, `status`, `reseal`, `retire`.
+    Key {
+        #[command(subcommand)]
+        action: key::KeyCommand,
+    },
     /// Print audit events, newest first (filter by account, event and time; `--json`), or
     /// `verify` that the log is what latchkey wrote.
     Audit(audit::Args),
@@ -38,6 +44,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Serve => serve::run(config).await,
         Command::Account { action } => account::run(action, &config).await,
         Command::Tokens { action } => tokens::run(action, &config).await,
+        Command::Key { action } => key::run(action, &config).await,
         Command::Audit(args) => audit::run(&args, &config).await,
     }
 }

@@ -126,6 +126,24 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                         "could not purge failure counters"
                     ),
                 }
+                // After a rotation the key file holds older keys: what they sealed is
+                // re-sealed under the current one, a little at a time, in the background.
+                if service.key_ids().len() > 1 {
+                    match service.reseal_all().await {
+                        Ok(report) if report.resealed > 0 || report.unreadable > 0 => {
+                            tracing::info!(
+                                resealed = report.resealed,
+                                unreadable = report.unreadable,
+                                "re-sealed secrets under the current server key"
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(
+                            error = %latchkey_service::error::error_chain(&e),
+                            "could not re-seal secrets under the current server key"
+                        ),
+                    }
+                }
             }
         })
     };

@@ -17,7 +17,8 @@ use crate::store::NewOutboxMessage;
 pub const KIND_EMAIL: &str = "email";
 pub const KIND_CALL: &str = "call";
 
-fn context(kind: &str, recipient: &str) -> Vec<u8> {
+/// What a queued message's seal is bound to: its kind and recipient.
+pub(crate) fn context(kind: &str, recipient: &str) -> Vec<u8> {
     format!("latchkey outbox\0{kind}\0{recipient}").into_bytes()
 }
 
@@ -33,6 +34,11 @@ impl OutboxWriter {
             sealer: key.sealer("outbox"),
             signal: Arc::new(Notify::new()),
         }
+    }
+
+    /// The sealer of queued messages, for re-sealing them under a rotated key.
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     #[expect(clippy::expect_used, reason = "an email serialises")]

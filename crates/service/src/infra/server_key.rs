@@ -6,7 +6,9 @@
 //! opens what it sealed and still verifies what it signed. That is what lets the key be
 //! rotated without a moment in which stored secrets cannot be read: `latchkey key rotate`
 //! puts a new key in front, the stored secrets are re-sealed under it, and a key is retired
-//! (taken out of the file) only when nothing sealed under it is left.
+//! only when nothing sealed under it is left. A retired key stays in the file on a line
+//! `retired <hex>`, for one use only: the audit records chained under it still verify. It
+//! opens and verifies nothing else.
 //!
 //! A sealed value names the key that sealed it: `LK` ‖ key id (8 bytes) ‖ nonce ‖ ciphertext.
 //! Values sealed before key ids existed have no header; they are tried with every key (the
@@ -88,6 +90,8 @@ fn key_id(key: &[u8; 32]) -> KeyId {
 #[derive(Clone)]
 pub struct ServerKey {
     keys: Vec<[u8; 32]>,
+    /// Keys kept only to verify the audit records chained under them.
+    retired: Vec<[u8; 32]>,
 }
 
 impl fmt::Debug for ServerKey {
@@ -100,7 +104,10 @@ impl ServerKey {
     pub const LEN: usize = 32;
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self { keys: vec![bytes] }
+        Self {
+            keys: vec![bytes],
+            retired: Vec::new(),
+        }
     }
 
     pub fn generate() -> Self {
@@ -117,12 +124,19 @@ impl ServerKey {
         hex(&self.keys[0])
     }
 
-    /// The key file's text: every key on a line of its own, the current one first.
+    /// The key file's text: every key on a line of its own, the current one first, then the
+    /// retired ones.
     pub fn to_file_text(&self) -> String {
-        self.keys
-            .iter()
-            .map(|key| format!("{}\n", hex(key)))
-            .collect()
+        let mut text = String::from(
+            "# latchkey server keys: the first is current; retired keys only verify old audit records\n",
+        );
+        for key in &self.keys {
+            text.push_str(&format!("{}\n", hex(key)));
+        }
+        for key in &self.retired {
+            text.push_str(&format!("retired {}\n", hex(key)));
+        }
+        text
     }
 
     /// The keys from the key file's text: one or more lines of exactly 64 hexadecimal
@@ -130,36 +144,56 @@ impl ServerKey {
     /// key first. `None` for anything else, or a key written twice.
     pub fn from_hex(text: &str) -> Option<Self> {
         let mut keys: Vec<[u8; 32]> = Vec::new();
+        let mut retired: Vec<[u8; 32]> = Vec::new();
         for line in text.lines().map(str::trim) {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key: [u8; 32] = unhex(line)?.try_into().ok()?;
-            if keys.contains(&key) {
+            let (is_retired, hex_key) = match line.strip_prefix("retired ") {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let key: [u8; 32] = unhex(hex_key)?.try_into().ok()?;
+            if keys.contains(&key) || retired.contains(&key) {
                 return None;
             }
-            keys.push(key);
+            if is_retired {
+                retired.push(key);
+            } else {
+                keys.push(key);
+            }
         }
-        (!keys.is_empty()).then_some(Self { keys })
+        (!keys.is_empty()).then_some(Self { keys, retired })
     }
 
     /// These keys with a new random key in front: what `latchkey key rotate` writes.
     pub fn rotated(&self) -> Self {
         let mut keys = vec![random_bytes()];
         keys.extend_from_slice(&self.keys);
-        Self { keys }
+        Self {
+            keys,
+            retired: self.retired.clone(),
+        }
     }
 
-    /// These keys without the one `id` names; `None` when it is the current key or not one
-    /// of them.
+    /// These keys with the one `id` names retired: it no longer opens or verifies anything
+    /// but the audit records chained under it. `None` when it is the current key or not
+    /// one of the keys in use.
     pub fn without(&self, id: KeyId) -> Option<Self> {
         let position = self.keys.iter().position(|key| key_id(key) == id)?;
         if position == 0 {
             return None;
         }
         let mut keys = self.keys.clone();
-        keys.remove(position);
-        Some(Self { keys })
+        let retired_key = keys.remove(position);
+        let mut retired = self.retired.clone();
+        retired.push(retired_key);
+        Some(Self { keys, retired })
+    }
+
+    /// The ids of the retired keys.
+    pub fn retired_ids(&self) -> Vec<KeyId> {
+        self.retired.iter().map(key_id).collect()
     }
 
     /// The current key's id.
@@ -218,12 +252,13 @@ impl ServerKey {
         latchkey_domain::audit_chain::ChainKey::from_bytes(self.derive("audit-chain"))
     }
 
-    /// The chain keys of every key, the current one first: records appended before a
-    /// rotation were MACed under an older one, and `Service::verify_audit_chain` accepts a
-    /// record under any of them.
+    /// The chain keys of every key, retired ones too, the current one first: records
+    /// appended before a rotation were MACed under an older one, and
+    /// `Service::verify_audit_chain` accepts a record under any of them.
     pub fn audit_chain_keys(&self) -> Vec<latchkey_domain::audit_chain::ChainKey> {
         self.keys
             .iter()
+            .chain(&self.retired)
             .map(|key| {
                 latchkey_domain::audit_chain::ChainKey::from_bytes(derive(key, "audit-chain"))
             })
@@ -303,6 +338,21 @@ impl Sealer {
             .iter()
             .any(|(known, _)| *known == id)
             .then_some(id)
+    }
+
+    /// The key that opens `sealed`: the one its header names, or for a value sealed before
+    /// key ids existed, whichever key's tag matches. `None` when no key opens it.
+    pub fn opened_by(&self, sealed: &[u8], context: &[u8]) -> Option<KeyId> {
+        if let Some(id) = self.sealed_by(sealed) {
+            let (_, cipher) = self.ciphers.iter().find(|(known, _)| *known == id)?;
+            return open_with(cipher, &sealed[HEADER_LEN..], context)
+                .ok()
+                .map(|_| id);
+        }
+        self.ciphers
+            .iter()
+            .find(|(_, cipher)| open_with(cipher, sealed, context).is_ok())
+            .map(|(id, _)| *id)
     }
 
     /// Whether `sealed` is sealed under the current key (nothing to re-seal).

@@ -102,7 +102,7 @@ pub(crate) fn device_context(id: &str) -> Vec<u8> {
     format!("device\0{id}").into_bytes()
 }
 
-fn enrollment_context(id: &str) -> Vec<u8> {
+pub(crate) fn enrollment_context(id: &str) -> Vec<u8> {
     format!("enrollment\0{id}").into_bytes()
 }
 

@@ -17,6 +17,7 @@ mod devices;
 mod hardware_tokens;
 mod outbox;
 mod recovery;
+mod sealed;
 mod server_key;
 mod sessions;
 mod sign_in_attempts;
@@ -34,6 +35,7 @@ pub use devices::*;
 pub use hardware_tokens::*;
 pub use outbox::*;
 pub use recovery::*;
+pub use sealed::*;
 pub use server_key::*;
 pub use sessions::*;
 pub use sign_in_attempts::*;
@@ -106,6 +108,7 @@ pub trait Store:
     + BreakGlassStore
     + ContactChangeStore
     + ServerKeyStore
+    + SealedStore
 {
 }
 
@@ -125,5 +128,6 @@ impl<T> Store for T where
         + BreakGlassStore
         + ContactChangeStore
         + ServerKeyStore
+        + SealedStore
 {
 }

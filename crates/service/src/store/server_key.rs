@@ -32,4 +32,14 @@ pub trait ServerKeyStore: Send + Sync {
         fresh: bool,
         now: Timestamp,
     ) -> StoreResult<KeyRecord>;
+
+    /// Makes `to` the recorded key, only while `from` is: a rotation completed by one
+    /// instance is not undone by another that still holds the older file. `false` when the
+    /// recorded key is not `from`.
+    async fn promote_key_fingerprint(
+        &self,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }

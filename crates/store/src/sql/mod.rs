@@ -21,6 +21,7 @@ mod devices;
 mod hardware_tokens;
 mod outbox;
 mod recovery;
+mod sealed;
 mod server_key;
 mod sessions;
 mod sign_in_attempts;

@@ -56,4 +56,23 @@ impl ServerKeyStore for Backend {
             )),
         }
     }
+
+    async fn promote_key_fingerprint(
+        &self,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE server_key SET fingerprint = $1, recorded_at = $2 \
+             WHERE id = 1 AND fingerprint = $3",
+        )
+        .bind(to)
+        .bind(now.0)
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -21,6 +21,7 @@ mod hardware;
 mod outbox;
 mod races;
 mod recovery;
+mod sealed;
 mod sessions;
 mod sign_in_attempts;
 mod throttles;

@@ -61,8 +61,9 @@ pub(super) struct EventJson {
     /// `account_created_by_operator`, `hardware_tokens_imported`,
     /// `operator_unblocked_recovery`, `operator_reset_mfa`, `contact_change_requested`,
     /// `contact_change_call_placed`, `contact_changed`, `contact_change_reverted`,
-    /// `operator_disabled_account`, `operator_enabled_account`, `account_throttled`; `other`
-    /// for a record this version does not write.
+    /// `operator_disabled_account`, `operator_enabled_account`, `account_throttled`,
+    /// `server_key_rotated`, `sealed_data_resealed`, `server_key_retired`; `other` for a record
+    /// this version does not write.
     #[serde(rename = "type")]
     kind: &'static str,
     /// `success` or `failure` (a refused attempt).

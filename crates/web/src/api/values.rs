@@ -76,6 +76,9 @@ pub(crate) fn event_type(event: AuditEvent) -> &'static str {
         AuditEvent::OperatorDisabledAccount => "operator_disabled_account",
         AuditEvent::OperatorEnabledAccount => "operator_enabled_account",
         AuditEvent::AccountThrottled => "account_throttled",
+        AuditEvent::ServerKeyRotated => "server_key_rotated",
+        AuditEvent::SealedDataResealed => "sealed_data_resealed",
+        AuditEvent::ServerKeyRetired => "server_key_retired",
     }
 }
 

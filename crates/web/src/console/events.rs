@@ -223,5 +223,8 @@ fn event_words(event: AuditEvent) -> &'static str {
         AuditEvent::OperatorDisabledAccount => "Operator disabled the account",
         AuditEvent::OperatorEnabledAccount => "Operator enabled the account",
         AuditEvent::AccountThrottled => "Sign-in attempts slowed down or locked after failures",
+        AuditEvent::ServerKeyRotated => "Server key rotated",
+        AuditEvent::SealedDataResealed => "Secrets re-sealed under the current server key",
+        AuditEvent::ServerKeyRetired => "Older server key retired",
     }
 }

@@ -54,6 +54,9 @@ fn the_key_file_holds_one_or_more_keys_the_current_first() {
         "abc".to_owned(),
         format!("{}\n{}\n", old.to_hex(), old.to_hex()),
         format!("{}x\n", old.to_hex()),
+        // Only retired keys: nothing to seal with.
+        format!("retired {}\n", old.to_hex()),
+        format!("{}\nretired {}\n", old.to_hex(), old.to_hex()),
     ] {
         assert!(ServerKey::from_hex(&bad).is_none(), "{bad:?}");
     }
@@ -86,6 +89,23 @@ fn after_a_rotation_what_the_old_key_sealed_still_opens_and_new_seals_name_the_n
             .sealer("mfa-secret")
             .open(&after, b"device:1")
             .is_ok()
+    );
+    // The audit records chained under it still verify, and the file says it is retired.
+    assert_eq!(retired.ids(), vec![rotated.current_id()]);
+    assert_eq!(retired.retired_ids(), vec![old.current_id()]);
+    assert_eq!(retired.audit_chain_keys().len(), 2);
+    let text = retired.to_file_text();
+    assert!(
+        text.contains(&format!("retired {}", old.to_hex())),
+        "{text}"
+    );
+    let read = ServerKey::from_hex(&text).unwrap();
+    assert_eq!(read.ids(), retired.ids());
+    assert_eq!(read.retired_ids(), retired.retired_ids());
+    assert!(
+        read.sealer("mfa-secret")
+            .open(&before, b"device:1")
+            .is_err()
     );
 }
 
