@@ -122,13 +122,11 @@ impl OutboxWorker {
         let outcome = match item.kind.as_str() {
             KIND_EMAIL => match self.reader.email(&item.recipient, &item.payload) {
                 Ok(email) => self.email.send(&email, item.id).await,
-                // A payload that cannot be opened (the server key was replaced) will never
-                // open: give it up rather than retry it forever.
-                Err(e) => Err(SendError::Permanent(e.to_string())),
+                Err(e) => Err(unreadable(e)),
             },
             KIND_CALL => match self.reader.call(&item.recipient, &item.payload) {
                 Ok(call) => self.place_call(&call).await?,
-                Err(e) => Err(SendError::Permanent(e.to_string())),
+                Err(e) => Err(unreadable(e)),
             },
             other => Err(SendError::Permanent(format!(
                 "unknown message kind {other:?}"
@@ -185,6 +183,17 @@ impl OutboxWorker {
                 Ok(Err(temporary))
             }
         }
+    }
+}
+
+/// A payload that cannot be opened. Sealed under a key this instance does not hold yet (a
+/// rotation in progress): another instance, or this one once restarted with the current key
+/// file, opens it, so it is retried. Otherwise (the key was replaced, the row damaged) it
+/// will never open: given up rather than retried forever.
+fn unreadable(error: latchkey_service::outbox::ReadError) -> SendError {
+    match error {
+        latchkey_service::outbox::ReadError::UnknownKey => SendError::Temporary(error.to_string()),
+        other => SendError::Permanent(other.to_string()),
     }
 }
 

@@ -200,3 +200,55 @@ async fn permanent_failures_and_unreadable_payloads_are_given_up() {
         );
     }
 }
+
+/// A message sealed under a key this instance does not hold yet (another instance made the
+/// rotated key current first) is retried, not given up: it opens once this instance runs with
+/// the rotated key file.
+#[tokio::test]
+async fn a_message_sealed_under_a_newer_key_waits_for_an_instance_that_holds_it() {
+    for backend in backends().await {
+        let store = backend.store;
+        let clock = fixed_clock();
+        let old = ServerKey::generate();
+        let rotated = old.staged().unwrap().promoted().unwrap();
+        let newer = OutboxWriter::new(&rotated);
+        let mail = verify_email("user4@example.com", "https://x/");
+        store
+            .insert_account(&account(4), None, &[newer.email(&mail, T0)], &audit())
+            .await
+            .unwrap();
+        let sender = Arc::new(Flaky {
+            failures: 0,
+            permanent: false,
+            calls: AtomicUsize::new(0),
+        });
+        let behind = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            OutboxWriter::new(&old).reader(),
+            sender.clone(),
+            Arc::new(latchkey_delivery::DevPhone),
+            newer.signal(),
+        );
+        assert_eq!(behind.deliver_due().await.unwrap(), 1);
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 0, "{}", backend.name);
+        let status = store.outbox_status(10).await.unwrap();
+        assert!(
+            status[0].failed_at.is_none() && status[0].delivered_at.is_none(),
+            "{}: kept for a retry, not given up: {status:?}",
+            backend.name
+        );
+        // An instance with the rotated key file delivers it.
+        clock.advance(Duration::hours(1));
+        let current = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            newer.reader(),
+            sender.clone(),
+            Arc::new(latchkey_delivery::DevPhone),
+            newer.signal(),
+        );
+        assert_eq!(current.deliver_due().await.unwrap(), 1);
+        assert_eq!(sender.calls.load(Ordering::SeqCst), 1, "{}", backend.name);
+    }
+}

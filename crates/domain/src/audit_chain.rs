@@ -140,9 +140,9 @@ pub struct KeptHead {
 /// Reads the chain in `seq` order, one record at a time, and stops at the first break.
 #[derive(Debug, Clone)]
 pub struct ChainWalk {
-    /// The chain keys of every server key: records appended before a rotation were MACed
-    /// under an older one.
-    keys: Vec<ChainKey>,
+    /// The chain keys of every server key, each with the last place it may have MACed
+    /// (`None`: any): records appended before a rotation were MACed under an older one.
+    keys: Vec<(ChainKey, Option<i64>)>,
     /// The key the previous record verified under, tried first.
     last_key: usize,
     legacy: Legacy,
@@ -155,13 +155,19 @@ impl ChainWalk {
     /// A walk from the first record, which must cover `legacy` (the records from before the
     /// chain as they are now), and, when given, through the record of `kept`.
     pub fn new(key: ChainKey, legacy: Legacy, kept: Option<KeptHead>) -> Self {
-        Self::with_keys(vec![key], legacy, kept)
+        Self::with_keys(vec![(key, None)], legacy, kept)
     }
 
-    /// A walk that accepts a record MACed under any of `keys` (the current one first): a
-    /// rotated server key appends under the new key what the old one began. Someone without
-    /// any of the keys still cannot make a record that verifies.
-    pub fn with_keys(keys: Vec<ChainKey>, legacy: Legacy, kept: Option<KeptHead>) -> Self {
+    /// A walk that accepts a record MACed under any of `keys` (the current one first) whose
+    /// bound it is within: a rotated server key appends under the new key what the old one
+    /// began, and a retired key verifies only the records up to the head when it was
+    /// retired — whoever still holds it cannot append records that verify, nor rewrite any
+    /// after that place. Someone without any of the keys cannot make a record that verifies.
+    pub fn with_keys(
+        keys: Vec<(ChainKey, Option<i64>)>,
+        legacy: Legacy,
+        kept: Option<KeptHead>,
+    ) -> Self {
         Self {
             keys,
             last_key: 0,
@@ -189,10 +195,11 @@ impl ChainWalk {
         };
         let order = std::iter::once(self.last_key)
             .chain((0..self.keys.len()).filter(|&n| n != self.last_key))
-            .filter(|&n| n < self.keys.len());
+            .filter(|&n| n < self.keys.len())
+            .filter(|&n| self.keys[n].1.is_none_or(|through| record.seq <= through));
         let mut verified = None;
         for n in order {
-            let expected = self.keys[n].link(previous, record);
+            let expected = self.keys[n].0.link(previous, record);
             if bool::from(expected.as_slice().ct_eq(stored_mac)) {
                 verified = Some((n, expected));
                 break;
@@ -319,7 +326,7 @@ mod tests {
     #[test]
     fn a_chain_continued_under_a_rotated_key_verifies_with_both_keys_and_no_fewer() {
         let chain = rotated_chain();
-        let walk_keys = |keys: Vec<ChainKey>| {
+        let walk_keys = |keys: Vec<(ChainKey, Option<i64>)>| {
             let mut walk = ChainWalk::with_keys(keys, LEGACY, None);
             for (r, mac) in &chain {
                 walk.step(r, mac)?;
@@ -329,14 +336,24 @@ mod tests {
         let new = ChainKey::from_bytes([8; 32]);
         let stranger = ChainKey::from_bytes([9; 32]);
         let table = [
-            (vec![new.clone(), key()], Ok(6)),
-            (vec![key(), new.clone()], Ok(6)),
-            // Without the old key the first record is not what the chain's keys made.
-            (vec![new.clone()], Err(ChainBreak::Altered { seq: 1 })),
-            // Without the new one, the first record appended after the rotation.
-            (vec![key()], Err(ChainBreak::Altered { seq: 4 })),
+            (vec![(new.clone(), None), (key(), None)], Ok(6)),
+            (vec![(key(), None), (new.clone(), None)], Ok(6)),
+            // Retired with the head at place 3: exactly the records it made.
+            (vec![(new.clone(), None), (key(), Some(3))], Ok(6)),
+            // Retired earlier than the records it made: the first after the bound breaks.
             (
-                vec![stranger, new.clone()],
+                vec![(new.clone(), None), (key(), Some(2))],
+                Err(ChainBreak::Altered { seq: 3 }),
+            ),
+            // Without the old key the first record is not what the chain's keys made.
+            (
+                vec![(new.clone(), None)],
+                Err(ChainBreak::Altered { seq: 1 }),
+            ),
+            // Without the new one, the first record appended after the rotation.
+            (vec![(key(), None)], Err(ChainBreak::Altered { seq: 4 })),
+            (
+                vec![(stranger, None), (new.clone(), None)],
                 Err(ChainBreak::Altered { seq: 1 }),
             ),
         ];
@@ -346,8 +363,20 @@ mod tests {
         // An edit is found whichever key the record was made under.
         let mut edited = chain.clone();
         edited[4].0.detail = "edited";
-        let mut walk = ChainWalk::with_keys(vec![new, key()], LEGACY, None);
+        let mut walk = ChainWalk::with_keys(vec![(new.clone(), None), (key(), None)], LEGACY, None);
         let found = edited.iter().try_for_each(|(r, mac)| walk.step(r, mac));
+        assert_eq!(found, Err(ChainBreak::Altered { seq: 5 }));
+        // Whoever holds the retired key cannot rewrite a record after its bound: record 5
+        // re-MACed under the old key (and the rest after it) is refused.
+        let mut forged = chain[..4].to_vec();
+        let mut previous = forged[3].1;
+        for (r, _) in &chain[4..] {
+            let mac = key().link(Previous::Mac(&previous), r);
+            forged.push((*r, mac));
+            previous = mac;
+        }
+        let mut walk = ChainWalk::with_keys(vec![(new, None), (key(), Some(3))], LEGACY, None);
+        let found = forged.iter().try_for_each(|(r, mac)| walk.step(r, mac));
         assert_eq!(found, Err(ChainBreak::Altered { seq: 5 }));
     }
 

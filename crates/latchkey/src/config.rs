@@ -459,6 +459,9 @@ pub(crate) fn load_or_create_key(
 /// one, never half of either.
 pub(crate) fn write_key_file(path: &Path, key: &latchkey_service::ServerKey) -> anyhow::Result<()> {
     use std::io::Write;
+    // A key file that is a link (a mounted secret) is replaced where it points.
+    let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = resolved.as_path();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -482,6 +485,13 @@ pub(crate) fn write_key_file(path: &Path, key: &latchkey_service::ServerKey) -> 
         let mut file = options.open(&temporary)?;
         file.write_all(key.to_file_text().as_bytes())?;
         file.sync_all()?;
+        // Run as root for a service that runs as another user: the new file keeps the old
+        // one's owner, or the service could no longer read its key.
+        #[cfg(unix)]
+        if let Ok(old) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(&temporary, Some(old.uid()), Some(old.gid()));
+        }
         std::fs::rename(&temporary, path)?;
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())

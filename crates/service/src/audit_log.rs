@@ -6,7 +6,7 @@ use latchkey_domain::audit_chain::{ChainBreak, ChainMac, ChainWalk, KeptHead};
 
 use crate::Service;
 use crate::error::ServiceError;
-use crate::store::{AuditRecord, KeyRecord};
+use crate::store::{AuditRecord, KeyPromotion, KeyRecord};
 
 /// Records read per query while walking the chain.
 const CHAIN_PAGE: i64 = 1_000;
@@ -30,11 +30,11 @@ impl Service {
     /// sealed secret unreadable and write an audit chain no other instance can verify.
     /// `fresh`: the key was generated just now (no key file was found).
     ///
-    /// The key file may hold older keys behind the current one (a rotation): when the
-    /// database still records one of those, the rotation was not recorded yet and this
-    /// key becomes the recorded one. A file whose current key is *older* than the
-    /// database's — an instance left with the key file from before a rotation — is refused
-    /// like any other key: it could not open what the rotated key sealed.
+    /// The key file may hold other keys beside the current one (a rotation): when the
+    /// database still records one of those, the rotation was not recorded yet and this key
+    /// becomes the recorded one, audited in the same transaction. The database never goes
+    /// back to a key a rotation replaced (`ServerKeySuperseded`): a file from before the
+    /// rotation, or with its lines out of order, is refused.
     pub async fn check_server_key(&self, fresh: bool) -> Result<(), ServiceError> {
         let current = &self.key_fingerprints[0];
         let recorded = match self
@@ -54,28 +54,39 @@ impl Service {
         if is(current) {
             return Ok(());
         }
-        if let Some(older) = self.key_fingerprints.iter().position(is)
-            && self
-                .store
-                .promote_key_fingerprint(&recorded.fingerprint, current, self.clock.now())
-                .await?
+        let Some(older) = self.key_fingerprints.iter().position(is) else {
+            if self.store.key_superseded(current).await? {
+                return Err(ServiceError::ServerKeySuperseded {
+                    recorded_at: recorded.recorded_at,
+                });
+            }
+            return Err(ServiceError::ServerKeyMismatch {
+                recorded_at: recorded.recorded_at,
+            });
+        };
+        let audit = self.audit(
+            &crate::RequestContext::operator(),
+            None,
+            latchkey_domain::AuditEvent::ServerKeyRotated,
+            latchkey_domain::AuditOutcome::Success,
+            &format!(
+                "key: {}; previous: {}",
+                self.key_ids[0], self.key_ids[older]
+            ),
+        );
+        match self
+            .store
+            .promote_key_fingerprint(&recorded.fingerprint, current, self.clock.now(), &audit)
+            .await?
         {
-            self.record(
-                &crate::RequestContext::operator(),
-                None,
-                latchkey_domain::AuditEvent::ServerKeyRotated,
-                latchkey_domain::AuditOutcome::Success,
-                &format!(
-                    "key: {}; previous: {}",
-                    self.key_ids[0], self.key_ids[older]
-                ),
-            )
-            .await?;
-            return Ok(());
+            KeyPromotion::Promoted => Ok(()),
+            KeyPromotion::Superseded => Err(ServiceError::ServerKeySuperseded {
+                recorded_at: recorded.recorded_at,
+            }),
+            KeyPromotion::Moved => Err(ServiceError::ServerKeyMismatch {
+                recorded_at: recorded.recorded_at,
+            }),
         }
-        Err(ServiceError::ServerKeyMismatch {
-            recorded_at: recorded.recorded_at,
-        })
     }
 
     /// The newest audit records, for `latchkey audit`.

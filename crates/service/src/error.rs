@@ -190,6 +190,12 @@ pub enum ServiceError {
     ServerKeyMismatch {
         recorded_at: latchkey_domain::Timestamp,
     },
+    /// This key file's current key is one a rotation replaced (the file is from before the
+    /// rotation, or its lines are out of order): the database does not go back to it.
+    #[error("the server key was replaced by a rotation")]
+    ServerKeySuperseded {
+        recorded_at: latchkey_domain::Timestamp,
+    },
     /// A key generated just now for a database that has accounts and no recorded key.
     #[error("a new server key cannot claim a database that has accounts")]
     ServerKeyUnproven,

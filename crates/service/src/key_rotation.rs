@@ -1,13 +1,15 @@
-//! Rotating the server key without a moment in which stored secrets cannot be read.
+//! Rotating the server key without a moment in which an instance meets a value it cannot
+//! open.
 //!
-//! `latchkey key rotate` writes a new key in front of the old ones in the key file and makes
-//! it the database's current key (`Service::check_server_key`, which records the rotation). From then on everything new is
-//! sealed under it, and what the old keys sealed is re-sealed under it by
-//! [`Service::reseal_all`] — run in the background by the server and on demand by
-//! `latchkey key reseal`. [`Service::key_usage`] says how many sealed values each key still
-//! holds, so an old key is taken out of the file only when nothing needs it. Each value is
-//! re-sealed by a conditional write (only while it is still what was read), so a value the
-//! owner changed meanwhile is never overwritten with an older one.
+//! `latchkey key rotate` first stages a new key in the key file (it opens and verifies, and
+//! seals nothing); once every instance has been restarted with that file, the second
+//! `rotate` makes it current (`Service::check_server_key` records the rotation). From then
+//! on everything new is sealed under it, and what the old keys sealed is re-sealed under it
+//! by [`Service::reseal_all`] — run in the background by every instance whose current key is
+//! the database's, and on demand by `latchkey key reseal`. [`Service::key_usage`] says how
+//! many sealed values each key still holds, so an old key is retired only when nothing needs
+//! it. Each value is re-sealed by a conditional write (only while it is still what was
+//! read), so a value the owner changed meanwhile is never overwritten with an older one.
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,10 @@ pub struct ResealReport {
     pub changed_meanwhile: u64,
     /// Values no key of the file opens: left as they are.
     pub unreadable: u64,
+    /// Nothing was done: this instance's current key is not the database's (its key file
+    /// has the new key only staged, or is from before the rotation). Re-sealing under it
+    /// would undo what the instances holding the current key do.
+    pub not_current: bool,
 }
 
 impl Service {
@@ -137,6 +143,11 @@ impl Service {
     /// changed anything.
     pub async fn reseal_all(&self) -> Result<ResealReport, ServiceError> {
         let mut report = ResealReport::default();
+        let recorded = self.store.current_key_fingerprint().await?;
+        if recorded.as_ref() != Some(&self.key_fingerprints[0]) {
+            report.not_current = true;
+            return Ok(report);
+        }
         for kind in SealedKind::ALL {
             let sealer = self.sealer_of(kind);
             let mut after = Some(None);

@@ -153,8 +153,8 @@ pub struct Service {
     webauthn_user: Signer,
     device_signer: Signer,
     throttle_subject: Signer,
-    /// The chain keys of every server key, the current one first.
-    audit_chain: Vec<latchkey_domain::audit_chain::ChainKey>,
+    /// The chain keys of every server key, the current one first, with their bounds.
+    audit_chain: Vec<(latchkey_domain::audit_chain::ChainKey, Option<i64>)>,
     /// The fingerprints of every server key, the current one first.
     key_fingerprints: Vec<String>,
     key_ids: Vec<KeyId>,

@@ -137,6 +137,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
                                 "re-sealed secrets under the current server key"
                             );
                         }
+                        Ok(report) if report.not_current => tracing::warn!(
+                            "the database's current server key is not this instance's: restart \
+                             it with the rotated key file"
+                        ),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(
                             error = %latchkey_service::error::error_chain(&e),

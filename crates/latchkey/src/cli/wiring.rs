@@ -77,6 +77,16 @@ impl Parts {
             let file = config.secret_key_file.display();
             let recorded_at = match error {
                 latchkey_service::ServiceError::ServerKeyMismatch { recorded_at } => recorded_at,
+                latchkey_service::ServiceError::ServerKeySuperseded { recorded_at } => {
+                    anyhow::bail!(
+                        "the current key in {file} was replaced by a rotation (the database has \
+                         used the new key since {} UTC), so latchkey does not start: the key \
+                         file is from before the rotation (the new key still staged as `next`), \
+                         or its lines are out of order. Give this instance the key file of the \
+                         instances already rotated.",
+                        latchkey_service::password_reset::format_time(recorded_at)
+                    );
+                }
                 latchkey_service::ServiceError::ServerKeyUnproven => {
                     let _ = std::fs::remove_file(&config.secret_key_file);
                     anyhow::bail!(

@@ -126,6 +126,23 @@ fn a_rotation_reseals_everything_keeps_the_chain_and_refuses_the_old_key_file() 
             text(&status.stdout)
         );
 
+        // First run: the new key is staged; nothing is sealed under it yet.
+        let staged = run(&["key", "rotate"]);
+        assert!(staged.status.success(), "{name}: {}", text(&staged.stderr));
+        assert!(
+            text(&staged.stdout).contains("Staged the new key"),
+            "{name}: {}",
+            text(&staged.stdout)
+        );
+        let staged_file = key_file(&dir);
+        let next = staged_file.next_id().expect("a staged key");
+        assert_eq!(staged_file.current_id(), old.current_id(), "{name}");
+        let status = text(&run(&["key", "status"]).stdout);
+        assert!(
+            status.contains(&format!("{next}  next")),
+            "{name}: {status}"
+        );
+        // Second run: the staged key becomes current; `reseal` moves everything onto it.
         let rotated = run(&["key", "rotate"]);
         assert!(
             rotated.status.success(),
@@ -133,9 +150,20 @@ fn a_rotation_reseals_everything_keeps_the_chain_and_refuses_the_old_key_file() 
             text(&rotated.stderr)
         );
         assert!(
-            text(&rotated.stdout).contains("Re-sealed 3 values"),
+            text(&rotated.stdout).contains(&format!("The current server key is now {next}")),
             "{name}: {}",
             text(&rotated.stdout)
+        );
+        let resealed = run(&["key", "reseal"]);
+        assert!(
+            resealed.status.success(),
+            "{name}: {}",
+            text(&resealed.stderr)
+        );
+        assert!(
+            text(&resealed.stdout).contains("Re-sealed 3 values"),
+            "{name}: {}",
+            text(&resealed.stdout)
         );
         let ring = key_file(&dir);
         assert_eq!(ring.ids().len(), 2, "{name}");
@@ -180,21 +208,26 @@ fn a_rotation_reseals_everything_keeps_the_chain_and_refuses_the_old_key_file() 
             "{name}: {log}"
         );
 
-        // An instance left with the key file from before the rotation is refused.
-        let stale = dir.path().join("stale.key");
-        std::fs::write(&stale, old.to_file_text()).unwrap();
-        let refused = latchkey(&dir)
-            .env("LATCHKEY_DATABASE_URL", &backend.url)
-            .env("LATCHKEY_SECRET_KEY_FILE", &stale)
-            .args(["audit", "verify"])
-            .output()
-            .unwrap();
-        assert!(!refused.status.success(), "{name}");
-        assert!(
-            text(&refused.stderr).contains("is not the one this database was used with"),
-            "{name}: {}",
-            text(&refused.stderr)
-        );
+        // An instance left with the key file from before the rotation is refused, and so is
+        // one with the staged file: the database never goes back to the replaced key.
+        for (file, stale_key) in [("stale.key", &old), ("staged.key", &staged_file)] {
+            let stale = dir.path().join(file);
+            std::fs::write(&stale, stale_key.to_file_text()).unwrap();
+            let refused = latchkey(&dir)
+                .env("LATCHKEY_DATABASE_URL", &backend.url)
+                .env("LATCHKEY_SECRET_KEY_FILE", &stale)
+                .args(["audit", "verify"])
+                .output()
+                .unwrap();
+            assert!(!refused.status.success(), "{name}: {file}");
+            assert!(
+                text(&refused.stderr).contains("was replaced by a rotation"),
+                "{name}: {file}: {}",
+                text(&refused.stderr)
+            );
+        }
+        let still = run(&["audit", "verify"]);
+        assert!(still.status.success(), "{name}: {}", text(&still.stderr));
 
         // Retiring: never the current key; the old one, now that nothing is sealed under it.
         let current = run(&["key", "retire", &new.to_hex()]);

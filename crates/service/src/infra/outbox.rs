@@ -99,6 +99,10 @@ pub enum ReadError {
     Open(#[from] OpenError),
     #[error("queued payload is not a valid message: {0}")]
     Decode(String),
+    /// Sealed under a server key this instance does not hold (yet): an instance with the
+    /// current key file can open it.
+    #[error("queued payload is sealed under a server key this instance does not hold")]
+    UnknownKey,
 }
 
 impl OutboxReader {
@@ -107,12 +111,22 @@ impl OutboxReader {
         recipient: &str,
         payload: &[u8],
     ) -> Result<crate::voice::OutgoingCall, ReadError> {
-        let plaintext = self.sealer.open(payload, &context(KIND_CALL, recipient))?;
+        let plaintext = self.open(payload, &context(KIND_CALL, recipient))?;
         serde_json::from_slice(&plaintext).map_err(|e| ReadError::Decode(e.to_string()))
     }
 
+    fn open(&self, payload: &[u8], context: &[u8]) -> Result<Vec<u8>, ReadError> {
+        self.sealer.open(payload, context).map_err(|e| {
+            if self.sealer.names_unknown_key(payload) {
+                ReadError::UnknownKey
+            } else {
+                ReadError::Open(e)
+            }
+        })
+    }
+
     pub fn email(&self, recipient: &str, payload: &[u8]) -> Result<OutgoingEmail, ReadError> {
-        let plaintext = self.sealer.open(payload, &context(KIND_EMAIL, recipient))?;
+        let plaintext = self.open(payload, &context(KIND_EMAIL, recipient))?;
         serde_json::from_slice(&plaintext).map_err(|e| ReadError::Decode(e.to_string()))
     }
 }

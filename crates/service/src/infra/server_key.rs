@@ -2,17 +2,19 @@
 //! values the server hands out.
 //!
 //! The key file holds one or more 256-bit keys, one per line, the **current** one first.
-//! Everything new is sealed and signed with the current key; every key in the file still
-//! opens what it sealed and still verifies what it signed. That is what lets the key be
-//! rotated without a moment in which stored secrets cannot be read: `latchkey key rotate`
-//! puts a new key in front, the stored secrets are re-sealed under it, and a key is retired
-//! only when nothing sealed under it is left. A retired key stays in the file on a line
-//! `retired <hex>`, for one use only: the audit records chained under it still verify. It
-//! opens and verifies nothing else.
+//! Everything new is sealed and signed with the current key; every key in use still opens
+//! what it sealed and still verifies what it signed. A rotation has two steps, so that no
+//! instance ever meets a value it cannot open: `latchkey key rotate` first stages a new key
+//! (`next <hex>`: it opens and verifies but seals nothing); once every instance holds that
+//! file, the second `rotate` makes it current, and what the old key sealed is re-sealed under
+//! it. An older key is retired only when nothing sealed under it is left; it stays in the file
+//! as `retired <hex> <seq>`, for one use only: the audit records chained under it up to place
+//! `seq` still verify. It opens and verifies nothing else.
 //!
-//! A sealed value names the key that sealed it: `LK` ‖ key id (8 bytes) ‖ nonce ‖ ciphertext.
-//! Values sealed before key ids existed have no header; they are tried with every key (the
-//! AEAD tag tells the right one), and re-sealing gives them one. Subkeys are derived per
+//! With more than one key, a sealed value names the key that sealed it: `LK` ‖ key id
+//! (8 bytes) ‖ nonce ‖ ciphertext. With one key, and in every version before key ids, it has
+//! no header; such a value is tried with every key (the AEAD tag tells the right one), and
+//! re-sealing gives it one. Subkeys are derived per
 //! purpose, HMAC-SHA256(key, label), so no two uses ever share a key.
 
 use base64::Engine;
@@ -85,13 +87,25 @@ fn key_id(key: &[u8; 32]) -> KeyId {
     KeyId(id)
 }
 
-/// The keys read from `LATCHKEY_SECRET_KEY_FILE`: never empty, the current one first, no
-/// key twice.
+/// A key kept only to verify the audit records chained under it, up to the record that was
+/// the chain's head when it was retired (`through`): a record placed after that under it is
+/// not one latchkey wrote.
+#[derive(Clone)]
+struct Retired {
+    key: [u8; 32],
+    through: i64,
+}
+
+/// The keys read from `LATCHKEY_SECRET_KEY_FILE`: the current key, perhaps a staged next
+/// key, older keys and retired keys, no key twice.
 #[derive(Clone)]
 pub struct ServerKey {
+    /// The current key first, then older ones.
     keys: Vec<[u8; 32]>,
-    /// Keys kept only to verify the audit records chained under them.
-    retired: Vec<[u8; 32]>,
+    /// The key the next rotation makes current: it opens and verifies, and seals nothing
+    /// yet, so every instance can hold it before any of them seals with it.
+    next: Option<[u8; 32]>,
+    retired: Vec<Retired>,
 }
 
 impl fmt::Debug for ServerKey {
@@ -106,6 +120,7 @@ impl ServerKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self {
             keys: vec![bytes],
+            next: None,
             retired: Vec::new(),
         }
     }
@@ -124,76 +139,122 @@ impl ServerKey {
         hex(&self.keys[0])
     }
 
-    /// The key file's text: every key on a line of its own, the current one first, then the
-    /// retired ones.
+    /// The keys that open and verify, the current one first, then the staged one, then the
+    /// older ones.
+    fn in_use(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.keys[..1]
+            .iter()
+            .chain(self.next.iter())
+            .chain(self.keys[1..].iter())
+    }
+
+    /// The key file's text: the current key, `next <hex>` for a staged key, the older keys,
+    /// then `retired <hex> <seq>` for each retired key. A file of one key is just that key,
+    /// as every version wrote it.
     pub fn to_file_text(&self) -> String {
+        if self.keys.len() == 1 && self.next.is_none() && self.retired.is_empty() {
+            return format!("{}\n", hex(&self.keys[0]));
+        }
         let mut text = String::from(
-            "# latchkey server keys: the first is current; retired keys only verify old audit records\n",
+            "# latchkey server keys: the first is current; `next` is staged by `latchkey key rotate`;\n\
+             # the others open what they sealed; `retired` keys only verify audit records up to a place\n",
         );
-        for key in &self.keys {
+        text.push_str(&format!("{}\n", hex(&self.keys[0])));
+        if let Some(next) = &self.next {
+            text.push_str(&format!("next {}\n", hex(next)));
+        }
+        for key in &self.keys[1..] {
             text.push_str(&format!("{}\n", hex(key)));
         }
-        for key in &self.retired {
-            text.push_str(&format!("retired {}\n", hex(key)));
+        for retired in &self.retired {
+            text.push_str(&format!(
+                "retired {} {}\n",
+                hex(&retired.key),
+                retired.through
+            ));
         }
         text
     }
 
-    /// The keys from the key file's text: one or more lines of exactly 64 hexadecimal
-    /// characters (surrounding whitespace, blank lines and `#` comments ignored), the current
-    /// key first. `None` for anything else, or a key written twice.
+    /// The keys from the key file's text (see [`Self::to_file_text`]; surrounding whitespace,
+    /// blank lines and `#` comments ignored). `None` for anything else: no plain key, a line
+    /// that is not a key, two `next` keys, or a key written twice.
     pub fn from_hex(text: &str) -> Option<Self> {
         let mut keys: Vec<[u8; 32]> = Vec::new();
-        let mut retired: Vec<[u8; 32]> = Vec::new();
+        let mut next: Option<[u8; 32]> = None;
+        let mut retired: Vec<Retired> = Vec::new();
+        let mut seen: Vec<[u8; 32]> = Vec::new();
+        let mut parse = |text: &str| -> Option<[u8; 32]> {
+            let key: [u8; 32] = unhex(text)?.try_into().ok()?;
+            if seen.contains(&key) {
+                return None;
+            }
+            seen.push(key);
+            Some(key)
+        };
         for line in text.lines().map(str::trim) {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (is_retired, hex_key) = match line.strip_prefix("retired ") {
-                Some(rest) => (true, rest.trim()),
-                None => (false, line),
-            };
-            let key: [u8; 32] = unhex(hex_key)?.try_into().ok()?;
-            if keys.contains(&key) || retired.contains(&key) {
-                return None;
-            }
-            if is_retired {
-                retired.push(key);
-            } else {
-                keys.push(key);
+            let mut words = line.split_whitespace();
+            match (words.next()?, words.next(), words.next(), words.next()) {
+                ("next", Some(key), None, None) if next.is_none() => next = Some(parse(key)?),
+                ("retired", Some(key), Some(through), None) => retired.push(Retired {
+                    key: parse(key)?,
+                    through: through.parse().ok()?,
+                }),
+                (key, None, None, None) => keys.push(parse(key)?),
+                _ => return None,
             }
         }
-        (!keys.is_empty()).then_some(Self { keys, retired })
-    }
-
-    /// These keys with a new random key in front: what `latchkey key rotate` writes.
-    pub fn rotated(&self) -> Self {
-        let mut keys = vec![random_bytes()];
-        keys.extend_from_slice(&self.keys);
-        Self {
+        (!keys.is_empty()).then_some(Self {
             keys,
-            retired: self.retired.clone(),
-        }
+            next,
+            retired,
+        })
     }
 
-    /// These keys with the one `id` names retired: it no longer opens or verifies anything
-    /// but the audit records chained under it. `None` when it is the current key or not
-    /// one of the keys in use.
-    pub fn without(&self, id: KeyId) -> Option<Self> {
+    /// These keys with a new random key staged as `next`; `None` when one is staged already.
+    pub fn staged(&self) -> Option<Self> {
+        if self.next.is_some() {
+            return None;
+        }
+        Some(Self {
+            next: Some(random_bytes()),
+            ..self.clone()
+        })
+    }
+
+    /// These keys with the staged key made current and the current one older; `None` when
+    /// none is staged.
+    pub fn promoted(&self) -> Option<Self> {
+        let next = self.next?;
+        let mut keys = vec![next];
+        keys.extend_from_slice(&self.keys);
+        Some(Self {
+            keys,
+            next: None,
+            retired: self.retired.clone(),
+        })
+    }
+
+    /// These keys with the older key `id` retired: it no longer opens or verifies anything
+    /// but the audit records chained under it up to place `through` (the chain's head now).
+    /// `None` when it is not an older key (the current and the staged key cannot be retired).
+    pub fn without(&self, id: KeyId, through: i64) -> Option<Self> {
         let position = self.keys.iter().position(|key| key_id(key) == id)?;
         if position == 0 {
             return None;
         }
         let mut keys = self.keys.clone();
-        let retired_key = keys.remove(position);
+        let key = keys.remove(position);
         let mut retired = self.retired.clone();
-        retired.push(retired_key);
-        Some(Self { keys, retired })
-    }
-
-    /// The ids of the retired keys.
-    pub fn retired_ids(&self) -> Vec<KeyId> {
-        self.retired.iter().map(key_id).collect()
+        retired.push(Retired { key, through });
+        Some(Self {
+            keys,
+            next: self.next,
+            retired,
+        })
     }
 
     /// The current key's id.
@@ -201,9 +262,20 @@ impl ServerKey {
         key_id(&self.keys[0])
     }
 
-    /// Every key's id, the current one first.
+    /// The staged key's id.
+    pub fn next_id(&self) -> Option<KeyId> {
+        self.next.as_ref().map(key_id)
+    }
+
+    /// The ids of the keys that open and verify: the current one first, then the staged
+    /// one, then the older ones.
     pub fn ids(&self) -> Vec<KeyId> {
-        self.keys.iter().map(key_id).collect()
+        self.in_use().map(key_id).collect()
+    }
+
+    /// The ids of the retired keys.
+    pub fn retired_ids(&self) -> Vec<KeyId> {
+        self.retired.iter().map(|r| key_id(&r.key)).collect()
     }
 
     /// A subkey of the current key for one purpose: HMAC-SHA256(key, label).
@@ -211,12 +283,11 @@ impl ServerKey {
         derive(&self.keys[0], label)
     }
 
-    /// Seals with the current key; opens with any.
+    /// Seals with the current key; opens with any key in use.
     pub fn sealer(&self, label: &str) -> Sealer {
         Sealer {
             ciphers: self
-                .keys
-                .iter()
+                .in_use()
                 .map(|key| {
                     (
                         key_id(key),
@@ -227,9 +298,9 @@ impl ServerKey {
         }
     }
 
-    /// Signs with the current key; verifies with any.
+    /// Signs with the current key; verifies with any key in use.
     pub fn signer(&self, label: &str) -> Signer {
-        Signer(self.keys.iter().map(|key| derive(key, label)).collect())
+        Signer(self.in_use().map(|key| derive(key, label)).collect())
     }
 
     /// What the database records of the current key: an HMAC under it of a fixed label, so
@@ -238,10 +309,9 @@ impl ServerKey {
         hex(&derive(&self.keys[0], "key-fingerprint"))
     }
 
-    /// Every key's id and fingerprint, the current one first.
+    /// The fingerprints of the keys in use, in the order of [`Self::ids`].
     pub fn fingerprints(&self) -> Vec<(KeyId, String)> {
-        self.keys
-            .iter()
+        self.in_use()
             .map(|key| (key_id(key), hex(&derive(key, "key-fingerprint"))))
             .collect()
     }
@@ -252,16 +322,21 @@ impl ServerKey {
         latchkey_domain::audit_chain::ChainKey::from_bytes(self.derive("audit-chain"))
     }
 
-    /// The chain keys of every key, retired ones too, the current one first: records
-    /// appended before a rotation were MACed under an older one, and
-    /// `Service::verify_audit_chain` accepts a record under any of them.
-    pub fn audit_chain_keys(&self) -> Vec<latchkey_domain::audit_chain::ChainKey> {
-        self.keys
-            .iter()
-            .chain(&self.retired)
-            .map(|key| {
-                latchkey_domain::audit_chain::ChainKey::from_bytes(derive(key, "audit-chain"))
-            })
+    /// The chain keys of every key, the current one first, each with the last place it may
+    /// have MACed (`None`: no bound; a retired key's is the head when it was retired):
+    /// records appended before a rotation were MACed under an older key, and
+    /// `Service::verify_audit_chain` accepts a record under any key whose bound it is within.
+    pub fn audit_chain_keys(&self) -> Vec<(latchkey_domain::audit_chain::ChainKey, Option<i64>)> {
+        let chain = |key: &[u8; 32]| {
+            latchkey_domain::audit_chain::ChainKey::from_bytes(derive(key, "audit-chain"))
+        };
+        self.in_use()
+            .map(|key| (chain(key), None))
+            .chain(
+                self.retired
+                    .iter()
+                    .map(|r| (chain(&r.key), Some(r.through))),
+            )
             .collect()
     }
 }
@@ -296,8 +371,13 @@ impl Sealer {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let nonce = XNonce::from(nonce_bytes);
         let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plaintext.len() + 16);
-        out.extend_from_slice(SEALED_MAGIC);
-        out.extend_from_slice(id.as_bytes());
+        // With one key there is nothing to tell apart: the value is written as every
+        // version before key ids wrote it, so an instance of such a version beside this
+        // one still opens it. From the first rotation on, every value names its key.
+        if self.ciphers.len() > 1 {
+            out.extend_from_slice(SEALED_MAGIC);
+            out.extend_from_slice(id.as_bytes());
+        }
         out.extend_from_slice(&nonce_bytes);
         let sealed = cipher
             .encrypt(
@@ -355,9 +435,21 @@ impl Sealer {
             .map(|(id, _)| *id)
     }
 
-    /// Whether `sealed` is sealed under the current key (nothing to re-seal).
+    /// Whether `sealed` is sealed under the current key as it would be sealed now (nothing
+    /// to re-seal): named by its header, or, with one key only, without a header.
     pub fn is_current(&self, sealed: &[u8]) -> bool {
-        self.sealed_by(sealed) == Some(self.ciphers[0].0)
+        match self.sealed_by(sealed) {
+            Some(id) => id == self.ciphers[0].0,
+            None => self.ciphers.len() == 1,
+        }
+    }
+
+    /// Whether `sealed` names a key that is not one of these: sealed by an instance holding
+    /// a key this one does not (yet) have, so it may open elsewhere.
+    pub fn names_unknown_key(&self, sealed: &[u8]) -> bool {
+        sealed.len() > HEADER_LEN
+            && &sealed[..SEALED_MAGIC.len()] == SEALED_MAGIC
+            && self.sealed_by(sealed).is_none()
     }
 }
 

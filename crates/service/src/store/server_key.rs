@@ -12,6 +12,16 @@ pub struct RecordedKey {
     pub recorded_at: Timestamp,
 }
 
+/// What became of a promotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPromotion {
+    Promoted,
+    /// `to` is a key a rotation replaced: the database does not go back to it.
+    Superseded,
+    /// The recorded key is no longer `from` (another instance moved it meanwhile).
+    Moved,
+}
+
 /// What the database said about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRecord {
@@ -33,13 +43,20 @@ pub trait ServerKeyStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<KeyRecord>;
 
-    /// Makes `to` the recorded key, only while `from` is: a rotation completed by one
-    /// instance is not undone by another that still holds the older file. `false` when the
-    /// recorded key is not `from`.
+    /// Makes `to` the recorded key, only while `from` is and only if `to` was never
+    /// replaced by a rotation (`from` is then recorded as replaced), with the audit record,
+    /// in one transaction.
     async fn promote_key_fingerprint(
         &self,
         from: &str,
         to: &str,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+        audit: &super::AuditRecord,
+    ) -> StoreResult<KeyPromotion>;
+
+    /// Whether a rotation replaced the key with this fingerprint.
+    async fn key_superseded(&self, fingerprint: &str) -> StoreResult<bool>;
+
+    /// The fingerprint the database records as current, if any.
+    async fn current_key_fingerprint(&self) -> StoreResult<Option<String>>;
 }

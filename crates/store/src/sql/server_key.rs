@@ -5,7 +5,8 @@ use latchkey_domain::Timestamp;
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::Backend;
+use super::audit::insert_audit;
+use super::{Backend, commit};
 use crate::db_error;
 
 #[async_trait]
@@ -62,7 +63,10 @@ impl ServerKeyStore for Backend {
         from: &str,
         to: &str,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+        audit: &AuditRecord,
+    ) -> StoreResult<KeyPromotion> {
+        let mut tx = self.begin().await?;
+        // The row's lock first: two promotions queue here and the second sees the first.
         let done = sqlx::query(
             "UPDATE server_key SET fingerprint = $1, recorded_at = $2 \
              WHERE id = 1 AND fingerprint = $3",
@@ -70,9 +74,51 @@ impl ServerKeyStore for Backend {
         .bind(to)
         .bind(now.0)
         .bind(from)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(KeyPromotion::Moved);
+        }
+        let replaced = sqlx::query("SELECT 1 AS one FROM superseded_keys WHERE fingerprint = $1")
+            .bind(to)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if replaced.is_some() {
+            return Ok(KeyPromotion::Superseded);
+        }
+        sqlx::query(
+            "INSERT INTO superseded_keys (fingerprint, superseded_at) VALUES ($1, $2) \
+             ON CONFLICT (fingerprint) DO NOTHING",
+        )
+        .bind(from)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(KeyPromotion::Promoted)
+    }
+
+    async fn key_superseded(&self, fingerprint: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM superseded_keys WHERE fingerprint = $1")
+                .bind(fingerprint)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .is_some(),
+        )
+    }
+
+    async fn current_key_fingerprint(&self) -> StoreResult<Option<String>> {
+        sqlx::query("SELECT fingerprint FROM server_key WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get("fingerprint").map_err(db_error))
+            .transpose()
     }
 }

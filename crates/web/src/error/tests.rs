@@ -88,6 +88,7 @@ fn every_refusal() -> Vec<ServiceError> {
             | ServiceError::Store(_)
             | ServiceError::Hash(_)
             | ServiceError::ServerKeyMismatch { .. }
+            | ServiceError::ServerKeySuperseded { .. }
             | ServiceError::ServerKeyUnproven => {}
         }
     }
