@@ -16,7 +16,7 @@ use latchkey_domain::{AccountId, AccountStatus, AuditEvent, AuditOutcome, Timest
 use crate::email::Notice;
 use crate::event_history::{Event, EventQuery};
 use crate::mfa::DeviceView;
-use crate::operator::{OperatorError, parse_reason};
+use crate::operator::OperatorError;
 use crate::password_reset::format_time;
 use crate::session_list::SessionView;
 use crate::store::{AccountPage, AccountRecord, AccountSummary};
@@ -155,10 +155,8 @@ impl Service {
         email: &str,
         reason: &str,
     ) -> Result<AccountDisabled, OperatorError> {
-        let reason = parse_reason(reason)?;
-        let ctx = RequestContext::operator();
         let event = AuditEvent::OperatorDisabledAccount;
-        let account = self.operator_account(email, event, &ctx).await?;
+        let (reason, ctx, account) = self.operator_command(email, reason, event).await?;
         let now = self.clock.now();
         let notice = Notice::AccountDisabled {
             at: format_time(now),
@@ -192,10 +190,8 @@ impl Service {
         email: &str,
         reason: &str,
     ) -> Result<AccountId, OperatorError> {
-        let reason = parse_reason(reason)?;
-        let ctx = RequestContext::operator();
         let event = AuditEvent::OperatorEnabledAccount;
-        let account = self.operator_account(email, event, &ctx).await?;
+        let (reason, ctx, account) = self.operator_command(email, reason, event).await?;
         let now = self.clock.now();
         let notice = Notice::AccountEnabled {
             at: format_time(now),

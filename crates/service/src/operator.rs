@@ -84,7 +84,7 @@ pub struct MfaResetDone {
 
 /// The reason as stored and mailed: whitespace runs (a pasted newline) become one space,
 /// other control characters `?`, so it can forge neither an audit line nor a terminal.
-pub(crate) fn parse_reason(text: &str) -> Result<String, OperatorError> {
+fn parse_reason(text: &str) -> Result<String, OperatorError> {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.is_empty() {
         return Err(OperatorError::ReasonMissing);
@@ -99,7 +99,7 @@ pub(crate) fn parse_reason(text: &str) -> Result<String, OperatorError> {
 
 impl Service {
     /// The account an operator named, or a refusal recorded in the audit log.
-    pub(crate) async fn operator_account(
+    async fn operator_account(
         &self,
         email: &str,
         event: AuditEvent,
@@ -119,6 +119,20 @@ impl Service {
         }
     }
 
+    /// What every operator command on an account begins with: its reason checked, the
+    /// operator's request context, and the account (a refusal audited as `event`).
+    pub(crate) async fn operator_command(
+        &self,
+        email: &str,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Result<(String, RequestContext, AccountRecord), OperatorError> {
+        let reason = parse_reason(reason)?;
+        let ctx = RequestContext::operator();
+        let account = self.operator_account(email, event, &ctx).await?;
+        Ok((reason, ctx, account))
+    }
+
     /// `latchkey account unblock-recovery EMAIL --reason TEXT`: lifts a `This wasn't me`
     /// block, for an owner who has no MFA device older than the reported recovery. Devices,
     /// sessions and the password stay as they are.
@@ -127,10 +141,8 @@ impl Service {
         email: &str,
         reason: &str,
     ) -> Result<RecoveryUnblocked, OperatorError> {
-        let reason = parse_reason(reason)?;
-        let ctx = RequestContext::operator();
         let event = AuditEvent::OperatorUnblockedRecovery;
-        let account = self.operator_account(email, event, &ctx).await?;
+        let (reason, ctx, account) = self.operator_command(email, reason, event).await?;
         let Some(blocked_at) = self.store.recovery_blocked_at(&account.id).await? else {
             return Err(self.not_blocked(&account, &ctx).await);
         };
@@ -188,10 +200,8 @@ impl Service {
         email: &str,
         reason: &str,
     ) -> Result<MfaResetDone, OperatorError> {
-        let reason = parse_reason(reason)?;
-        let ctx = RequestContext::operator();
-        let account = self
-            .operator_account(email, AuditEvent::OperatorResetMfa, &ctx)
+        let (reason, ctx, account) = self
+            .operator_command(email, reason, AuditEvent::OperatorResetMfa)
             .await?;
         for _ in 0..RESET_ATTEMPTS {
             let devices: Vec<DeviceView> = self

@@ -219,7 +219,11 @@ impl Service {
             // Only a denial is decided without an account.
             (_, None) => return Ok(SignInOutcome::Denied),
         };
-        if decision == PasswordDecision::Disabled {
+        if matches!(
+            decision,
+            PasswordDecision::Disabled | PasswordDecision::ContinueSignUp
+        ) {
+            // The password was right, and no session follows here.
             self.store.settle_attempt(&key, Settle::Refund).await?;
             self.record(
                 ctx,
@@ -229,18 +233,11 @@ impl Service {
                 detail,
             )
             .await?;
+        }
+        if decision == PasswordDecision::Disabled {
             return Err(ServiceError::AccountDisabled);
         }
         if decision == PasswordDecision::ContinueSignUp {
-            self.store.settle_attempt(&key, Settle::Refund).await?;
-            self.record(
-                ctx,
-                Some(&account.id),
-                AuditEvent::SignIn,
-                AuditOutcome::Failure,
-                detail,
-            )
-            .await?;
             let (token, stored) = self.continue_sign_up_token(&account.id, now);
             self.store.insert_token(&stored).await?;
             return Ok(SignInOutcome::PhoneNotVerified(token));

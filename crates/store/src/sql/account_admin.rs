@@ -5,11 +5,12 @@ use latchkey_domain::{AccountId, AccountStatus, EmailAddress, Timestamp};
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::accounts::end_what_the_old_password_began;
+use super::accounts::{end_what_the_old_password_began, kill_unused_links};
 use super::audit::insert_audit;
 use super::contact_changes::cancel_contact_changes;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
+use super::sessions::revoke_sessions;
 use super::{Backend, DbRow, commit, commit_if, corrupt};
 use crate::db_error;
 
@@ -85,25 +86,9 @@ impl AccountAdminStore for Backend {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
-        let revoked = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
+        let revoked = revoke_sessions(&mut tx, account, now).await?;
         // A reset link mailed before the disable must not set a password during it.
-        sqlx::query(
-            "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
-             AND used_at IS NULL AND invalidated_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        kill_unused_links(&mut tx, account, now).await?;
         // A verification call under way must not prove anything for the account now.
         sqlx::query(
             "UPDATE calls SET status = 'ended', ended_at = $1 WHERE account_id = $2 \

@@ -134,6 +134,25 @@ pub(super) async fn lock_enabled_account(tx: &mut Tx, account: &AccountId) -> St
     Ok(enabled.rows_affected() == 1)
 }
 
+/// Every link mailed to the account and not used yet stops working (a reset, a sign-up
+/// continuation, a new address's confirmation).
+pub(super) async fn kill_unused_links(
+    tx: &mut Tx,
+    account: &AccountId,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
+         AND used_at IS NULL AND invalidated_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(account.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// A new password ends what the old one began: sign-in attempts waiting for a code
 /// and recovery flows still running (they were started with the old password).
 pub(super) async fn end_what_the_old_password_began(

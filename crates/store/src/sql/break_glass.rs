@@ -89,15 +89,7 @@ impl BreakGlassStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let sessions_revoked = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
+        let sessions_revoked = super::sessions::revoke_sessions(&mut tx, account, now).await?;
         super::contact_changes::cancel_contact_changes(&mut tx, account, now).await?;
         // Nothing begun before the reset can be finished after it: not an
         // enrolment the old session started, nor a sign-in or recovery that

@@ -309,15 +309,7 @@ impl ContactChangeStore for Backend {
         .await
         .map_err(db_error)?;
         if kind == ContactKind::Email {
-            sqlx::query(
-                "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
-                 AND used_at IS NULL AND invalidated_at IS NULL",
-            )
-            .bind(apply.now.0)
-            .bind(apply.account_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            super::accounts::kill_unused_links(&mut tx, apply.account_id, apply.now).await?;
         }
         insert_outbox(&mut tx, outbox).await?;
         insert_audit(&mut tx, audit).await?;
@@ -444,15 +436,7 @@ impl ContactChangeStore for Backend {
             remove_devices_since(&mut tx, &account, requested_at - MFA_FRESHNESS.0, now).await?;
         end_open_activations(&mut tx, &account, now).await?;
         end_what_the_old_password_began(&mut tx, &account, now).await?;
-        sqlx::query(
-            "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
-             AND used_at IS NULL AND invalidated_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        super::accounts::kill_unused_links(&mut tx, &account, now).await?;
         // Nobody knows the new password: the owner sets one with `Forgot password?`.
         set_password(&mut tx, &account, revert.revoked_password_hash, now).await?;
         revoke_all_sessions(&mut tx, &account, now).await?;

@@ -83,17 +83,29 @@ pub(super) async fn session_is_live(
     Ok(live.is_some())
 }
 
+/// Revokes every live session of the account; answers how many there were.
+pub(super) async fn revoke_sessions(
+    tx: &mut Tx,
+    account: &AccountId,
+    now: Timestamp,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now.0)
+    .bind(account.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?
+    .rows_affected())
+}
+
 pub(super) async fn revoke_all_sessions(
     tx: &mut Tx,
     account: &AccountId,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+    revoke_sessions(tx, account, now).await?;
     cancel_contact_changes(tx, account, now).await
 }
 
