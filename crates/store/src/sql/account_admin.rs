@@ -7,11 +7,10 @@ use sqlx::Row;
 
 use super::accounts::{end_what_the_old_password_began, kill_unused_links};
 use super::audit::insert_audit;
-use super::contact_changes::cancel_contact_changes;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
 use super::sessions::revoke_sessions;
-use super::{Backend, DbRow, commit, commit_if, corrupt};
+use super::{Backend, DbRow, commit, commit_if, corrupt, stamp};
 use crate::db_error;
 
 fn summary_from_row(row: &DbRow) -> StoreResult<AccountSummary> {
@@ -75,32 +74,30 @@ impl AccountAdminStore for Backend {
         // Takes the account row's lock: a session insert under way (which locks the row
         // to check `disabled_at`) either committed before, and is revoked below, or waits
         // and then sees the account disabled.
-        let done = sqlx::query(
+        let disabled = stamp(
+            &mut tx,
             "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+            account,
+            now,
         )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() != 1 {
+        .await?;
+        if disabled != 1 {
             return Ok(None);
         }
         let revoked = revoke_sessions(&mut tx, account, now).await?;
         // A reset link mailed before the disable must not set a password during it.
         kill_unused_links(&mut tx, account, now).await?;
         // A verification call under way must not prove anything for the account now.
-        sqlx::query(
+        stamp(
+            &mut tx,
             "UPDATE calls SET status = 'ended', ended_at = $1 WHERE account_id = $2 \
              AND status IN ('queued', 'dialling', 'placed')",
+            account,
+            now,
         )
-        .bind(now.0)
-        .bind(account.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        cancel_contact_changes(&mut tx, account, now).await?;
+        .await?;
         end_open_activations(&mut tx, account, now).await?;
+        // Sign-ins waiting for a code, recoveries and contact changes.
         end_what_the_old_password_began(&mut tx, account, now).await?;
         insert_outbox(&mut tx, outbox).await?;
         insert_audit(&mut tx, audit).await?;

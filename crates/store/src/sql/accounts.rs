@@ -11,7 +11,7 @@ use super::audit::insert_audit;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
 use super::sessions::session_is_live;
-use super::{Backend, DbRow, Tx, commit, corrupt};
+use super::{Backend, DbRow, Tx, commit, corrupt, stamp};
 use crate::db_error;
 
 pub(super) fn account_from_row(row: &DbRow) -> StoreResult<AccountRecord> {
@@ -141,15 +141,14 @@ pub(super) async fn kill_unused_links(
     account: &AccountId,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
+    stamp(
+        tx,
         "UPDATE email_tokens SET invalidated_at = $1 WHERE account_id = $2 \
          AND used_at IS NULL AND invalidated_at IS NULL",
+        account,
+        now,
     )
-    .bind(now.0)
-    .bind(account.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(())
 }
 
@@ -165,18 +164,13 @@ pub(super) async fn end_what_the_old_password_began(
         "UPDATE recovery_flows SET state = 'cancelled', cancelled_at = $1 WHERE account_id = $2 \
          AND state IN ('email_pending', 'email_verified', 'phone_verified')",
     ] {
-        sqlx::query(statement)
-            .bind(now.0)
-            .bind(account.as_str())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        stamp(tx, statement, account, now).await?;
     }
     super::contact_changes::cancel_contact_changes(tx, account, now).await
 }
 
 /// Sets a new password hash and moves the generation on, so that whatever was checked
-/// against the old password (see `same_password`) cannot land after it.
+/// against the old password (see `lock_for_sign_in`) cannot land after it.
 pub(super) async fn set_password(
     tx: &mut Tx,
     account: &AccountId,
@@ -196,25 +190,44 @@ pub(super) async fn set_password(
     Ok(())
 }
 
-/// Locks the account row and says whether its password is still the one checked:
-/// every password change (reset, change, `This wasn't me`) takes the same lock and
-/// moves the generation on, so what follows in this transaction cannot outlive one.
-pub(super) async fn same_password(
+/// What a sign-in finds when it locks the account row to write what its password check
+/// began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SignInLock {
+    /// The password is still the one checked and the account is enabled.
+    Holds,
+    /// The password changed while it was being checked.
+    PasswordChanged,
+    /// An operator disabled the account meanwhile.
+    Disabled,
+}
+
+/// Locks the account row and says whether the sign-in may go on: every password change
+/// (reset, change, `This wasn't me`) and every disable takes the same lock, so what follows
+/// in this transaction cannot outlive one. The lock and both reads in one statement, as
+/// `lock_account_row` locks.
+pub(super) async fn lock_for_sign_in(
     tx: &mut Tx,
     account: &AccountId,
     password_generation: i64,
-) -> StoreResult<bool> {
-    // The lock and the read in one statement, as `lock_account_row` locks.
-    let current: i64 = sqlx::query(
-        "UPDATE accounts SET status = status WHERE id = $1 RETURNING password_generation",
+) -> StoreResult<SignInLock> {
+    let row = sqlx::query(
+        "UPDATE accounts SET status = status WHERE id = $1 \
+         RETURNING password_generation, disabled_at",
     )
     .bind(account.as_str())
     .fetch_one(&mut **tx)
     .await
-    .map_err(db_error)?
-    .try_get("password_generation")
     .map_err(db_error)?;
-    Ok(current == password_generation)
+    let disabled: Option<i64> = row.try_get("disabled_at").map_err(db_error)?;
+    let current: i64 = row.try_get("password_generation").map_err(db_error)?;
+    Ok(if disabled.is_some() {
+        SignInLock::Disabled
+    } else if current == password_generation {
+        SignInLock::Holds
+    } else {
+        SignInLock::PasswordChanged
+    })
 }
 
 #[async_trait]

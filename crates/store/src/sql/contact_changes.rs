@@ -43,15 +43,14 @@ pub(super) async fn cancel_contact_changes(
     account: &AccountId,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
+    super::stamp(
+        tx,
         "UPDATE contact_changes SET cancelled_at = $1 WHERE account_id = $2 \
          AND applied_at IS NULL AND cancelled_at IS NULL",
+        account,
+        now,
     )
-    .bind(now.0)
-    .bind(account.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(())
 }
 

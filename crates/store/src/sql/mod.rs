@@ -61,6 +61,24 @@ impl Backend {
     }
 }
 
+/// Runs one account-wide statement whose `$1` is the instant and `$2` the account (ending,
+/// revoking or cancelling what the account has under way) and answers how many rows it
+/// changed.
+async fn stamp(
+    tx: &mut Tx,
+    statement: &'static str,
+    account: &latchkey_domain::AccountId,
+    now: latchkey_domain::Timestamp,
+) -> StoreResult<u64> {
+    Ok(sqlx::query(statement)
+        .bind(now.0)
+        .bind(account.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected())
+}
+
 async fn commit(tx: Tx) -> StoreResult<()> {
     tx.commit().await.map_err(db_error)
 }

@@ -9,7 +9,7 @@ use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::accounts::{lock_enabled_account, same_password};
+use super::accounts::{SignInLock, lock_enabled_account, lock_for_sign_in};
 use super::audit::insert_audit;
 use super::contact_changes::cancel_contact_changes;
 use super::throttles::settle;
@@ -89,15 +89,13 @@ pub(super) async fn revoke_sessions(
     account: &AccountId,
     now: Timestamp,
 ) -> StoreResult<u64> {
-    Ok(sqlx::query(
+    super::stamp(
+        tx,
         "UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        account,
+        now,
     )
-    .bind(now.0)
-    .bind(account.as_str())
-    .execute(&mut **tx)
     .await
-    .map_err(db_error)?
-    .rows_affected())
 }
 
 pub(super) async fn revoke_all_sessions(
@@ -119,8 +117,10 @@ impl SessionStore for Backend {
         audit: &AuditRecord,
     ) -> StoreResult<SessionStart> {
         let mut tx = self.begin().await?;
-        if !same_password(&mut tx, &session.account_id, password_generation).await? {
-            return Ok(SessionStart::PasswordChanged);
+        match lock_for_sign_in(&mut tx, &session.account_id, password_generation).await? {
+            SignInLock::Holds => {}
+            SignInLock::PasswordChanged => return Ok(SessionStart::PasswordChanged),
+            SignInLock::Disabled => return Err(StoreError::AccountDisabled),
         }
         let blocked: Option<i64> =
             sqlx::query("SELECT recovery_blocked_at FROM accounts WHERE id = $1")

@@ -7,7 +7,7 @@ use latchkey_service::TokenHash;
 use latchkey_service::store::*;
 use sqlx::Row;
 
-use super::accounts::{lock_account_row, same_password};
+use super::accounts::{SignInLock, lock_account_row, lock_for_sign_in};
 use super::audit::insert_audit;
 use super::recovery::lift_recovery_block;
 use super::sessions::insert_session;
@@ -28,11 +28,8 @@ impl SignInAttemptStore for Backend {
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        if !same_password(&mut tx, account, password_generation).await? {
-            return Ok(false);
-        }
-        // Disabled while the password was being checked: no attempt to finish later.
-        if !super::accounts::lock_enabled_account(&mut tx, account).await? {
+        // Changed or disabled while the password was being checked: no attempt to finish.
+        if lock_for_sign_in(&mut tx, account, password_generation).await? != SignInLock::Holds {
             return Ok(false);
         }
         settle(&mut tx, account.as_str(), source, Settle::Refund).await?;

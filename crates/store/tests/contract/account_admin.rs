@@ -24,6 +24,23 @@ async fn mail_to(store: &Arc<dyn Store>, to: &str) -> usize {
         .count()
 }
 
+/// A sign-in whose password was right records its attempt (a code is awaited next);
+/// whether it was recorded.
+async fn password_checked(store: &Arc<dyn Store>, id: &AccountId, attempt: &SecretToken) -> bool {
+    store
+        .start_sign_in_attempt(
+            &attempt.hash(),
+            id,
+            generation(store, id).await,
+            "*",
+            T0,
+            T0 + latchkey_domain::Duration::minutes(10),
+            &audit(Some(id), "sign_in_password_verified"),
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_disable_ends_everything_under_way_and_no_session_is_issued_until_enable() {
     for Backend { name, store, .. } in backends().await {
@@ -31,21 +48,7 @@ async fn a_disable_ends_everything_under_way_and_no_session_is_issued_until_enab
         live_session(&store, &id).await;
         live_session(&store, &id).await;
         let attempt = SecretToken::generate();
-        assert!(
-            store
-                .start_sign_in_attempt(
-                    &attempt.hash(),
-                    &id,
-                    generation(&store, &id).await,
-                    "*",
-                    T0,
-                    T0 + latchkey_domain::Duration::minutes(10),
-                    &audit(Some(&id), "sign_in_password_verified"),
-                )
-                .await
-                .unwrap(),
-            "{name}"
-        );
+        assert!(password_checked(&store, &id, &attempt).await, "{name}");
         let (reset, stored) = token(&id, TokenPurpose::ResetPassword, T0);
         store.insert_token(&stored).await.unwrap();
 
@@ -136,18 +139,7 @@ async fn a_disable_ends_everything_under_way_and_no_session_is_issued_until_enab
         // Nor does anything begin that would lead to one, or to a new password.
         let attempt = SecretToken::generate();
         assert!(
-            !store
-                .start_sign_in_attempt(
-                    &attempt.hash(),
-                    &id,
-                    generation(&store, &id).await,
-                    "*",
-                    T0,
-                    T0 + latchkey_domain::Duration::minutes(10),
-                    &audit(Some(&id), "sign_in_password_verified"),
-                )
-                .await
-                .unwrap(),
+            !password_checked(&store, &id, &attempt).await,
             "{name}: no sign-in attempt"
         );
         let (_, link) = token(&id, TokenPurpose::ResetPassword, T0);
