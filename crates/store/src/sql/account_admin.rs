@@ -10,7 +10,7 @@ use super::audit::insert_audit;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
 use super::sessions::revoke_sessions;
-use super::{Backend, DbRow, commit, commit_if, corrupt, stamp};
+use super::{Backend, DbRow, commit, corrupt, stamp};
 use crate::db_error;
 
 fn summary_from_row(row: &DbRow) -> StoreResult<AccountSummary> {
@@ -111,14 +111,12 @@ impl AccountAdminStore for Backend {
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        self.update_account_if(
             "UPDATE accounts SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
+            account,
+            outbox,
+            audit,
         )
-        .bind(account.as_str())
-        .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
-        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
     }
 }

@@ -9,7 +9,7 @@ use super::accounts::{end_what_the_old_password_began, lock_account};
 use super::audit::insert_audit;
 use super::devices::end_open_activations;
 use super::outbox::insert_outbox;
-use super::{Backend, commit, commit_if};
+use super::{Backend, commit};
 use crate::db_error;
 
 #[async_trait]
@@ -20,16 +20,14 @@ impl BreakGlassStore for Backend {
         outbox: &[NewOutboxMessage],
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        self.update_account_if(
             "UPDATE accounts SET recovery_blocked_at = NULL, recovery_block_since = NULL, \
              recovery_block_reset_at = NULL WHERE id = $1 AND recovery_blocked_at IS NOT NULL",
+            account,
+            outbox,
+            audit,
         )
-        .bind(account.as_str())
-        .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
-        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
     }
 
     async fn reset_mfa(

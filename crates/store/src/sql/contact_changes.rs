@@ -138,16 +138,13 @@ impl ContactChangeStore for Backend {
         if !session_is_live(&mut tx, &change.account_id, asker, change.created_at).await? {
             return Ok(ChangeStart::SessionGone);
         }
-        let asked: i64 = sqlx::query(
+        let asked = super::count_since(
+            &mut tx,
             "SELECT COUNT(*) AS n FROM contact_changes WHERE account_id = $1 AND created_at >= $2",
+            &change.account_id,
+            since,
         )
-        .bind(change.account_id.as_str())
-        .bind(since.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .try_get("n")
-        .map_err(db_error)?;
+        .await?;
         if asked >= i64::from(max) {
             return Ok(ChangeStart::OverBudget);
         }

@@ -79,6 +79,45 @@ async fn stamp(
         .rows_affected())
 }
 
+/// Counts an account's rows since an instant for a budget — `$1` the account, `$2` the
+/// instant, the count named `n` — read with the account row already locked.
+async fn count_since(
+    tx: &mut Tx,
+    statement: &'static str,
+    account: &latchkey_domain::AccountId,
+    since: latchkey_domain::Timestamp,
+) -> StoreResult<i64> {
+    use sqlx::Row;
+    sqlx::query(statement)
+        .bind(account.as_str())
+        .bind(since.0)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .try_get("n")
+        .map_err(db_error)
+}
+
+impl Backend {
+    /// One conditional update of an account's row (`$1` the account) and, when it took, the
+    /// change's messages and audit record; answers whether it took.
+    async fn update_account_if(
+        &self,
+        statement: &'static str,
+        account: &latchkey_domain::AccountId,
+        outbox: &[NewOutboxMessage],
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(statement)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        commit_if(tx, done.rows_affected() == 1, outbox, audit).await
+    }
+}
+
 async fn commit(tx: Tx) -> StoreResult<()> {
     tx.commit().await.map_err(db_error)
 }

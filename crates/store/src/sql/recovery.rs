@@ -86,16 +86,13 @@ impl RecoveryStore for Backend {
         if !super::accounts::lock_enabled_account(&mut tx, &flow.account_id).await? {
             return Err(StoreError::AccountDisabled);
         }
-        let started: i64 = sqlx::query(
+        let started = super::count_since(
+            &mut tx,
             "SELECT COUNT(*) AS n FROM recovery_flows WHERE account_id = $1 AND created_at >= $2",
+            &flow.account_id,
+            since,
         )
-        .bind(flow.account_id.as_str())
-        .bind(since.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .try_get("n")
-        .map_err(db_error)?;
+        .await?;
         if started >= i64::from(max_flows) {
             return Ok(FlowStart::OverBudget);
         }

@@ -7,14 +7,14 @@ use sqlx::Row;
 use super::Backend;
 use crate::db_error;
 
-/// The table, key column and sealed column of a kind (the outbox is paged by number).
-fn columns(kind: SealedKind) -> (&'static str, &'static str) {
+/// The table, key column and sealed column of a kind (the outbox's key is a number).
+fn columns(kind: SealedKind) -> (&'static str, &'static str, &'static str) {
     match kind {
-        SealedKind::MfaDevice => ("mfa_devices", "secret_sealed"),
-        SealedKind::Enrollment => ("mfa_enrollments", "secret_sealed"),
-        SealedKind::HardwareToken => ("hardware_tokens", "secret_sealed"),
-        SealedKind::SecurityKeyCeremony => ("webauthn_ceremonies", "state_sealed"),
-        SealedKind::Outbox => ("outbox", "payload"),
+        SealedKind::MfaDevice => ("mfa_devices", "id", "secret_sealed"),
+        SealedKind::Enrollment => ("mfa_enrollments", "id", "secret_sealed"),
+        SealedKind::HardwareToken => ("hardware_tokens", "serial", "secret_sealed"),
+        SealedKind::SecurityKeyCeremony => ("webauthn_ceremonies", "id", "state_sealed"),
+        SealedKind::Outbox => ("outbox", "id", "payload"),
     }
 }
 
@@ -52,11 +52,7 @@ impl SealedStore for Backend {
                 .collect::<StoreResult<Vec<_>>>()?
             }
             _ => {
-                let (table, column) = columns(kind);
-                let key = match kind {
-                    SealedKind::HardwareToken => "serial",
-                    _ => "id",
-                };
+                let (table, key, column) = columns(kind);
                 let sql = format!(
                     "SELECT {key} AS k, {column} AS s FROM {table} \
                      WHERE {column} IS NOT NULL AND {key} > $1 ORDER BY {key} LIMIT $2"
@@ -88,37 +84,23 @@ impl SealedStore for Backend {
         old: &[u8],
         new: &[u8],
     ) -> StoreResult<bool> {
-        let (table, column) = columns(kind);
-        let done = match kind {
-            SealedKind::Outbox => {
-                let Ok(id) = key.parse::<i64>() else {
-                    return Ok(false);
-                };
-                sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2 AND payload = $3")
-                    .bind(new)
-                    .bind(id)
-                    .bind(old)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?
-            }
-            _ => {
-                let key_column = match kind {
-                    SealedKind::HardwareToken => "serial",
-                    _ => "id",
-                };
-                let sql = format!(
-                    "UPDATE {table} SET {column} = $1 WHERE {key_column} = $2 AND {column} = $3"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(new)
-                    .bind(key)
-                    .bind(old)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?
-            }
+        let (table, key_column, column) = columns(kind);
+        let sql =
+            format!("UPDATE {table} SET {column} = $1 WHERE {key_column} = $2 AND {column} = $3");
+        let update = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(new);
+        // The outbox's key is a number: bound as one, so both backends compare it as one.
+        let update = match kind {
+            SealedKind::Outbox => match key.parse::<i64>() {
+                Ok(id) => update.bind(id),
+                Err(_) => return Ok(false),
+            },
+            _ => update.bind(key),
         };
+        let done = update
+            .bind(old)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 }
