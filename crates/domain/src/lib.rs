@@ -12,6 +12,7 @@ pub mod audit_chain;
 pub mod calls;
 pub mod contact;
 pub mod contact_change;
+pub mod identity;
 pub mod ids;
 pub mod lockout;
 pub mod mfa;

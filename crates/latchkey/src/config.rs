@@ -87,6 +87,17 @@ pub(crate) struct ConfigArgs {
         value_name = "HOURS"
     )]
     pub contact_cooling_off_hours: Option<String>,
+    /// The domain the forward-auth cookie is scoped to, so that reverse proxies in front of
+    /// applications on its subdomains recognise a latchkey sign-in: latchkey's own host must
+    /// be that domain or under it, e.g. example.com for login.example.com [default: none;
+    /// only applications on latchkey's own host].
+    #[arg(
+        long,
+        env = "LATCHKEY_COOKIE_DOMAIN",
+        global = true,
+        value_name = "DOMAIN"
+    )]
+    pub cookie_domain: Option<String>,
     /// DANGEROUS: let the built-in mailbox and phone serve a deployment others can reach.
     /// Anyone who opens /dev/mailbox or /dev/phone can then take over accounts; only for a
     /// test server nobody else can reach [default: false].
@@ -121,6 +132,7 @@ pub(crate) struct FileConfig {
     pub trusted_proxies: Option<String>,
     pub call_countries: Option<String>,
     pub contact_cooling_off_hours: Option<u32>,
+    pub cookie_domain: Option<String>,
     pub dev_providers: Option<bool>,
 }
 
@@ -167,6 +179,9 @@ pub(crate) struct Config {
     /// `LATCHKEY_CONTACT_COOLING_OFF_HOURS`: how long a changed contact waits before
     /// alternative factors use it.
     pub contact_cooling_off: latchkey_domain::Duration,
+    /// `LATCHKEY_COOKIE_DOMAIN`, as given: checked against the public URL in effect by
+    /// [`Config::cookie_domain_for`].
+    pub cookie_domain: Option<String>,
     /// `LATCHKEY_DEV_PROVIDERS`: see [`Config::dev_providers`].
     pub allow_dev_providers: bool,
 }
@@ -304,6 +319,7 @@ impl Config {
             trusted_proxies,
             call_regions,
             contact_cooling_off,
+            cookie_domain: pick(&args.cookie_domain, file.cookie_domain),
             allow_dev_providers: args.dev_providers.or(file.dev_providers).unwrap_or(false),
         })
     }
@@ -320,6 +336,20 @@ impl Config {
             behind_proxy: !self.trusted_proxies.is_empty(),
         })
         .map_err(anyhow::Error::msg)
+    }
+
+    /// `LATCHKEY_COOKIE_DOMAIN` checked against the public URL in effect.
+    pub(crate) fn cookie_domain_for(
+        &self,
+        public_url: &url::Url,
+    ) -> anyhow::Result<Option<String>> {
+        self.cookie_domain
+            .as_deref()
+            .map(|text| {
+                latchkey_web::parse_cookie_domain(text, public_url)
+                    .map_err(|e| anyhow::anyhow!("LATCHKEY_COOKIE_DOMAIN: {e}"))
+            })
+            .transpose()
     }
 
     /// The public URL in effect once the server is bound to `bound`: the configured one, or

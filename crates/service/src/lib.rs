@@ -17,6 +17,7 @@ pub mod dev_providers;
 pub mod email;
 pub mod error;
 pub mod event_history;
+pub mod identity;
 mod infra;
 pub mod key_rotation;
 pub mod links;

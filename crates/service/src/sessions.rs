@@ -46,6 +46,15 @@ impl Service {
         let Some(record) = self.store.session(&hash).await? else {
             return Ok(None);
         };
+        self.keep_alive(record).await
+    }
+
+    /// `record` as the current session when it is live (not revoked, neither idle nor past
+    /// its absolute lifetime), its last activity moved to now when that is due.
+    pub(crate) async fn keep_alive(
+        &self,
+        record: crate::store::SessionRecord,
+    ) -> Result<Option<CurrentSession>, ServiceError> {
         let now = self.clock.now();
         let times = SessionTimes {
             created_at: record.created_at,
@@ -56,10 +65,10 @@ impl Service {
             return Ok(None);
         }
         if self.config.sessions.needs_touch(times, now) {
-            self.store.touch_session(&hash, now).await?;
+            self.store.touch_session(&record.token_hash, now).await?;
         }
         Ok(Some(CurrentSession {
-            token_hash: hash,
+            token_hash: record.token_hash,
             account_id: record.account_id,
             kind: record.kind,
             expires_at: record.expires_at,

@@ -27,6 +27,8 @@ pub struct IssuedSession {
     pub token: SecretToken,
     pub account_id: AccountId,
     pub expires_at: Timestamp,
+    /// How it was earned: only a full session opens other applications (forward-auth).
+    pub kind: SessionKind,
     /// Marks this client as a known device for the account's email (see `known_devices`):
     /// the console keeps it in a long-lived cookie, API clients send it with their next
     /// sign-in.
@@ -124,6 +126,7 @@ impl Service {
             token,
             account_id: account.id.clone(),
             expires_at: session.expires_at,
+            kind: session.kind,
             device_token: self.known_device_token(
                 &account.email,
                 account.password_generation,
@@ -340,6 +343,7 @@ mod tests {
             token: SecretToken::generate(),
             account_id: AccountId::from_random(7),
             expires_at: Timestamp(1),
+            kind: SessionKind::Full,
             device_token: "known-device-secret".to_owned(),
         };
         let shown = format!("{issued:?}");

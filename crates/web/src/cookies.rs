@@ -20,6 +20,9 @@ pub(crate) const CALL_CODE: &str = "latchkey_call_code";
 pub(crate) const SIGN_UP: &str = "latchkey_sign_up";
 /// Where to go once signed in (see `return_to`).
 pub(crate) const RETURN_TO: &str = "latchkey_return_to";
+/// What reverse proxies check with forward-auth (see `forward_auth`); the only cookie that
+/// may be scoped to a parent domain.
+pub(crate) const PROXY: &str = "latchkey_proxy";
 
 /// The value of cookie `name`, if the request carries it.
 pub(crate) fn get(headers: &HeaderMap, name: &str) -> Option<String> {

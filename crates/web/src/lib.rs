@@ -12,6 +12,7 @@ mod console;
 mod cookies;
 mod csrf;
 mod error;
+mod forward_auth;
 mod forwarded;
 mod links;
 mod middleware;
@@ -22,6 +23,8 @@ mod serve;
 mod session;
 mod voice;
 pub mod wording;
+
+pub use forward_auth::parse_cookie_domain;
 
 use std::sync::Arc;
 
@@ -67,6 +70,9 @@ pub struct WebConfig {
     /// `LATCHKEY_TRUSTED_PROXIES`: peers whose forwarding headers say who the client is.
     /// Empty: the client is always the TCP peer.
     pub trusted_proxies: TrustedProxies,
+    /// `LATCHKEY_COOKIE_DOMAIN`: the domain the forward-auth cookie is scoped to, and under
+    /// which applications may be returned to after a sign-in (see `forward_auth`).
+    pub cookie_domain: Option<String>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -106,6 +112,9 @@ pub(crate) struct WebSettings {
     pub refusal_pause: std::time::Duration,
     pub held_refusals: tokio::sync::Semaphore,
     pub trusted_proxies: TrustedProxies,
+    pub cookie_domain: Option<String>,
+    /// Seals the forward-auth cookie.
+    pub forward_auth: latchkey_service::Sealer,
 }
 
 impl WebSettings {
@@ -126,7 +135,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(service: Service, config: WebConfig, csrf_signer: Signer) -> Self {
+    /// The web layer's state; its CSRF tokens and forward-auth cookies use keys derived from
+    /// `key`.
+    pub fn new(service: Service, config: WebConfig, key: &latchkey_service::ServerKey) -> Self {
         let origin = config.public_url.origin().ascii_serialization();
         Self {
             service,
@@ -141,7 +152,9 @@ impl AppState {
                 canonical_redirect: config.canonical_redirect,
                 public_host: config.public_url[url::Position::BeforeHost..url::Position::AfterPort]
                     .to_owned(),
-                csrf: csrf_signer,
+                csrf: key.signer("csrf"),
+                forward_auth: key.sealer("forward-auth"),
+                cookie_domain: config.cookie_domain,
                 refusal_pause: config.refusal_pause,
                 held_refusals: tokio::sync::Semaphore::new(MAX_HELD_REFUSALS),
                 trusted_proxies: config.trusted_proxies,
@@ -154,6 +167,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(console::routes())
+        .merge(forward_auth::routes())
         .nest("/api/v1", api::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/livez", axum::routing::get(livez))

@@ -25,6 +25,7 @@ pub(crate) async fn ensure_csrf_cookie(
         || path == "/healthz"
         || path == "/livez"
         || path.starts_with("/static/")
+        || path == crate::forward_auth::VERIFY
     {
         return next.run(req).await;
     }

@@ -9,6 +9,11 @@
 //! — password, code, security key — honours it). A recovery session never follows it: it may
 //! only replace devices. Features that send browsers to sign in (signing in to other
 //! applications) put their continuation here.
+//!
+//! With `LATCHKEY_COOKIE_DOMAIN` set, forward-auth sends browsers here from the applications
+//! it protects: then an absolute URL whose host is that domain or under it (same scheme as
+//! latchkey's, or https) is a destination too — never another domain, an address, or a URL
+//! with credentials in it.
 
 use crate::links::paths;
 use axum::http::HeaderMap;
@@ -16,8 +21,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use url::Url;
 
-use crate::AppState;
 use crate::cookies;
+use crate::{AppState, WebSettings};
 
 /// Where a completed sign-in goes when no (valid) continuation was asked for.
 pub(crate) const DEFAULT: &str = "/console/security-credentials";
@@ -29,13 +34,20 @@ const MAX_LEN: usize = 1024;
 /// may take, with room for the email step).
 const LIFETIME_SECONDS: i64 = 30 * 60;
 
-/// A path (and query) on latchkey's own origin, safe to redirect to.
+/// A path (and query) on latchkey's own origin, or a URL under the cookie domain, safe to
+/// redirect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReturnTo(String);
 
 impl ReturnTo {
-    /// `raw` as a destination on `public_url`'s origin, or `None` when it is not one.
-    pub(crate) fn parse(raw: &str, public_url: &Url) -> Option<Self> {
+    /// `raw` as a destination of this latchkey: on its origin, or under its cookie domain.
+    pub(crate) fn parse_for(raw: &str, web: &WebSettings) -> Option<Self> {
+        Self::parse_within(raw, &web.public_url, web.cookie_domain.as_deref())
+    }
+
+    /// `raw` as a destination on `public_url`'s origin or, with a cookie domain, under it;
+    /// `None` when it is neither.
+    fn parse_within(raw: &str, public_url: &Url, cookie_domain: Option<&str>) -> Option<Self> {
         if raw.is_empty()
             || raw.len() > MAX_LEN
             || raw.contains('\\')
@@ -49,8 +61,12 @@ impl ReturnTo {
         } else {
             Url::parse(raw).ok()?
         };
-        if resolved.origin() != public_url.origin() || resolved.username() != "" {
+        if resolved.username() != "" || resolved.password().is_some() {
             return None;
+        }
+        if resolved.origin() != public_url.origin() {
+            return cookie_domain
+                .and_then(|domain| Self::under_domain(resolved, public_url, domain));
         }
         let mut path = resolved.path().to_owned();
         if let Some(query) = resolved.query() {
@@ -69,6 +85,27 @@ impl ReturnTo {
             return None;
         }
         Some(Self(path))
+    }
+
+    /// An application's URL under the cookie domain (forward-auth's continuation).
+    fn under_domain(mut url: Url, public_url: &Url, domain: &str) -> Option<Self> {
+        let scheme_ok =
+            url.scheme() == "https" || (url.scheme() == "http" && public_url.scheme() == "http");
+        let host_ok = match url.host() {
+            Some(url::Host::Domain(host)) => {
+                host == domain
+                    || host
+                        .strip_suffix(domain)
+                        .is_some_and(|rest| rest.ends_with('.'))
+            }
+            _ => false,
+        };
+        if !scheme_ok || !host_ok {
+            return None;
+        }
+        url.set_fragment(None);
+        let text = String::from(url);
+        (text.len() <= MAX_LEN).then_some(Self(text))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -91,7 +128,7 @@ impl ReturnTo {
     pub(crate) fn from_cookie(state: &AppState, headers: &HeaderMap) -> Option<Self> {
         let value = cookies::get(headers, &state.web.cookie_name(cookies::RETURN_TO))?;
         let bytes = URL_SAFE_NO_PAD.decode(value.as_bytes()).ok()?;
-        Self::parse(std::str::from_utf8(&bytes).ok()?, &state.web.public_url)
+        Self::parse_for(std::str::from_utf8(&bytes).ok()?, &state.web)
     }
 }
 
@@ -105,7 +142,7 @@ pub(crate) fn after_sign_in(state: &AppState, headers: &HeaderMap) -> String {
 
 /// `/signin`, carrying `path_and_query` as the continuation when it is one.
 pub(crate) fn sign_in_link(state: &AppState, path_and_query: &str) -> String {
-    match ReturnTo::parse(path_and_query, &state.web.public_url) {
+    match ReturnTo::parse_for(path_and_query, &state.web) {
         Some(to) if to.as_str() != DEFAULT => format!(
             "/signin?return_to={}",
             url::form_urlencoded::byte_serialize(to.as_str().as_bytes()).collect::<String>()
@@ -120,7 +157,61 @@ mod tests {
 
     fn parse(raw: &str) -> Option<String> {
         let public = Url::parse("https://id.example.com").unwrap();
-        ReturnTo::parse(raw, &public).map(|to| to.0)
+        ReturnTo::parse_within(raw, &public, None).map(|to| to.0)
+    }
+
+    #[test]
+    fn applications_under_the_cookie_domain_are_destinations_when_one_is_set() {
+        let public = Url::parse("https://login.example.com").unwrap();
+        let parse = |raw: &str, domain| ReturnTo::parse_within(raw, &public, domain).map(|to| to.0);
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "https://app.example.com/a?b=1&c=2",
+                Some("https://app.example.com/a?b=1&c=2"),
+            ),
+            ("https://example.com/", Some("https://example.com/")),
+            (
+                "https://deep.app.example.com:8443/x#frag",
+                Some("https://deep.app.example.com:8443/x"),
+            ),
+            ("https://APP.Example.COM/", Some("https://app.example.com/")),
+            // A downgrade, another domain, a look-alike, an address, credentials, a scheme.
+            ("http://app.example.com/", None),
+            ("https://evilexample.com/", None),
+            ("https://example.com.evil.example/", None),
+            ("https://app.example.com@evil.example/", None),
+            ("https://user:pw@app.example.com/", None),
+            ("https://127.0.0.1/", None),
+            ("https://[::1]/", None),
+            ("javascript://app.example.com/%0aalert(1)", None),
+            ("ftp://app.example.com/", None),
+            ("//app.example.com/", None),
+            ("https:\\\\app.example.com/", None),
+            ("https://app.example.com/\t", None),
+            // The public origin's own pages still work as before.
+            ("/console", Some("/console")),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(
+                parse(raw, Some("example.com")).as_deref(),
+                *expected,
+                "{raw:?}"
+            );
+        }
+        // Without a cookie domain nothing off the origin is a destination.
+        assert_eq!(parse("https://app.example.com/", None), None);
+        // http applications only beside an http latchkey (a test set-up).
+        let plain = Url::parse("http://login.example.test:8080").unwrap();
+        assert_eq!(
+            ReturnTo::parse_within(
+                "http://app.example.test:9000/x",
+                &plain,
+                Some("example.test")
+            )
+            .map(|to| to.0)
+            .as_deref(),
+            Some("http://app.example.test:9000/x")
+        );
     }
 
     #[test]

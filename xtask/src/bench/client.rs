@@ -156,7 +156,21 @@ impl Client {
 
     /// The value of a cookie the server sets on `path`.
     pub(super) async fn cookie_from(&self, path: &str, name: &str) -> anyhow::Result<String> {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await?;
+        self.cookie_from_with(path, None, name).await
+    }
+
+    /// The value of a cookie the server sets on `path` for a request carrying `cookie`.
+    pub(super) async fn cookie_from_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
+        }
+        let response = request.send().await?;
         response
             .headers()
             .get_all(reqwest::header::SET_COOKIE)

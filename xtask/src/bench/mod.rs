@@ -320,11 +320,22 @@ async fn measure_on(
         .session_token;
     let csrf = browsers[0].cookie_from("/signin", "latchkey_csrf").await?;
     let cookie = format!("latchkey_session={session}; latchkey_csrf={csrf}");
+    // The sign-in page hands a signed-in browser the cookie forward-auth checks.
+    let proxy = browsers[0]
+        .cookie_from_with(
+            "/signin?return_to=%2Fconsole%2Fsecurity-credentials",
+            Some(&cookie),
+            "latchkey_proxy",
+        )
+        .await?;
+    let proxy_cookie = format!("latchkey_proxy={proxy}");
     const PAGE: &str = "/console/security-credentials";
+    const VERIFY: &str = "/auth/verify";
     const TRIVIAL: &str = "/livez";
     let in_flight = 32;
     let meter = Meter::start(server.pid());
     let mut page_rps = 0.0;
+    let mut verify_rps = 0.0;
     let mut trivial_rps = 0.0;
     // Interleaved twice, so a drift in the machine's speed touches both alike.
     for _ in 0..2 {
@@ -336,6 +347,15 @@ async fn measure_on(
             &browsers,
             PAGE,
             Some(&cookie),
+            in_flight,
+            sizes.requests_for,
+        )
+        .await?
+            / 2.0;
+        verify_rps += phases::requests_per_second(
+            &browsers,
+            VERIFY,
+            Some(&proxy_cookie),
             in_flight,
             sizes.requests_for,
         )
@@ -410,6 +430,13 @@ async fn measure_on(
         target: "≥ 0.5",
         met: cheap >= 0.5,
     });
+    let forward_auth = ratio(verify_rps, trivial_rps);
+    ratios.push(Ratio {
+        name: "forward-auth check (/auth/verify rps ÷ trivial handler rps)".to_owned(),
+        value: forward_auth,
+        target: "≥ 0.5",
+        met: forward_auth >= 0.5,
+    });
     let uniform = ratio(unknown.summary().p50_ms, wrong.summary().p50_ms);
     ratios.push(Ratio {
         name: "timing uniformity (unknown email ÷ wrong password, median)".to_owned(),
@@ -459,6 +486,8 @@ async fn measure_on(
             page: PAGE,
             trivial: TRIVIAL,
             page_requests_per_s: page_rps,
+            verify: VERIFY,
+            verify_requests_per_s: verify_rps,
             trivial_requests_per_s: trivial_rps,
             concurrency: in_flight,
             load: cheap_load,

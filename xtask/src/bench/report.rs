@@ -99,6 +99,8 @@ pub(super) struct CheapPath {
     pub page: &'static str,
     pub trivial: &'static str,
     pub page_requests_per_s: f64,
+    pub verify: &'static str,
+    pub verify_requests_per_s: f64,
     pub trivial_requests_per_s: f64,
     pub concurrency: usize,
     pub load: Load,
@@ -220,9 +222,11 @@ impl Report {
             ));
             let c = &b.cheap_path;
             out.push_str(&format!(
-                "- Cheap path: `{}` {:.0} requests/s, `{}` {:.0} requests/s ({} in flight); {}.\n",
+                "- Cheap path: `{}` {:.0} requests/s, `{}` {:.0} requests/s, `{}` {:.0} requests/s ({} in flight); {}.\n",
                 c.page,
                 c.page_requests_per_s,
+                c.verify,
+                c.verify_requests_per_s,
                 c.trivial,
                 c.trivial_requests_per_s,
                 c.concurrency,

@@ -21,6 +21,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (LATCHKEY_LISTEN)", config.listen))?;
     let local = listener.local_addr()?;
     let public_url = config.public_url_for(local);
+    let cookie_domain = config.cookie_domain_for(&public_url)?;
     let parts = Parts::open_at(&config, &public_url).await?;
     let service = if config.smtp_url.is_none() || config.twilio.is_none() {
         parts.service.clone().with_dev_store(parts.database.clone())
@@ -161,8 +162,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         twilio_from: config.twilio.as_ref().map(|t| t.from.clone()),
         refusal_pause: latchkey_web::REFUSAL_PAUSE,
         trusted_proxies: config.trusted_proxies.clone(),
+        cookie_domain,
     };
-    let state = latchkey_web::AppState::new(service, web, parts.key.signer("csrf"));
+    let state = latchkey_web::AppState::new(service, web, &parts.key);
     latchkey_web::serve(
         listener,
         latchkey_web::app(state),

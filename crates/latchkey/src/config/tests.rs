@@ -179,6 +179,7 @@ fn the_example_file_lists_every_key_and_parses() {
         trusted_proxies,
         call_countries,
         contact_cooling_off_hours,
+        cookie_domain,
         dev_providers,
     } = &file;
     let missing: Vec<&str> = [
@@ -199,6 +200,7 @@ fn the_example_file_lists_every_key_and_parses() {
             "contact_cooling_off_hours",
             contact_cooling_off_hours.is_none(),
         ),
+        ("cookie_domain", cookie_domain.is_none()),
         ("dev_providers", dev_providers.is_none()),
     ]
     .into_iter()

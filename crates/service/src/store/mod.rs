@@ -15,6 +15,7 @@ mod contact_changes;
 mod dev;
 mod devices;
 mod hardware_tokens;
+mod identity;
 mod outbox;
 mod recovery;
 mod sealed;
@@ -33,6 +34,7 @@ pub use contact_changes::*;
 pub use dev::*;
 pub use devices::*;
 pub use hardware_tokens::*;
+pub use identity::*;
 pub use outbox::*;
 pub use recovery::*;
 pub use sealed::*;
@@ -95,6 +97,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store:
     AccountStore
     + AccountAdminStore
+    + IdentityStore
     + SessionStore
     + ThrottleStore
     + SignInAttemptStore
@@ -115,6 +118,7 @@ pub trait Store:
 impl<T> Store for T where
     T: AccountStore
         + AccountAdminStore
+        + IdentityStore
         + SessionStore
         + ThrottleStore
         + SignInAttemptStore

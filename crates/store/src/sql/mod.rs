@@ -19,6 +19,7 @@ mod contact_changes;
 mod dev;
 mod devices;
 mod hardware_tokens;
+mod identity;
 mod outbox;
 mod recovery;
 mod sealed;

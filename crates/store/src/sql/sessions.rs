@@ -13,8 +13,31 @@ use super::accounts::{SignInLock, lock_enabled_account, lock_for_sign_in};
 use super::audit::insert_audit;
 use super::contact_changes::cancel_contact_changes;
 use super::throttles::settle;
-use super::{Backend, Tx, commit, commit_if, corrupt};
+use super::{Backend, DbRow, Tx, commit, commit_if, corrupt};
 use crate::db_error;
+
+/// A `sessions` row (its `token_hash`, `account_id`, `kind`, `created_at`, `last_seen_at`,
+/// `expires_at`, `revoked_at` and `mfa_device_id` columns) as a record.
+pub(super) fn session_from_row(row: &DbRow) -> StoreResult<SessionRecord> {
+    let account: String = row.try_get("account_id").map_err(db_error)?;
+    let kind: String = row.try_get("kind").map_err(db_error)?;
+    Ok(SessionRecord {
+        token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
+        account_id: AccountId::parse(&account).ok_or_else(|| corrupt("account id", &account))?,
+        kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind", &kind))?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+        last_seen_at: Timestamp(row.try_get("last_seen_at").map_err(db_error)?),
+        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")
+            .map_err(db_error)?
+            .map(Timestamp),
+        mfa_device_id: row
+            .try_get::<Option<String>, _>("mfa_device_id")
+            .map_err(db_error)?
+            .map(latchkey_domain::DeviceId::new),
+    })
+}
 
 /// Inserts a session, revoking the one it replaces: every path that issues a
 /// session rotates the browser's identifier. Refused with `AccountDisabled` (the
@@ -149,26 +172,7 @@ impl SessionStore for Backend {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let account: String = row.try_get("account_id").map_err(db_error)?;
-        let kind: String = row.try_get("kind").map_err(db_error)?;
-        Ok(Some(SessionRecord {
-            token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
-            account_id: AccountId::parse(&account)
-                .ok_or_else(|| corrupt("account id", &account))?,
-            kind: SessionKind::parse(&kind).ok_or_else(|| corrupt("session kind", &kind))?,
-            created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
-            last_seen_at: Timestamp(row.try_get("last_seen_at").map_err(db_error)?),
-            expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
-            revoked_at: row
-                .try_get::<Option<i64>, _>("revoked_at")
-                .map_err(db_error)?
-                .map(Timestamp),
-            mfa_device_id: row
-                .try_get::<Option<String>, _>("mfa_device_id")
-                .map_err(db_error)?
-                .map(latchkey_domain::DeviceId::new),
-        }))
+        row.as_ref().map(session_from_row).transpose()
     }
 
     async fn account_sessions(

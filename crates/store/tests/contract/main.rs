@@ -18,6 +18,7 @@ mod dev;
 mod devices;
 mod durability;
 mod hardware;
+mod identity;
 mod outbox;
 mod races;
 mod recovery;

@@ -134,7 +134,7 @@ async fn sessions_are_touched_and_revoked_once() {
 }
 
 /// Starts `new` as a password-only sign-in would.
-async fn start(store: &Arc<dyn Store>, new: &NewSession) {
+pub(super) async fn start(store: &Arc<dyn Store>, new: &NewSession) {
     let started = store
         .start_session(
             new,

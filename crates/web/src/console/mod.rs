@@ -63,6 +63,13 @@ pub(crate) fn signed_in_cookies(
         ),
         (SET_COOKIE, known_device_cookie(state, &issued.device_token)),
     ];
+    // Applications behind forward-auth recognise a full session only (see `forward_auth`).
+    if issued.kind == latchkey_domain::session::SessionKind::Full {
+        headers.push((
+            SET_COOKIE,
+            crate::forward_auth::cookie(state, &issued.token.hash()),
+        ));
+    }
     for leftover in leftovers {
         headers.push((SET_COOKIE, cookies::clear(&name(leftover), secure)));
     }

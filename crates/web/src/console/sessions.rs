@@ -71,6 +71,7 @@ fn signed_out(state: &AppState) -> Response {
                 header::SET_COOKIE,
                 cookies::clear(&state.web.cookie_name(cookies::SESSION), secure),
             ),
+            (header::SET_COOKIE, crate::forward_auth::clear(state)),
             (
                 header::SET_COOKIE,
                 cookies::set(

@@ -74,14 +74,22 @@ pub(super) async fn email_page(
     let return_to = query
         .return_to
         .as_deref()
-        .and_then(|raw| ReturnTo::parse(raw, &state.web.public_url));
+        .and_then(|raw| ReturnTo::parse_for(raw, &state.web));
     if let Some(session) = session {
         // A recovery session may only replace devices: it never follows a continuation.
-        let to = match (&return_to, session.kind) {
-            (Some(to), SessionKind::Full) => to.as_str(),
-            _ => return_to::DEFAULT,
+        return match (&return_to, session.kind) {
+            // Signed in already: straight on, with the proxy cookie an application behind
+            // forward-auth needs (the browser may have signed in before it was set).
+            (Some(to), SessionKind::Full) => (
+                [(
+                    header::SET_COOKIE,
+                    crate::forward_auth::cookie(&state, &session.token_hash),
+                )],
+                Redirect::to(to.as_str()),
+            )
+                .into_response(),
+            _ => Redirect::to(return_to::DEFAULT).into_response(),
         };
-        return Redirect::to(to).into_response();
     }
     // A sign-in remembers where it was asked to go; one opened without that forgets an older
     // continuation.
@@ -220,6 +228,7 @@ pub(super) async fn sign_out(
                 header::SET_COOKIE,
                 cookies::clear(&state.web.cookie_name(cookies::SESSION), secure),
             ),
+            (header::SET_COOKIE, crate::forward_auth::clear(&state)),
             (
                 header::SET_COOKIE,
                 cookies::set(

@@ -765,11 +765,12 @@ async fn the_mailbox_is_absent_when_real_email_is_configured() {
         canonical_redirect: false,
         refusal_pause: std::time::Duration::ZERO,
         trusted_proxies: latchkey_web::TrustedProxies::default(),
+        cookie_domain: None,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
         web,
-        latchkey_service::ServerKey::generate().signer("csrf"),
+        &latchkey_service::ServerKey::generate(),
     ));
     let response = tower::ServiceExt::oneshot(
         router,
@@ -835,11 +836,12 @@ async fn with_a_derived_public_url_other_host_names_are_redirected_to_it() {
         canonical_redirect: true,
         refusal_pause: std::time::Duration::ZERO,
         trusted_proxies: latchkey_web::TrustedProxies::default(),
+        cookie_domain: None,
     };
     let router = latchkey_web::app(latchkey_web::AppState::new(
         app.service.clone(),
         web,
-        latchkey_service::ServerKey::generate().signer("csrf"),
+        &latchkey_service::ServerKey::generate(),
     ));
     let get = |host: &'static str, path: &'static str| {
         Request::get(path)

@@ -165,6 +165,7 @@ impl TestApp {
             canonical_redirect: false,
             refusal_pause,
             trusted_proxies: latchkey_web::TrustedProxies::default(),
+            cookie_domain: None,
         };
         configure(Settings {
             web: &mut web,
@@ -188,11 +189,7 @@ impl TestApp {
             voice,
             service.outbox_signal(),
         );
-        let router = latchkey_web::app(latchkey_web::AppState::new(
-            service.clone(),
-            web,
-            key.signer("csrf"),
-        ));
+        let router = latchkey_web::app(latchkey_web::AppState::new(service.clone(), web, &key));
         Self {
             name: backend.name,
             router,

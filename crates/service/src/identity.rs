@@ -1,0 +1,58 @@
+//! Who is signed in, as other applications are told: forward-auth's identity headers and,
+//! later, the OpenID Connect provider's claims. One read of the session, its account and its
+//! device; the session must be live, as for the console.
+
+use latchkey_domain::identity::{Authentication, authentication};
+use latchkey_domain::session::SessionKind;
+use latchkey_domain::{AccountId, EmailAddress, Timestamp};
+
+use crate::Service;
+use crate::error::ServiceError;
+use crate::secrets::TokenHash;
+use crate::sessions::CurrentSession;
+
+/// A live session's owner and how the session was earned.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub session: CurrentSession,
+    pub account_id: AccountId,
+    pub email: EmailAddress,
+    pub email_verified: bool,
+    pub name: String,
+    /// When the holder last proved who they are (the session's sign-in).
+    pub authenticated_at: Timestamp,
+    pub authentication: Authentication,
+}
+
+impl Identity {
+    /// Whether the session came from `Sign in using alternative factors`: such a session may
+    /// only replace the lost device, never open another application.
+    pub fn is_recovery(&self) -> bool {
+        self.session.kind == SessionKind::AlternativeFactors
+    }
+}
+
+impl Service {
+    /// The identity behind the session whose token hashes to `token_hash`, when that session
+    /// is live; `None` for an unknown, revoked or expired one.
+    pub async fn session_identity(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<Identity>, ServiceError> {
+        let Some(record) = self.store.session_identity(token_hash).await? else {
+            return Ok(None);
+        };
+        let Some(session) = self.keep_alive(record.session).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Identity {
+            account_id: session.account_id.clone(),
+            authenticated_at: session.authenticated_at,
+            authentication: authentication(session.kind, record.device_kind),
+            session,
+            email: record.email,
+            email_verified: record.email_verified,
+            name: record.name,
+        }))
+    }
+}
