@@ -85,7 +85,7 @@ def latchkey_binary():
 
 
 class Server:
-    def __init__(self, smtp_port=None, database_url=None, twilio=None, host="127.0.0.1"):
+    def __init__(self, smtp_port=None, database_url=None, twilio=None, host="127.0.0.1", extra_env=None):
         self.port = free_port()
         self.database_url = database_url
         # WebAuthn needs a domain name: security-key tests serve on http://localhost.
@@ -113,6 +113,8 @@ class Server:
             # The Twilio number is American and the test accounts' phones British: calls to
             # the UK must be allowed explicitly (the default is the Twilio number's country).
             env["LATCHKEY_CALL_COUNTRIES"] = "US,GB"
+        # Further settings a test needs (e.g. LATCHKEY_COOKIE_DOMAIN), after all of the above.
+        env.update(extra_env or {})
         self.log_path = Path(self.dir) / "latchkey.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([str(latchkey_binary()), "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -172,6 +174,8 @@ def browser():
             args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                # The forward-auth test serves latchkey and an application under example.test.
+                "--host-resolver-rules=MAP *.example.test 127.0.0.1",
             ],
         )
         yield chromium

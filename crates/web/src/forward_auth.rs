@@ -20,7 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_service::TokenHash;
@@ -37,7 +37,8 @@ pub(crate) const VERIFY: &str = "/auth/verify";
 const SEAL_CONTEXT: &[u8] = b"latchkey forward-auth cookie v1";
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route(VERIFY, get(verify))
+    // Any method: some proxies ask with the original request's (nginx asks with GET).
+    Router::new().route(VERIFY, any(verify))
 }
 
 /// `LATCHKEY_COOKIE_DOMAIN` checked against the public URL: a domain name of at least two

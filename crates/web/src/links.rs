@@ -14,6 +14,9 @@ pub(crate) mod paths {
     pub(crate) const EVENT_HISTORY: &str = "/console/events";
     pub(crate) const CONFIRM_NEW_EMAIL: &str = "/account/email/confirm";
     pub(crate) const REVERT_CONTACT_CHANGE: &str = "/account/contact/revert";
+    /// The OpenID Connect authorization endpoint: a sign-in that continues there ends at an
+    /// application's redirect URI.
+    pub(crate) const OIDC_AUTHORIZE: &str = "/oidc/authorize";
 }
 
 /// Absolute links under the public URL, for the service's emails.

@@ -71,7 +71,11 @@ pub(crate) async fn same_origin_writes(
     req: Request,
     next: Next,
 ) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // Forward-auth changes nothing and is asked by proxies with the original request's
+    // method and headers.
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.uri().path() == crate::forward_auth::VERIFY
+    {
         return next.run(req).await;
     }
     let origin = req
@@ -110,13 +114,27 @@ pub(crate) async fn same_origin_writes(
 /// could answer instead. A year, the usual value, and without `includeSubDomains`: latchkey
 /// cannot know the operator's other hosts under the same domain, and would break any of them
 /// still served over http. Never over http: there it would be meaningless at best.
+/// The content security policy of every page; `form-action` gains the origins a form's
+/// redirects lead to (see `return_to::form_targets`).
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 pub(crate) async fn security_headers(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response {
+    let targets = crate::return_to::form_targets(&state, req.headers(), req.uri());
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    if !targets.is_empty() {
+        let policy = CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {}", targets.join(" ")),
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            headers.entry("content-security-policy").or_insert(value);
+        }
+    }
     // `secure_cookies` is exactly "the public URL is https://".
     if state.web.secure_cookies {
         headers.insert(
@@ -129,10 +147,7 @@ pub(crate) async fn security_headers(
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     };
-    set(
-        "content-security-policy",
-        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    );
+    set("content-security-policy", CSP);
     set("x-content-type-options", "nosniff");
     set("referrer-policy", "same-origin");
     set("x-frame-options", "DENY");

@@ -132,6 +132,69 @@ impl ReturnTo {
     }
 }
 
+/// The origins other than latchkey's own that a form on the page answering this request may
+/// end at through redirects, for the page's `form-action` (browsers apply it to every
+/// redirect after a form is posted): the sign-in's continuation when it is an application
+/// (forward-auth) or the authorization endpoint (an application's redirect URI), and the
+/// redirect URI an OpenID Connect page names in its query. Only origins whose host is plain
+/// (letters, digits, dots, hyphens, or an address) are given, so nothing from a query can add
+/// a directive to the policy; whether a redirect is then made is for the endpoint to decide.
+pub(crate) fn form_targets(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    if let Some(to) = ReturnTo::from_cookie(state, headers) {
+        urls.push(to.0);
+    }
+    for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "return_to" => urls.extend(ReturnTo::parse_for(&value, &state.web).map(|to| to.0)),
+            "redirect_uri" | "post_logout_redirect_uri" if uri.path().starts_with("/oidc/") => {
+                urls.push(value.into_owned())
+            }
+            _ => {}
+        }
+    }
+    let mut origins: Vec<String> = Vec::new();
+    for raw in urls {
+        let target = if raw.starts_with('/') {
+            // A continuation on latchkey's origin leads elsewhere only through authorize.
+            let Ok(local) = state.web.public_url.join(&raw) else {
+                continue;
+            };
+            if local.path() != paths::OIDC_AUTHORIZE {
+                continue;
+            }
+            let Some(redirect) = local
+                .query_pairs()
+                .find(|(k, _)| k == "redirect_uri")
+                .map(|(_, v)| v.into_owned())
+            else {
+                continue;
+            };
+            redirect
+        } else {
+            raw
+        };
+        let Ok(url) = Url::parse(&target) else {
+            continue;
+        };
+        let plain_host = url.host_str().is_some_and(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+        });
+        if matches!(url.scheme(), "http" | "https") && plain_host {
+            let origin = url.origin().ascii_serialization();
+            if origin != state.web.public_origin && !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    origins
+}
+
 /// Where a browser that just signed in with a full session goes: its continuation, or
 /// `Security credentials`.
 pub(crate) fn after_sign_in(state: &AppState, headers: &HeaderMap) -> String {

@@ -240,6 +240,15 @@ async fn an_unauthenticated_browser_is_sent_to_sign_in_and_back_to_the_applicati
             ],
         )
         .await;
+    // Browsers apply the page's form-action to the redirects after a post: the password
+    // form may end at the application.
+    assert!(
+        header_of(&step2, "content-security-policy")
+            .unwrap()
+            .contains("form-action 'self' http://app.latchkey.test;"),
+        "{:?}",
+        step2.headers
+    );
     let done = browser
         .post(
             "/signin/password",
@@ -333,6 +342,32 @@ async fn the_way_back_never_leaves_the_cookie_domain() {
         )
         .await;
     assert_eq!(done.location(), "/console/security-credentials");
+
+    // Nothing from a query reaches the page's policy but a plain origin.
+    for hostile in [
+        "/oidc/authorize?redirect_uri=http%3A%2F%2Fa%3Bscript-src%20*%2F",
+        "/oidc/authorize?redirect_uri=javascript%3Aalert(1)",
+        "/signin?return_to=http%3A%2F%2Fapp.latchkey.test%3Bscript-src%20*%2F",
+    ] {
+        let page = browser.get(hostile).await;
+        let policy = header_of(&page, "content-security-policy").unwrap();
+        assert!(
+            policy.contains("form-action 'self';") && !policy.contains("script-src *"),
+            "{hostile}: {policy}"
+        );
+    }
+    // Proxies that ask with the original method are answered alike.
+    let posted = browser
+        .send(
+            Request::post("/auth/verify")
+                .header("x-original-url", APP_URL)
+                .header(header::ORIGIN, "http://app.latchkey.test")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::UNAUTHORIZED);
+    assert!(header_of(&posted, "location").is_some());
 
     // Without a cookie domain an application's URL is no destination at all.
     let plain = TestApp::sqlite().await;
