@@ -58,11 +58,35 @@ pub enum AuditEvent {
     SealedDataResealed,
     /// `latchkey key retire` took an older server key out of use (detail: its id).
     ServerKeyRetired,
+    /// `latchkey oidc client add` registered an application (detail: its id and name).
+    OidcClientRegistered,
+    /// `latchkey oidc client remove` removed an application and revoked its tokens.
+    OidcClientRemoved,
+    /// `latchkey oidc client rotate-secret` replaced an application's secret.
+    OidcClientSecretRotated,
+    /// The owner allowed an application to sign them in (detail: the client).
+    OidcConsentGranted,
+    /// An authorization code went to an application (detail: the client).
+    OidcCodeIssued,
+    /// An application exchanged its code for tokens (detail: the client).
+    OidcTokensIssued,
+    /// A used authorization code came back: what it issued is revoked (detail: the client).
+    OidcCodeReplayed,
+    /// An application's refresh token was rotated (detail: the client).
+    OidcTokensRefreshed,
+    /// A used refresh token came back: its family is revoked (detail: the client).
+    OidcRefreshReused,
+    /// The token endpoint refused a request (detail: the client and why).
+    OidcTokenRefused,
+    /// ID-token signing keys were generated (detail: their ids and when they sign).
+    OidcSigningKeysCreated,
+    /// `latchkey oidc key retire` stopped publishing a signing key (detail: its id).
+    OidcSigningKeyRetired,
 }
 
 impl AuditEvent {
     /// Every event, in the order they are declared.
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 48] = [
         Self::SignUp,
         Self::VerificationEmailSent,
         Self::EmailVerified,
@@ -99,6 +123,18 @@ impl AuditEvent {
         Self::ServerKeyRotated,
         Self::SealedDataResealed,
         Self::ServerKeyRetired,
+        Self::OidcClientRegistered,
+        Self::OidcClientRemoved,
+        Self::OidcClientSecretRotated,
+        Self::OidcConsentGranted,
+        Self::OidcCodeIssued,
+        Self::OidcTokensIssued,
+        Self::OidcCodeReplayed,
+        Self::OidcTokensRefreshed,
+        Self::OidcRefreshReused,
+        Self::OidcTokenRefused,
+        Self::OidcSigningKeysCreated,
+        Self::OidcSigningKeyRetired,
     ];
 
     /// The event a stored name stands for; `None` for a name this version does not write.
@@ -144,6 +180,18 @@ impl AuditEvent {
             Self::ServerKeyRotated => "server_key_rotated",
             Self::SealedDataResealed => "sealed_data_resealed",
             Self::ServerKeyRetired => "server_key_retired",
+            Self::OidcClientRegistered => "oidc_client_registered",
+            Self::OidcClientRemoved => "oidc_client_removed",
+            Self::OidcClientSecretRotated => "oidc_client_secret_rotated",
+            Self::OidcConsentGranted => "oidc_consent_granted",
+            Self::OidcCodeIssued => "oidc_code_issued",
+            Self::OidcTokensIssued => "oidc_tokens_issued",
+            Self::OidcCodeReplayed => "oidc_code_replayed",
+            Self::OidcTokensRefreshed => "oidc_tokens_refreshed",
+            Self::OidcRefreshReused => "oidc_refresh_reused",
+            Self::OidcTokenRefused => "oidc_token_refused",
+            Self::OidcSigningKeysCreated => "oidc_signing_keys_created",
+            Self::OidcSigningKeyRetired => "oidc_signing_key_retired",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod lockout;
 pub mod mfa;
 pub mod network;
+pub mod oidc;
 pub mod password;
 pub mod recovery;
 pub mod session;

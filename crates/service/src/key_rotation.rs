@@ -88,6 +88,7 @@ impl Service {
             SealedKind::Enrollment => crate::mfa::enrollment_context(&row.key),
             SealedKind::HardwareToken => crate::tokens::token_context(&row.key),
             SealedKind::SecurityKeyCeremony => crate::webauthn::state_context(&row.key),
+            SealedKind::OidcSigningKey => crate::oidc::keys::key_context(&row.key),
             SealedKind::Outbox => match row.bound_to.as_slice() {
                 [kind, recipient] => crate::outbox::context(kind, recipient),
                 _ => Vec::new(),

@@ -23,6 +23,7 @@ pub mod key_rotation;
 pub mod links;
 pub mod mfa;
 pub mod mfa_sign_in;
+pub mod oidc;
 pub mod operator;
 pub mod password_reset;
 mod reauthentication;
@@ -149,6 +150,8 @@ pub struct Service {
     hasher: PasswordHasher,
     outbox: outbox::OutboxWriter,
     mfa_sealer: Sealer,
+    /// Opened ID-token signing keys (see `oidc::keys`).
+    oidc_key_cache: oidc::keys::KeyCache,
     phone_codes: Signer,
     recovery_cancel: Signer,
     webauthn_user: Signer,
@@ -190,6 +193,7 @@ impl Service {
             hasher,
             outbox: outbox::OutboxWriter::new(server_key),
             mfa_sealer: server_key.sealer("mfa-secret"),
+            oidc_key_cache: oidc::keys::KeyCache::default(),
             phone_codes: server_key.signer("phone-code"),
             recovery_cancel: server_key.signer("recovery-cancel"),
             webauthn_user: server_key.signer("webauthn-user"),

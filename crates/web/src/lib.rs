@@ -16,6 +16,7 @@ mod forward_auth;
 mod forwarded;
 mod links;
 mod middleware;
+mod oidc;
 mod page;
 mod qr;
 mod return_to;
@@ -168,6 +169,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(console::routes())
         .merge(forward_auth::routes())
+        .merge(oidc::routes())
         .nest("/api/v1", api::routes())
         .route("/healthz", axum::routing::get(healthz))
         .route("/livez", axum::routing::get(livez))

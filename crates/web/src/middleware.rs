@@ -26,6 +26,7 @@ pub(crate) async fn ensure_csrf_cookie(
         || path == "/livez"
         || path.starts_with("/static/")
         || path == crate::forward_auth::VERIFY
+        || crate::oidc::is_back_channel(path)
     {
         return next.run(req).await;
     }
@@ -75,6 +76,7 @@ pub(crate) async fn same_origin_writes(
     // method and headers.
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || req.uri().path() == crate::forward_auth::VERIFY
+        || crate::oidc::is_back_channel(req.uri().path())
     {
         return next.run(req).await;
     }

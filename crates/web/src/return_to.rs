@@ -28,7 +28,7 @@ use crate::{AppState, WebSettings};
 pub(crate) const DEFAULT: &str = "/console/security-credentials";
 
 /// Longer than any page of latchkey needs; bounds the cookie.
-const MAX_LEN: usize = 1024;
+const MAX_LEN: usize = 2048;
 
 /// How long the continuation waits for the sign-in to finish (as long as a sign-in attempt
 /// may take, with room for the email step).

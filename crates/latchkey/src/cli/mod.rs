@@ -7,6 +7,7 @@ mod account_views;
 mod audit;
 mod break_glass;
 mod key;
+mod oidc;
 mod serve;
 mod tokens;
 mod wiring;
@@ -34,6 +35,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: key::KeyCommand,
     },
+    /// Applications that sign people in with latchkey (OpenID Connect), and the keys ID
+    /// tokens are signed with.
+    Oidc {
+        #[command(subcommand)]
+        action: oidc::OidcCommand,
+    },
     /// Print audit events, newest first (filter by account, event and time; `--json`), or
     /// `verify` that the log is what latchkey wrote.
     Audit(audit::Args),
@@ -45,6 +52,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Account { action } => account::run(action, &config).await,
         Command::Tokens { action } => tokens::run(action, &config).await,
         Command::Key { action } => key::run(action, &config).await,
+        Command::Oidc { action } => oidc::run(action, &config).await,
         Command::Audit(args) => audit::run(&args, &config).await,
     }
 }

@@ -23,6 +23,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let public_url = config.public_url_for(local);
     let cookie_domain = config.cookie_domain_for(&public_url)?;
     let parts = Parts::open_at(&config, &public_url).await?;
+    // The OpenID Connect provider's first signing keys (an RSA key takes a moment).
+    if parts.service.ensure_oidc_signing_keys().await? {
+        tracing::info!("generated the OpenID Connect ID-token signing keys (RS256, ES256)");
+    }
     let service = if config.smtp_url.is_none() || config.twilio.is_none() {
         parts.service.clone().with_dev_store(parts.database.clone())
     } else {

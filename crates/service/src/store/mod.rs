@@ -16,6 +16,7 @@ mod dev;
 mod devices;
 mod hardware_tokens;
 mod identity;
+mod oidc;
 mod outbox;
 mod recovery;
 mod sealed;
@@ -35,6 +36,7 @@ pub use dev::*;
 pub use devices::*;
 pub use hardware_tokens::*;
 pub use identity::*;
+pub use oidc::*;
 pub use outbox::*;
 pub use recovery::*;
 pub use sealed::*;
@@ -98,6 +100,9 @@ pub trait Store:
     AccountStore
     + AccountAdminStore
     + IdentityStore
+    + OidcClientStore
+    + OidcGrantStore
+    + OidcKeyStore
     + SessionStore
     + ThrottleStore
     + SignInAttemptStore
@@ -119,6 +124,9 @@ impl<T> Store for T where
     T: AccountStore
         + AccountAdminStore
         + IdentityStore
+        + OidcClientStore
+        + OidcGrantStore
+        + OidcKeyStore
         + SessionStore
         + ThrottleStore
         + SignInAttemptStore

@@ -18,15 +18,18 @@ pub enum SealedKind {
     SecurityKeyCeremony,
     /// Emails and calls waiting to be delivered.
     Outbox,
+    /// The OpenID Connect provider's ID-token signing keys.
+    OidcSigningKey,
 }
 
 impl SealedKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::MfaDevice,
         Self::Enrollment,
         Self::HardwareToken,
         Self::SecurityKeyCeremony,
         Self::Outbox,
+        Self::OidcSigningKey,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl SealedKind {
             Self::HardwareToken => "hardware_tokens",
             Self::SecurityKeyCeremony => "webauthn_ceremonies",
             Self::Outbox => "outbox",
+            Self::OidcSigningKey => "oidc_signing_keys",
         }
     }
 }

@@ -15,6 +15,7 @@ fn columns(kind: SealedKind) -> (&'static str, &'static str, &'static str) {
         SealedKind::HardwareToken => ("hardware_tokens", "serial", "secret_sealed"),
         SealedKind::SecurityKeyCeremony => ("webauthn_ceremonies", "id", "state_sealed"),
         SealedKind::Outbox => ("outbox", "id", "payload"),
+        SealedKind::OidcSigningKey => ("oidc_signing_keys", "kid", "private_sealed"),
     }
 }
 

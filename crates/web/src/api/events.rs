@@ -62,7 +62,7 @@ pub(super) struct EventJson {
     /// `operator_unblocked_recovery`, `operator_reset_mfa`, `contact_change_requested`,
     /// `contact_change_call_placed`, `contact_changed`, `contact_change_reverted`,
     /// `operator_disabled_account`, `operator_enabled_account`, `account_throttled`,
-    /// `server_key_rotated`, `sealed_data_resealed`, `server_key_retired`; `other` for a record
+    /// `server_key_rotated`, `sealed_data_resealed`, `server_key_retired`, `oidc_client_registered`, `oidc_client_removed`, `oidc_client_secret_rotated`, `oidc_consent_granted`, `oidc_code_issued`, `oidc_tokens_issued`, `oidc_code_replayed`, `oidc_tokens_refreshed`, `oidc_refresh_reused`, `oidc_token_refused`, `oidc_signing_keys_created`, `oidc_signing_key_retired`; `other` for a record
     /// this version does not write.
     #[serde(rename = "type")]
     kind: &'static str,

@@ -79,6 +79,18 @@ pub(crate) fn event_type(event: AuditEvent) -> &'static str {
         AuditEvent::ServerKeyRotated => "server_key_rotated",
         AuditEvent::SealedDataResealed => "sealed_data_resealed",
         AuditEvent::ServerKeyRetired => "server_key_retired",
+        AuditEvent::OidcClientRegistered => "oidc_client_registered",
+        AuditEvent::OidcClientRemoved => "oidc_client_removed",
+        AuditEvent::OidcClientSecretRotated => "oidc_client_secret_rotated",
+        AuditEvent::OidcConsentGranted => "oidc_consent_granted",
+        AuditEvent::OidcCodeIssued => "oidc_code_issued",
+        AuditEvent::OidcTokensIssued => "oidc_tokens_issued",
+        AuditEvent::OidcCodeReplayed => "oidc_code_replayed",
+        AuditEvent::OidcTokensRefreshed => "oidc_tokens_refreshed",
+        AuditEvent::OidcRefreshReused => "oidc_refresh_reused",
+        AuditEvent::OidcTokenRefused => "oidc_token_refused",
+        AuditEvent::OidcSigningKeysCreated => "oidc_signing_keys_created",
+        AuditEvent::OidcSigningKeyRetired => "oidc_signing_key_retired",
     }
 }
 

@@ -226,5 +226,17 @@ fn event_words(event: AuditEvent) -> &'static str {
         AuditEvent::ServerKeyRotated => "Server key rotated",
         AuditEvent::SealedDataResealed => "Secrets re-sealed under the current server key",
         AuditEvent::ServerKeyRetired => "Older server key retired",
+        AuditEvent::OidcClientRegistered => "Application registered",
+        AuditEvent::OidcClientRemoved => "Application removed",
+        AuditEvent::OidcClientSecretRotated => "Application secret replaced",
+        AuditEvent::OidcConsentGranted => "Application allowed to sign you in",
+        AuditEvent::OidcCodeIssued => "Signed in to an application",
+        AuditEvent::OidcTokensIssued => "Application received tokens",
+        AuditEvent::OidcCodeReplayed => "Reused application code refused; its tokens revoked",
+        AuditEvent::OidcTokensRefreshed => "Application tokens refreshed",
+        AuditEvent::OidcRefreshReused => "Reused application refresh token; its tokens revoked",
+        AuditEvent::OidcTokenRefused => "Application token request refused",
+        AuditEvent::OidcSigningKeysCreated => "Signing keys created",
+        AuditEvent::OidcSigningKeyRetired => "Signing key retired",
     }
 }

@@ -62,6 +62,10 @@ pub(super) struct SignInQuery {
     /// The page to return to once signed in (see `return_to`).
     #[serde(default)]
     return_to: Option<String>,
+    /// An application asked for a fresh sign-in (OpenID Connect `prompt=login`, `max_age`):
+    /// the form is shown even to a signed-in browser, whose session the sign-in replaces.
+    #[serde(default)]
+    reauth: Option<String>,
 }
 
 pub(super) async fn email_page(
@@ -75,7 +79,7 @@ pub(super) async fn email_page(
         .return_to
         .as_deref()
         .and_then(|raw| ReturnTo::parse_for(raw, &state.web));
-    if let Some(session) = session {
+    if let Some(session) = session.filter(|_| query.reauth.is_none() || return_to.is_none()) {
         // A recovery session may only replace devices: it never follows a continuation.
         return match (&return_to, session.kind) {
             // Signed in already: straight on, with the proxy cookie an application behind

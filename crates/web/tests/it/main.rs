@@ -19,6 +19,7 @@ mod forward_auth;
 mod hardware;
 mod harness;
 mod mfa;
+mod oidc;
 mod overload;
 mod recovery;
 mod recovery_undo;

@@ -1,0 +1,271 @@
+//! `OidcGrantStore`: consents, authorization codes and the tokens issued from them. A code
+//! is used and a refresh token rotated by one conditional write in the transaction that
+//! issues their successors, so a second use can never issue twice and always revokes.
+
+use async_trait::async_trait;
+use latchkey_domain::{AccountId, Timestamp};
+use latchkey_service::TokenHash;
+use latchkey_service::store::*;
+use sqlx::Row;
+
+use super::audit::insert_audit;
+use super::{Backend, DbRow, Tx, commit, corrupt};
+use crate::db_error;
+
+fn account(row: &DbRow) -> StoreResult<AccountId> {
+    let id: String = row.try_get("account_id").map_err(db_error)?;
+    AccountId::parse(&id).ok_or_else(|| corrupt("account id", &id))
+}
+
+fn optional_time(row: &DbRow, name: &str) -> StoreResult<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(name)
+        .map_err(db_error)?
+        .map(Timestamp))
+}
+
+fn code_from_row(row: &DbRow) -> StoreResult<OidcCode> {
+    Ok(OidcCode {
+        code_hash: TokenHash(row.try_get("code_hash").map_err(db_error)?),
+        client_id: row.try_get("client_id").map_err(db_error)?,
+        account_id: account(row)?,
+        session_hash: TokenHash(row.try_get("session_hash").map_err(db_error)?),
+        redirect_uri: row.try_get("redirect_uri").map_err(db_error)?,
+        scope: row.try_get("scope").map_err(db_error)?,
+        nonce: row.try_get("nonce").map_err(db_error)?,
+        code_challenge: row.try_get("code_challenge").map_err(db_error)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+        used_at: optional_time(row, "used_at")?,
+    })
+}
+
+fn token_from_row(row: &DbRow) -> StoreResult<OidcToken> {
+    let kind: String = row.try_get("kind").map_err(db_error)?;
+    Ok(OidcToken {
+        token_hash: TokenHash(row.try_get("token_hash").map_err(db_error)?),
+        kind: OidcTokenKind::parse(&kind).ok_or_else(|| corrupt("token kind", &kind))?,
+        client_id: row.try_get("client_id").map_err(db_error)?,
+        account_id: account(row)?,
+        session_hash: TokenHash(row.try_get("session_hash").map_err(db_error)?),
+        family: row.try_get("family").map_err(db_error)?,
+        scope: row.try_get("scope").map_err(db_error)?,
+        created_at: Timestamp(row.try_get("created_at").map_err(db_error)?),
+        expires_at: Timestamp(row.try_get("expires_at").map_err(db_error)?),
+        used_at: optional_time(row, "used_at")?,
+        revoked_at: optional_time(row, "revoked_at")?,
+    })
+}
+
+async fn insert_tokens(tx: &mut Tx, tokens: &[OidcToken]) -> StoreResult<()> {
+    for token in tokens {
+        sqlx::query(
+            "INSERT INTO oidc_tokens (token_hash, kind, client_id, account_id, session_hash, \
+             family, scope, created_at, expires_at, used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)",
+        )
+        .bind(token.token_hash.as_str())
+        .bind(token.kind.as_str())
+        .bind(&token.client_id)
+        .bind(token.account_id.as_str())
+        .bind(token.session_hash.as_str())
+        .bind(&token.family)
+        .bind(&token.scope)
+        .bind(token.created_at.0)
+        .bind(token.expires_at.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn revoke_family(tx: &mut Tx, family: &str, now: Timestamp) -> StoreResult<()> {
+    sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
+        .bind(now.0)
+        .bind(family)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl OidcGrantStore for Backend {
+    async fn oidc_consented(&self, account: &AccountId, client_id: &str) -> StoreResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+                .bind(account.as_str())
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .is_some(),
+        )
+    }
+
+    async fn grant_oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+        now: Timestamp,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO oidc_consents (account_id, client_id, granted_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id, client_id) DO UPDATE SET granted_at = excluded.granted_at",
+        )
+        .bind(account.as_str())
+        .bind(client_id)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn insert_oidc_code(&self, code: &OidcCode, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO oidc_codes (code_hash, client_id, account_id, session_hash, \
+             redirect_uri, scope, nonce, code_challenge, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)",
+        )
+        .bind(code.code_hash.as_str())
+        .bind(&code.client_id)
+        .bind(code.account_id.as_str())
+        .bind(code.session_hash.as_str())
+        .bind(&code.redirect_uri)
+        .bind(&code.scope)
+        .bind(code.nonce.as_deref())
+        .bind(code.code_challenge.as_deref())
+        .bind(code.created_at.0)
+        .bind(code.expires_at.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn oidc_code(&self, code_hash: &TokenHash) -> StoreResult<Option<OidcCode>> {
+        sqlx::query(
+            "SELECT code_hash, client_id, account_id, session_hash, redirect_uri, scope, nonce, \
+             code_challenge, created_at, expires_at, used_at FROM oidc_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(code_from_row)
+        .transpose()
+    }
+
+    async fn exchange_oidc_code(
+        &self,
+        code_hash: &TokenHash,
+        client_id: &str,
+        now: Timestamp,
+        tokens: &[OidcToken],
+        issued: &AuditRecord,
+        replayed: &AuditRecord,
+    ) -> StoreResult<CodeExchange> {
+        let mut tx = self.begin().await?;
+        let used = sqlx::query(
+            "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND client_id = $3 \
+             AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.0)
+        .bind(code_hash.as_str())
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if used.rows_affected() == 1 {
+            insert_tokens(&mut tx, tokens).await?;
+            insert_audit(&mut tx, issued).await?;
+            commit(tx).await?;
+            return Ok(CodeExchange::Issued);
+        }
+        // Not usable: a code used before (by anyone) means it leaked, and what it issued
+        // goes. The row lock the update waited on makes the winner's tokens visible here.
+        let was_used =
+            sqlx::query("SELECT 1 FROM oidc_codes WHERE code_hash = $1 AND used_at IS NOT NULL")
+                .bind(code_hash.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .is_some();
+        if !was_used {
+            return Ok(CodeExchange::Refused);
+        }
+        revoke_family(&mut tx, code_hash.as_str(), now).await?;
+        insert_audit(&mut tx, replayed).await?;
+        commit(tx).await?;
+        Ok(CodeExchange::Replayed)
+    }
+
+    async fn oidc_token(&self, token_hash: &TokenHash) -> StoreResult<Option<OidcToken>> {
+        sqlx::query(
+            "SELECT token_hash, kind, client_id, account_id, session_hash, family, scope, \
+             created_at, expires_at, used_at, revoked_at FROM oidc_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(token_from_row)
+        .transpose()
+    }
+
+    async fn rotate_oidc_refresh(
+        &self,
+        token_hash: &TokenHash,
+        client_id: &str,
+        now: Timestamp,
+        tokens: &[OidcToken],
+        rotated: &AuditRecord,
+        reused: &AuditRecord,
+    ) -> StoreResult<RefreshRotation> {
+        let mut tx = self.begin().await?;
+        let used = sqlx::query(
+            "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND client_id = $3 \
+             AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.0)
+        .bind(token_hash.as_str())
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if used.rows_affected() == 1 {
+            insert_tokens(&mut tx, tokens).await?;
+            insert_audit(&mut tx, rotated).await?;
+            commit(tx).await?;
+            return Ok(RefreshRotation::Rotated);
+        }
+        let family: Option<String> = sqlx::query(
+            "SELECT family FROM oidc_tokens WHERE token_hash = $1 AND client_id = $2 \
+             AND kind = 'refresh' AND used_at IS NOT NULL",
+        )
+        .bind(token_hash.as_str())
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("family"))
+        .transpose()
+        .map_err(db_error)?;
+        let Some(family) = family else {
+            return Ok(RefreshRotation::Refused);
+        };
+        revoke_family(&mut tx, &family, now).await?;
+        insert_audit(&mut tx, reused).await?;
+        commit(tx).await?;
+        Ok(RefreshRotation::Reused)
+    }
+}

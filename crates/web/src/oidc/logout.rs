@@ -1,0 +1,131 @@
+//! RP-initiated logout (`end_session_endpoint`): signs the browser out of latchkey — which
+//! ends every token the session's applications hold — and sends it to the client's
+//! registered `post_logout_redirect_uri` with its `state`. Without an `id_token_hint` that
+//! names the signed-in account, the owner is asked first (a link on another site must not
+//! sign people out silently).
+
+use askama::Template;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use latchkey_service::sessions::CurrentSession;
+
+use crate::AppState;
+use crate::client::Client;
+use crate::csrf::ConsoleForm;
+use crate::error::PageError;
+use crate::page::{Page, render};
+use crate::session::MaybeSignedIn;
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(super) struct EndSession {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    client_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "oidc/sign_out.html")]
+struct SignOutPage {
+    page: Page,
+    client_name: Option<String>,
+    request: String,
+}
+
+/// Where to send the browser afterwards: the registered post-logout URI with the state, or
+/// latchkey's signed-out page. Also whether the hint names `session`'s account.
+async fn target(
+    state: &AppState,
+    request: &EndSession,
+    session: Option<&CurrentSession>,
+) -> Result<(String, bool, Option<String>), PageError> {
+    let hinted = match request.id_token_hint.as_deref() {
+        Some(hint) => state.service.oidc_logout_hint(hint).await?,
+        None => None,
+    };
+    let client = match (&hinted, request.client_id.as_deref()) {
+        (Some((client, _)), Some(id)) if client.id != id => None,
+        (Some((client, _)), _) => Some(client.clone()),
+        (None, Some(id)) => state.service.oidc_client(id).await?,
+        (None, None) => None,
+    };
+    let matches_session = match (&hinted, session) {
+        (Some((_, sub)), Some(session)) => session.account_id.as_str() == sub,
+        _ => false,
+    };
+    let destination = match (&client, request.post_logout_redirect_uri.as_deref()) {
+        (Some(client), Some(uri)) if client.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+            url::Url::parse(uri).ok().map(|mut url| {
+                if let Some(s) = &request.state {
+                    url.query_pairs_mut().append_pair("state", s);
+                }
+                url.to_string()
+            })
+        }
+        _ => None,
+    };
+    Ok((
+        destination.unwrap_or_else(|| "/signin?signed_out=1".to_owned()),
+        matches_session,
+        client.map(|c| c.name),
+    ))
+}
+
+fn signed_out(state: &AppState, to: &str) -> Response {
+    let secure = state.web.secure_cookies;
+    (
+        AppendHeaders([
+            (
+                SET_COOKIE,
+                crate::cookies::clear(&state.web.cookie_name(crate::cookies::SESSION), secure),
+            ),
+            (SET_COOKIE, crate::forward_auth::clear(state)),
+        ]),
+        Redirect::to(to),
+    )
+        .into_response()
+}
+
+pub(super) async fn end_session(
+    State(state): State<AppState>,
+    MaybeSignedIn(session): MaybeSignedIn,
+    Client(ctx): Client,
+    page: Page,
+    RawQuery(raw): RawQuery,
+    Query(request): Query<EndSession>,
+) -> Result<Response, PageError> {
+    let (to, matches_session, client_name) = target(&state, &request, session.as_ref()).await?;
+    match session {
+        None => Ok(Redirect::to(&to).into_response()),
+        Some(session) if matches_session => {
+            state.service.sign_out(&session, &ctx).await?;
+            Ok(signed_out(&state, &to))
+        }
+        Some(_) => Ok(render(&SignOutPage {
+            page,
+            client_name,
+            request: raw.unwrap_or_default(),
+        })
+        .into_response()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ConfirmForm {
+    request: String,
+}
+
+pub(super) async fn confirm(
+    State(state): State<AppState>,
+    MaybeSignedIn(session): MaybeSignedIn,
+    Client(ctx): Client,
+    ConsoleForm(form): ConsoleForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    let request: EndSession = serde_urlencoded::from_str(&form.request).unwrap_or_default();
+    let (to, _, _) = target(&state, &request, session.as_ref()).await?;
+    if let Some(session) = session {
+        state.service.sign_out(&session, &ctx).await?;
+    }
+    Ok(signed_out(&state, &to))
+}

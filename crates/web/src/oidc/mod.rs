@@ -1,0 +1,101 @@
+//! The OpenID Connect provider's endpoints: discovery, the key set, authorization (with the
+//! consent page), token, userinfo and RP-initiated logout. The decisions are the service's;
+//! this translates HTTP, as OAuth 2.0 and OpenID Connect spell their answers.
+
+mod authorize;
+mod logout;
+mod token;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use latchkey_domain::identity::Acr;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::links::paths;
+
+pub(crate) const TOKEN: &str = "/oidc/token";
+pub(crate) const USERINFO: &str = "/oidc/userinfo";
+pub(crate) const JWKS: &str = "/oidc/jwks";
+pub(crate) const END_SESSION: &str = "/oidc/end-session";
+pub(crate) const CONSENT: &str = "/oidc/consent";
+
+/// Endpoints called by applications' servers, not by browsers on latchkey's pages: no CSRF
+/// cookie, no same-origin check (they authenticate with client credentials or a bearer
+/// token, never a cookie).
+pub(crate) fn is_back_channel(path: &str) -> bool {
+    matches!(path, TOKEN | USERINFO | JWKS) || path == "/.well-known/openid-configuration"
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route(JWKS, get(jwks))
+        .route(paths::OIDC_AUTHORIZE, get(authorize::authorize))
+        .route(CONSENT, post(authorize::consent))
+        .route(TOKEN, post(token::token))
+        .route(USERINFO, get(token::userinfo).post(token::userinfo))
+        .route(END_SESSION, get(logout::end_session).post(logout::confirm))
+}
+
+/// The issuer: the public URL without a trailing slash, exactly as in every ID token.
+pub(crate) fn issuer(state: &AppState) -> String {
+    state
+        .web
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let issuer = issuer(&state);
+    let at = |path: &str| format!("{issuer}{path}");
+    let body = json!({
+        "issuer": issuer,
+        "authorization_endpoint": at(paths::OIDC_AUTHORIZE),
+        "token_endpoint": at(TOKEN),
+        "userinfo_endpoint": at(USERINFO),
+        "jwks_uri": at(JWKS),
+        "end_session_endpoint": at(END_SESSION),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [latchkey_service::oidc::RS256, latchkey_service::oidc::ES256],
+        "scopes_supported": latchkey_domain::oidc::SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "email", "email_verified", "name"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "acr_values_supported": Acr::ALL.map(Acr::as_str),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    cacheable(Json(body).into_response())
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.service.oidc_jwks().await {
+        Ok(keys) => cacheable(Json(keys).into_response()),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// Discovery and the key set change rarely and are public: relying parties may cache them
+/// for five minutes (a rotated key is published a day before it signs).
+fn cacheable(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
