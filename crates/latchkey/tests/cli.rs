@@ -22,6 +22,8 @@ mod audit;
 mod break_glass;
 #[path = "cli/key_rotation.rs"]
 mod key_rotation;
+#[path = "cli/oidc.rs"]
+mod oidc;
 #[path = "cli/server_key.rs"]
 mod server_key;
 

@@ -157,7 +157,17 @@ fn original_url(headers: &HeaderMap) -> Option<String> {
     Some(format!("{proto}://{host}{uri}"))
 }
 
-async fn verify(
+#[utoipa::path(get, path = "/auth/verify", tag = "forward-auth", operation_id = "forward_auth_verify",
+    summary = "Forward-auth check for reverse proxies",
+    description = "Asked by nginx `auth_request`, Caddy `forward_auth` or Traefik `ForwardAuth` before each request to a protected application, with the browser's cookies and the original URL in `X-Original-URL` (or `X-Forwarded-Proto`, `-Host`, `-Uri`). Any method is answered alike. Never cached.",
+    params(("redirect" = Option<String>, Query, description = "`true`: answer an unauthenticated request with the 302 itself")),
+    responses(
+        (status = 200, description = "Signed in: `Remote-User` (account id), `Remote-Email`, `Remote-Name`, `Remote-Authentication-Methods` (RFC 8176, space-separated), `Remote-Authentication-Class` (acr)"),
+        (status = 302, description = "With `?redirect=true`: to latchkey's sign-in, which returns to the original URL"),
+        (status = 401, description = "Not signed in; `Location` names the sign-in page when the original URL may be returned to"),
+        (status = 403, description = "A session earned with alternative factors opens no application"),
+    ))]
+pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<VerifyQuery>,

@@ -24,6 +24,8 @@ use utoipa::{Modify, OpenApi};
         super::recovery::cancel, super::sign_up_phone::status, super::sign_up_phone::call, super::events::list,
         super::session_list::list, super::session_list::sign_out_one,
         super::session_list::sign_out_everywhere,
+        crate::oidc::discovery, crate::oidc::jwks, crate::oidc::token::token,
+        crate::oidc::token::userinfo, crate::forward_auth::verify,
     ),
     modifiers(&BearerSession),
     tags(
@@ -33,6 +35,8 @@ use utoipa::{Modify, OpenApi};
         (name = "mfa", description = "MFA devices"),
         (name = "recovery", description = "Sign in using alternative factors"),
         (name = "events", description = "The account's event history"),
+        (name = "oidc", description = "OpenID Connect provider: for applications' servers"),
+        (name = "forward-auth", description = "For reverse proxies in front of applications"),
     )
 )]
 struct ApiDoc;

@@ -4,7 +4,7 @@
 
 mod authorize;
 mod logout;
-mod token;
+pub(crate) mod token;
 
 use axum::Json;
 use axum::Router;
@@ -54,7 +54,12 @@ pub(crate) fn issuer(state: &AppState) -> String {
         .to_owned()
 }
 
-async fn discovery(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oidc",
+    operation_id = "openid_configuration",
+    summary = "OpenID Connect discovery (RFC 8414 metadata)",
+    description = "The issuer, endpoints, algorithms, scopes, claims and `acr` values latchkey supports. Public; cacheable for five minutes.",
+    responses((status = 200, description = "The provider metadata (JSON object)")))]
+pub(crate) async fn discovery(State(state): State<AppState>) -> Response {
     let issuer = issuer(&state);
     let at = |path: &str| format!("{issuer}{path}");
     let body = json!({
@@ -83,7 +88,11 @@ async fn discovery(State(state): State<AppState>) -> Response {
     cacheable(Json(body).into_response())
 }
 
-async fn jwks(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/oidc/jwks", tag = "oidc", operation_id = "jwks",
+    summary = "The keys ID tokens are signed with (JWK set)",
+    description = "Every published key: the RS256 and ES256 keys that sign now and any rotated in or not yet retired. Public; cacheable for five minutes.",
+    responses((status = 200, description = "`{\"keys\": [JWK…]}`")))]
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     match state.service.oidc_jwks().await {
         Ok(keys) => cacheable(Json(keys).into_response()),
         Err(e) => PageError::from(e).into_response(),

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::client::Client;
 
 #[derive(Debug, Default, serde::Deserialize)]
-pub(super) struct TokenForm {
+pub(crate) struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -63,7 +63,15 @@ fn basic(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     Some(pair)
 }
 
-pub(super) async fn token(
+#[utoipa::path(post, path = "/oidc/token", tag = "oidc", operation_id = "oidc_token",
+    summary = "Token endpoint (RFC 6749 3.2)",
+    description = "A form (`application/x-www-form-urlencoded`): `grant_type=authorization_code` with `code`, `redirect_uri` and `code_verifier` (PKCE S256), or `grant_type=refresh_token` with `refresh_token`. Clients authenticate with HTTP Basic (`client_secret_basic`), `client_id` + `client_secret` in the form (`client_secret_post`), or, public clients, `client_id` alone. A code is single-use: presenting it again revokes what it issued; a refresh token rotates on use and a reused one revokes its family. Never cached.",
+    responses(
+        (status = 200, description = "`access_token`, `token_type` (`Bearer`), `expires_in`, `id_token`, `scope`, and `refresh_token` for clients registered with refresh tokens that asked for `offline_access`"),
+        (status = 400, description = "`{error, error_description}`: `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`"),
+        (status = 401, description = "`invalid_client` (with `WWW-Authenticate: Basic` when Basic was used)"),
+    ))]
+pub(crate) async fn token(
     State(state): State<AppState>,
     Client(ctx): Client,
     headers: HeaderMap,
@@ -190,7 +198,14 @@ fn client_refused(basic: bool) -> Response {
     response
 }
 
-pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/oidc/userinfo", tag = "oidc", operation_id = "oidc_userinfo",
+    summary = "UserInfo endpoint (OpenID Connect Core 5.3)",
+    description = "With `Authorization: Bearer <access token>`: `sub` (the account id), and `email`, `email_verified`, `name` as the token's scope allows. An access token lives ten minutes and never past the latchkey session it came from. POST is accepted too.",
+    responses(
+        (status = 200, description = "The claims (JSON object)"),
+        (status = 401, description = "`invalid_token`, with `WWW-Authenticate: Bearer`"),
+    ))]
+pub(crate) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -332,6 +332,11 @@ async fn the_openapi_document_describes_every_api_route() {
         ("/api/v1/sessions", "get"),
         ("/api/v1/sessions", "delete"),
         ("/api/v1/sessions/{session_id}", "delete"),
+        ("/.well-known/openid-configuration", "get"),
+        ("/oidc/jwks", "get"),
+        ("/oidc/token", "post"),
+        ("/oidc/userinfo", "get"),
+        ("/auth/verify", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
