@@ -58,9 +58,9 @@ pub struct Authentication {
 ///
 /// RFC 8176: `pwd` password; `otp` a one-time password (a virtual device or a hardware
 /// token's code); `hwk` proof of a hardware-held key (a hardware OATH token, a security
-/// key); `swk` a software-held key (a virtual device's seed lives in an app); `mfa` more
-/// than one factor; `tel` a confirmation by telephone call and `mca` several channels, for
-/// the recovery path's email link and call.
+/// key); `mfa` more than one factor; `tel` a confirmation by telephone call and `mca`
+/// several channels, for the recovery path's email link and call. A virtual device's seed is
+/// a shared secret in an app, not a key it proves possession of, so it is not `swk`.
 pub fn authentication(kind: SessionKind, device: Option<DeviceKind>) -> Authentication {
     match (kind, device) {
         (SessionKind::AlternativeFactors, _) => Authentication {
@@ -72,7 +72,7 @@ pub fn authentication(kind: SessionKind, device: Option<DeviceKind>) -> Authenti
             acr: Acr::Password,
         },
         (SessionKind::Full, Some(DeviceKind::Virtual)) => Authentication {
-            amr: vec!["pwd", "otp", "swk", "mfa"],
+            amr: vec!["pwd", "otp", "mfa"],
             acr: Acr::Mfa,
         },
         (SessionKind::Full, Some(DeviceKind::Hardware)) => Authentication {
@@ -97,7 +97,7 @@ mod tests {
             (
                 SessionKind::Full,
                 Some(DeviceKind::Virtual),
-                &["pwd", "otp", "swk", "mfa"],
+                &["pwd", "otp", "mfa"],
                 Acr::Mfa,
             ),
             (

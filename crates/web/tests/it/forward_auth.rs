@@ -77,7 +77,7 @@ async fn the_proxy_learns_who_signed_in_and_how_until_they_sign_out() {
         assert_eq!(mfa.status, StatusCode::OK, "{}", app.name);
         assert_eq!(
             header_of(&mfa, "remote-authentication-methods"),
-            Some("pwd otp swk mfa")
+            Some("pwd otp mfa")
         );
         assert_eq!(
             header_of(&mfa, "remote-authentication-class"),
