@@ -19,7 +19,8 @@ from pathlib import Path
 from conftest import free_port
 
 # The headers latchkey answers a successful /auth/verify with, which nginx hands on.
-IDENTITY_HEADERS = ("Remote-User", "Remote-Email", "Remote-Name", "Remote-Authentication-Methods")
+IDENTITY_HEADERS = ("Remote-User", "Remote-Email", "Remote-Name", "Remote-Authentication-Methods",
+                    "Remote-Authentication-Class")
 
 
 def nginx_binary():
@@ -107,6 +108,7 @@ http {{
             auth_request_set $lk_email $upstream_http_remote_email;
             auth_request_set $lk_name $upstream_http_remote_name;
             auth_request_set $lk_amr $upstream_http_remote_authentication_methods;
+            auth_request_set $lk_acr $upstream_http_remote_authentication_class;
             auth_request_set $lk_signin $upstream_http_location;
             error_page 401 =302 $lk_signin;
 
@@ -114,6 +116,7 @@ http {{
             proxy_set_header Remote-Email $lk_email;
             proxy_set_header Remote-Name $lk_name;
             proxy_set_header Remote-Authentication-Methods $lk_amr;
+            proxy_set_header Remote-Authentication-Class $lk_acr;
             proxy_pass http://127.0.0.1:{upstream};
         }}
 

@@ -158,12 +158,14 @@ def test_the_proxy_sends_a_stranger_to_sign_in_and_back_and_refuses_them_after_s
 
     # Identity headers a client sends never reach the application: nginx sets them.
     page.set_extra_http_headers({"Remote-User": "000000000001", "Remote-Email": "mallory@example.test",
-                                 "Remote-Name": "Mallory", "Remote-Authentication-Methods": "hwk"})
+                                 "Remote-Name": "Mallory", "Remote-Authentication-Methods": "hwk",
+                                 "Remote-Authentication-Class": "urn:latchkey:acr:forged"})
     page.goto(nginx.base + "/spoofed")
     expect(page).to_have_url(nginx.base + "/spoofed")
     assert upstream.hits == 2, upstream.requests
     assert upstream.requests[-1]["path"] == "/spoofed"
     assert_identity(upstream.requests[-1], account_id, email, {"pwd", "otp"})
+    assert upstream.requests[-1]["Remote-Authentication-Class"] == "urn:latchkey:acr:mfa", upstream.requests[-1]
     page.set_extra_http_headers({})
 
     # Signed in, a sign-in link with a destination goes straight there.

@@ -34,15 +34,19 @@ impl Identity {
 
 impl Service {
     /// The identity behind the session whose token hashes to `token_hash`, when that session
-    /// is live; `None` for an unknown, revoked or expired one.
+    /// is live; `None` for an unknown, revoked or expired one. The browser's own requests
+    /// (`touch`: forward-auth, authorize) count as activity; an application's servers
+    /// refreshing tokens or asking userinfo do not, so they cannot hold the session open
+    /// past its idle timeout.
     pub async fn session_identity(
         &self,
         token_hash: &TokenHash,
+        touch: bool,
     ) -> Result<Option<Identity>, ServiceError> {
         let Some(record) = self.store.session_identity(token_hash).await? else {
             return Ok(None);
         };
-        let Some(session) = self.keep_alive(record.session).await? else {
+        let Some(session) = self.keep_alive(record.session, touch).await? else {
             return Ok(None);
         };
         Ok(Some(Identity {

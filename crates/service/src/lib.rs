@@ -152,6 +152,9 @@ pub struct Service {
     mfa_sealer: Sealer,
     /// Opened ID-token signing keys (see `oidc::keys`).
     oidc_key_cache: oidc::keys::KeyCache,
+    /// Marks a fresh sign-in asked for by an authorization request, and derives an ID
+    /// token's `sid` from its session.
+    oidc_signer: Signer,
     phone_codes: Signer,
     recovery_cancel: Signer,
     webauthn_user: Signer,
@@ -194,6 +197,7 @@ impl Service {
             outbox: outbox::OutboxWriter::new(server_key),
             mfa_sealer: server_key.sealer("mfa-secret"),
             oidc_key_cache: oidc::keys::KeyCache::default(),
+            oidc_signer: server_key.signer("oidc"),
             phone_codes: server_key.signer("phone-code"),
             recovery_cancel: server_key.signer("recovery-cancel"),
             webauthn_user: server_key.signer("webauthn-user"),

@@ -46,14 +46,16 @@ impl Service {
         let Some(record) = self.store.session(&hash).await? else {
             return Ok(None);
         };
-        self.keep_alive(record).await
+        self.keep_alive(record, true).await
     }
 
     /// `record` as the current session when it is live (not revoked, neither idle nor past
-    /// its absolute lifetime), its last activity moved to now when that is due.
+    /// its absolute lifetime), its last activity moved to now when that is due and `touch`
+    /// says the request is the holder's own.
     pub(crate) async fn keep_alive(
         &self,
         record: crate::store::SessionRecord,
+        touch: bool,
     ) -> Result<Option<CurrentSession>, ServiceError> {
         let now = self.clock.now();
         let times = SessionTimes {
@@ -64,7 +66,7 @@ impl Service {
         if record.revoked_at.is_some() || !self.config.sessions.is_live(times, now) {
             return Ok(None);
         }
-        if self.config.sessions.needs_touch(times, now) {
+        if touch && self.config.sessions.needs_touch(times, now) {
             self.store.touch_session(&record.token_hash, now).await?;
         }
         Ok(Some(CurrentSession {

@@ -136,6 +136,32 @@ pub(crate) struct VerifyQuery {
     /// `true`: answer an unauthenticated request with the redirect itself (302).
     #[serde(default)]
     redirect: Option<String>,
+    /// Who may use this application: account ids and email addresses, comma-separated
+    /// (the proxy's configuration sets it per application). Without it, every account.
+    #[serde(default)]
+    allow: Option<String>,
+    /// `mfa`: only sessions signed in with an MFA device.
+    #[serde(default)]
+    require: Option<String>,
+}
+
+/// Whether the proxy's rules for this application (`allow`, `require`) let `identity` in.
+/// `None` for a rule latchkey does not know: the proxy's configuration is wrong, and the
+/// answer fails closed.
+fn permitted(identity: &Identity, query: &VerifyQuery) -> Option<bool> {
+    let class_ok = match query.require.as_deref() {
+        None | Some("") => true,
+        Some("mfa") => identity.authentication.acr == latchkey_domain::identity::Acr::Mfa,
+        Some(_) => return None,
+    };
+    let listed = match query.allow.as_deref() {
+        None => true,
+        Some(list) => list.split(',').map(str::trim).any(|entry| {
+            entry == identity.account_id.as_str()
+                || entry.eq_ignore_ascii_case(identity.email.as_str())
+        }),
+    };
+    Some(class_ok && listed)
 }
 
 /// The URL the browser asked the proxy for: nginx sends `X-Original-URL` (the configuration
@@ -160,12 +186,16 @@ fn original_url(headers: &HeaderMap) -> Option<String> {
 #[utoipa::path(get, path = "/auth/verify", tag = "forward-auth", operation_id = "forward_auth_verify",
     summary = "Forward-auth check for reverse proxies",
     description = "Asked by nginx `auth_request`, Caddy `forward_auth` or Traefik `ForwardAuth` before each request to a protected application, with the browser's cookies and the original URL in `X-Original-URL` (or `X-Forwarded-Proto`, `-Host`, `-Uri`). Any method is answered alike. Never cached.",
-    params(("redirect" = Option<String>, Query, description = "`true`: answer an unauthenticated request with the 302 itself")),
+    params(
+        ("redirect" = Option<String>, Query, description = "`true`: answer an unauthenticated request with the 302 itself"),
+        ("allow" = Option<String>, Query, description = "Only these accounts (ids or email addresses, comma-separated); others get 403"),
+        ("require" = Option<String>, Query, description = "`mfa`: only sessions signed in with an MFA device; others get 403"),
+    ),
     responses(
         (status = 200, description = "Signed in: `Remote-User` (account id), `Remote-Email`, `Remote-Name`, `Remote-Authentication-Methods` (RFC 8176, space-separated), `Remote-Authentication-Class` (acr)"),
         (status = 302, description = "With `?redirect=true`: to latchkey's sign-in, which returns to the original URL"),
         (status = 401, description = "Not signed in; `Location` names the sign-in page when the original URL may be returned to"),
-        (status = 403, description = "A session earned with alternative factors opens no application"),
+        (status = 403, description = "Signed in, but not allowed here: a session earned with alternative factors, an account not in `allow`, or no MFA where `require=mfa`"),
     ))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
@@ -173,7 +203,7 @@ pub(crate) async fn verify(
     Query(query): Query<VerifyQuery>,
 ) -> Response {
     let identity = match presented(&state, &headers) {
-        Some(hash) => match state.service.session_identity(&hash).await {
+        Some(hash) => match state.service.session_identity(&hash, true).await {
             Ok(identity) => identity,
             Err(e) => return PageError::from(e).into_response(),
         },
@@ -181,7 +211,16 @@ pub(crate) async fn verify(
     };
     let mut response = match identity {
         Some(identity) if identity.is_recovery() => StatusCode::FORBIDDEN.into_response(),
-        Some(identity) => signed_in(&identity),
+        Some(identity) => match permitted(&identity, &query) {
+            Some(true) => signed_in(&identity),
+            Some(false) => StatusCode::FORBIDDEN.into_response(),
+            None => {
+                tracing::error!(
+                    "/auth/verify: the proxy asks for a rule latchkey does not know (require=…)"
+                );
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        },
         None => unauthenticated(&state, &headers, query.redirect.as_deref() == Some("true")),
     };
     response

@@ -34,8 +34,10 @@ pub struct AuthorizeRequest {
     pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
-    /// Added by latchkey when it sent the browser to a fresh sign-in for this request.
-    pub lk_signed_in_after: Option<i64>,
+    /// Added by latchkey when it sent the browser to a fresh sign-in for this request: the
+    /// time it asked, with a MAC binding it to the client (see [`Service::fresh_marker`]);
+    /// a value latchkey did not make counts for nothing.
+    pub lk_signed_in_after: Option<String>,
 }
 
 /// What the endpoint answers.
@@ -50,8 +52,9 @@ pub enum AuthorizeOutcome {
         redirect_uri: String,
         params: Vec<(&'static str, String)>,
     },
-    /// Through latchkey's sign-in first; `fresh_after`: one from now on, session or not.
-    SignIn { fresh_after: Option<Timestamp> },
+    /// Through latchkey's sign-in first; `fresh_after`: one from now on, session or not,
+    /// as the marker the request carries back.
+    SignIn { fresh_after: Option<String> },
     /// Ask the owner whether this client may sign them in.
     Consent { client_name: String, scope: String },
 }
@@ -71,6 +74,23 @@ const MAX_NONCE: usize = 512;
 const MAX_STATE: usize = 1024;
 
 impl Service {
+    /// The marker of a fresh sign-in asked for at `at` by `client_id`'s request.
+    fn fresh_marker(&self, client_id: &str, at: Timestamp) -> String {
+        let tag = self
+            .oidc_signer
+            .sign(format!("fresh-sign-in:{client_id}:{}", at.0).as_bytes());
+        format!("{}.{tag}", at.0)
+    }
+
+    /// The time a marker latchkey made for `client_id` names; `None` for anything else.
+    fn fresh_marker_time(&self, client_id: &str, marker: &str) -> Option<Timestamp> {
+        let (at, tag) = marker.split_once('.')?;
+        let at: i64 = at.parse().ok()?;
+        self.oidc_signer
+            .verify(format!("fresh-sign-in:{client_id}:{at}").as_bytes(), tag)
+            .then_some(Timestamp(at))
+    }
+
     fn redirect_error(
         &self,
         redirect_uri: &str,
@@ -210,22 +230,31 @@ impl Service {
             Err(outcome) => return Ok(outcome),
         };
         let identity = match session {
-            Some(session) => self.session_identity(&session.token_hash).await?,
+            Some(session) => self.session_identity(&session.token_hash, true).await?,
             None => None,
         };
+        // Consent covers the scopes allowed; a request for more asks again.
         let consented = match &identity {
-            Some(identity) if !checked.client.first_party => {
-                self.store
-                    .oidc_consented(&identity.account_id, &checked.client.id)
-                    .await?
-            }
+            Some(identity) if !checked.client.first_party => self
+                .store
+                .oidc_consent(&identity.account_id, &checked.client.id)
+                .await?
+                .is_some_and(|allowed| {
+                    checked
+                        .scope
+                        .split(' ')
+                        .all(|s| latchkey_domain::oidc::has_scope(&allowed, s))
+                }),
             _ => false,
         };
         let now = self.clock.now();
         let facts = AuthorizeFacts {
             prompt: checked.prompt,
             max_age: checked.max_age,
-            signed_in_after: request.lk_signed_in_after.map(Timestamp),
+            signed_in_after: request
+                .lk_signed_in_after
+                .as_deref()
+                .and_then(|marker| self.fresh_marker_time(&checked.client.id, marker)),
             acr_values: checked.acr_values.clone(),
             session: identity.as_ref().map(|identity| SessionFacts {
                 kind: identity.session.kind,
@@ -240,7 +269,9 @@ impl Service {
         let decision = decide_authorize(&facts);
         let (identity, refusal) = match (decision, identity) {
             (AuthorizeDecision::SignIn { fresh_after }, _) => {
-                return Ok(AuthorizeOutcome::SignIn { fresh_after });
+                return Ok(AuthorizeOutcome::SignIn {
+                    fresh_after: fresh_after.map(|at| self.fresh_marker(&checked.client.id, at)),
+                });
             }
             (AuthorizeDecision::AskConsent, _) => {
                 return Ok(AuthorizeOutcome::Consent {
@@ -255,15 +286,18 @@ impl Service {
             }
         };
         if let Some(refusal) = refusal {
-            let account = identity.as_ref().map(|i| &i.account_id);
-            self.record(
-                ctx,
-                account,
-                AuditEvent::OidcCodeIssued,
-                AuditOutcome::Failure,
-                &format!("{} {}", checked.client.id, refusal.error()),
-            )
-            .await?;
+            // Audited when someone is signed in; a stranger's refusals (prompt=none) would
+            // only let anyone fill the append-only log.
+            if let Some(identity) = &identity {
+                self.record(
+                    ctx,
+                    Some(&identity.account_id),
+                    AuditEvent::OidcCodeIssued,
+                    AuditOutcome::Failure,
+                    &format!("{} {}", checked.client.id, refusal.error()),
+                )
+                .await?;
+            }
             let description = match refusal {
                 latchkey_domain::oidc::AuthorizeRefusal::LoginRequired => {
                     "the user is not signed in"
@@ -342,6 +376,18 @@ impl Service {
                 "the user did not allow this application",
             ));
         }
+        // Someone holding the phone and the inbox for an hour must not leave a consent
+        // behind for a client that refuses recovery sessions.
+        if session.kind == latchkey_domain::session::SessionKind::AlternativeFactors
+            && !checked.client.allow_recovery
+        {
+            return Ok(self.redirect_error(
+                &checked.redirect_uri,
+                checked.state.as_deref(),
+                "access_denied",
+                "a session from alternative factors cannot sign in to this application",
+            ));
+        }
         let audit = self.audit(
             ctx,
             Some(&session.account_id),
@@ -353,6 +399,7 @@ impl Service {
             .grant_oidc_consent(
                 &session.account_id,
                 &checked.client.id,
+                &checked.scope,
                 self.clock.now(),
                 &audit,
             )

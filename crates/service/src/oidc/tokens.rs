@@ -124,20 +124,9 @@ impl Service {
         grant: &TokenGrant,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
-        let client = match self.authenticate_client(auth).await {
-            Ok(client) => client,
-            Err(e) => {
-                self.record(
-                    ctx,
-                    None,
-                    AuditEvent::OidcTokenRefused,
-                    AuditOutcome::Failure,
-                    "invalid_client",
-                )
-                .await?;
-                return Err(e);
-            }
-        };
+        // A failed client authentication is not audited: anyone could fill the
+        // append-only log with them. The request log has it.
+        let client = self.authenticate_client(auth).await?;
         let result = match grant {
             TokenGrant::AuthorizationCode {
                 code,
@@ -181,10 +170,18 @@ impl Service {
         ctx: &RequestContext,
     ) -> Result<TokenResponse, TokenError> {
         let Some(hash) = SecretToken::from_presented(code).map(|c| c.hash()) else {
-            return Err(TokenError::InvalidGrant("the code is unknown"));
+            return Err(TokenError::InvalidGrant("the code is not valid"));
         };
-        let Some(record) = self.store.oidc_code(&hash).await? else {
-            return Err(TokenError::InvalidGrant("the code is unknown"));
+        // Unknown, another client's or expired: one answer, so a client learns nothing
+        // about codes that are not its own; and another client's code is never spent or
+        // revoked by it.
+        let Some(record) = self
+            .store
+            .oidc_code(&hash)
+            .await?
+            .filter(|record| record.client_id == client.id)
+        else {
+            return Err(TokenError::InvalidGrant("the code is not valid"));
         };
         let now = self.clock.now();
         let replayed = self.audit(
@@ -201,13 +198,8 @@ impl Service {
                 .await?;
             return Err(TokenError::InvalidGrant("the code was used before"));
         }
-        if record.client_id != client.id {
-            return Err(TokenError::InvalidGrant(
-                "the code belongs to another client",
-            ));
-        }
         if record.expires_at <= now {
-            return Err(TokenError::InvalidGrant("the code expired"));
+            return Err(TokenError::InvalidGrant("the code is not valid"));
         }
         if redirect_uri != Some(record.redirect_uri.as_str()) {
             return Err(TokenError::InvalidGrant(
@@ -253,7 +245,7 @@ impl Service {
         {
             CodeExchange::Issued => Ok(issued.response),
             CodeExchange::Replayed => Err(TokenError::InvalidGrant("the code was used before")),
-            CodeExchange::Refused => Err(TokenError::InvalidGrant("the code expired")),
+            CodeExchange::Refused => Err(TokenError::InvalidGrant("the code is not valid")),
         }
     }
 
@@ -328,7 +320,7 @@ impl Service {
 
     /// The identity of a session that is still live; its end ends every grant from it.
     async fn live_identity(&self, session_hash: &TokenHash) -> Result<Identity, TokenError> {
-        self.session_identity(session_hash)
+        self.session_identity(session_hash, false)
             .await?
             .ok_or(TokenError::InvalidGrant(
                 "the sign-in it came from has ended",
@@ -386,6 +378,7 @@ impl Service {
         if let Some(nonce) = nonce {
             claims["nonce"] = Value::from(nonce);
         }
+        claims["sid"] = Value::from(self.oidc_sid(&identity.session.token_hash));
         add_profile_claims(&mut claims, identity, scope);
         let id_token = self.sign_jwt(&client.id_token_alg, &claims).await?;
         Ok(Issued {
@@ -413,7 +406,7 @@ impl Service {
             return Ok(None);
         };
         // A removed client's tokens were revoked with it; a live session is still needed.
-        let Some(identity) = self.session_identity(&token.session_hash).await? else {
+        let Some(identity) = self.session_identity(&token.session_hash, false).await? else {
             return Ok(None);
         };
         let mut claims = json!({ "sub": identity.account_id.as_str() });
@@ -421,8 +414,19 @@ impl Service {
         Ok(Some(claims))
     }
 
-    /// The client and account an `id_token_hint` names, when latchkey signed it for a client
-    /// that is still registered (expired hints are accepted, as RP-initiated logout says).
+    /// The `sid` of ID tokens issued from the session `token_hash`: names the session to the
+    /// application without revealing anything that opens it.
+    pub fn oidc_sid(&self, token_hash: &TokenHash) -> String {
+        let mut tag = self
+            .oidc_signer
+            .sign(format!("sid:{}", token_hash.as_str()).as_bytes());
+        tag.truncate(32);
+        tag
+    }
+
+    /// The client and session (`sid`) an `id_token_hint` names, when latchkey signed it for
+    /// a client that is still registered (expired hints are accepted, as RP-initiated logout
+    /// says).
     pub async fn oidc_logout_hint(
         &self,
         hint: &str,
@@ -433,9 +437,9 @@ impl Service {
         if claims.get("iss").and_then(Value::as_str) != Some(self.config.public_url.as_str()) {
             return Ok(None);
         }
-        let (Some(aud), Some(sub)) = (
+        let (Some(aud), Some(sid)) = (
             claims.get("aud").and_then(Value::as_str),
-            claims.get("sub").and_then(Value::as_str),
+            claims.get("sid").and_then(Value::as_str),
         ) else {
             return Ok(None);
         };
@@ -443,7 +447,7 @@ impl Service {
             .store
             .oidc_client(aud)
             .await?
-            .map(|client| (client, sub.to_owned())))
+            .map(|client| (client, sid.to_owned())))
     }
 
     /// A registered client, for RP-initiated logout's `client_id`.

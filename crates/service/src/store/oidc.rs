@@ -157,12 +157,19 @@ pub trait OidcClientStore: Send + Sync {
 
 #[async_trait]
 pub trait OidcGrantStore: Send + Sync {
-    async fn oidc_consented(&self, account: &AccountId, client_id: &str) -> StoreResult<bool>;
+    /// The scope the owner allowed `client_id`, if they did.
+    async fn oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+    ) -> StoreResult<Option<String>>;
 
+    /// Records that the owner allowed `client_id` `scope` (replacing an earlier consent).
     async fn grant_oidc_consent(
         &self,
         account: &AccountId,
         client_id: &str,
+        scope: &str,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> StoreResult<()>;

@@ -21,6 +21,8 @@ CREATE TABLE oidc_clients (
 CREATE TABLE oidc_consents (
     account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     client_id  TEXT NOT NULL REFERENCES oidc_clients (id) ON DELETE CASCADE,
+    -- The scopes allowed; a request for more asks again.
+    scope      TEXT NOT NULL,
     granted_at INTEGER NOT NULL,
     PRIMARY KEY (account_id, client_id)
 );

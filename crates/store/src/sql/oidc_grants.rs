@@ -92,32 +92,38 @@ async fn revoke_family(tx: &mut Tx, family: &str, now: Timestamp) -> StoreResult
 
 #[async_trait]
 impl OidcGrantStore for Backend {
-    async fn oidc_consented(&self, account: &AccountId, client_id: &str) -> StoreResult<bool> {
-        Ok(
-            sqlx::query("SELECT 1 FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
-                .bind(account.as_str())
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?
-                .is_some(),
-        )
+    async fn oidc_consent(
+        &self,
+        account: &AccountId,
+        client_id: &str,
+    ) -> StoreResult<Option<String>> {
+        sqlx::query("SELECT scope FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account.as_str())
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get("scope").map_err(db_error))
+            .transpose()
     }
 
     async fn grant_oidc_consent(
         &self,
         account: &AccountId,
         client_id: &str,
+        scope: &str,
         now: Timestamp,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO oidc_consents (account_id, client_id, granted_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id, client_id) DO UPDATE SET granted_at = excluded.granted_at",
+            "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, client_id) \
+             DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
         )
         .bind(account.as_str())
         .bind(client_id)
+        .bind(scope)
         .bind(now.0)
         .execute(&mut *tx)
         .await

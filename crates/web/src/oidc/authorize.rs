@@ -118,8 +118,8 @@ fn respond(state: &AppState, outcome: AuthorizeOutcome, page: Page, raw: &str) -
                     .filter(|(k, _)| k != "lk_signed_in_after")
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect();
-            if let Some(after) = fresh_after {
-                continuation.push(("lk_signed_in_after".to_owned(), after.0.to_string()));
+            if let Some(marker) = &fresh_after {
+                continuation.push(("lk_signed_in_after".to_owned(), marker.clone()));
             }
             let back = format!(
                 "{}?{}",

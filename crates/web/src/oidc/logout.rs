@@ -1,8 +1,8 @@
 //! RP-initiated logout (`end_session_endpoint`): signs the browser out of latchkey — which
 //! ends every token the session's applications hold — and sends it to the client's
-//! registered `post_logout_redirect_uri` with its `state`. Without an `id_token_hint` that
-//! names the signed-in account, the owner is asked first (a link on another site must not
-//! sign people out silently).
+//! registered `post_logout_redirect_uri` with its `state`. Without an `id_token_hint` issued
+//! from this very session (its `sid`), the owner is asked first (a link on another site must
+//! not sign people out silently).
 
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
@@ -50,8 +50,10 @@ async fn target(
         (None, Some(id)) => state.service.oidc_client(id).await?,
         (None, None) => None,
     };
+    // Silently only for a hint from this very session (its `sid`): an old ID token of the
+    // account, or one that leaked from a URL, only gets the question.
     let matches_session = match (&hinted, session) {
-        (Some((_, sub)), Some(session)) => session.account_id.as_str() == sub,
+        (Some((_, sid)), Some(session)) => *sid == state.service.oidc_sid(&session.token_hash),
         _ => false,
     };
     let destination = match (&client, request.post_logout_redirect_uri.as_deref()) {

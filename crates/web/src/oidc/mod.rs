@@ -34,14 +34,53 @@ pub(crate) fn is_back_channel(path: &str) -> bool {
 }
 
 pub(crate) fn routes() -> Router<AppState> {
+    // Called from applications' servers and from single-page applications (public
+    // clients) in browsers: open to every origin, which is safe because none of them reads
+    // a cookie — they authenticate with client credentials, PKCE or a bearer token.
+    let back_channel = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery).options(preflight),
+        )
+        .route(JWKS, get(jwks).options(preflight))
+        .route(TOKEN, post(token::token).options(preflight))
+        .route(
+            USERINFO,
+            get(token::userinfo)
+                .post(token::userinfo)
+                .options(preflight),
+        )
+        .layer(axum::middleware::map_response(open_to_every_origin));
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route(JWKS, get(jwks))
         .route(paths::OIDC_AUTHORIZE, get(authorize::authorize))
         .route(CONSENT, post(authorize::consent))
-        .route(TOKEN, post(token::token))
-        .route(USERINFO, get(token::userinfo).post(token::userinfo))
         .route(END_SESSION, get(logout::end_session).post(logout::confirm))
+        .merge(back_channel)
+}
+
+async fn open_to_every_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// The CORS preflight of a browser application's token or userinfo request.
+async fn preflight() -> Response {
+    use axum::http::header;
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Authorization, Content-Type",
+            ),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
 }
 
 /// The issuer: the public URL without a trailing slash, exactly as in every ID token.

@@ -209,7 +209,11 @@ pub(crate) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme is case-insensitive (RFC 7235 2.1).
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(str::trim);
     let Some(token) = token else {
         let mut response = no_store(StatusCode::UNAUTHORIZED.into_response());

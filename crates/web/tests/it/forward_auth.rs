@@ -54,6 +54,13 @@ async fn the_proxy_learns_who_signed_in_and_how_until_they_sign_out() {
             Some("urn:latchkey:acr:password")
         );
         assert_eq!(header_of(&ok, "cache-control"), Some("no-store"));
+        // A password-only session does not pass where MFA is required.
+        assert_eq!(
+            verify(&mut browser, None, "?require=mfa").await.status,
+            StatusCode::FORBIDDEN,
+            "{}",
+            app.name
+        );
 
         // With an MFA device, the next sign-in says so.
         let secret = activate(&app, &mut browser, "Phone").await;
@@ -83,6 +90,35 @@ async fn the_proxy_learns_who_signed_in_and_how_until_they_sign_out() {
             header_of(&mfa, "remote-authentication-class"),
             Some("urn:latchkey:acr:mfa")
         );
+
+        // The proxy's rules for one application: who, and how signed in.
+        let email = "proxied@example.com";
+        for (query, expected) in [
+            ("?require=mfa".to_owned(), StatusCode::OK),
+            (format!("?allow={email}"), StatusCode::OK),
+            (
+                format!("?allow=someone@example.com,{}", account.as_str()),
+                StatusCode::OK,
+            ),
+            (
+                "?allow=PROXIED@example.com&require=mfa".to_owned(),
+                StatusCode::OK,
+            ),
+            (
+                "?allow=someone@example.com".to_owned(),
+                StatusCode::FORBIDDEN,
+            ),
+            ("?allow=".to_owned(), StatusCode::FORBIDDEN),
+            ("?require=hwk".to_owned(), StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            let answer = verify(&mut browser, None, &query).await;
+            assert_eq!(answer.status, expected, "{}: {query}", app.name);
+            assert_eq!(
+                header_of(&answer, "remote-user").is_some(),
+                expected == StatusCode::OK,
+                "{query}"
+            );
+        }
 
         // A cookie the browser kept after the session ended is worth nothing.
         let kept = browser.cookies.get("latchkey_proxy").cloned().unwrap();

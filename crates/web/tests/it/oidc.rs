@@ -795,6 +795,25 @@ async fn a_logout_hint_latchkey_did_not_sign_signs_nobody_out_silently() {
             StatusCode::OK
         );
     }
+    // A genuine hint from another session of the same account only gets the question.
+    let mut elsewhere = app.browser();
+    elsewhere.sign_in("leaving@example.com", PASSWORD).await;
+    let other_code = authorization_code(&mut elsewhere, &rp, "").await;
+    let other_hint = exchange(&mut elsewhere, &rp, &other_code).await.json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .get(&format!("/oidc/end-session?id_token_hint={other_hint}"))
+        .await;
+    assert!(
+        page.body.contains("Sign out of latchkey?"),
+        "another session's hint asks"
+    );
+    assert_eq!(
+        browser.get("/console/security-credentials").await.status,
+        StatusCode::OK
+    );
     // latchkey's own hint for this session: signed out and sent back with the state.
     let page = browser
         .get(&format!(
@@ -827,10 +846,36 @@ async fn discovery_and_keys_describe_what_latchkey_does() {
         "created once"
     );
     let mut browser = app.browser();
-    let discovery = browser
-        .get("/.well-known/openid-configuration")
-        .await
-        .json();
+    let answer = browser.get("/.well-known/openid-configuration").await;
+    assert_eq!(
+        answer.headers.get("access-control-allow-origin").unwrap(),
+        "*"
+    );
+    let discovery = answer.json();
+    // A single-page application's preflight for the token endpoint.
+    let preflight = browser
+        .send(
+            Request::options("/oidc/token")
+                .header(header::ORIGIN, "https://spa.example.com")
+                .header("access-control-request-method", "POST")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight
+            .headers
+            .get("access-control-allow-origin")
+            .unwrap(),
+        "*"
+    );
+    assert!(
+        preflight
+            .headers
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
     assert_eq!(discovery["issuer"], crate::harness::ORIGIN);
     assert_eq!(
         discovery["token_endpoint"],
@@ -882,5 +927,154 @@ async fn discovery_and_keys_describe_what_latchkey_does() {
     assert!(
         !kids.contains(&old_rs) && kids.contains(&rotated[0].kid),
         "{kids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_sign_in_cannot_be_claimed_by_the_request_and_consent_covers_its_scopes() {
+    let app = TestApp::sqlite().await;
+    app.active_account("fresh@example.com").await;
+    let rp = register(&app, NewClient::default()).await;
+    let mut browser = app.browser();
+    browser.sign_in("fresh@example.com", PASSWORD).await;
+    authorization_code(&mut browser, &rp, "").await;
+    // prompt=login with a marker the request made up: still sent to sign in again.
+    for forged in ["0", "99999999999", "0.abc"] {
+        let page = browser
+            .get(&authorize_path(
+                &rp,
+                &format!("&prompt=login&lk_signed_in_after={forged}"),
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{forged}");
+        assert!(
+            page.location().starts_with("/signin?return_to="),
+            "{forged}: {}",
+            page.location()
+        );
+        assert!(
+            page.location().ends_with("&reauth=1"),
+            "{}",
+            page.location()
+        );
+    }
+    // The marker latchkey made, after a sign-in at or after it, lets the request through.
+    let asked = browser.get(&authorize_path(&rp, "&prompt=login")).await;
+    let signin = asked.location().to_owned();
+    let page = browser.get(&signin).await;
+    assert!(
+        page.body.contains("Root user email address") || page.status == StatusCode::OK,
+        "the form, though signed in"
+    );
+    let step2 = browser
+        .post(
+            "/signin",
+            &[("email", "fresh@example.com"), ("csrf_token", &page.csrf())],
+        )
+        .await;
+    let done = browser
+        .post(
+            "/signin/password",
+            &[
+                ("email", "fresh@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &step2.csrf()),
+            ],
+        )
+        .await;
+    assert!(
+        done.location().contains("lk_signed_in_after="),
+        "{}",
+        done.location()
+    );
+    let back = browser.get(done.location()).await;
+    assert!(param(&redirect_params(&back), "code").is_some());
+
+    // Consent for fewer scopes does not cover more.
+    let narrow = authorize_path(&rp, "").replace(
+        "scope=openid%20email%20profile%20offline_access",
+        "scope=openid",
+    );
+    let other = register(
+        &app,
+        NewClient {
+            name: "Narrow".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let narrow = narrow.replace(&rp.id, &other.id);
+    let asked = browser.get(&narrow).await;
+    assert!(asked.body.contains("to sign you in?"));
+    let allowed = browser
+        .post(
+            "/oidc/consent",
+            &[
+                ("request", &hidden(&asked, "request")),
+                ("decision", "allow"),
+                ("csrf_token", &asked.csrf()),
+            ],
+        )
+        .await;
+    assert!(param(&redirect_params(&allowed), "code").is_some());
+    assert!(
+        param(&redirect_params(&browser.get(&narrow).await), "code").is_some(),
+        "asked once"
+    );
+    let wider = browser.get(&authorize_path(&other, "")).await;
+    assert_eq!(wider.status, StatusCode::OK, "more scopes: asked again");
+    assert!(wider.body.contains("to sign you in?"));
+}
+
+#[tokio::test]
+async fn a_recovery_session_leaves_no_consent_behind() {
+    let app = TestApp::sqlite().await;
+    let mut browser = app.browser();
+    crate::recovery::account_with_device(&app, &mut browser, "intruded@example.com").await;
+    let rp = register(&app, NewClient::default()).await;
+    crate::recovery::start(&mut browser, "intruded@example.com").await;
+    crate::recovery::press(&mut browser, "/signin/recovery/email").await;
+    crate::recovery::confirm_email(&app, &mut browser, "intruded@example.com").await;
+    crate::recovery::press(&mut browser, "/signin/recovery/call").await;
+    let code = crate::recovery::code_on(&browser.get("/signin/recovery").await);
+    crate::harness::key_on_dev_phone(&app, &mut browser, &code).await;
+    crate::recovery::press(&mut browser, "/signin/recovery/complete").await;
+    // The authorize endpoint refuses it; a consent form posted by hand is refused too.
+    let refused = browser.get(&authorize_path(&rp, "")).await;
+    assert_eq!(
+        param(&redirect_params(&refused), "error"),
+        Some("access_denied")
+    );
+    let query = authorize_path(&rp, "")
+        .split_once('?')
+        .unwrap()
+        .1
+        .to_owned();
+    let csrf = browser.get("/signup").await.csrf();
+    let posted = browser
+        .post(
+            "/oidc/consent",
+            &[
+                ("request", &query),
+                ("decision", "allow"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        param(&redirect_params(&posted), "error"),
+        Some("access_denied")
+    );
+    let account = app
+        .store
+        .account_by_email(&latchkey_domain::EmailAddress::parse("intruded@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        app.store.oidc_consent(&account, &rp.id).await.unwrap(),
+        None,
+        "no consent kept"
     );
 }
