@@ -135,7 +135,7 @@ pub trait OidcClientStore: Send + Sync {
     /// A client that has not been removed.
     async fn oidc_client(&self, id: &str) -> StoreResult<Option<OidcClientRecord>>;
 
-    /// Every client not removed, in creation order.
+    /// Every client not removed, in creation order (by name within a second).
     async fn oidc_clients(&self) -> StoreResult<Vec<OidcClientRecord>>;
 
     /// Removes the client and revokes every token it holds; `false` when there was none.

@@ -101,7 +101,7 @@ impl OidcClientStore for Backend {
         sqlx::query(concat!(
             "SELECT ",
             columns!(),
-            " FROM oidc_clients WHERE removed_at IS NULL ORDER BY created_at, id"
+            " FROM oidc_clients WHERE removed_at IS NULL ORDER BY created_at, name, id"
         ))
         .fetch_all(&self.pool)
         .await
