@@ -122,7 +122,7 @@ http {{
 
         location = /latchkey-verify {{
             internal;
-            proxy_pass http://127.0.0.1:{latchkey}/auth/verify;
+            proxy_pass http://127.0.0.1:{latchkey}/auth/verify?require=mfa;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URL $scheme://$http_host$request_uri;

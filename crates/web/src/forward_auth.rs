@@ -131,7 +131,10 @@ fn presented(state: &AppState, headers: &HeaderMap) -> Option<TokenHash> {
     Some(TokenHash(String::from_utf8(opened).ok()?))
 }
 
+/// The proxy's query. An unknown name (a misspelt `allow`) is refused (400, which the proxy
+/// turns into an error) instead of being ignored, which would let everyone in.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct VerifyQuery {
     /// `true`: answer an unauthenticated request with the redirect itself (302).
     #[serde(default)]

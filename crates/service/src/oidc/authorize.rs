@@ -35,7 +35,7 @@ pub struct AuthorizeRequest {
     pub request: Option<String>,
     pub request_uri: Option<String>,
     /// Added by latchkey when it sent the browser to a fresh sign-in for this request: the
-    /// time it asked, with a MAC binding it to the client (see [`Service::fresh_marker`]);
+    /// time it asked, with a MAC binding it to the client and this request's own values;
     /// a value latchkey did not make counts for nothing.
     pub lk_signed_in_after: Option<String>,
 }
@@ -71,24 +71,53 @@ struct Checked {
 }
 
 const MAX_NONCE: usize = 512;
+
+/// As long as a sign-in may take (the continuation's lifetime).
+const FRESH_MARKER_LIFETIME: latchkey_domain::Duration = latchkey_domain::Duration::minutes(30);
+
+/// What a fresh-sign-in marker's MAC covers.
+fn fresh_message(request: &AuthorizeRequest, at: Timestamp) -> String {
+    let part = |v: &Option<String>| {
+        v.as_deref()
+            .unwrap_or("")
+            .replace('\\', "\\\\")
+            .replace('|', "\\|")
+    };
+    format!(
+        "fresh-sign-in|{}|{}|{}|{}|{}|{}",
+        part(&request.client_id),
+        part(&request.redirect_uri),
+        part(&request.state),
+        part(&request.nonce),
+        part(&request.code_challenge),
+        at.0
+    )
+}
+
 const MAX_STATE: usize = 1024;
 
 impl Service {
     /// The marker of a fresh sign-in asked for at `at` by `client_id`'s request.
-    fn fresh_marker(&self, client_id: &str, at: Timestamp) -> String {
-        let tag = self
-            .oidc_signer
-            .sign(format!("fresh-sign-in:{client_id}:{}", at.0).as_bytes());
+    /// The marker of a fresh sign-in asked for at `at` by this very request: bound to the
+    /// client and to the request's own values (redirect URI, state, nonce, PKCE challenge),
+    /// so it cannot be carried to another request, and good for as long as a sign-in may
+    /// take.
+    fn fresh_marker(&self, request: &AuthorizeRequest, at: Timestamp) -> String {
+        let tag = self.oidc_signer.sign(fresh_message(request, at).as_bytes());
         format!("{}.{tag}", at.0)
     }
 
-    /// The time a marker latchkey made for `client_id` names; `None` for anything else.
-    fn fresh_marker_time(&self, client_id: &str, marker: &str) -> Option<Timestamp> {
+    /// The time a marker latchkey made for this request names, while it is recent; `None`
+    /// for anything else.
+    fn fresh_marker_time(&self, request: &AuthorizeRequest, marker: &str) -> Option<Timestamp> {
         let (at, tag) = marker.split_once('.')?;
-        let at: i64 = at.parse().ok()?;
-        self.oidc_signer
-            .verify(format!("fresh-sign-in:{client_id}:{at}").as_bytes(), tag)
-            .then_some(Timestamp(at))
+        let at = Timestamp(at.parse().ok()?);
+        let recent = self.clock.now() - at <= FRESH_MARKER_LIFETIME;
+        (recent
+            && self
+                .oidc_signer
+                .verify(fresh_message(request, at).as_bytes(), tag))
+        .then_some(at)
     }
 
     fn redirect_error(
@@ -254,7 +283,7 @@ impl Service {
             signed_in_after: request
                 .lk_signed_in_after
                 .as_deref()
-                .and_then(|marker| self.fresh_marker_time(&checked.client.id, marker)),
+                .and_then(|marker| self.fresh_marker_time(request, marker)),
             acr_values: checked.acr_values.clone(),
             session: identity.as_ref().map(|identity| SessionFacts {
                 kind: identity.session.kind,
@@ -270,7 +299,7 @@ impl Service {
         let (identity, refusal) = match (decision, identity) {
             (AuthorizeDecision::SignIn { fresh_after }, _) => {
                 return Ok(AuthorizeOutcome::SignIn {
-                    fresh_after: fresh_after.map(|at| self.fresh_marker(&checked.client.id, at)),
+                    fresh_after: fresh_after.map(|at| self.fresh_marker(request, at)),
                 });
             }
             (AuthorizeDecision::AskConsent, _) => {

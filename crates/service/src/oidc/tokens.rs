@@ -127,6 +127,10 @@ impl Service {
         // A failed client authentication is not audited: anyone could fill the
         // append-only log with them. The request log has it.
         let client = self.authenticate_client(auth).await?;
+        // The account the presented code or token belongs to, once one is found: refusals
+        // are audited to it. A made-up code or token (a public client needs no secret) is
+        // not, or anyone could fill the append-only log.
+        let mut account = None;
         let result = match grant {
             TokenGrant::AuthorizationCode {
                 code,
@@ -139,19 +143,21 @@ impl Service {
                     redirect_uri.as_deref(),
                     code_verifier.as_deref(),
                     ctx,
+                    &mut account,
                 )
                 .await
             }
             TokenGrant::RefreshToken { refresh_token } => {
-                self.refresh(&client, refresh_token, ctx).await
+                self.refresh(&client, refresh_token, ctx, &mut account)
+                    .await
             }
         };
-        if let Err(e) = &result
+        if let (Err(e), Some(account)) = (&result, &account)
             && !matches!(e, TokenError::Service(_))
         {
             self.record(
                 ctx,
-                None,
+                Some(account),
                 AuditEvent::OidcTokenRefused,
                 AuditOutcome::Failure,
                 &format!("{} {e}", client.id),
@@ -168,6 +174,7 @@ impl Service {
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
         ctx: &RequestContext,
+        account: &mut Option<latchkey_domain::AccountId>,
     ) -> Result<TokenResponse, TokenError> {
         let Some(hash) = SecretToken::from_presented(code).map(|c| c.hash()) else {
             return Err(TokenError::InvalidGrant("the code is not valid"));
@@ -183,6 +190,7 @@ impl Service {
         else {
             return Err(TokenError::InvalidGrant("the code is not valid"));
         };
+        *account = Some(record.account_id.clone());
         let now = self.clock.now();
         let replayed = self.audit(
             ctx,
@@ -254,6 +262,7 @@ impl Service {
         client: &OidcClientRecord,
         refresh_token: &str,
         ctx: &RequestContext,
+        account: &mut Option<latchkey_domain::AccountId>,
     ) -> Result<TokenResponse, TokenError> {
         if !client.refresh_tokens {
             return Err(TokenError::UnauthorizedClient(
@@ -271,6 +280,7 @@ impl Service {
         else {
             return Err(TokenError::InvalidGrant("the refresh token is unknown"));
         };
+        *account = Some(record.account_id.clone());
         let reused = self.audit(
             ctx,
             Some(&record.account_id),

@@ -50,7 +50,8 @@ pub(crate) fn routes() -> Router<AppState> {
                 .post(token::userinfo)
                 .options(preflight),
         )
-        .layer(axum::middleware::map_response(open_to_every_origin));
+        // `route_layer`: these routes only, never the fallback the router is merged with.
+        .route_layer(axum::middleware::map_response(open_to_every_origin));
     Router::new()
         .route(paths::OIDC_AUTHORIZE, get(authorize::authorize))
         .route(CONSENT, post(authorize::consent))

@@ -110,6 +110,12 @@ async fn the_proxy_learns_who_signed_in_and_how_until_they_sign_out() {
             ),
             ("?allow=".to_owned(), StatusCode::FORBIDDEN),
             ("?require=hwk".to_owned(), StatusCode::INTERNAL_SERVER_ERROR),
+            // A misspelt rule is refused, never ignored.
+            (
+                "?alow=someone@example.com".to_owned(),
+                StatusCode::BAD_REQUEST,
+            ),
+            ("?Require=mfa".to_owned(), StatusCode::BAD_REQUEST),
         ] {
             let answer = verify(&mut browser, None, &query).await;
             assert_eq!(answer.status, expected, "{}: {query}", app.name);

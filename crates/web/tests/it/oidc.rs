@@ -354,6 +354,26 @@ async fn the_code_flow_issues_tokens_once_for_the_right_client_redirect_and_veri
         assert_eq!(info.json()["sub"], account.as_str());
         assert_eq!(info.json()["email"], "rp-user@example.com");
 
+        // Another client presenting the used code revokes nothing and learns nothing.
+        let stolen = exchange(&mut browser, &other, &code).await;
+        assert_eq!(error_of(&stolen), "invalid_grant", "{name}");
+        assert_eq!(stolen.json()["error_description"], "the code is not valid");
+        assert_eq!(
+            userinfo(&mut browser, &access).await.status,
+            StatusCode::OK,
+            "{name}"
+        );
+        // The scheme is case-insensitive.
+        let lower = browser
+            .send(
+                Request::get("/oidc/userinfo")
+                    .header(header::AUTHORIZATION, format!("bearer {access}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(lower.status, StatusCode::OK, "{name}");
+
         // The code again: refused, and what it issued is revoked.
         let replay = exchange(&mut browser, &rp, &code).await;
         assert_eq!(error_of(&replay), "invalid_grant", "{name}");
@@ -563,6 +583,40 @@ async fn codes_expire_and_tokens_end_with_the_session() {
         userinfo(&mut browser, &access).await.status,
         StatusCode::UNAUTHORIZED,
         "signing out of latchkey ends what applications were given"
+    );
+
+    // An application's server asking does not keep the session from idling out.
+    let rp = register(
+        &app,
+        NewClient {
+            name: "Poller".into(),
+            refresh_tokens: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    browser.sign_in("ending@example.com", PASSWORD).await;
+    let code = authorization_code(&mut browser, &rp, "").await;
+    let body = exchange(&mut browser, &rp, &code).await.json();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::minutes(20));
+    let refreshed = token(
+        &mut browser,
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    let access = refreshed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(userinfo(&mut browser, &access).await.status, StatusCode::OK);
+    app.clock.advance(Duration::minutes(11));
+    assert_eq!(
+        userinfo(&mut browser, &access).await.status,
+        StatusCode::UNAUTHORIZED,
+        "31 minutes without the person: the session idled out"
     );
 }
 
@@ -863,6 +917,20 @@ async fn discovery_and_keys_describe_what_latchkey_does() {
         )
         .await;
     assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    // The browser-facing pages are not opened to other origins.
+    let rp = register(&app, NewClient::default()).await;
+    for path in [
+        authorize_path(&rp, ""),
+        "/oidc/end-session".to_owned(),
+        "/signin".to_owned(),
+        "/nowhere".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert!(
+            page.headers.get("access-control-allow-origin").is_none(),
+            "{path}"
+        );
+    }
     assert_eq!(
         preflight
             .headers
@@ -989,6 +1057,33 @@ async fn a_fresh_sign_in_cannot_be_claimed_by_the_request_and_consent_covers_its
     );
     let back = browser.get(done.location()).await;
     assert!(param(&redirect_params(&back), "code").is_some());
+    // That genuine marker, carried to a new request of the same client (another state,
+    // nonce and challenge), proves nothing there.
+    let marker = url::Url::parse(&format!("http://x{}", done.location()))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "lk_signed_in_after")
+        .unwrap()
+        .1
+        .into_owned();
+    let replayed = authorize_path(&rp, &format!("&prompt=login&lk_signed_in_after={marker}"))
+        .replace("state=st-1", "state=st-2")
+        .replace("nonce=n-1", "nonce=n-2");
+    let page = browser.get(&replayed).await;
+    assert!(
+        page.location().starts_with("/signin?return_to="),
+        "{}",
+        page.location()
+    );
+    // Nor does it last: the same request half an hour later asks again.
+    app.clock.advance(Duration::minutes(31));
+    browser.sign_in("fresh@example.com", PASSWORD).await;
+    let page = browser.get(done.location()).await;
+    assert!(
+        page.location().starts_with("/signin?return_to="),
+        "{}",
+        page.location()
+    );
 
     // Consent for fewer scopes does not cover more.
     let narrow = authorize_path(&rp, "").replace(
