@@ -90,6 +90,50 @@ async fn revoke_family(tx: &mut Tx, family: &str, now: Timestamp) -> StoreResult
     Ok(())
 }
 
+/// What the conditional update of a single-use secret (a code, a refresh token) found.
+enum Spending {
+    /// Unused and live: spent by this transaction.
+    Now,
+    /// Spent before: the family it began or belongs to.
+    Before(String),
+    /// Unknown, expired, revoked or another client's.
+    Refused,
+}
+
+enum Settled {
+    Issued,
+    Revoked,
+    Refused,
+}
+
+/// The end of spending a code or a refresh token, in its transaction: spent now, its
+/// successors are inserted with `issued`; spent before, its whole family is revoked with
+/// `replayed`; otherwise nothing is written.
+async fn settle(
+    mut tx: Tx,
+    spending: Spending,
+    tokens: &[OidcToken],
+    now: Timestamp,
+    issued: &AuditRecord,
+    replayed: &AuditRecord,
+) -> StoreResult<Settled> {
+    let settled = match spending {
+        Spending::Now => {
+            insert_tokens(&mut tx, tokens).await?;
+            insert_audit(&mut tx, issued).await?;
+            Settled::Issued
+        }
+        Spending::Before(family) => {
+            revoke_family(&mut tx, &family, now).await?;
+            insert_audit(&mut tx, replayed).await?;
+            Settled::Revoked
+        }
+        Spending::Refused => return Ok(Settled::Refused),
+    };
+    commit(tx).await?;
+    Ok(settled)
+}
+
 #[async_trait]
 impl OidcGrantStore for Backend {
     async fn oidc_consent(
@@ -190,28 +234,32 @@ impl OidcGrantStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if used.rows_affected() == 1 {
-            insert_tokens(&mut tx, tokens).await?;
-            insert_audit(&mut tx, issued).await?;
-            commit(tx).await?;
-            return Ok(CodeExchange::Issued);
-        }
-        // Not usable: a code used before (by anyone) means it leaked, and what it issued
-        // goes. The row lock the update waited on makes the winner's tokens visible here.
-        let was_used =
-            sqlx::query("SELECT 1 FROM oidc_codes WHERE code_hash = $1 AND used_at IS NOT NULL")
-                .bind(code_hash.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .is_some();
-        if !was_used {
-            return Ok(CodeExchange::Refused);
-        }
-        revoke_family(&mut tx, code_hash.as_str(), now).await?;
-        insert_audit(&mut tx, replayed).await?;
-        commit(tx).await?;
-        Ok(CodeExchange::Replayed)
+        let spending = if used.rows_affected() == 1 {
+            Spending::Now
+        } else {
+            // Not usable: a code used before (by anyone) means it leaked, and what it
+            // issued goes. The row lock the update waited on makes the winner's tokens
+            // visible here.
+            let was_used = sqlx::query(
+                "SELECT 1 FROM oidc_codes WHERE code_hash = $1 AND used_at IS NOT NULL",
+            )
+            .bind(code_hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .is_some();
+            match was_used {
+                true => Spending::Before(code_hash.as_str().to_owned()),
+                false => Spending::Refused,
+            }
+        };
+        Ok(
+            match settle(tx, spending, tokens, now, issued, replayed).await? {
+                Settled::Issued => CodeExchange::Issued,
+                Settled::Revoked => CodeExchange::Replayed,
+                Settled::Refused => CodeExchange::Refused,
+            },
+        )
     }
 
     async fn oidc_token(&self, token_hash: &TokenHash) -> StoreResult<Option<OidcToken>> {
@@ -248,30 +296,29 @@ impl OidcGrantStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if used.rows_affected() == 1 {
-            insert_tokens(&mut tx, tokens).await?;
-            insert_audit(&mut tx, rotated).await?;
-            commit(tx).await?;
-            return Ok(RefreshRotation::Rotated);
-        }
-        let family: Option<String> = sqlx::query(
-            "SELECT family FROM oidc_tokens WHERE token_hash = $1 AND client_id = $2 \
-             AND kind = 'refresh' AND used_at IS NOT NULL",
-        )
-        .bind(token_hash.as_str())
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .map(|row| row.try_get("family"))
-        .transpose()
-        .map_err(db_error)?;
-        let Some(family) = family else {
-            return Ok(RefreshRotation::Refused);
+        let spending = if used.rows_affected() == 1 {
+            Spending::Now
+        } else {
+            let family: Option<String> = sqlx::query(
+                "SELECT family FROM oidc_tokens WHERE token_hash = $1 AND client_id = $2 \
+                 AND kind = 'refresh' AND used_at IS NOT NULL",
+            )
+            .bind(token_hash.as_str())
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .map(|row| row.try_get("family"))
+            .transpose()
+            .map_err(db_error)?;
+            family.map_or(Spending::Refused, Spending::Before)
         };
-        revoke_family(&mut tx, &family, now).await?;
-        insert_audit(&mut tx, reused).await?;
-        commit(tx).await?;
-        Ok(RefreshRotation::Reused)
+        Ok(
+            match settle(tx, spending, tokens, now, rotated, reused).await? {
+                Settled::Issued => RefreshRotation::Rotated,
+                Settled::Revoked => RefreshRotation::Reused,
+                Settled::Refused => RefreshRotation::Refused,
+            },
+        )
     }
 }
