@@ -77,6 +77,7 @@ pub(crate) async fn same_origin_writes(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || req.uri().path() == crate::forward_auth::VERIFY
         || crate::oidc::is_back_channel(req.uri().path())
+        || crate::oidc::is_cross_site_post(req.uri().path())
     {
         return next.run(req).await;
     }

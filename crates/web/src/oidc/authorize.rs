@@ -52,6 +52,25 @@ pub(super) async fn authorize(
     }
 }
 
+/// An authorization request posted as a form (OpenID Connect Core 3.1.2.1): the same
+/// request as a GET, which it is redirected to. The post comes from the application's site,
+/// so the browser sends no SameSite=Lax cookie with it; the GET it is sent to carries them,
+/// and is then answered like any other (nothing is decided on the post itself).
+pub(super) async fn authorize_by_post(body: String) -> Response {
+    let parsed: Result<AuthorizeRequest, _> = serde_urlencoded::from_str(&body);
+    if parsed.is_err() || body.len() > 4096 {
+        return PageError::bad_request(
+            "This sign-in request from an application is malformed (a parameter is repeated or unreadable). Go back to the application and try again.",
+        )
+        .into_response();
+    }
+    // Re-encoded, so the Location header holds only what a query may.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(body.as_bytes()))
+        .finish();
+    Redirect::to(&format!("{}?{query}", paths::OIDC_AUTHORIZE)).into_response()
+}
+
 #[derive(serde::Deserialize)]
 pub(super) struct ConsentForm {
     request: String,

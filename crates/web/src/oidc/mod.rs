@@ -26,6 +26,12 @@ pub(crate) const JWKS: &str = "/oidc/jwks";
 pub(crate) const END_SESSION: &str = "/oidc/end-session";
 pub(crate) const CONSENT: &str = "/oidc/consent";
 
+/// A request that arrives as a cross-site form post: the authorization endpoint (which
+/// OpenID Connect says takes POST as GET), answered with a redirect to its GET form.
+pub(crate) fn is_cross_site_post(path: &str) -> bool {
+    path == paths::OIDC_AUTHORIZE
+}
+
 /// Endpoints called by applications' servers, not by browsers on latchkey's pages: no CSRF
 /// cookie, no same-origin check (they authenticate with client credentials or a bearer
 /// token, never a cookie).
@@ -53,7 +59,10 @@ pub(crate) fn routes() -> Router<AppState> {
         // `route_layer`: these routes only, never the fallback the router is merged with.
         .route_layer(axum::middleware::map_response(open_to_every_origin));
     Router::new()
-        .route(paths::OIDC_AUTHORIZE, get(authorize::authorize))
+        .route(
+            paths::OIDC_AUTHORIZE,
+            get(authorize::authorize).post(authorize::authorize_by_post),
+        )
         .route(CONSENT, post(authorize::consent))
         .route(END_SESSION, get(logout::end_session).post(logout::confirm))
         .merge(back_channel)

@@ -1173,3 +1173,73 @@ async fn a_recovery_session_leaves_no_consent_behind() {
         "no consent kept"
     );
 }
+
+#[tokio::test]
+async fn an_authorization_request_may_come_as_a_form_post() {
+    let app = TestApp::sqlite().await;
+    app.active_account("posted@example.com").await;
+    let rp = register(
+        &app,
+        NewClient {
+            first_party: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut browser = app.browser();
+    browser.sign_in("posted@example.com", PASSWORD).await;
+    let query = authorize_path(&rp, "")
+        .split_once('?')
+        .unwrap()
+        .1
+        .to_owned();
+    // From the application's site: another origin, cross-site.
+    let posted = browser
+        .send(
+            Request::post("/oidc/authorize")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "https://app.example.com")
+                .header("sec-fetch-site", "cross-site")
+                .body(Body::from(query.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+    assert!(
+        posted
+            .location()
+            .starts_with("/oidc/authorize?response_type=code&client_id=")
+    );
+    let answered = browser.get(posted.location()).await;
+    assert!(param(&redirect_params(&answered), "code").is_some());
+    // Raw line breaks in the body come out encoded, never as header text.
+    let raw = browser
+        .send(
+            Request::post("/oidc/authorize")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("{query}&x=a\r\nSet-Cookie:%20y=1")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(raw.status, StatusCode::SEE_OTHER);
+    assert!(
+        raw.location().ends_with("&x=a%0D%0ASet-Cookie%3A+y%3D1"),
+        "{}",
+        raw.location()
+    );
+    assert!(
+        raw.headers
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap().starts_with("y="))
+    );
+    // A malformed body is refused there, not passed on.
+    let bad = browser
+        .send(
+            Request::post("/oidc/authorize")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("client_id=a&client_id=b"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
