@@ -19,6 +19,7 @@ mod devices;
 mod durability;
 mod hardware;
 mod identity;
+mod oidc;
 mod outbox;
 mod races;
 mod recovery;
