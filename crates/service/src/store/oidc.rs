@@ -178,8 +178,9 @@ pub trait OidcGrantStore: Send + Sync {
 
     async fn oidc_code(&self, code_hash: &TokenHash) -> StoreResult<Option<OidcCode>>;
 
-    /// In one transaction: uses the code if it is `client_id`'s, unused and live at `now`,
-    /// and inserts `tokens` with `issued`; or, when it was used before, revokes every token
+    /// In one transaction, holding the lock of the session the code came from (refused,
+    /// with nothing written, once that session is signed out): uses the code if it is
+    /// `client_id`'s, unused and live at `now`, and inserts `tokens` with `issued`; or, when it was used before, revokes every token
     /// of its family with `replayed`. Twenty exchanges of one code at once issue once, and a
     /// replay that loses the race still revokes what the winner issued.
     async fn exchange_oidc_code(
@@ -194,8 +195,8 @@ pub trait OidcGrantStore: Send + Sync {
 
     async fn oidc_token(&self, token_hash: &TokenHash) -> StoreResult<Option<OidcToken>>;
 
-    /// In one transaction: uses the refresh token if it is `client_id`'s, unused, unrevoked
-    /// and live at `now`, and inserts `tokens` with `rotated`; or, when it was used before,
+    /// In one transaction, holding the lock of its session as above: uses the refresh token
+    /// if it is `client_id`'s, unused, unrevoked and live at `now`, and inserts `tokens` with `rotated`; or, when it was used before,
     /// revokes its whole family with `reused`.
     async fn rotate_oidc_refresh(
         &self,

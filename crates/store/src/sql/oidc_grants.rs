@@ -80,6 +80,19 @@ async fn insert_tokens(tx: &mut Tx, tokens: &[OidcToken]) -> StoreResult<()> {
     Ok(())
 }
 
+/// Takes the lock of the session a code or token came from, while it is not revoked:
+/// `false` once it was signed out (or is gone). Issuing under that lock means a sign-out
+/// either commits first, and nothing is issued, or waits until the issue has committed, and
+/// then revokes the session the new tokens depend on.
+async fn lock_live_session(tx: &mut Tx, session_of: &'static str, key: &str) -> StoreResult<bool> {
+    let locked = sqlx::query(session_of)
+        .bind(key)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(locked.rows_affected() == 1)
+}
+
 async fn revoke_family(tx: &mut Tx, family: &str, now: Timestamp) -> StoreResult<()> {
     sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
         .bind(now.0)
@@ -224,6 +237,16 @@ impl OidcGrantStore for Backend {
         replayed: &AuditRecord,
     ) -> StoreResult<CodeExchange> {
         let mut tx = self.begin().await?;
+        let live = lock_live_session(
+            &mut tx,
+            "UPDATE sessions SET last_seen_at = last_seen_at WHERE revoked_at IS NULL \
+             AND token_hash = (SELECT session_hash FROM oidc_codes WHERE code_hash = $1)",
+            code_hash.as_str(),
+        )
+        .await?;
+        if !live {
+            return Ok(CodeExchange::Refused);
+        }
         let used = sqlx::query(
             "UPDATE oidc_codes SET used_at = $1 WHERE code_hash = $2 AND client_id = $3 \
              AND used_at IS NULL AND expires_at > $1",
@@ -286,6 +309,16 @@ impl OidcGrantStore for Backend {
         reused: &AuditRecord,
     ) -> StoreResult<RefreshRotation> {
         let mut tx = self.begin().await?;
+        let live = lock_live_session(
+            &mut tx,
+            "UPDATE sessions SET last_seen_at = last_seen_at WHERE revoked_at IS NULL \
+             AND token_hash = (SELECT session_hash FROM oidc_tokens WHERE token_hash = $1)",
+            token_hash.as_str(),
+        )
+        .await?;
+        if !live {
+            return Ok(RefreshRotation::Refused);
+        }
         let used = sqlx::query(
             "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND client_id = $3 \
              AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",

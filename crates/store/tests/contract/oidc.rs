@@ -375,3 +375,115 @@ async fn instances_starting_together_generate_one_set_of_signing_keys() {
         assert_eq!(store.oidc_signing_keys().await.unwrap().len(), 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn nothing_is_issued_from_a_session_signed_out_before_the_write() {
+    for Backend { name, store, .. } in backends().await {
+        let id = active_account(&store, 153, "gone@example.com").await;
+        let (_, new) = session(&id);
+        start(&store, &new).await;
+        store
+            .insert_oidc_client(&client("lk-a", false), &audit(None, "x"))
+            .await
+            .unwrap();
+        store
+            .insert_oidc_code(
+                &code("after", "lk-a", &id, &new.token_hash),
+                &audit(Some(&id), "x"),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_oidc_code(
+                &code("before", "lk-a", &id, &new.token_hash),
+                &audit(Some(&id), "x"),
+            )
+            .await
+            .unwrap();
+        let refresh = token(
+            "r-live",
+            OidcTokenKind::Refresh,
+            "before",
+            &id,
+            &new.token_hash,
+        );
+        store
+            .exchange_oidc_code(
+                &TokenHash("before".into()),
+                "lk-a",
+                T0,
+                &[refresh],
+                &audit(Some(&id), "i"),
+                &audit(Some(&id), "r"),
+            )
+            .await
+            .unwrap();
+        // The service saw the session live; a sign-out commits before the exchange writes.
+        assert!(
+            store
+                .revoke_session(&new.token_hash, T0, &audit(Some(&id), "sign_out"))
+                .await
+                .unwrap()
+        );
+        let t = token(
+            "t-late",
+            OidcTokenKind::Access,
+            "after",
+            &id,
+            &new.token_hash,
+        );
+        assert_eq!(
+            store
+                .exchange_oidc_code(
+                    &TokenHash("after".into()),
+                    "lk-a",
+                    T0,
+                    &[t],
+                    &audit(Some(&id), "i"),
+                    &audit(Some(&id), "r")
+                )
+                .await
+                .unwrap(),
+            CodeExchange::Refused,
+            "{name}"
+        );
+        assert!(
+            store
+                .oidc_token(&TokenHash("t-late".into()))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        let next = token(
+            "r-next",
+            OidcTokenKind::Refresh,
+            "before",
+            &id,
+            &new.token_hash,
+        );
+        assert_eq!(
+            store
+                .rotate_oidc_refresh(
+                    &TokenHash("r-live".into()),
+                    "lk-a",
+                    T0,
+                    &[next],
+                    &audit(Some(&id), "i"),
+                    &audit(Some(&id), "r")
+                )
+                .await
+                .unwrap(),
+            RefreshRotation::Refused,
+            "{name}"
+        );
+        assert!(
+            store
+                .oidc_token(&TokenHash("r-next".into()))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+    }
+}
