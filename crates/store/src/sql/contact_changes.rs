@@ -428,8 +428,9 @@ impl ContactChangeStore for Backend {
         // a recovery: devices, and everything begun with the password.
         // The session that asked was signed in with MFA at most this long before: devices it
         // added before asking go too.
-        let removed =
-            remove_devices_since(&mut tx, &account, requested_at - MFA_FRESHNESS.0, now).await?;
+        let since = requested_at - MFA_FRESHNESS.0;
+        let removed = remove_devices_since(&mut tx, &account, since, now).await?;
+        super::oidc_grants::withdraw_consents_since(&mut tx, &account, since).await?;
         end_open_activations(&mut tx, &account, now).await?;
         end_what_the_old_password_began(&mut tx, &account, now).await?;
         super::accounts::kill_unused_links(&mut tx, &account, now).await?;

@@ -80,6 +80,24 @@ async fn insert_tokens(tx: &mut Tx, tokens: &[OidcToken]) -> StoreResult<()> {
     Ok(())
 }
 
+/// An undo (`This wasn't me` on a recovery or a contact change) withdraws the consents given
+/// since `since`: the intruder's, from the sessions it held. The tokens issued from those
+/// sessions end with them; the consents would otherwise let the applications in without
+/// asking the owner.
+pub(super) async fn withdraw_consents_since(
+    tx: &mut Tx,
+    account: &AccountId,
+    since: i64,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND granted_at >= $2")
+        .bind(account.as_str())
+        .bind(since)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// Takes the lock of the session a code or token came from, while it is not revoked:
 /// `false` once it was signed out (or is gone). Issuing under that lock means a sign-out
 /// either commits first, and nothing is issued, or waits until the issue has committed, and

@@ -387,7 +387,10 @@ impl RecoveryStore for Backend {
         .map_err(db_error)?;
         let removed = match completed {
             None => Vec::new(),
-            Some(_) => remove_devices_since(&mut tx, account, since, now).await?,
+            Some(_) => {
+                super::oidc_grants::withdraw_consents_since(&mut tx, account, since).await?;
+                remove_devices_since(&mut tx, account, since, now).await?
+            }
         };
         // Nothing begun before the report can be finished after it.
         end_open_activations(&mut tx, account, now).await?;

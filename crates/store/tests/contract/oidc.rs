@@ -6,7 +6,7 @@ use super::races::{RACERS, race, racer_audit, winners};
 use super::sessions::start;
 use super::*;
 
-fn client(id: &str, public: bool) -> OidcClientRecord {
+pub(super) fn client(id: &str, public: bool) -> OidcClientRecord {
     OidcClientRecord {
         id: id.to_owned(),
         name: format!("App {id}"),
