@@ -2,25 +2,23 @@
 //! later, the OpenID Connect provider's claims. One read of the session, its account and its
 //! device; the session must be live, as for the console.
 
+use latchkey_domain::EmailAddress;
 use latchkey_domain::identity::{Authentication, authentication};
 use latchkey_domain::session::SessionKind;
-use latchkey_domain::{AccountId, EmailAddress, Timestamp};
 
 use crate::Service;
 use crate::error::ServiceError;
 use crate::secrets::TokenHash;
 use crate::sessions::CurrentSession;
 
-/// A live session's owner and how the session was earned.
+/// A live session's owner and how the session was earned. The account and the time of the
+/// sign-in are the session's (`session.account_id`, `session.authenticated_at`).
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub session: CurrentSession,
-    pub account_id: AccountId,
     pub email: EmailAddress,
     pub email_verified: bool,
     pub name: String,
-    /// When the holder last proved who they are (the session's sign-in).
-    pub authenticated_at: Timestamp,
     pub authentication: Authentication,
 }
 
@@ -50,8 +48,6 @@ impl Service {
             return Ok(None);
         };
         Ok(Some(Identity {
-            account_id: session.account_id.clone(),
-            authenticated_at: session.authenticated_at,
             authentication: authentication(session.kind, record.device_kind),
             session,
             email: record.email,

@@ -160,7 +160,7 @@ fn permitted(identity: &Identity, query: &VerifyQuery) -> Option<bool> {
     let listed = match query.allow.as_deref() {
         None => true,
         Some(list) => list.split(',').map(str::trim).any(|entry| {
-            entry == identity.account_id.as_str()
+            entry == identity.session.account_id.as_str()
                 || entry.eq_ignore_ascii_case(identity.email.as_str())
         }),
     };
@@ -236,7 +236,10 @@ pub(crate) async fn verify(
 fn signed_in(identity: &Identity) -> Response {
     let mut headers = HeaderMap::new();
     let values = [
-        ("remote-user", identity.account_id.as_str().to_owned()),
+        (
+            "remote-user",
+            identity.session.account_id.as_str().to_owned(),
+        ),
         ("remote-email", identity.email.as_str().to_owned()),
         ("remote-name", identity.name.clone()),
         (

@@ -144,6 +144,16 @@ pub(crate) fn form_targets(
     headers: &HeaderMap,
     uri: &axum::http::Uri,
 ) -> Vec<String> {
+    // Only pages have forms: the checks proxies and applications' servers make on every
+    // request (forward-auth, the token endpoint, the API) skip the parsing.
+    let path = uri.path();
+    if path == crate::forward_auth::VERIFY
+        || crate::oidc::is_back_channel(path)
+        || path.starts_with("/api/")
+        || path.starts_with("/static/")
+    {
+        return Vec::new();
+    }
     let mut urls: Vec<String> = Vec::new();
     if let Some(to) = ReturnTo::from_cookie(state, headers) {
         urls.push(to.0);

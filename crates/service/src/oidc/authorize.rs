@@ -45,7 +45,7 @@ pub struct AuthorizeRequest {
 pub enum AuthorizeOutcome {
     /// No redirect may be made: the client is unknown or the redirect URI is not one of its
     /// own. A page says which.
-    Invalid(&'static str),
+    Invalid(InvalidRequest),
     /// Back to the client's redirect URI with these parameters (a code or an error, the
     /// state, the issuer).
     Redirect {
@@ -57,6 +57,13 @@ pub enum AuthorizeOutcome {
     SignIn { fresh_after: Option<String> },
     /// Ask the owner whether this client may sign them in.
     Consent { client_name: String, scope: String },
+}
+
+/// Why an authorization request cannot even be answered at its redirect URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidRequest {
+    UnknownClient,
+    UnregisteredRedirectUri,
 }
 
 /// A request whose client and redirect URI are good: errors from here go back to it.
@@ -150,14 +157,18 @@ impl Service {
             _ => None,
         };
         let Some(client) = client else {
-            return Ok(Err(AuthorizeOutcome::Invalid("unknown_client")));
+            return Ok(Err(AuthorizeOutcome::Invalid(
+                InvalidRequest::UnknownClient,
+            )));
         };
         let Some(redirect_uri) = request
             .redirect_uri
             .as_deref()
             .filter(|uri| client.redirect_uris.iter().any(|r| r == uri))
         else {
-            return Ok(Err(AuthorizeOutcome::Invalid("unregistered_redirect_uri")));
+            return Ok(Err(AuthorizeOutcome::Invalid(
+                InvalidRequest::UnregisteredRedirectUri,
+            )));
         };
         let redirect_uri = redirect_uri.to_owned();
         let state = request.state.clone();
@@ -266,7 +277,7 @@ impl Service {
         let consented = match &identity {
             Some(identity) if !checked.client.first_party => self
                 .store
-                .oidc_consent(&identity.account_id, &checked.client.id)
+                .oidc_consent(&identity.session.account_id, &checked.client.id)
                 .await?
                 .is_some_and(|allowed| {
                     checked
@@ -288,7 +299,7 @@ impl Service {
             session: identity.as_ref().map(|identity| SessionFacts {
                 kind: identity.session.kind,
                 acr: identity.authentication.acr,
-                authenticated_at: identity.authenticated_at,
+                authenticated_at: identity.session.authenticated_at,
             }),
             client_allows_recovery: checked.client.allow_recovery,
             client_first_party: checked.client.first_party,
@@ -320,7 +331,7 @@ impl Service {
             if let Some(identity) = &identity {
                 self.record(
                     ctx,
-                    Some(&identity.account_id),
+                    Some(&identity.session.account_id),
                     AuditEvent::OidcCodeIssued,
                     AuditOutcome::Failure,
                     &format!("{} {}", checked.client.id, refusal.error()),
@@ -355,7 +366,7 @@ impl Service {
         let record = OidcCode {
             code_hash: code.hash(),
             client_id: checked.client.id.clone(),
-            account_id: identity.account_id.clone(),
+            account_id: identity.session.account_id.clone(),
             session_hash: identity.session.token_hash.clone(),
             redirect_uri: checked.redirect_uri.clone(),
             scope: checked.scope,
@@ -367,7 +378,7 @@ impl Service {
         };
         let audit = self.audit(
             ctx,
-            Some(&identity.account_id),
+            Some(&identity.session.account_id),
             AuditEvent::OidcCodeIssued,
             AuditOutcome::Success,
             &checked.client.id,

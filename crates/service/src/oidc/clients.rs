@@ -26,11 +26,21 @@ pub struct NewClient {
 }
 
 /// A registered client and, once, its secret.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegisteredClient {
     pub client: OidcClientRecord,
     /// Shown once; `None` for a public client.
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    // The secret is for the operator's screen once, never a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("client", &self.client)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 fn problem_text(problem: RedirectUriProblem) -> &'static str {

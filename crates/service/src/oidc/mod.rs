@@ -10,7 +10,7 @@ mod clients;
 pub(crate) mod keys;
 mod tokens;
 
-pub use authorize::{AuthorizeOutcome, AuthorizeRequest};
+pub use authorize::{AuthorizeOutcome, AuthorizeRequest, InvalidRequest};
 pub use clients::{NewClient, RegisteredClient};
 pub use keys::{ES256, RS256};
 pub use tokens::{ClientAuth, TokenError, TokenGrant, TokenResponse};

@@ -22,7 +22,7 @@ use crate::store::{CodeExchange, OidcClientRecord, OidcToken, OidcTokenKind, Ref
 use crate::{RequestContext, Service};
 
 /// How the client authenticated at the token endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `client_secret_basic` or `client_secret_post`.
     Secret { client_id: String, secret: String },
@@ -31,7 +31,7 @@ pub enum ClientAuth {
 }
 
 /// What the client asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum TokenGrant {
     AuthorizationCode {
         code: String,
@@ -43,13 +43,61 @@ pub enum TokenGrant {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: i64,
     pub id_token: String,
     pub refresh_token: Option<String>,
     pub scope: String,
+}
+
+// Secrets (a client secret, a code, tokens) never reach a log line: these print what they
+// are, not what they hold.
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret { client_id, .. } => f
+                .debug_struct("Secret")
+                .field("client_id", client_id)
+                .field("secret", &"<redacted>")
+                .finish(),
+            Self::None { client_id } => f
+                .debug_struct("None")
+                .field("client_id", client_id)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AuthorizationCode { redirect_uri, .. } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", &"<redacted>")
+                .field("redirect_uri", redirect_uri)
+                .field("code_verifier", &"<redacted>")
+                .finish(),
+            Self::RefreshToken { .. } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// A refusal, as RFC 6749 5.2 names it.
@@ -74,6 +122,17 @@ impl From<crate::store::StoreError> for TokenError {
 }
 
 impl TokenError {
+    /// The `error_description` of the JSON answer (for the client's developer).
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::InvalidClient => "the client is unknown or its credentials are wrong",
+            Self::InvalidGrant(why) | Self::InvalidRequest(why) | Self::UnauthorizedClient(why) => {
+                why
+            }
+            Self::Service(_) => "latchkey could not answer; try again",
+        }
+    }
+
     /// The `error` of the JSON answer.
     pub fn code(&self) -> &'static str {
         match self {
@@ -351,7 +410,7 @@ impl Service {
             token_hash: token.hash(),
             kind,
             client_id: client.id.clone(),
-            account_id: identity.account_id.clone(),
+            account_id: identity.session.account_id.clone(),
             session_hash: identity.session.token_hash.clone(),
             family: family.to_owned(),
             scope: scope.to_owned(),
@@ -377,11 +436,11 @@ impl Service {
         }
         let mut claims = json!({
             "iss": self.config.public_url,
-            "sub": identity.account_id.as_str(),
+            "sub": identity.session.account_id.as_str(),
             "aud": client.id,
             "iat": now.0,
             "exp": (now + ID_TOKEN_LIFETIME).0,
-            "auth_time": identity.authenticated_at.0,
+            "auth_time": identity.session.authenticated_at.0,
             "acr": identity.authentication.acr.as_str(),
             "amr": identity.authentication.amr,
         });
@@ -419,7 +478,7 @@ impl Service {
         let Some(identity) = self.session_identity(&token.session_hash, false).await? else {
             return Ok(None);
         };
-        let mut claims = json!({ "sub": identity.account_id.as_str() });
+        let mut claims = json!({ "sub": identity.session.account_id.as_str() });
         add_profile_claims(&mut claims, &identity, &token.scope);
         Ok(Some(claims))
     }
@@ -483,6 +542,48 @@ struct Issued {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_and_answers_never_print_their_secrets() {
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            ClientAuth::Secret {
+                client_id: "lk-a".into(),
+                secret: "the-secret".into()
+            },
+            TokenGrant::AuthorizationCode {
+                code: "the-code".into(),
+                redirect_uri: Some("https://a.example/cb".into()),
+                code_verifier: Some("the-verifier".into()),
+            },
+            TokenGrant::RefreshToken {
+                refresh_token: "the-refresh".into()
+            },
+            TokenResponse {
+                access_token: "the-access".into(),
+                expires_in: 600,
+                id_token: "the-id-token".into(),
+                refresh_token: Some("the-refresh".into()),
+                scope: "openid".into(),
+            },
+        );
+        for secret in [
+            "the-secret",
+            "the-code",
+            "the-verifier",
+            "the-refresh",
+            "the-access",
+            "the-id-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("lk-a") && shown.contains("https://a.example/cb"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(

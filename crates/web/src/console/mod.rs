@@ -76,6 +76,36 @@ pub(crate) fn signed_in_cookies(
     axum::response::AppendHeaders(headers)
 }
 
+/// Where a browser whose own session ended is sent when nothing else awaits it.
+pub(crate) const SIGNED_OUT: &str = "/signin?signed_out=1";
+
+/// The browser's own session ended (`Sign out`, `Sign out` on this session, RP-initiated
+/// logout): its session and proxy cookies go, and a fresh CSRF cookie replaces the old one
+/// (nothing from before carries over), on the way to `to`.
+pub(crate) fn signed_out(state: &AppState, to: &str) -> Response {
+    use axum::http::header::SET_COOKIE;
+    let secure = state.web.secure_cookies;
+    (
+        axum::response::AppendHeaders([
+            (
+                SET_COOKIE,
+                cookies::clear(&state.web.cookie_name(cookies::SESSION), secure),
+            ),
+            (SET_COOKIE, crate::forward_auth::clear(state)),
+            (
+                SET_COOKIE,
+                cookies::set(
+                    &state.web.cookie_name(cookies::CSRF),
+                    &crate::csrf::new_cookie_value(),
+                    secure,
+                ),
+            ),
+        ]),
+        Redirect::to(to),
+    )
+        .into_response()
+}
+
 /// The long-lived known-device cookie (see `latchkey_service::known_devices`).
 pub(crate) fn known_device_cookie(state: &AppState, token: &str) -> String {
     format!(

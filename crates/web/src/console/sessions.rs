@@ -3,16 +3,14 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use latchkey_service::password_reset::format_time;
 use latchkey_service::session_list::{SessionAuth, SessionEnded, SessionView};
 
 use crate::AppState;
 use crate::client::Client;
-use crate::cookies;
-use crate::csrf::{ConsoleForm, EmptyForm, new_cookie_value};
+use crate::csrf::{ConsoleForm, EmptyForm};
 use crate::error::PageError;
 use crate::session::SignedIn;
 
@@ -61,31 +59,6 @@ impl From<&SessionView> for SessionRow {
     }
 }
 
-/// The browser's own session ended: its cookie goes, and a fresh CSRF cookie replaces the
-/// old one, as at `Sign out`.
-fn signed_out(state: &AppState) -> Response {
-    let secure = state.web.secure_cookies;
-    (
-        AppendHeaders([
-            (
-                header::SET_COOKIE,
-                cookies::clear(&state.web.cookie_name(cookies::SESSION), secure),
-            ),
-            (header::SET_COOKIE, crate::forward_auth::clear(state)),
-            (
-                header::SET_COOKIE,
-                cookies::set(
-                    &state.web.cookie_name(cookies::CSRF),
-                    &new_cookie_value(),
-                    secure,
-                ),
-            ),
-        ]),
-        Redirect::to("/signin?signed_out=1"),
-    )
-        .into_response()
-}
-
 async fn sign_out_one(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
@@ -98,7 +71,7 @@ async fn sign_out_one(
         .sign_out_session(&session, &session_id, &ctx)
         .await?
     {
-        SessionEnded::This => Ok(signed_out(&state)),
+        SessionEnded::This => Ok(super::signed_out(&state, super::SIGNED_OUT)),
         SessionEnded::Other => Ok(Redirect::to(&format!(
             "{}?done=session-ended#sessions",
             crate::return_to::DEFAULT
@@ -114,5 +87,5 @@ async fn sign_out_everywhere(
     ConsoleForm(_): ConsoleForm<EmptyForm>,
 ) -> Result<Response, PageError> {
     state.service.sign_out_everywhere(&session, &ctx).await?;
-    Ok(signed_out(&state))
+    Ok(super::signed_out(&state, super::SIGNED_OUT))
 }

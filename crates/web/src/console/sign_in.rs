@@ -8,7 +8,7 @@ use crate::wording::CODE_DENIED;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::EmailAddress;
 use latchkey_domain::session::SessionKind;
 use latchkey_service::ServiceError;
@@ -16,7 +16,7 @@ use latchkey_service::mfa_sign_in::CodeOutcome;
 use latchkey_service::sign_in::SignInOutcome;
 
 use crate::client::Client;
-use crate::csrf::{ConsoleForm, new_cookie_value};
+use crate::csrf::ConsoleForm;
 use crate::error::PageError;
 use crate::links::paths;
 use crate::page::{Page, render};
@@ -225,26 +225,7 @@ pub(super) async fn sign_out(
     if let Some(session) = session {
         state.service.sign_out(&session, &ctx).await?;
     }
-    let secure = state.web.secure_cookies;
-    Ok((
-        AppendHeaders([
-            (
-                header::SET_COOKIE,
-                cookies::clear(&state.web.cookie_name(cookies::SESSION), secure),
-            ),
-            (header::SET_COOKIE, crate::forward_auth::clear(&state)),
-            (
-                header::SET_COOKIE,
-                cookies::set(
-                    &state.web.cookie_name(cookies::CSRF),
-                    &new_cookie_value(),
-                    secure,
-                ),
-            ),
-        ]),
-        Redirect::to("/signin?signed_out=1"),
-    )
-        .into_response())
+    Ok(super::signed_out(&state, super::SIGNED_OUT))
 }
 
 #[derive(Template)]

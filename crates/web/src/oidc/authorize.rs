@@ -5,7 +5,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_domain::oidc::has_scope;
-use latchkey_service::oidc::{AuthorizeOutcome, AuthorizeRequest};
+use latchkey_service::oidc::{AuthorizeOutcome, AuthorizeRequest, InvalidRequest};
 
 use crate::AppState;
 use crate::client::Client;
@@ -47,7 +47,7 @@ pub(super) async fn authorize(
         .oidc_authorize(&request, session.as_ref(), &ctx)
         .await
     {
-        Ok(outcome) => respond(&state, outcome, page, &raw),
+        Ok(outcome) => respond(outcome, page, &raw),
         Err(e) => PageError::from(e).into_response(),
     }
 }
@@ -100,20 +100,20 @@ pub(super) async fn consent(
         .oidc_consent(&request, &session, allow, &ctx)
         .await
     {
-        Ok(outcome) => respond(&state, outcome, page, &form.request),
+        Ok(outcome) => respond(outcome, page, &form.request),
         Err(e) => PageError::from(e).into_response(),
     }
 }
 
 /// Turns the service's answer into HTTP. `raw` is the request's query as sent.
-fn respond(state: &AppState, outcome: AuthorizeOutcome, page: Page, raw: &str) -> Response {
+fn respond(outcome: AuthorizeOutcome, page: Page, raw: &str) -> Response {
     match outcome {
         AuthorizeOutcome::Invalid(reason) => {
             let message = match reason {
-                "unknown_client" => {
+                InvalidRequest::UnknownClient => {
                     "The application that sent you here is not registered with latchkey (unknown client_id). Nothing was sent to it."
                 }
-                _ => {
+                InvalidRequest::UnregisteredRedirectUri => {
                     "The application asked latchkey to send you to an address it has not registered (redirect_uri). For your safety latchkey does not go there."
                 }
             };
@@ -154,20 +154,17 @@ fn respond(state: &AppState, outcome: AuthorizeOutcome, page: Page, raw: &str) -
             }
             Redirect::to(&format!("{}?{}", paths::SIGN_IN, to.finish())).into_response()
         }
-        AuthorizeOutcome::Consent { client_name, scope } => {
-            let _ = state;
-            (
-                StatusCode::OK,
-                render(&ConsentPage {
-                    page,
-                    email: has_scope(&scope, "email"),
-                    profile: has_scope(&scope, "profile"),
-                    offline: has_scope(&scope, "offline_access"),
-                    client_name,
-                    request: raw.to_owned(),
-                }),
-            )
-                .into_response()
-        }
+        AuthorizeOutcome::Consent { client_name, scope } => (
+            StatusCode::OK,
+            render(&ConsentPage {
+                page,
+                email: has_scope(&scope, "email"),
+                profile: has_scope(&scope, "profile"),
+                offline: has_scope(&scope, "offline_access"),
+                client_name,
+                request: raw.to_owned(),
+            }),
+        )
+            .into_response(),
     }
 }

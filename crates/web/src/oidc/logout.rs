@@ -6,8 +6,7 @@
 
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::header::SET_COOKIE;
-use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use latchkey_service::sessions::CurrentSession;
 
 use crate::AppState;
@@ -68,25 +67,10 @@ async fn target(
         _ => None,
     };
     Ok((
-        destination.unwrap_or_else(|| "/signin?signed_out=1".to_owned()),
+        destination.unwrap_or_else(|| crate::console::SIGNED_OUT.to_owned()),
         matches_session,
         client.map(|c| c.name),
     ))
-}
-
-fn signed_out(state: &AppState, to: &str) -> Response {
-    let secure = state.web.secure_cookies;
-    (
-        AppendHeaders([
-            (
-                SET_COOKIE,
-                crate::cookies::clear(&state.web.cookie_name(crate::cookies::SESSION), secure),
-            ),
-            (SET_COOKIE, crate::forward_auth::clear(state)),
-        ]),
-        Redirect::to(to),
-    )
-        .into_response()
 }
 
 pub(super) async fn end_session(
@@ -102,7 +86,7 @@ pub(super) async fn end_session(
         None => Ok(Redirect::to(&to).into_response()),
         Some(session) if matches_session => {
             state.service.sign_out(&session, &ctx).await?;
-            Ok(signed_out(&state, &to))
+            Ok(crate::console::signed_out(&state, &to))
         }
         Some(_) => Ok(render(&SignOutPage {
             page,
@@ -129,5 +113,5 @@ pub(super) async fn confirm(
     if let Some(session) = session {
         state.service.sign_out(&session, &ctx).await?;
     }
-    Ok(signed_out(&state, &to))
+    Ok(crate::console::signed_out(&state, &to))
 }

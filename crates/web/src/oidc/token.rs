@@ -14,7 +14,9 @@ use serde_json::json;
 use crate::AppState;
 use crate::client::Client;
 
-#[derive(Debug, Default, serde::Deserialize)]
+/// The token request's form. No `Debug`: it holds a code, a verifier, a refresh token or a
+/// client secret, none of which may reach a log line.
+#[derive(Default, serde::Deserialize)]
 pub(crate) struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
@@ -172,13 +174,7 @@ pub(crate) async fn token(
                 "latchkey could not answer; try again",
             )
         }
-        Err(e) => {
-            let description = e.to_string();
-            let description = description
-                .split_once(": ")
-                .map_or(description.as_str(), |(_, d)| d);
-            error(StatusCode::BAD_REQUEST, e.code(), description)
-        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.code(), e.description()),
     }
 }
 
@@ -187,7 +183,7 @@ fn client_refused(basic: bool) -> Response {
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         "invalid_client",
-        "the client is unknown or its credentials are wrong",
+        TokenError::InvalidClient.description(),
     );
     if basic {
         response.headers_mut().insert(

@@ -362,27 +362,13 @@ async fn the_way_back_never_leaves_the_cookie_domain() {
     // Nor does the sign-in page take such a destination from its query.
     let encoded =
         url::form_urlencoded::byte_serialize(b"https://evil.example/").collect::<String>();
-    let page = browser.get(&format!("/signin?return_to={encoded}")).await;
+    let done = crate::return_to::password_from(
+        &mut browser,
+        &format!("/signin?return_to={encoded}"),
+        "redirected@example.com",
+    )
+    .await;
     assert!(!browser.cookies.contains_key("latchkey_return_to"));
-    let step2 = browser
-        .post(
-            "/signin",
-            &[
-                ("email", "redirected@example.com"),
-                ("csrf_token", &page.csrf()),
-            ],
-        )
-        .await;
-    let done = browser
-        .post(
-            "/signin/password",
-            &[
-                ("email", "redirected@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &step2.csrf()),
-            ],
-        )
-        .await;
     assert_eq!(done.location(), "/console/security-credentials");
 
     // Nothing from a query reaches the page's policy but a plain origin.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::Digest;
 
 use crate::harness::{Browser, PASSWORD, Page, TestApp};
+use crate::return_to::password_from;
 
 const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -246,26 +247,7 @@ async fn the_code_flow_issues_tokens_once_for_the_right_client_redirect_and_veri
             "{}",
             start.location()
         );
-        let page = browser.get(start.location()).await;
-        let step2 = browser
-            .post(
-                "/signin",
-                &[
-                    ("email", "rp-user@example.com"),
-                    ("csrf_token", &page.csrf()),
-                ],
-            )
-            .await;
-        let signed_in = browser
-            .post(
-                "/signin/password",
-                &[
-                    ("email", "rp-user@example.com"),
-                    ("password", PASSWORD),
-                    ("csrf_token", &step2.csrf()),
-                ],
-            )
-            .await;
+        let signed_in = password_from(&mut browser, start.location(), "rp-user@example.com").await;
         assert!(
             signed_in.location().starts_with("/oidc/authorize?"),
             "{name}: {}",
@@ -1028,28 +1010,15 @@ async fn a_fresh_sign_in_cannot_be_claimed_by_the_request_and_consent_covers_its
     }
     // The marker latchkey made, after a sign-in at or after it, lets the request through.
     let asked = browser.get(&authorize_path(&rp, "&prompt=login")).await;
-    let signin = asked.location().to_owned();
-    let page = browser.get(&signin).await;
+    // The sign-in form, though the browser is signed in.
+    let form = browser.get(asked.location()).await;
+    assert_eq!(form.status, StatusCode::OK);
     assert!(
-        page.body.contains("Root user email address") || page.status == StatusCode::OK,
-        "the form, though signed in"
+        form.body.contains("Root user email address"),
+        "{}",
+        form.body
     );
-    let step2 = browser
-        .post(
-            "/signin",
-            &[("email", "fresh@example.com"), ("csrf_token", &page.csrf())],
-        )
-        .await;
-    let done = browser
-        .post(
-            "/signin/password",
-            &[
-                ("email", "fresh@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &step2.csrf()),
-            ],
-        )
-        .await;
+    let done = password_from(&mut browser, asked.location(), "fresh@example.com").await;
     assert!(
         done.location().contains("lk_signed_in_after="),
         "{}",

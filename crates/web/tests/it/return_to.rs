@@ -8,7 +8,11 @@ use crate::harness::{Browser, PASSWORD, TestApp, totp};
 use crate::mfa::{activate, submit_code};
 
 /// The email and password steps, starting from `start` (a `/signin…` URL).
-async fn password_from(browser: &mut Browser, start: &str, email: &str) -> crate::harness::Page {
+pub async fn password_from(
+    browser: &mut Browser,
+    start: &str,
+    email: &str,
+) -> crate::harness::Page {
     let page = browser.get(start).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let step2 = browser
