@@ -12,22 +12,26 @@ use crate::csrf::{CsrfCookie, new_cookie_value};
 use crate::error::{ApiError, PageError};
 use crate::{AppState, cookies};
 
-/// Gives every browser a CSRF cookie, and hands its value to the handlers.
-pub(crate) async fn ensure_csrf_cookie(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    // The API authenticates with bearer tokens and has no forms; it gets no cookie.
-    let path = req.uri().path();
-    if path.starts_with("/api/")
+/// Paths that serve no page and hold no form: the API (bearer tokens), Twilio's webhooks,
+/// health checks, static files, forward-auth and the OpenID Connect back channel. They get
+/// no CSRF cookie, and no `form-action` is worked out for them.
+pub(crate) fn serves_no_pages(path: &str) -> bool {
+    path.starts_with("/api/")
         || path.starts_with("/twilio/")
         || path == "/healthz"
         || path == "/livez"
         || path.starts_with("/static/")
         || path == crate::forward_auth::VERIFY
         || crate::oidc::is_back_channel(path)
-    {
+}
+
+/// Gives every browser a CSRF cookie, and hands its value to the handlers.
+pub(crate) async fn ensure_csrf_cookie(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if serves_no_pages(req.uri().path()) {
         return next.run(req).await;
     }
     let name = state.web.cookie_name(cookies::CSRF);

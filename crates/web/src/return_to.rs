@@ -146,12 +146,7 @@ pub(crate) fn form_targets(
 ) -> Vec<String> {
     // Only pages have forms: the checks proxies and applications' servers make on every
     // request (forward-auth, the token endpoint, the API) skip the parsing.
-    let path = uri.path();
-    if path == crate::forward_auth::VERIFY
-        || crate::oidc::is_back_channel(path)
-        || path.starts_with("/api/")
-        || path.starts_with("/static/")
-    {
+    if crate::middleware::serves_no_pages(uri.path()) {
         return Vec::new();
     }
     let mut urls: Vec<String> = Vec::new();
