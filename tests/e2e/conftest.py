@@ -144,6 +144,25 @@ class Server:
         return self.log_path.read_text()
 
 
+def answer_the_call(phone, base, timeout=15):
+    """Answers the call latchkey just placed on the built-in phone (`phone` is a page).
+
+    The delivery worker places the call moments after `Call me now`, and the phone's page
+    lists the calls as they are when it loads: it is loaded again until the call rings,
+    within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        phone.goto(base + "/dev/phone")
+        answer = phone.get_by_role("button", name="Answer")
+        if answer.count() > 0:
+            answer.first.click()
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no call rang on the built-in phone within {timeout} s")
+        # Polling the page: it gives no other signal that a call arrived.
+        phone.wait_for_timeout(100)
+
+
 @pytest.fixture
 def server(smtp):
     srv = Server(smtp.port)

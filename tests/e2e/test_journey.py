@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conftest import Server, postgres_database
+from conftest import Server, answer_the_call, postgres_database
 
 PASSWORD = "violet-anchor-tundra-42"
 
@@ -30,8 +30,7 @@ def verify_phone(page, server):
     page.get_by_role("button", name="Call me now").click()
     code = page.locator("#phone-code").inner_text().strip()
     phone = page.context.new_page()
-    phone.goto(server.base + "/dev/phone")
-    phone.get_by_role("button", name="Answer").first.click()
+    answer_the_call(phone, server.base)
     phone.get_by_label("Keypad").fill(code)
     phone.get_by_role("button", name="Send digits").click()
     expect(phone.get_by_text("Your phone number is verified")).to_be_visible()

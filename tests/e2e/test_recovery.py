@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from conftest import Server, postgres_database
+from conftest import Server, answer_the_call, postgres_database
 from test_mfa import PASSWORD, create_account, oathtool, sign_in_password
 from twilio_phone import TwilioPhone
 
@@ -135,8 +135,7 @@ def test_on_the_embedded_defaults_the_call_rings_the_built_in_phone(browser, pag
         expect(page.get_by_role("button", name="Call me now")).to_be_enabled(timeout=15_000)
         page.get_by_role("button", name="Call me now").click()
         code = page.locator("#phone-code").inner_text().strip()
-        mail.goto(server.base + "/dev/phone")
-        mail.get_by_role("button", name="Answer").first.click(timeout=15_000)
+        answer_the_call(mail, server.base)
         expect(mail.get_by_text("enter the 6 digit code shown on your screen")).to_be_visible()
         mail.get_by_label("Keypad").fill(code)
         mail.get_by_role("button", name="Send digits").click()

@@ -5,7 +5,7 @@ sign out, sign in with it, remove it."""
 import pytest
 from playwright.sync_api import expect
 
-from conftest import Server
+from conftest import Server, answer_the_call
 from test_mfa import PASSWORD, create_account, sign_in_password
 
 
@@ -92,8 +92,7 @@ def test_an_account_whose_only_device_was_a_security_key_recovers(browser, page)
         expect(page.get_by_role("button", name="Call me now")).to_be_enabled(timeout=15_000)
         page.get_by_role("button", name="Call me now").click()
         code = page.locator("#phone-code").inner_text().strip()
-        mail.goto(server.base + "/dev/phone")
-        mail.get_by_role("button", name="Answer").first.click(timeout=15_000)
+        answer_the_call(mail, server.base)
         mail.get_by_label("Keypad").fill(code)
         mail.get_by_role("button", name="Send digits").click()
         expect(page.get_by_role("button", name="Sign in to the console")).to_be_enabled(timeout=15_000)
