@@ -41,7 +41,7 @@ impl Service {
         token_hash: &TokenHash,
         touch: bool,
     ) -> Result<Option<Identity>, ServiceError> {
-        let Some(record) = self.store.session_identity(token_hash).await? else {
+        let Some(record) = self.session_record(token_hash).await? else {
             return Ok(None);
         };
         let Some(session) = self.keep_alive(record.session, touch).await? else {

@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod audit_log;
 pub mod clock;
 pub mod contact_change;
+pub mod credentials;
 pub mod dev_providers;
 pub mod email;
 pub mod error;
@@ -44,7 +45,8 @@ pub mod webauthn;
 /// What the use cases stand on but do not decide (`infra/`): kept apart so that the folder
 /// lists use cases. Re-exported at their old paths for the other crates.
 pub use infra::{
-    admission, known_devices, outbox, password_hasher, priority, secrets, server_key, slots,
+    admission, known_devices, outbox, password_hasher, priority, secrets, server_key,
+    session_cache, slots,
 };
 
 use std::sync::Arc;
@@ -168,6 +170,8 @@ pub struct Service {
     /// The WebAuthn relying party, or why security keys are unavailable.
     webauthn: Result<Arc<webauthn_rs::Webauthn>, String>,
     gate: Arc<admission::ClientGate>,
+    /// Live sessions and Security credentials overviews kept in memory (the fast path).
+    cache: Arc<session_cache::SessionCache<credentials::Overview>>,
     links: Arc<dyn Links>,
     config: Arc<ServiceConfig>,
 }
@@ -189,6 +193,8 @@ impl Service {
         config: ServiceConfig,
         links: Arc<dyn Links>,
     ) -> Self {
+        let cache = Arc::new(session_cache::SessionCache::default());
+        store.report_commits(cache.clone());
         Self {
             store,
             dev: None,
@@ -212,6 +218,7 @@ impl Service {
             key_ids: server_key.ids(),
             webauthn: infra::relying_party::relying_party(&config.public_url),
             gate: Arc::new(admission::ClientGate::default()),
+            cache,
             links,
             config: Arc::new(config),
         }
@@ -237,6 +244,19 @@ impl Service {
     /// Opens queued payloads for the delivery worker.
     pub fn outbox_reader(&self) -> outbox::OutboxReader {
         self.outbox.reader()
+    }
+
+    /// Follows what every process commits to the database, so that what this one keeps in
+    /// memory is used only while it is known to be current. Runs until its task is dropped;
+    /// until it first catches up, and whenever it falls behind, nothing is answered from
+    /// memory. `latchkey serve` runs it; a command that never does keeps nothing.
+    pub async fn follow_changes(&self) {
+        self.store.follow_changes(self.cache.clone()).await;
+    }
+
+    /// Whether answers may come from memory now (see `follow_changes`).
+    pub fn fast_path_ready(&self) -> bool {
+        self.cache.is_fresh()
     }
 
     pub async fn healthy(&self) -> bool {

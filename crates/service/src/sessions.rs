@@ -5,6 +5,7 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
 use crate::secrets::{SecretToken, TokenHash};
+use crate::store::{SessionIdentityRecord, SessionRecord};
 use crate::{RequestContext, Service};
 
 /// A live session, as the web layer sees it.
@@ -42,31 +43,61 @@ impl Service {
         let Some(token) = SecretToken::from_presented(token) else {
             return Ok(None);
         };
-        let hash = token.hash();
-        let Some(record) = self.store.session(&hash).await? else {
+        let Some(record) = self.session_record(&token.hash()).await? else {
             return Ok(None);
         };
-        self.keep_alive(record, true).await
+        self.keep_alive(record.session, true).await
+    }
+
+    /// The session whose token hashes to `hash`, with its owner's identity: from memory when
+    /// it is kept there and still live by what was kept, from the database otherwise (and
+    /// then kept, when it is not revoked). What is kept is dropped by every change to the
+    /// account (see `session_cache`), so a revoked session is never answered from memory for
+    /// longer than the freshness bound; one that looks idle by what was kept is read again,
+    /// since another instance may have seen it active.
+    pub(crate) async fn session_record(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SessionIdentityRecord>, ServiceError> {
+        if let Some(record) = self.cache.session(hash)
+            && self
+                .config
+                .sessions
+                .is_live(times(&record.session), self.clock.now())
+        {
+            return Ok(Some(record));
+        }
+        let ticket = self.cache.ticket();
+        let record = self.store.session_identity(hash).await?;
+        if let Some(record) = &record
+            && record.session.revoked_at.is_none()
+        {
+            self.cache.keep_session(ticket, record.clone());
+        }
+        Ok(record)
     }
 
     /// `record` as the current session when it is live (not revoked, neither idle nor past
     /// its absolute lifetime), its last activity moved to now when that is due and `touch`
-    /// says the request is the holder's own.
+    /// says the request is the holder's own. Of many requests arriving together when it is
+    /// due, one writes it.
     pub(crate) async fn keep_alive(
         &self,
-        record: crate::store::SessionRecord,
+        record: SessionRecord,
         touch: bool,
     ) -> Result<Option<CurrentSession>, ServiceError> {
         let now = self.clock.now();
-        let times = SessionTimes {
-            created_at: record.created_at,
-            last_seen_at: record.last_seen_at,
-            expires_at: record.expires_at,
-        };
+        let times = times(&record);
         if record.revoked_at.is_some() || !self.config.sessions.is_live(times, now) {
             return Ok(None);
         }
-        if touch && self.config.sessions.needs_touch(times, now) {
+        let policy = &self.config.sessions;
+        if touch
+            && policy.needs_touch(times, now)
+            && self
+                .cache
+                .claim_touch(&record.token_hash, now, policy.touch_interval)
+        {
             self.store.touch_session(&record.token_hash, now).await?;
         }
         Ok(Some(CurrentSession {
@@ -98,5 +129,14 @@ impl Service {
             .revoke_session(&session.token_hash, now, &audit)
             .await?;
         Ok(())
+    }
+}
+
+/// The times of a stored session that decide whether it is live.
+fn times(record: &SessionRecord) -> SessionTimes {
+    SessionTimes {
+        created_at: record.created_at,
+        last_seen_at: record.last_seen_at,
+        expires_at: record.expires_at,
     }
 }

@@ -7,6 +7,7 @@
 //! `migrations/{sqlite,postgres}/` under the same names. The contract tests in
 //! `tests/contract/` run every behaviour against both.
 
+mod change_feed;
 mod columns;
 mod postgres;
 mod sqlite;

@@ -4,12 +4,15 @@
 //! message twice at the same time.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
+use crate::change_feed::ChangeSinks;
 use crate::{StoreInfo, db_error};
+use latchkey_domain::AccountId;
 use latchkey_domain::audit_chain::ChainKey;
 use latchkey_service::store::StoreError;
 
@@ -17,6 +20,8 @@ use latchkey_service::store::StoreError;
 pub struct PgStore {
     pub(crate) pool: PgPool,
     location: String,
+    /// Who is told of this process's commits (`ChangeFeedStore::report_commits`).
+    pub(crate) sinks: Arc<ChangeSinks>,
     /// The key each appended audit record is chained with (a subkey of the server key).
     chain: ChainKey,
 }
@@ -25,6 +30,9 @@ pub struct PgStore {
 pub(crate) struct PgTx {
     inner: sqlx::Transaction<'static, sqlx::Postgres>,
     chain: ChainKey,
+    /// The accounts this transaction changed, reported to `sinks` once it commits.
+    changes: Vec<AccountId>,
+    sinks: Arc<ChangeSinks>,
 }
 
 impl std::ops::Deref for PgTx {
@@ -42,8 +50,19 @@ impl std::ops::DerefMut for PgTx {
 }
 
 impl PgTx {
+    /// Commits, then tells this process's change sinks which accounts changed, before the
+    /// caller hears that it committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+        self.inner.commit().await?;
+        self.sinks.report(&self.changes);
+        Ok(())
+    }
+
+    /// Notes that this transaction changes `account`.
+    pub(crate) fn note_change(&mut self, account: &AccountId) {
+        if !self.changes.contains(account) {
+            self.changes.push(account.clone());
+        }
     }
 
     pub(crate) fn chain_key(&self) -> &ChainKey {
@@ -80,6 +99,7 @@ impl PgStore {
             pool,
             location,
             chain,
+            sinks: Arc::default(),
         };
         let commit = store.synchronous_commit().await?;
         if commit != "on" && commit != "remote_write" && commit != "remote_apply" {
@@ -118,6 +138,8 @@ impl PgStore {
         Ok(PgTx {
             inner: self.pool.begin().await.map_err(db_error)?,
             chain: self.chain.clone(),
+            changes: Vec::new(),
+            sinks: self.sinks.clone(),
         })
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::change_feed::ChangeSinks;
 use crate::{StoreInfo, db_error};
+use latchkey_domain::AccountId;
 use latchkey_domain::audit_chain::ChainKey;
 use latchkey_service::slots::{Slot, Slots};
 use latchkey_service::store::StoreError;
@@ -38,6 +40,8 @@ pub struct SqliteStore {
     /// 300 write transactions a second queue here, and a returning user's sign-in would
     /// otherwise wait behind every one of them at each of its writes.
     writer: Arc<Slots>,
+    /// Who is told of this process's commits (`ChangeFeedStore::report_commits`).
+    pub(crate) sinks: Arc<ChangeSinks>,
     /// The key each appended audit record is chained with (a subkey of the server key).
     chain: ChainKey,
 }
@@ -46,6 +50,9 @@ pub struct SqliteStore {
 pub(crate) struct SqliteTx {
     inner: sqlx::Transaction<'static, sqlx::Sqlite>,
     chain: ChainKey,
+    /// The accounts this transaction changed, reported to `sinks` once it commits.
+    changes: Vec<AccountId>,
+    sinks: Arc<ChangeSinks>,
     _turn: Slot,
 }
 
@@ -64,8 +71,19 @@ impl std::ops::DerefMut for SqliteTx {
 }
 
 impl SqliteTx {
+    /// Commits, then tells this process's change sinks which accounts changed, before the
+    /// caller hears that it committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+        self.inner.commit().await?;
+        self.sinks.report(&self.changes);
+        Ok(())
+    }
+
+    /// Notes that this transaction changes `account`.
+    pub(crate) fn note_change(&mut self, account: &AccountId) {
+        if !self.changes.contains(account) {
+            self.changes.push(account.clone());
+        }
     }
 
     /// The key the audit records this transaction appends are chained with.
@@ -112,6 +130,7 @@ impl SqliteStore {
             location,
             writer: Slots::turn(),
             chain,
+            sinks: Arc::default(),
         };
         let settings = store.settings().await?;
         if settings.journal_mode != "wal" || settings.synchronous != 2 || settings.foreign_keys != 1
@@ -191,6 +210,8 @@ impl SqliteStore {
         Ok(SqliteTx {
             inner,
             chain: self.chain.clone(),
+            changes: Vec::new(),
+            sinks: self.sinks.clone(),
             _turn: turn,
         })
     }

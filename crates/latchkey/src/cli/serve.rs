@@ -117,6 +117,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         service.outbox_signal(),
     );
     let worker = tokio::spawn(worker.run(Duration::from_secs(2), stop_rx));
+    // What this instance keeps in memory is used only while this follows every change any
+    // process commits (docs/design/fast-path.md).
+    let follower = {
+        let service = service.clone();
+        tokio::spawn(async move { service.follow_changes().await })
+    };
     let housekeeping = {
         let service = service.clone();
         tokio::spawn(async move {
@@ -180,6 +186,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = worker.await;
     housekeeping.abort();
+    follower.abort();
     tracing::info!("latchkey stopped");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod accounts;
 mod audit;
 mod break_glass;
 mod calls;
+mod changes;
 mod contact_changes;
 mod dev;
 mod devices;
@@ -31,6 +32,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use break_glass::*;
 pub use calls::*;
+pub use changes::*;
 pub use contact_changes::*;
 pub use dev::*;
 pub use devices::*;
@@ -117,6 +119,7 @@ pub trait Store:
     + ContactChangeStore
     + ServerKeyStore
     + SealedStore
+    + ChangeFeedStore
 {
 }
 
@@ -141,5 +144,6 @@ impl<T> Store for T where
         + ContactChangeStore
         + ServerKeyStore
         + SealedStore
+        + ChangeFeedStore
 {
 }

@@ -49,6 +49,11 @@ where
 /// holds the chain's lock (`LOCK_AUDIT_CHAIN`) until then and appends queue on it; on
 /// SQLite the write transaction already has the database to itself.
 pub(super) async fn insert_audit(tx: &mut Tx, audit: &AuditRecord) -> StoreResult<()> {
+    // Every change to an account writes its audit record: what this process keeps in memory
+    // about the account is dropped when the transaction commits.
+    if let Some(account) = &audit.account_id {
+        tx.note_change(account);
+    }
     if let Some(lock) = LOCK_AUDIT_CHAIN {
         sqlx::query(lock)
             .execute(&mut **tx)

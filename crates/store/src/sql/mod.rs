@@ -74,6 +74,7 @@ async fn stamp(
     account: &latchkey_domain::AccountId,
     now: latchkey_domain::Timestamp,
 ) -> StoreResult<u64> {
+    tx.note_change(account);
     Ok(sqlx::query(statement)
         .bind(now.0)
         .bind(account.as_str())

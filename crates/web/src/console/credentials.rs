@@ -80,44 +80,38 @@ pub(super) async fn page(
     mut page: Page,
     Query(done): Query<Done>,
 ) -> Result<Response, PageError> {
-    let Some(account) = state.service.account(&session.account_id).await? else {
+    let Some(overview) = state.service.credentials_overview(&session).await? else {
         return Ok(Redirect::to(paths::SIGN_IN).into_response());
     };
-    let devices = state.service.devices(&account.id).await?;
-    let sessions = match session.kind {
-        SessionKind::Full => state.service.sessions(&session).await?,
-        SessionKind::AlternativeFactors => Vec::new(),
-    };
+    let account = &overview.account;
     page.signed_in_as = Some(account.email.to_string());
     if let Some(text) = notice(done.done.as_deref()) {
         page = page.with_notice(text);
     }
     Ok(render(&CredentialsPage {
         page,
-        account_name: account.name,
+        account_name: account.name.clone(),
         account_id: account.id.to_string(),
         email: account.email.to_string(),
         phone_masked: account.phone.masked(),
         phone_verified: account.phone_verified_at.is_some(),
-        devices: devices.iter().map(DeviceRow::from).collect(),
+        devices: overview.devices.iter().map(DeviceRow::from).collect(),
         max_devices: MAX_DEVICES,
         recovery_session_ends: (session.kind == SessionKind::AlternativeFactors)
             .then(|| format_time(session.expires_at)),
-        recoveries: state
-            .service
-            .recent_recoveries(&account.id)
-            .await?
-            .into_iter()
+        recoveries: overview
+            .recoveries
+            .iter()
             .map(|n| {
                 let what = match n.event {
                     RecoveryNoteEvent::Started => "started",
                     RecoveryNoteEvent::Completed => "completed",
                     RecoveryNoteEvent::Cancelled => "stopped with This wasn't me",
                 };
-                (format_time(n.at), what, n.client_addr)
+                (format_time(n.at), what, n.client_addr.clone())
             })
             .collect(),
-        sessions: sessions.iter().map(SessionRow::from).collect(),
+        sessions: overview.sessions.iter().map(SessionRow::from).collect(),
     })
     .into_response())
 }

@@ -40,7 +40,19 @@ pub struct TestApp {
     /// The service's hashing pool, for tests that fill it.
     pub hasher: PasswordHasher,
     worker: OutboxWorker,
+    /// Follows the database's changes, as `latchkey serve` does, so the tests run on the
+    /// fast path; stopped with the app.
+    _follower: Follower,
     _backend: Backend,
+}
+
+/// The change follower's task, stopped when the app is dropped.
+struct Follower(tokio::task::JoinHandle<()>);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl TestApp {
@@ -190,6 +202,20 @@ impl TestApp {
             service.outbox_signal(),
         );
         let router = latchkey_web::app(latchkey_web::AppState::new(service.clone(), web, &key));
+        let follower = {
+            let service = service.clone();
+            Follower(tokio::spawn(async move { service.follow_changes().await }))
+        };
+        // The follower's first catch-up gives no other signal: wait for it, boundedly, so
+        // every test's signed-in requests are answered from memory where they can be.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !service.fast_path_ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change follower did not catch up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         Self {
             name: backend.name,
             router,
@@ -199,6 +225,7 @@ impl TestApp {
             service,
             hasher,
             worker,
+            _follower: follower,
             _backend: backend,
         }
     }

@@ -1,0 +1,280 @@
+//! The fast path's memory: live sessions by token hash, with their owner's identity, and
+//! each account's Security credentials overview, kept so that a signed-in request needs no
+//! database round trip in the common case.
+//!
+//! Nothing kept here may outlive a change to its account. Three rules make that so
+//! (`docs/design/fast-path.md` has the argument and the failure modes):
+//!
+//! - **Told of every change.** The store reports each commit of this process before the
+//!   committing call returns, and follows every other process's commits
+//!   ([`ChangeFeedStore`](crate::store::ChangeFeedStore)); both drop what is kept about the
+//!   account.
+//! - **Fresh or not at all.** The follower says how far it has caught up: every change
+//!   committed before that instant has been reported. Entries are used only while that
+//!   instant is less than [`FRESHNESS`] old; otherwise every read goes to the database, which
+//!   is what happens when the database connection that reports changes is lost.
+//! - **No stale fill.** A read from the database is kept only if no change was reported
+//!   while it ran (the epoch, taken before the read, is unchanged), so a read that raced a
+//!   revocation cannot put the revoked session back.
+//!
+//! The maps are bounded ([`MAX_SESSIONS`], [`MAX_OVERVIEWS`]) and every entry is read again
+//! from the database after [`MAX_AGE`], whatever it was told.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use latchkey_domain::{AccountId, Timestamp};
+
+use crate::secrets::TokenHash;
+use crate::store::{ChangeSink, SessionIdentityRecord};
+
+/// How old the follower's last catch-up may be for entries to be used. The guarantee that a
+/// revocation is honoured everywhere within one second is this plus the time to deliver the
+/// change (milliseconds) and the request's own time.
+pub const FRESHNESS: Duration = Duration::from_millis(750);
+
+/// How often the follower proves it has caught up (a ping through the database's own
+/// notifications on PostgreSQL, a read of the change table on SQLite).
+pub const CATCH_UP_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The longest an entry is used before it is read from the database again.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The most sessions kept; past it, expired entries are dropped, then all of them.
+pub const MAX_SESSIONS: usize = 100_000;
+
+/// The most overviews kept, with the same rule.
+pub const MAX_OVERVIEWS: usize = 20_000;
+
+/// Taken before a read from the database; the read is kept only if it is still current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+struct Entry<T> {
+    value: T,
+    read_at: Instant,
+}
+
+struct Maps<O> {
+    sessions: HashMap<String, Entry<SessionIdentityRecord>>,
+    /// Token hashes of the sessions kept, by account, so one account's change drops them.
+    by_account: HashMap<AccountId, Vec<String>>,
+    overviews: HashMap<AccountId, Entry<Arc<O>>>,
+}
+
+/// The cache, generic over what an account's overview holds (`credentials::Overview`).
+pub struct SessionCache<O> {
+    maps: Mutex<Maps<O>>,
+    /// Bumped under the lock by every change reported: a read that began before it is
+    /// not kept.
+    epoch: AtomicU64,
+    /// Nanoseconds after `origin` of the latest catch-up, plus one; 0 until the first.
+    caught_up: AtomicU64,
+    origin: Instant,
+}
+
+impl<O> Default for SessionCache<O> {
+    fn default() -> Self {
+        Self {
+            maps: Mutex::new(Maps {
+                sessions: HashMap::new(),
+                by_account: HashMap::new(),
+                overviews: HashMap::new(),
+            }),
+            epoch: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl<O: Send + Sync> SessionCache<O> {
+    fn maps(&self) -> MutexGuard<'_, Maps<O>> {
+        // A panic while the lock was held left the maps consistent (every change to them is
+        // a single insert or remove), so a poisoned lock is still usable.
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the follower has caught up recently enough for entries to be used.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh_at(Instant::now())
+    }
+
+    fn fresh_at(&self, now: Instant) -> bool {
+        match self.caught_up.load(Ordering::Acquire) {
+            0 => false,
+            n => {
+                let caught_up = self.origin + Duration::from_nanos(n - 1);
+                now.saturating_duration_since(caught_up) < FRESHNESS
+            }
+        }
+    }
+
+    /// Whether anyone follows the database's changes at all: a process that never does (an
+    /// operator's command) keeps nothing.
+    fn is_followed(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire) != 0
+    }
+
+    /// Taken before reading what [`keep_session`](Self::keep_session) or
+    /// [`keep_overview`](Self::keep_overview) will be given.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.epoch.load(Ordering::Acquire))
+    }
+
+    /// The session kept for `hash`, when entries may be used and it was read less than
+    /// [`MAX_AGE`] ago.
+    pub fn session(&self, hash: &TokenHash) -> Option<SessionIdentityRecord> {
+        let now = Instant::now();
+        // Freshness first: what it promises (every change before it has been applied to the
+        // maps) must be seen by the lookup that follows.
+        if !self.fresh_at(now) {
+            return None;
+        }
+        let maps = self.maps();
+        let entry = maps.sessions.get(hash.as_str())?;
+        (now.duration_since(entry.read_at) < MAX_AGE).then(|| entry.value.clone())
+    }
+
+    /// Keeps `record`, read from the database after `ticket` was taken, unless a change was
+    /// reported since.
+    pub fn keep_session(&self, ticket: Ticket, record: SessionIdentityRecord) {
+        if !self.is_followed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut maps = self.maps();
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if maps.sessions.len() >= MAX_SESSIONS {
+            maps.sessions
+                .retain(|_, e| now.duration_since(e.read_at) < MAX_AGE);
+            if maps.sessions.len() >= MAX_SESSIONS {
+                maps.sessions.clear();
+            }
+            let Maps {
+                sessions,
+                by_account,
+                ..
+            } = &mut *maps;
+            by_account.retain(|_, hashes| {
+                hashes.retain(|h| sessions.contains_key(h));
+                !hashes.is_empty()
+            });
+        }
+        let hash = record.session.token_hash.as_str().to_owned();
+        let account = record.session.account_id.clone();
+        let hashes = maps.by_account.entry(account).or_default();
+        if !hashes.contains(&hash) {
+            hashes.push(hash.clone());
+        }
+        maps.sessions.insert(
+            hash,
+            Entry {
+                value: record,
+                read_at: now,
+            },
+        );
+    }
+
+    /// Claims the write of the session's last activity at `now`: true for the one request
+    /// that should write it (the kept entry now says it was written), false for the others
+    /// that arrive within `interval` of it. A session not kept is always written.
+    pub fn claim_touch(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+        interval: latchkey_domain::Duration,
+    ) -> bool {
+        let mut maps = self.maps();
+        let Some(entry) = maps.sessions.get_mut(hash.as_str()) else {
+            return true;
+        };
+        let session = &mut entry.value.session;
+        if now - session.last_seen_at < interval {
+            return false;
+        }
+        session.last_seen_at = now;
+        let account = session.account_id.clone();
+        // The owner's session list shows the new last activity.
+        maps.overviews.remove(&account);
+        true
+    }
+
+    /// The overview kept for `account`, when entries may be used and it was read less than
+    /// [`MAX_AGE`] ago.
+    pub fn overview(&self, account: &AccountId) -> Option<Arc<O>> {
+        let now = Instant::now();
+        if !self.fresh_at(now) {
+            return None;
+        }
+        let maps = self.maps();
+        let entry = maps.overviews.get(account)?;
+        (now.duration_since(entry.read_at) < MAX_AGE).then(|| entry.value.clone())
+    }
+
+    /// Keeps `overview`, read after `ticket` was taken, unless a change was reported since.
+    pub fn keep_overview(&self, ticket: Ticket, account: &AccountId, overview: Arc<O>) {
+        if !self.is_followed() {
+            return;
+        }
+        let now = Instant::now();
+        let mut maps = self.maps();
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if maps.overviews.len() >= MAX_OVERVIEWS {
+            maps.overviews
+                .retain(|_, e| now.duration_since(e.read_at) < MAX_AGE);
+            if maps.overviews.len() >= MAX_OVERVIEWS {
+                maps.overviews.clear();
+            }
+        }
+        maps.overviews.insert(
+            account.clone(),
+            Entry {
+                value: overview,
+                read_at: now,
+            },
+        );
+    }
+
+    /// How many sessions and overviews are kept, for tests and the design's claims.
+    pub fn len(&self) -> (usize, usize) {
+        let maps = self.maps();
+        (maps.sessions.len(), maps.overviews.len())
+    }
+}
+
+impl<O: Send + Sync> ChangeSink for SessionCache<O> {
+    fn changed(&self, account: &AccountId) {
+        let mut maps = self.maps();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        maps.overviews.remove(account);
+        if let Some(hashes) = maps.by_account.remove(account) {
+            for hash in hashes {
+                maps.sessions.remove(&hash);
+            }
+        }
+    }
+
+    fn everything_changed(&self) {
+        let mut maps = self.maps();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        maps.sessions.clear();
+        maps.by_account.clear();
+        maps.overviews.clear();
+    }
+
+    fn caught_up(&self, instant: Instant) {
+        let nanos = instant.saturating_duration_since(self.origin).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
+        self.caught_up.fetch_max(nanos, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! Telling the service which accounts changed (`ChangeFeedStore`), so that what it keeps in
+//! memory never outlives a change.
+//!
+//! This process's commits are reported by the transaction itself, after it commits
+//! ([`ChangeSinks`]). Every process's commits — other instances, the operator's commands —
+//! are written by triggers (migration `0019_change_feed`) where each backend can carry them:
+//! on PostgreSQL as notifications on channel `latchkey_changes`, delivered in commit order to
+//! every listener; on SQLite into the `account_changes` table, numbered in commit order
+//! because SQLite has one writer at a time. The follower reads them and proves how far it has
+//! caught up: on PostgreSQL by a ping it sends itself on the same channel (when it comes
+//! back, every notification committed before it was sent has been read), on SQLite by the
+//! read itself (it sees every row committed before it began).
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use latchkey_domain::AccountId;
+use latchkey_service::session_cache::CATCH_UP_INTERVAL;
+use latchkey_service::store::{ChangeFeedStore, ChangeSink};
+use sqlx::Row;
+use sqlx::postgres::PgListener;
+
+use crate::{PgStore, SqliteStore, db_error};
+
+/// The notification channel of the PostgreSQL triggers and pings.
+const CHANNEL: &str = "latchkey_changes";
+
+/// How long the follower waits before reconnecting after the database failed it.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// How often the SQLite follower deletes the change rows it has read.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The sinks this process's commits are reported to, held weakly.
+#[derive(Default)]
+pub(crate) struct ChangeSinks(RwLock<Vec<Weak<dyn ChangeSink>>>);
+
+impl std::fmt::Debug for ChangeSinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeSinks").finish_non_exhaustive()
+    }
+}
+
+impl ChangeSinks {
+    fn add(&self, sink: &Arc<dyn ChangeSink>) {
+        let mut sinks = self.0.write().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|s| s.strong_count() > 0);
+        sinks.push(Arc::downgrade(sink));
+    }
+
+    /// Tells every sink still alive that `accounts` changed.
+    pub(crate) fn report(&self, accounts: &[AccountId]) {
+        if accounts.is_empty() {
+            return;
+        }
+        let sinks = self.0.read().unwrap_or_else(|p| p.into_inner());
+        for sink in sinks.iter().filter_map(Weak::upgrade) {
+            for account in accounts {
+                sink.changed(account);
+            }
+        }
+    }
+}
+
+/// What a change notification or row names: an account, or something this version cannot
+/// read, which is taken to mean anything may have changed.
+fn report_change(sink: &dyn ChangeSink, account: &str) {
+    match AccountId::parse(account) {
+        Some(account) => sink.changed(&account),
+        None => sink.everything_changed(),
+    }
+}
+
+#[async_trait]
+impl ChangeFeedStore for SqliteStore {
+    fn report_commits(&self, sink: Arc<dyn ChangeSink>) {
+        self.sinks.add(&sink);
+    }
+
+    async fn follow_changes(&self, sink: Arc<dyn ChangeSink>) {
+        let mut last: Option<i64> = None;
+        let mut pruned = Instant::now();
+        let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let began = Instant::now();
+            match self.changes_after(last).await {
+                Ok((rows, newest)) => {
+                    if last.is_none() {
+                        // The first read: what committed before is already in the database
+                        // every later read sees, and nothing was kept before it.
+                        sink.everything_changed();
+                    } else {
+                        for account in &rows {
+                            report_change(&*sink, account);
+                        }
+                    }
+                    last = Some(newest);
+                    sink.caught_up(began);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the account change table");
+                    continue;
+                }
+            }
+            if pruned.elapsed() >= PRUNE_INTERVAL
+                && let Some(last) = last
+            {
+                pruned = Instant::now();
+                if let Err(e) = self.prune_changes(last).await {
+                    tracing::warn!(error = %e, "cannot prune the account change table");
+                }
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The accounts changed after row `after` (all rows' newest number when `None`), and
+    /// the newest row number read.
+    async fn changes_after(
+        &self,
+        after: Option<i64>,
+    ) -> Result<(Vec<String>, i64), latchkey_service::StoreError> {
+        let Some(after) = after else {
+            let newest: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM account_changes")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?
+                .try_get("n")
+                .map_err(db_error)?;
+            return Ok((Vec::new(), newest));
+        };
+        let rows =
+            sqlx::query("SELECT seq, account_id FROM account_changes WHERE seq > $1 ORDER BY seq")
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        let mut newest = after;
+        let mut accounts = Vec::with_capacity(rows.len());
+        for row in rows {
+            newest = row.try_get("seq").map_err(db_error)?;
+            accounts.push(row.try_get("account_id").map_err(db_error)?);
+        }
+        Ok((accounts, newest))
+    }
+
+    /// Deletes the change rows up to `last`, which this process has read. (One server runs
+    /// on an SQLite file; the operator's commands write rows but never read them.)
+    async fn prune_changes(&self, last: i64) -> Result<(), latchkey_service::StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM account_changes WHERE seq <= $1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl ChangeFeedStore for PgStore {
+    fn report_commits(&self, sink: Arc<dyn ChangeSink>) {
+        self.sinks.add(&sink);
+    }
+
+    async fn follow_changes(&self, sink: Arc<dyn ChangeSink>) {
+        let origin = Instant::now();
+        let me = latchkey_service::secrets::hex(&latchkey_service::secrets::random_bytes::<8>());
+        // Pings go out on a connection of their own, so a busy pool delays nothing but them
+        // (and a delayed ping only makes requests read the database for a while).
+        let pinger = Pinger {
+            store: self.clone(),
+            me: me.clone(),
+            origin,
+        };
+        let _pings = AbortOnDrop(tokio::spawn(pinger.run()));
+        loop {
+            if let Err(e) = self.listen(&*sink, &me, origin).await {
+                tracing::warn!(error = %e, "lost the database's change notifications; retrying");
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+impl PgStore {
+    /// Listens on the channel until the connection fails for good. Every notification names
+    /// an account, or is a ping: ours says how far we have caught up.
+    async fn listen(
+        &self,
+        sink: &dyn ChangeSink,
+        me: &str,
+        origin: Instant,
+    ) -> Result<(), latchkey_service::StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(db_error)?;
+        listener.ignore_pool_close_event(true);
+        listener.listen(CHANNEL).await.map_err(db_error)?;
+        // Notifications sent before LISTEN took effect were never ours to read.
+        sink.everything_changed();
+        loop {
+            match listener.try_recv().await.map_err(db_error)? {
+                Some(notification) => {
+                    let payload = notification.payload();
+                    match payload.strip_prefix("ping:") {
+                        Some(ping) => {
+                            if let Some(sent) = ping_sent(ping, me, origin) {
+                                sink.caught_up(sent);
+                            }
+                        }
+                        None => report_change(sink, payload),
+                    }
+                }
+                // The connection was lost and is back (sqlx listens again before answering):
+                // what was sent in between is lost.
+                None => sink.everything_changed(),
+            }
+        }
+    }
+}
+
+/// When our ping `payload` (`<instance>:<nanoseconds after origin>`) was sent; `None` for
+/// another instance's.
+fn ping_sent(payload: &str, me: &str, origin: Instant) -> Option<Instant> {
+    let (instance, nanos) = payload.split_once(':')?;
+    if instance != me {
+        return None;
+    }
+    Some(origin + Duration::from_nanos(nanos.parse().ok()?))
+}
+
+struct Pinger {
+    store: PgStore,
+    me: String,
+    origin: Instant,
+}
+
+impl Pinger {
+    async fn run(self) {
+        let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let mut connection = match self.store.pool.acquire().await {
+                Ok(connection) => connection.detach(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect to send change-feed pings");
+                    tokio::time::sleep(RETRY).await;
+                    continue;
+                }
+            };
+            loop {
+                ticker.tick().await;
+                let sent = self.origin.elapsed().as_nanos();
+                let ping = format!("ping:{}:{sent}", self.me);
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(ping)
+                    .execute(&mut connection)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot send a change-feed ping");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Stops the pinger with the follower.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
