@@ -2,11 +2,12 @@
 either at every step, and one of them may die at any moment.
 
 Both instances get the same server key (B is pointed at the key file A generated, as the
-README asks of every instance behind one database): session, CSRF and forward-auth values are
-MACed or sealed under it, and so is queued mail. Each has its own public URL (its own port),
-so a link composed by A names A: a test that opens it on B changes the origin, as a load
-balancer in front of both would. Browsers keep cookies per host, not per port, so one
-Playwright context carries its cookies between http://127.0.0.1:A and http://127.0.0.1:B."""
+README asks of every instance behind one database; with another key B refuses to start): CSRF
+tokens are MACs under it, and the forward-auth cookie, MFA seeds and queued mail are sealed
+under it. Each instance has its own public URL (its own port), so a link composed by A names
+A; behind a load balancer both would share one URL, so the tests open such links on B by
+changing the origin. Browsers keep cookies per host, not per port, so one Playwright context
+carries its cookies between http://127.0.0.1:A and http://127.0.0.1:B."""
 
 import html
 import re

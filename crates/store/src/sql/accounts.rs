@@ -112,6 +112,9 @@ pub(super) async fn lock_account(
 /// account's rows and the insert that follows cannot interleave with another
 /// transaction's; SQLite's `BEGIN IMMEDIATE` already serialises writers.
 pub(super) async fn lock_account_row(tx: &mut Tx, account: &AccountId) -> StoreResult<()> {
+    // Whatever takes the lock changes the account (or checks before it would): what this
+    // process keeps about it is dropped when the transaction commits.
+    tx.note_change(account);
     sqlx::query("UPDATE accounts SET status = status WHERE id = $1")
         .bind(account.as_str())
         .execute(&mut **tx)
@@ -125,6 +128,7 @@ pub(super) async fn lock_account_row(tx: &mut Tx, account: &AccountId) -> StoreR
 /// a mailed link, a new password, a recovery flow) checks it here, under the lock a
 /// disable takes too, so it either sees the disable or the disable sees what it wrote.
 pub(super) async fn lock_enabled_account(tx: &mut Tx, account: &AccountId) -> StoreResult<bool> {
+    tx.note_change(account);
     let enabled =
         sqlx::query("UPDATE accounts SET status = status WHERE id = $1 AND disabled_at IS NULL")
             .bind(account.as_str())
@@ -211,6 +215,7 @@ pub(super) async fn lock_for_sign_in(
     account: &AccountId,
     password_generation: i64,
 ) -> StoreResult<SignInLock> {
+    tx.note_change(account);
     let row = sqlx::query(
         "UPDATE accounts SET status = status WHERE id = $1 \
          RETURNING password_generation, disabled_at",

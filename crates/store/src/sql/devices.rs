@@ -315,6 +315,7 @@ impl DeviceStore for Backend {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
+        tx.note_change(account);
         sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE mfa_device_id = $2 \
              AND account_id = $3 AND revoked_at IS NULL",

@@ -295,15 +295,21 @@ impl SessionStore for Backend {
         audit: &AuditRecord,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let owner: Option<String> = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 \
-             AND revoked_at IS NULL",
+             AND revoked_at IS NULL RETURNING account_id",
         )
         .bind(now.0)
         .bind(token_hash.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("account_id"))
+        .transpose()
         .map_err(db_error)?;
-        commit_if(tx, done.rows_affected() == 1, &[], audit).await
+        if let Some(owner) = owner.as_deref().and_then(AccountId::parse) {
+            tx.note_change(&owner);
+        }
+        commit_if(tx, owner.is_some(), &[], audit).await
     }
 }

@@ -13,6 +13,7 @@ mod accounts;
 mod audit;
 mod break_glass;
 mod calls;
+mod change_feed;
 mod contact_changes;
 mod dev;
 mod devices;

@@ -43,7 +43,8 @@ pub struct TestApp {
     /// Follows the database's changes, as `latchkey serve` does, so the tests run on the
     /// fast path; stopped with the app.
     _follower: Follower,
-    _backend: Backend,
+    /// The database (kept alive with the app), for tests that act as another process on it.
+    pub backend: Backend,
 }
 
 /// The change follower's task, stopped when the app is dropped.
@@ -226,7 +227,7 @@ impl TestApp {
             hasher,
             worker,
             _follower: follower,
-            _backend: backend,
+            backend,
         }
     }
 

@@ -15,6 +15,7 @@ mod contacts;
 mod deployment;
 mod disabled;
 mod events;
+mod fast_path;
 mod forward_auth;
 mod hardware;
 mod harness;
