@@ -254,6 +254,12 @@ impl Service {
         self.store.follow_changes(self.cache.clone()).await;
     }
 
+    /// Whether every change committed before `instant`, by any process, has reached what this
+    /// one keeps in memory (see `follow_changes`).
+    pub fn changes_caught_up_since(&self, instant: std::time::Instant) -> bool {
+        self.cache.caught_up_since(instant)
+    }
+
     /// Whether answers may come from memory now (see `follow_changes`).
     pub fn fast_path_ready(&self) -> bool {
         self.cache.is_fresh()

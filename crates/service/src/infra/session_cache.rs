@@ -1,6 +1,7 @@
-//! The fast path's memory: live sessions by token hash, with their owner's identity, and
-//! each account's Security credentials overview, kept so that a signed-in request needs no
-//! database round trip in the common case.
+//! The fast path's memory: live sessions by token hash, with their owner's identity, the
+//! OpenID Connect access tokens `userinfo` is asked about, and each account's Security
+//! credentials overview, kept so that a signed-in request needs no database round trip in
+//! the common case.
 //!
 //! Nothing kept here may outlive a change to its account. Three rules make that so
 //! (`docs/design/fast-path.md` has the argument and the failure modes):
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use latchkey_domain::{AccountId, Timestamp};
 
 use crate::secrets::TokenHash;
-use crate::store::{ChangeSink, SessionIdentityRecord};
+use crate::store::{ChangeSink, OidcToken, SessionIdentityRecord};
 
 /// How old the follower's last catch-up may be for entries to be used. The guarantee that a
 /// revocation is honoured everywhere within one second is this plus the time to deliver the
@@ -45,6 +46,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// The most sessions kept; past it, expired entries are dropped, then all of them.
 pub const MAX_SESSIONS: usize = 100_000;
 
+/// The most access tokens kept, with the same rule.
+pub const MAX_TOKENS: usize = 100_000;
+
 /// The most overviews kept, with the same rule.
 pub const MAX_OVERVIEWS: usize = 20_000;
 
@@ -57,10 +61,71 @@ struct Entry<T> {
     read_at: Instant,
 }
 
-struct Maps<O> {
-    sessions: HashMap<String, Entry<SessionIdentityRecord>>,
-    /// Token hashes of the sessions kept, by account, so one account's change drops them.
+/// Entries by key (a token hash), with the keys of each account's entries, so that one
+/// account's change drops them all.
+struct Keyed<T> {
+    entries: HashMap<String, Entry<T>>,
     by_account: HashMap<AccountId, Vec<String>>,
+    max: usize,
+}
+
+impl<T: Clone> Keyed<T> {
+    fn new(max: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            by_account: HashMap::new(),
+            max,
+        }
+    }
+
+    fn get(&self, key: &str, now: Instant) -> Option<T> {
+        let entry = self.entries.get(key)?;
+        (now.duration_since(entry.read_at) < MAX_AGE).then(|| entry.value.clone())
+    }
+
+    fn insert(&mut self, key: String, account: AccountId, value: T, now: Instant) {
+        if self.entries.len() >= self.max {
+            self.entries
+                .retain(|_, e| now.duration_since(e.read_at) < MAX_AGE);
+            if self.entries.len() >= self.max {
+                self.entries.clear();
+            }
+            let entries = &self.entries;
+            self.by_account.retain(|_, keys| {
+                keys.retain(|k| entries.contains_key(k));
+                !keys.is_empty()
+            });
+        }
+        let keys = self.by_account.entry(account).or_default();
+        if !keys.contains(&key) {
+            keys.push(key.clone());
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                read_at: now,
+            },
+        );
+    }
+
+    fn drop_account(&mut self, account: &AccountId) {
+        if let Some(keys) = self.by_account.remove(account) {
+            for key in keys {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.by_account.clear();
+    }
+}
+
+struct Maps<O> {
+    sessions: Keyed<SessionIdentityRecord>,
+    tokens: Keyed<OidcToken>,
     overviews: HashMap<AccountId, Entry<Arc<O>>>,
 }
 
@@ -79,8 +144,8 @@ impl<O> Default for SessionCache<O> {
     fn default() -> Self {
         Self {
             maps: Mutex::new(Maps {
-                sessions: HashMap::new(),
-                by_account: HashMap::new(),
+                sessions: Keyed::new(MAX_SESSIONS),
+                tokens: Keyed::new(MAX_TOKENS),
                 overviews: HashMap::new(),
             }),
             epoch: AtomicU64::new(0),
@@ -112,6 +177,13 @@ impl<O: Send + Sync> SessionCache<O> {
         }
     }
 
+    /// Whether every change committed before `instant` has been reported (the follower has
+    /// caught up past it).
+    pub fn caught_up_since(&self, instant: Instant) -> bool {
+        let since = instant.saturating_duration_since(self.origin).as_nanos();
+        u128::from(self.caught_up.load(Ordering::Acquire)) > since + 1
+    }
+
     /// Whether anyone follows the database's changes at all: a process that never does (an
     /// operator's command) keeps nothing.
     fn is_followed(&self) -> bool {
@@ -133,9 +205,7 @@ impl<O: Send + Sync> SessionCache<O> {
         if !self.fresh_at(now) {
             return None;
         }
-        let maps = self.maps();
-        let entry = maps.sessions.get(hash.as_str())?;
-        (now.duration_since(entry.read_at) < MAX_AGE).then(|| entry.value.clone())
+        self.maps().sessions.get(hash.as_str(), now)
     }
 
     /// Keeps `record`, read from the database after `ticket` was taken, unless a change was
@@ -144,40 +214,36 @@ impl<O: Send + Sync> SessionCache<O> {
         if !self.is_followed() {
             return;
         }
-        let now = Instant::now();
         let mut maps = self.maps();
         if self.epoch.load(Ordering::Acquire) != ticket.0 {
             return;
         }
-        if maps.sessions.len() >= MAX_SESSIONS {
-            maps.sessions
-                .retain(|_, e| now.duration_since(e.read_at) < MAX_AGE);
-            if maps.sessions.len() >= MAX_SESSIONS {
-                maps.sessions.clear();
-            }
-            let Maps {
-                sessions,
-                by_account,
-                ..
-            } = &mut *maps;
-            by_account.retain(|_, hashes| {
-                hashes.retain(|h| sessions.contains_key(h));
-                !hashes.is_empty()
-            });
-        }
-        let hash = record.session.token_hash.as_str().to_owned();
+        let key = record.session.token_hash.as_str().to_owned();
         let account = record.session.account_id.clone();
-        let hashes = maps.by_account.entry(account).or_default();
-        if !hashes.contains(&hash) {
-            hashes.push(hash.clone());
+        maps.sessions.insert(key, account, record, Instant::now());
+    }
+
+    /// The access token kept for `hash`, as [`session`](Self::session) answers a session.
+    pub fn access_token(&self, hash: &TokenHash) -> Option<OidcToken> {
+        let now = Instant::now();
+        if !self.fresh_at(now) {
+            return None;
         }
-        maps.sessions.insert(
-            hash,
-            Entry {
-                value: record,
-                read_at: now,
-            },
-        );
+        self.maps().tokens.get(hash.as_str(), now)
+    }
+
+    /// Keeps an access token, as [`keep_session`](Self::keep_session) keeps a session.
+    pub fn keep_access_token(&self, ticket: Ticket, token: OidcToken) {
+        if !self.is_followed() {
+            return;
+        }
+        let mut maps = self.maps();
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        let key = token.token_hash.as_str().to_owned();
+        let account = token.account_id.clone();
+        maps.tokens.insert(key, account, token, Instant::now());
     }
 
     /// Claims the write of the session's last activity at `now`: true for the one request
@@ -190,7 +256,7 @@ impl<O: Send + Sync> SessionCache<O> {
         interval: latchkey_domain::Duration,
     ) -> bool {
         let mut maps = self.maps();
-        let Some(entry) = maps.sessions.get_mut(hash.as_str()) else {
+        let Some(entry) = maps.sessions.entries.get_mut(hash.as_str()) else {
             return true;
         };
         let session = &mut entry.value.session;
@@ -245,7 +311,7 @@ impl<O: Send + Sync> SessionCache<O> {
     /// How many sessions and overviews are kept, for tests and the design's claims.
     pub fn len(&self) -> (usize, usize) {
         let maps = self.maps();
-        (maps.sessions.len(), maps.overviews.len())
+        (maps.sessions.entries.len(), maps.overviews.len())
     }
 }
 
@@ -254,18 +320,15 @@ impl<O: Send + Sync> ChangeSink for SessionCache<O> {
         let mut maps = self.maps();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         maps.overviews.remove(account);
-        if let Some(hashes) = maps.by_account.remove(account) {
-            for hash in hashes {
-                maps.sessions.remove(&hash);
-            }
-        }
+        maps.sessions.drop_account(account);
+        maps.tokens.drop_account(account);
     }
 
     fn everything_changed(&self) {
         let mut maps = self.maps();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         maps.sessions.clear();
-        maps.by_account.clear();
+        maps.tokens.clear();
         maps.overviews.clear();
     }
 

@@ -469,7 +469,7 @@ impl Service {
             return Ok(None);
         };
         let now = self.clock.now();
-        let Some(token) = self.store.oidc_token(&hash).await?.filter(|t| {
+        let Some(token) = self.access_token(&hash).await?.filter(|t| {
             t.kind == OidcTokenKind::Access && t.revoked_at.is_none() && t.expires_at > now
         }) else {
             return Ok(None);
@@ -481,6 +481,24 @@ impl Service {
         let mut claims = json!({ "sub": identity.session.account_id.as_str() });
         add_profile_claims(&mut claims, &identity, &token.scope);
         Ok(Some(claims))
+    }
+
+    /// The access token whose hash is `hash`, from memory when it is kept there (see
+    /// `session_cache`: a revocation drops it), from the database otherwise (and then kept,
+    /// when it is a live access token).
+    async fn access_token(&self, hash: &TokenHash) -> Result<Option<OidcToken>, ServiceError> {
+        if let Some(token) = self.cache.access_token(hash) {
+            return Ok(Some(token));
+        }
+        let ticket = self.cache.ticket();
+        let token = self.store.oidc_token(hash).await?;
+        if let Some(token) = &token
+            && token.kind == OidcTokenKind::Access
+            && token.revoked_at.is_none()
+        {
+            self.cache.keep_access_token(ticket, token.clone());
+        }
+        Ok(token)
     }
 
     /// The `sid` of ID tokens issued from the session `token_hash`: names the session to the

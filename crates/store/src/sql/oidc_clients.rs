@@ -126,14 +126,16 @@ impl OidcClientStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        sqlx::query(
-            "UPDATE oidc_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+        let owners = sqlx::query(
+            "UPDATE oidc_tokens SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL \
+             RETURNING account_id",
         )
         .bind(now.0)
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
+        super::oidc_grants::note_token_owners(&mut tx, &owners)?;
         commit_if(tx, removed.rows_affected() == 1, &[], audit).await
     }
 

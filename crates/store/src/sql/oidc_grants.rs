@@ -112,12 +112,27 @@ async fn lock_live_session(tx: &mut Tx, session_of: &'static str, key: &str) -> 
 }
 
 async fn revoke_family(tx: &mut Tx, family: &str, now: Timestamp) -> StoreResult<()> {
-    sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL")
-        .bind(now.0)
-        .bind(family)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+    let owners = sqlx::query(
+        "UPDATE oidc_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL \
+         RETURNING account_id",
+    )
+    .bind(now.0)
+    .bind(family)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    note_token_owners(tx, &owners)
+}
+
+/// Notes the accounts whose tokens a statement revoked (`account_id` of each row it
+/// returned): what this process keeps of those tokens is dropped when the transaction
+/// commits.
+pub(super) fn note_token_owners(tx: &mut Tx, owners: &[DbRow]) -> StoreResult<()> {
+    for row in owners {
+        let owner: String = row.try_get("account_id").map_err(db_error)?;
+        let owner = AccountId::parse(&owner).ok_or_else(|| corrupt("account id", &owner))?;
+        tx.note_change(&owner);
+    }
     Ok(())
 }
 

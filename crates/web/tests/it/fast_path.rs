@@ -20,6 +20,18 @@ async fn another_process(app: &TestApp) -> std::sync::Arc<dyn latchkey_store::Da
     .0
 }
 
+/// Waits until the app's change follower has caught up past `instant` (it gives no other
+/// signal), for at most a second.
+async fn caught_up(app: &TestApp, instant: Instant, name: &str) {
+    while !app.service.changes_caught_up_since(instant) {
+        assert!(
+            instant.elapsed() < Duration::from_secs(1),
+            "{name}: the change follower did not catch up within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Loads Security credentials until `done` holds for it, for at most a second (the page
 /// gives no other signal that the change arrived); answers how long it took.
 async fn within_a_second(
@@ -53,6 +65,9 @@ async fn a_page_is_answered_from_memory_until_another_process_reports_a_change()
             browser.sign_in("kept@example.com", PASSWORD).await.status,
             StatusCode::SEE_OTHER
         );
+        // The sign-in's own changes also come back through the feed (on PostgreSQL, as
+        // notifications): once they have, nothing more is due to drop what is kept.
+        caught_up(&app, Instant::now(), name).await;
         let first = browser.get("/console/security-credentials").await;
         assert_eq!(first.status, StatusCode::OK, "{name}");
         // An edit made around latchkey, which no change reports: the page does not read the
@@ -114,5 +129,57 @@ async fn a_session_another_process_revokes_is_refused_within_a_second() {
             page.status == StatusCode::SEE_OTHER
         })
         .await;
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_is_refused_within_a_second_of_its_client_being_removed_elsewhere() {
+    use crate::oidc::{authorization_code, exchange, register, userinfo};
+    for app in TestApp::all().await {
+        let name = app.name;
+        app.active_account("userinfo@example.com").await;
+        let rp = register(&app, Default::default()).await;
+        let mut browser = app.browser();
+        browser.sign_in("userinfo@example.com", PASSWORD).await;
+        let code = authorization_code(&mut browser, &rp, "").await;
+        let issued = exchange(&mut browser, &rp, &code).await;
+        assert_eq!(issued.status, StatusCode::OK, "{name}: {}", issued.body);
+        let access = issued.json()["access_token"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            assert_eq!(
+                userinfo(&mut browser, &access).await.status,
+                StatusCode::OK,
+                "{name}"
+            );
+        }
+        // `latchkey oidc client remove` run beside the server: the client's tokens are
+        // revoked by another process while the session they came from lives on.
+        let other = another_process(&app).await;
+        assert!(
+            other
+                .remove_oidc_client(
+                    &rp.id,
+                    latchkey_test_support::fixtures::T0,
+                    &latchkey_test_support::fixtures::audit_record(None, "oidc_client_removed"),
+                )
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        let since = Instant::now();
+        loop {
+            let status = userinfo(&mut browser, &access).await.status;
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert_eq!(status, StatusCode::OK, "{name}");
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "{name}: the removed client's token still answered after a second"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let page = browser.get("/console/security-credentials").await;
+        assert_eq!(page.status, StatusCode::OK, "{name}: the session lives on");
     }
 }

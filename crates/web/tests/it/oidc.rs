@@ -142,7 +142,7 @@ pub async fn token(browser: &mut Browser, rp: &Rp, fields: &[(&str, &str)]) -> P
         .await
 }
 
-async fn exchange(browser: &mut Browser, rp: &Rp, code: &str) -> Page {
+pub async fn exchange(browser: &mut Browser, rp: &Rp, code: &str) -> Page {
     token(
         browser,
         rp,
@@ -156,7 +156,7 @@ async fn exchange(browser: &mut Browser, rp: &Rp, code: &str) -> Page {
     .await
 }
 
-async fn userinfo(browser: &mut Browser, access: &str) -> Page {
+pub async fn userinfo(browser: &mut Browser, access: &str) -> Page {
     browser
         .send(
             Request::get("/oidc/userinfo")

@@ -30,6 +30,22 @@ fn record(token: &str, owner: u8) -> SessionIdentityRecord {
     }
 }
 
+fn token(hash: &str, owner: u8) -> OidcToken {
+    OidcToken {
+        token_hash: TokenHash(hash.to_owned()),
+        kind: crate::store::OidcTokenKind::Access,
+        client_id: "app".to_owned(),
+        account_id: account(owner),
+        session_hash: TokenHash(format!("session-of-{hash}")),
+        family: "family".to_owned(),
+        scope: "openid".to_owned(),
+        created_at: Timestamp(1_000),
+        expires_at: Timestamp(1_600),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
 fn hash(token: &str) -> TokenHash {
     TokenHash(token.to_owned())
 }
@@ -65,7 +81,11 @@ fn a_change_to_an_account_drops_its_sessions_and_overview_and_nothing_else() {
     }
     cache.keep_overview(cache.ticket(), &account(1), Arc::new("one"));
     cache.keep_overview(cache.ticket(), &account(2), Arc::new("two"));
+    cache.keep_access_token(cache.ticket(), token("access-1", 1));
+    cache.keep_access_token(cache.ticket(), token("access-2", 2));
     cache.changed(&account(1));
+    assert!(cache.access_token(&hash("access-1")).is_none());
+    assert!(cache.access_token(&hash("access-2")).is_some());
     let table = [("a1", false), ("a2", false), ("b1", true)];
     for (token, kept) in table {
         assert_eq!(cache.session(&hash(token)).is_some(), kept, "{token}");
@@ -100,7 +120,9 @@ fn a_lost_feed_drops_everything_and_reads_under_way() {
     let ticket = cache.ticket();
     cache.everything_changed();
     cache.keep_session(ticket, record("t2", 2));
+    cache.keep_access_token(ticket, token("access-1", 1));
     assert_eq!(cache.len(), (0, 0));
+    assert!(cache.access_token(&hash("access-1")).is_none());
 }
 
 #[test]
