@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use latchkey_domain::AccountId;
 use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
+use latchkey_domain::{AccountId, EmailAddress, PhoneNumber};
 
 use crate::Service;
 use crate::error::ServiceError;
@@ -16,10 +16,11 @@ use crate::session_list::SessionView;
 use crate::sessions::CurrentSession;
 use crate::store::{AccountRecord, SessionListing};
 
-/// What is kept about one account: everything the page shows, as read.
+/// What is kept about one account: everything the page shows, as read, and nothing else
+/// (no password hash sits in memory for it).
 #[derive(Debug)]
 pub struct Overview {
-    account: AccountRecord,
+    account: AccountSummary,
     devices: Vec<DeviceView>,
     /// Every session not revoked and within its absolute lifetime when read; which are idle
     /// is decided when the overview is shown.
@@ -27,10 +28,32 @@ pub struct Overview {
     recoveries: Vec<RecoveryNote>,
 }
 
+/// The account as Security credentials shows it.
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    pub id: AccountId,
+    pub name: String,
+    pub email: EmailAddress,
+    pub phone: PhoneNumber,
+    pub phone_verified: bool,
+}
+
+impl From<AccountRecord> for AccountSummary {
+    fn from(account: AccountRecord) -> Self {
+        Self {
+            id: account.id,
+            name: account.name,
+            email: account.email,
+            phone: account.phone,
+            phone_verified: account.phone_verified_at.is_some(),
+        }
+    }
+}
+
 /// The page's content for the session asking.
 #[derive(Debug, Clone)]
 pub struct CredentialsOverview {
-    pub account: AccountRecord,
+    pub account: AccountSummary,
     pub devices: Vec<DeviceView>,
     /// The account's live sessions, the asking one marked; empty for a recovery session,
     /// which may not see them.
@@ -86,7 +109,7 @@ impl Service {
             devices: self.devices(account).await?,
             sessions: self.store.account_sessions(account, now).await?,
             recoveries: self.recent_recoveries(account).await?,
-            account: record,
+            account: record.into(),
         });
         self.cache.keep_overview(ticket, account, overview.clone());
         Ok(Some(overview))

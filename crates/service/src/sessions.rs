@@ -5,7 +5,7 @@ use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
 use crate::secrets::{SecretToken, TokenHash};
-use crate::store::{SessionIdentityRecord, SessionRecord};
+use crate::store::{SessionIdentityRecord, SessionRecord, StoreError};
 use crate::{RequestContext, Service};
 
 /// A live session, as the web layer sees it.
@@ -71,6 +71,10 @@ impl Service {
         let record = self.store.session_identity(hash).await?;
         if let Some(record) = &record
             && record.session.revoked_at.is_none()
+            && self
+                .config
+                .sessions
+                .is_live(times(&record.session), self.clock.now())
         {
             self.cache.keep_session(ticket, record.clone());
         }
@@ -98,7 +102,20 @@ impl Service {
                 .cache
                 .claim_touch(&record.token_hash, now, policy.touch_interval)
         {
-            self.store.touch_session(&record.token_hash, now).await?;
+            // The write runs to its end even if this request is dropped (its client gone):
+            // what is kept already says it was written. If it fails, that is forgotten.
+            let store = self.store.clone();
+            let hash = record.token_hash.clone();
+            let written = tokio::spawn(async move { store.touch_session(&hash, now).await }).await;
+            let failed = match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(StoreError::database("the activity write stopped")),
+            };
+            if let Some(e) = failed {
+                self.cache.forget_session(&record.token_hash);
+                return Err(e.into());
+            }
         }
         Ok(Some(CurrentSession {
             token_hash: record.token_hash,

@@ -29,6 +29,9 @@ const CHANNEL: &str = "latchkey_changes";
 /// How long the follower waits before reconnecting after the database failed it.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// How long the PostgreSQL listener may hear nothing before it is replaced.
+const SILENCE: Duration = Duration::from_secs(5);
+
 /// How often the SQLite follower deletes the change rows it has read.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -87,16 +90,24 @@ impl ChangeFeedStore for SqliteStore {
             ticker.tick().await;
             let began = Instant::now();
             match self.changes_after(last).await {
-                Ok((rows, newest)) => {
-                    if last.is_none() {
-                        // The first read: what committed before is already in the database
-                        // every later read sees, and nothing was kept before it.
-                        sink.everything_changed();
-                    } else {
-                        for account in &rows {
-                            report_change(&*sink, account);
-                        }
+                Ok(Changes::Rows { accounts, newest }) => {
+                    for account in &accounts {
+                        report_change(&*sink, account);
                     }
+                    last = Some(newest);
+                    sink.caught_up(began);
+                }
+                Ok(Changes::Restart { newest }) => {
+                    // The first read, or rows this follower never read are gone (another
+                    // server pruned them, or the file was restored under it): what is kept
+                    // may be stale, and what every later read sees starts here.
+                    if last.is_some() {
+                        tracing::warn!(
+                            "the account change table lost rows this server had not read; \
+                             is another server running on this SQLite file?"
+                        );
+                    }
+                    sink.everything_changed();
                     last = Some(newest);
                     sink.caught_up(began);
                 }
@@ -117,35 +128,74 @@ impl ChangeFeedStore for SqliteStore {
     }
 }
 
+/// The last change row number SQLite gave out, which deleting rows does not change.
+async fn last_given(
+    read: &mut sqlx::SqliteConnection,
+) -> Result<i64, latchkey_service::StoreError> {
+    sqlx::query(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'account_changes'), 0) \
+         AS n",
+    )
+    .fetch_one(read)
+    .await
+    .map_err(db_error)?
+    .try_get("n")
+    .map_err(db_error)
+}
+
+/// What a read of SQLite's change table found.
+enum Changes {
+    /// The rows after the last one read, in order, with no gap.
+    Rows { accounts: Vec<String>, newest: i64 },
+    /// Nothing to go on from: start again after row `newest`.
+    Restart { newest: i64 },
+}
+
 impl SqliteStore {
-    /// The accounts changed after row `after` (all rows' newest number when `None`), and
-    /// the newest row number read.
+    /// The accounts changed after row `after`. Rows are numbered in commit order without
+    /// gaps (one writer at a time; a rolled-back insert gives its number back), so a first
+    /// row that is not `after + 1`, or no rows while the last number given out is not
+    /// `after`, means rows were lost (pruned by another server, or the file restored): then,
+    /// as on the first read (`after` is `None`), the answer is to start again.
     async fn changes_after(
         &self,
         after: Option<i64>,
-    ) -> Result<(Vec<String>, i64), latchkey_service::StoreError> {
+    ) -> Result<Changes, latchkey_service::StoreError> {
+        // One read transaction: the rows and the last number given out from one snapshot.
+        let mut read = self.pool.begin().await.map_err(db_error)?;
         let Some(after) = after else {
-            let newest: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM account_changes")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_error)?
-                .try_get("n")
-                .map_err(db_error)?;
-            return Ok((Vec::new(), newest));
+            return Ok(Changes::Restart {
+                newest: last_given(&mut read).await?,
+            });
         };
         let rows =
             sqlx::query("SELECT seq, account_id FROM account_changes WHERE seq > $1 ORDER BY seq")
                 .bind(after)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *read)
                 .await
                 .map_err(db_error)?;
-        let mut newest = after;
+        let mut last = after;
         let mut accounts = Vec::with_capacity(rows.len());
         for row in rows {
-            newest = row.try_get("seq").map_err(db_error)?;
+            let seq: i64 = row.try_get("seq").map_err(db_error)?;
+            if seq != last + 1 {
+                return Ok(Changes::Restart {
+                    newest: last_given(&mut read).await?,
+                });
+            }
+            last = seq;
             accounts.push(row.try_get("account_id").map_err(db_error)?);
         }
-        Ok((accounts, newest))
+        if accounts.is_empty() {
+            let newest = last_given(&mut read).await?;
+            if newest != after {
+                return Ok(Changes::Restart { newest });
+            }
+        }
+        Ok(Changes::Rows {
+            accounts,
+            newest: last,
+        })
     }
 
     /// Deletes the change rows up to `last`, which this process has read. (One server runs
@@ -170,8 +220,6 @@ impl ChangeFeedStore for PgStore {
     async fn follow_changes(&self, sink: Arc<dyn ChangeSink>) {
         let origin = Instant::now();
         let me = latchkey_service::secrets::hex(&latchkey_service::secrets::random_bytes::<8>());
-        // Pings go out on a connection of their own, so a busy pool delays nothing but them
-        // (and a delayed ping only makes requests read the database for a while).
         let pinger = Pinger {
             store: self.clone(),
             me: me.clone(),
@@ -204,7 +252,16 @@ impl PgStore {
         // Notifications sent before LISTEN took effect were never ours to read.
         sink.everything_changed();
         loop {
-            match listener.try_recv().await.map_err(db_error)? {
+            // Pings arrive five times a second: silence means the connection died without
+            // closing (no TCP keepalive reaches it), and a new one is made.
+            let next = tokio::time::timeout(SILENCE, listener.try_recv())
+                .await
+                .map_err(|_| {
+                    latchkey_service::StoreError::database(
+                        "no change notification (not even a ping) for 5 s",
+                    )
+                })?;
+            match next.map_err(db_error)? {
                 Some(notification) => {
                     let payload = notification.payload();
                     match payload.strip_prefix("ping:") {
@@ -241,31 +298,29 @@ struct Pinger {
 }
 
 impl Pinger {
+    /// Sends a ping every [`CATCH_UP_INTERVAL`] through the store's pool, so it commits where
+    /// every other write commits (after a failover, the new primary): a listener left on a
+    /// server that no longer takes the writes never hears it, and stops vouching.
     async fn run(self) {
         let mut ticker = tokio::time::interval(CATCH_UP_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
-            let mut connection = match self.store.pool.acquire().await {
-                Ok(connection) => connection.detach(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect to send change-feed pings");
-                    tokio::time::sleep(RETRY).await;
-                    continue;
+            ticker.tick().await;
+            let sent = self.origin.elapsed().as_nanos();
+            let ping = format!("ping:{}:{sent}", self.me);
+            match sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(ping)
+                .execute(&self.store.pool)
+                .await
+            {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot send change-feed pings; answering from the database");
                 }
-            };
-            loop {
-                ticker.tick().await;
-                let sent = self.origin.elapsed().as_nanos();
-                let ping = format!("ping:{}:{sent}", self.me);
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(ping)
-                    .execute(&mut connection)
-                    .await
-                {
-                    tracing::warn!(error = %e, "cannot send a change-feed ping");
-                    break;
-                }
+                Err(_) => {}
             }
         }
     }

@@ -51,11 +51,13 @@ impl std::ops::DerefMut for PgTx {
 
 impl PgTx {
     /// Commits, then tells this process's change sinks which accounts changed, before the
-    /// caller hears that it committed.
+    /// caller hears whether it committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await?;
+        let committed = self.inner.commit().await;
+        // Reported even when the commit failed: a commit whose answer was lost may have
+        // happened, and forgetting what is kept costs only a read.
         self.sinks.report(&self.changes);
-        Ok(())
+        committed
     }
 
     /// Notes that this transaction changes `account`.

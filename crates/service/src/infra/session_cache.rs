@@ -14,9 +14,11 @@
 //!   committed before that instant has been reported. Entries are used only while that
 //!   instant is less than [`FRESHNESS`] old; otherwise every read goes to the database, which
 //!   is what happens when the database connection that reports changes is lost.
-//! - **No stale fill.** A read from the database is kept only if no change was reported
-//!   while it ran (the epoch, taken before the read, is unchanged), so a read that raced a
-//!   revocation cannot put the revoked session back.
+//! - **No stale fill.** A read from the database is kept only if no change to its account
+//!   (and no loss of the feed) was reported while it ran — the epoch, taken before the read,
+//!   is compared with the epoch of the account's last change — so a read that raced a
+//!   revocation cannot put the revoked session back, and changes to other accounts do not
+//!   stop it from being kept.
 //!
 //! The maps are bounded ([`MAX_SESSIONS`], [`MAX_OVERVIEWS`]) and every entry is read again
 //! from the database after [`MAX_AGE`], whatever it was told.
@@ -51,6 +53,10 @@ pub const MAX_TOKENS: usize = 100_000;
 
 /// The most overviews kept, with the same rule.
 pub const MAX_OVERVIEWS: usize = 20_000;
+
+/// The most accounts whose last change is remembered for fills under way; past it, they are
+/// forgotten and every fill under way is refused instead.
+const MAX_CHANGED: usize = 100_000;
 
 /// Taken before a read from the database; the read is kept only if it is still current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,16 +133,35 @@ struct Maps<O> {
     sessions: Keyed<SessionIdentityRecord>,
     tokens: Keyed<OidcToken>,
     overviews: HashMap<AccountId, Entry<Arc<O>>>,
+    /// The epoch of each account's last reported change.
+    changed_at: HashMap<AccountId, u64>,
+    /// The epoch of the last time everything changed (the feed was lost).
+    everything_at: u64,
+}
+
+impl<O> Maps<O> {
+    /// Whether a read of `account` that began at `ticket` is still current.
+    fn current(&self, ticket: Ticket, account: &AccountId) -> bool {
+        self.everything_at <= ticket.0
+            && self
+                .changed_at
+                .get(account)
+                .is_none_or(|at| *at <= ticket.0)
+    }
 }
 
 /// The cache, generic over what an account's overview holds (`credentials::Overview`).
 pub struct SessionCache<O> {
     maps: Mutex<Maps<O>>,
-    /// Bumped under the lock by every change reported: a read that began before it is
-    /// not kept.
+    /// Bumped under the lock by every change reported: a read of an account that began
+    /// before its last change is not kept.
     epoch: AtomicU64,
     /// Nanoseconds after `origin` of the latest catch-up, plus one; 0 until the first.
     caught_up: AtomicU64,
+    /// The same catch-up on the wall clock (milliseconds since the Unix epoch): the monotonic
+    /// clock stops while the machine is suspended, and entries from before a suspension must
+    /// not look fresh after it.
+    caught_up_wall: AtomicU64,
     origin: Instant,
 }
 
@@ -147,9 +172,12 @@ impl<O> Default for SessionCache<O> {
                 sessions: Keyed::new(MAX_SESSIONS),
                 tokens: Keyed::new(MAX_TOKENS),
                 overviews: HashMap::new(),
+                changed_at: HashMap::new(),
+                everything_at: 0,
             }),
             epoch: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            caught_up_wall: AtomicU64::new(0),
             origin: Instant::now(),
         }
     }
@@ -164,15 +192,17 @@ impl<O: Send + Sync> SessionCache<O> {
 
     /// Whether the follower has caught up recently enough for entries to be used.
     pub fn is_fresh(&self) -> bool {
-        self.fresh_at(Instant::now())
+        self.fresh_at(Instant::now(), wall_millis())
     }
 
-    fn fresh_at(&self, now: Instant) -> bool {
+    fn fresh_at(&self, now: Instant, wall_now: u64) -> bool {
         match self.caught_up.load(Ordering::Acquire) {
             0 => false,
             n => {
                 let caught_up = self.origin + Duration::from_nanos(n - 1);
+                let wall = self.caught_up_wall.load(Ordering::Acquire);
                 now.saturating_duration_since(caught_up) < FRESHNESS
+                    && Duration::from_millis(wall_now.saturating_sub(wall)) < FRESHNESS
             }
         }
     }
@@ -202,7 +232,7 @@ impl<O: Send + Sync> SessionCache<O> {
         let now = Instant::now();
         // Freshness first: what it promises (every change before it has been applied to the
         // maps) must be seen by the lookup that follows.
-        if !self.fresh_at(now) {
+        if !self.fresh_at(now, wall_millis()) {
             return None;
         }
         self.maps().sessions.get(hash.as_str(), now)
@@ -215,18 +245,18 @@ impl<O: Send + Sync> SessionCache<O> {
             return;
         }
         let mut maps = self.maps();
-        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+        let account = record.session.account_id.clone();
+        if !maps.current(ticket, &account) {
             return;
         }
         let key = record.session.token_hash.as_str().to_owned();
-        let account = record.session.account_id.clone();
         maps.sessions.insert(key, account, record, Instant::now());
     }
 
     /// The access token kept for `hash`, as [`session`](Self::session) answers a session.
     pub fn access_token(&self, hash: &TokenHash) -> Option<OidcToken> {
         let now = Instant::now();
-        if !self.fresh_at(now) {
+        if !self.fresh_at(now, wall_millis()) {
             return None;
         }
         self.maps().tokens.get(hash.as_str(), now)
@@ -238,11 +268,11 @@ impl<O: Send + Sync> SessionCache<O> {
             return;
         }
         let mut maps = self.maps();
-        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+        let account = token.account_id.clone();
+        if !maps.current(ticket, &account) {
             return;
         }
         let key = token.token_hash.as_str().to_owned();
-        let account = token.account_id.clone();
         maps.tokens.insert(key, account, token, Instant::now());
     }
 
@@ -270,11 +300,17 @@ impl<O: Send + Sync> SessionCache<O> {
         true
     }
 
+    /// Forgets the session kept for `hash` (its activity could not be written: the next
+    /// request reads it again and claims the write again).
+    pub fn forget_session(&self, hash: &TokenHash) {
+        self.maps().sessions.entries.remove(hash.as_str());
+    }
+
     /// The overview kept for `account`, when entries may be used and it was read less than
     /// [`MAX_AGE`] ago.
     pub fn overview(&self, account: &AccountId) -> Option<Arc<O>> {
         let now = Instant::now();
-        if !self.fresh_at(now) {
+        if !self.fresh_at(now, wall_millis()) {
             return None;
         }
         let maps = self.maps();
@@ -289,7 +325,7 @@ impl<O: Send + Sync> SessionCache<O> {
         }
         let now = Instant::now();
         let mut maps = self.maps();
-        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+        if !maps.current(ticket, account) {
             return;
         }
         if maps.overviews.len() >= MAX_OVERVIEWS {
@@ -318,7 +354,12 @@ impl<O: Send + Sync> SessionCache<O> {
 impl<O: Send + Sync> ChangeSink for SessionCache<O> {
     fn changed(&self, account: &AccountId) {
         let mut maps = self.maps();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        if maps.changed_at.len() >= MAX_CHANGED {
+            maps.changed_at.clear();
+            maps.everything_at = epoch;
+        }
+        maps.changed_at.insert(account.clone(), epoch);
         maps.overviews.remove(account);
         maps.sessions.drop_account(account);
         maps.tokens.drop_account(account);
@@ -326,7 +367,9 @@ impl<O: Send + Sync> ChangeSink for SessionCache<O> {
 
     fn everything_changed(&self) {
         let mut maps = self.maps();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        maps.everything_at = epoch;
+        maps.changed_at.clear();
         maps.sessions.clear();
         maps.tokens.clear();
         maps.overviews.clear();
@@ -335,8 +378,29 @@ impl<O: Send + Sync> ChangeSink for SessionCache<O> {
     fn caught_up(&self, instant: Instant) {
         let nanos = instant.saturating_duration_since(self.origin).as_nanos();
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
+        let age = u64::try_from(
+            Instant::now()
+                .saturating_duration_since(instant)
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        self.caught_up_wall
+            .fetch_max(wall_millis().saturating_sub(age), Ordering::AcqRel);
         self.caught_up.fetch_max(nanos, Ordering::AcqRel);
     }
+}
+
+/// Now on the wall clock, in milliseconds since the Unix epoch.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the freshness bound pairs the machine's monotonic clock with its own wall clock \
+              (which keeps running through a suspension); no rule is decided on it, so it is \
+              not the service's Clock"
+)]
+fn wall_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -485,7 +485,7 @@ impl Service {
 
     /// The access token whose hash is `hash`, from memory when it is kept there (see
     /// `session_cache`: a revocation drops it), from the database otherwise (and then kept,
-    /// when it is a live access token).
+    /// when it is a live access token; its expiry is checked on every use).
     async fn access_token(&self, hash: &TokenHash) -> Result<Option<OidcToken>, ServiceError> {
         if let Some(token) = self.cache.access_token(hash) {
             return Ok(Some(token));
@@ -495,6 +495,7 @@ impl Service {
         if let Some(token) = &token
             && token.kind == OidcTokenKind::Access
             && token.revoked_at.is_none()
+            && token.expires_at > self.clock.now()
         {
             self.cache.keep_access_token(ticket, token.clone());
         }

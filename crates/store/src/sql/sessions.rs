@@ -49,14 +49,22 @@ pub(super) async fn insert_session(tx: &mut Tx, session: &NewSession) -> StoreRe
         return Err(StoreError::AccountDisabled);
     }
     if let Some(old) = &session.replaces {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        // The browser's previous session may be another account's: that one changes too.
+        let owner: Option<String> = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL \
+             RETURNING account_id",
         )
         .bind(session.created_at.0)
         .bind(old.as_str())
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
+        .map_err(db_error)?
+        .map(|row| row.try_get("account_id"))
+        .transpose()
         .map_err(db_error)?;
+        if let Some(owner) = owner.as_deref().and_then(AccountId::parse) {
+            tx.note_change(&owner);
+        }
     }
     sqlx::query(
         "INSERT INTO sessions (token_hash, account_id, kind, created_at, \

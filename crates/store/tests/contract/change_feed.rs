@@ -3,6 +3,7 @@
 //! commits are followed, and a catch-up is reported only after every change committed before
 //! it.
 
+use super::sessions::start;
 use super::*;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -157,4 +158,69 @@ async fn another_processs_commits_are_followed_and_caught_up_after_they_are_repo
         );
         follower.abort();
     }
+}
+
+#[tokio::test]
+async fn a_sign_in_that_replaces_another_accounts_session_reports_both_accounts() {
+    for Backend { name, store, .. } in backends().await {
+        let first = active_account(&store, 64, "first@example.com").await;
+        let second = active_account(&store, 65, "second@example.com").await;
+        let before = live_session(&store, &first).await;
+        let recorder = Arc::new(Recorder::default());
+        store.report_commits(recorder.clone());
+        // The browser still holds the first account's cookie when the second signs in.
+        let (_, mut new) = session(&second);
+        new.replaces = Some(before.clone());
+        start(&store, &new).await;
+        assert!(
+            store
+                .session(&before)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some(),
+            "{name}"
+        );
+        assert_eq!(
+            recorder.changed(&first),
+            1,
+            "{name}: {:?}",
+            recorder.events()
+        );
+        assert_eq!(recorder.changed(&second), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_sqlite_follower_that_finds_rows_it_never_read_gone_forgets_everything() {
+    let backend = latchkey_test_support::sqlite_backend().await;
+    let recorder = Arc::new(Recorder::default());
+    let follower = {
+        let (store, recorder) = (backend.store.clone(), recorder.clone());
+        tokio::spawn(async move { store.follow_changes(recorder).await })
+    };
+    recorder.caught_up_past(Instant::now(), "sqlite").await;
+    let id = active_account(&backend.store, 66, "pruned@example.com").await;
+    recorder.caught_up_past(Instant::now(), "sqlite").await;
+    let read = recorder.events().len();
+    // Rows numbered after the last one read are gone before this follower read them (a
+    // second server pruned them, or the file was restored from a copy).
+    backend
+        .execute_raw(
+            "INSERT INTO account_changes (account_id) VALUES ('unread'); \
+             DELETE FROM account_changes;",
+        )
+        .await;
+    let after = recorder.caught_up_past(Instant::now(), "sqlite").await;
+    assert!(
+        after[read..].contains(&Event::Everything),
+        "{:?}",
+        &after[read..]
+    );
+    // And it goes on from there: the next change is reported.
+    live_session(&backend.store, &id).await;
+    let later = recorder.caught_up_past(Instant::now(), "sqlite").await;
+    assert!(later[after.len()..].contains(&Event::Changed(id.clone())));
+    follower.abort();
 }

@@ -94,7 +94,7 @@ pub(super) async fn page(
         account_id: account.id.to_string(),
         email: account.email.to_string(),
         phone_masked: account.phone.masked(),
-        phone_verified: account.phone_verified_at.is_some(),
+        phone_verified: account.phone_verified,
         devices: overview.devices.iter().map(DeviceRow::from).collect(),
         max_devices: MAX_DEVICES,
         recovery_session_ends: (session.kind == SessionKind::AlternativeFactors)
