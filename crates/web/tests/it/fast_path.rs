@@ -32,22 +32,24 @@ async fn caught_up(app: &TestApp, instant: Instant, name: &str) {
     }
 }
 
-/// Loads Security credentials until `done` holds for it, for at most a second (the page
-/// gives no other signal that the change arrived); answers how long it took.
+/// Loads Security credentials until `done` holds for it (the page gives no other signal
+/// that the change arrived): every request that begins more than a second after the change
+/// must see it, however long the answer then takes on a busy machine.
 async fn within_a_second(
     browser: &mut Browser,
     name: &str,
     done: impl Fn(&crate::harness::Page) -> bool,
-) -> Duration {
+) {
     let since = Instant::now();
     loop {
+        let began = since.elapsed();
         let page = browser.get("/console/security-credentials").await;
         if done(&page) {
-            return since.elapsed();
+            return;
         }
         assert!(
-            since.elapsed() < Duration::from_secs(1),
-            "{name}: not seen after a second: {} {}",
+            began < Duration::from_secs(1),
+            "{name}: not seen by a request begun {began:?} after the change: {} {}",
             page.status,
             page.body
         );
@@ -168,14 +170,15 @@ async fn an_access_token_is_refused_within_a_second_of_its_client_being_removed_
         );
         let since = Instant::now();
         loop {
+            let began = since.elapsed();
             let status = userinfo(&mut browser, &access).await.status;
             if status == StatusCode::UNAUTHORIZED {
                 break;
             }
             assert_eq!(status, StatusCode::OK, "{name}");
             assert!(
-                since.elapsed() < Duration::from_secs(1),
-                "{name}: the removed client's token still answered after a second"
+                began < Duration::from_secs(1),
+                "{name}: the removed client's token still answered a request begun {began:?} after"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
