@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
+use latchkey_domain::session::{SessionAction, SessionKind};
 use latchkey_domain::{AccountId, EmailAddress, PhoneNumber};
 
 use crate::Service;
@@ -76,14 +76,7 @@ impl Service {
             SessionKind::Full => overview
                 .sessions
                 .iter()
-                .filter(|s| {
-                    let times = SessionTimes {
-                        created_at: s.created_at,
-                        last_seen_at: s.last_seen_at,
-                        expires_at: s.expires_at,
-                    };
-                    self.config.sessions.is_live(times, now)
-                })
+                .filter(|s| self.config.sessions.is_live(s.times(), now))
                 .map(|s| SessionView::listed(s.clone(), s.token_hash == session.token_hash))
                 .collect(),
             SessionKind::AlternativeFactors => Vec::new(),

@@ -2,7 +2,7 @@
 //! ending one of them or all of them.
 
 use latchkey_domain::mfa::DeviceKind;
-use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
+use latchkey_domain::session::{SessionAction, SessionKind};
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
@@ -99,14 +99,7 @@ impl Service {
             .account_sessions(account, now)
             .await?
             .into_iter()
-            .filter(|s| {
-                let times = SessionTimes {
-                    created_at: s.created_at,
-                    last_seen_at: s.last_seen_at,
-                    expires_at: s.expires_at,
-                };
-                self.config.sessions.is_live(times, now)
-            })
+            .filter(|s| self.config.sessions.is_live(s.times(), now))
             .collect())
     }
 

@@ -1,6 +1,6 @@
 //! Recognising, keeping alive and ending sessions.
 
-use latchkey_domain::session::{SessionAction, SessionKind, SessionTimes};
+use latchkey_domain::session::{SessionAction, SessionKind};
 use latchkey_domain::{AccountId, AuditEvent, AuditOutcome, Timestamp};
 
 use crate::error::ServiceError;
@@ -63,7 +63,7 @@ impl Service {
             && self
                 .config
                 .sessions
-                .is_live(times(&record.session), self.clock.now())
+                .is_live(record.session.times(), self.clock.now())
         {
             return Ok(Some(record));
         }
@@ -74,7 +74,7 @@ impl Service {
             && self
                 .config
                 .sessions
-                .is_live(times(&record.session), self.clock.now())
+                .is_live(record.session.times(), self.clock.now())
         {
             self.cache.keep_session(ticket, record.clone());
         }
@@ -91,7 +91,7 @@ impl Service {
         touch: bool,
     ) -> Result<Option<CurrentSession>, ServiceError> {
         let now = self.clock.now();
-        let times = times(&record);
+        let times = record.times();
         if record.revoked_at.is_some() || !self.config.sessions.is_live(times, now) {
             return Ok(None);
         }
@@ -146,14 +146,5 @@ impl Service {
             .revoke_session(&session.token_hash, now, &audit)
             .await?;
         Ok(())
-    }
-}
-
-/// The times of a stored session that decide whether it is live.
-fn times(record: &SessionRecord) -> SessionTimes {
-    SessionTimes {
-        created_at: record.created_at,
-        last_seen_at: record.last_seen_at,
-        expires_at: record.expires_at,
     }
 }

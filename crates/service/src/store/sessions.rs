@@ -6,7 +6,7 @@ use crate::secrets::TokenHash;
 use async_trait::async_trait;
 use latchkey_domain::DeviceId;
 use latchkey_domain::mfa::DeviceKind;
-use latchkey_domain::session::SessionKind;
+use latchkey_domain::session::{SessionKind, SessionTimes};
 use latchkey_domain::{AccountId, Timestamp};
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,17 @@ pub struct SessionRecord {
     pub mfa_device_id: Option<DeviceId>,
 }
 
+impl SessionRecord {
+    /// The times that decide whether it is live.
+    pub fn times(&self) -> SessionTimes {
+        SessionTimes {
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// A live session as the owner's session list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionListing {
@@ -53,6 +64,17 @@ pub struct SessionListing {
     pub user_agent: String,
     /// The kind and name of the MFA device that authorised it.
     pub mfa_device: Option<(DeviceKind, String)>,
+}
+
+impl SessionListing {
+    /// The times that decide whether it is live.
+    pub fn times(&self) -> SessionTimes {
+        SessionTimes {
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// The most sessions a session list shows, newest first.
