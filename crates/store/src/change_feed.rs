@@ -53,7 +53,7 @@ impl ChangeSinks {
     }
 
     /// Tells every sink still alive that `accounts` changed.
-    pub(crate) fn report(&self, accounts: &[AccountId]) {
+    fn report(&self, accounts: &[AccountId]) {
         if accounts.is_empty() {
             return;
         }
@@ -63,6 +63,34 @@ impl ChangeSinks {
                 sink.changed(account);
             }
         }
+    }
+}
+
+/// The accounts one transaction changes, told to this process's sinks when it ends.
+pub(crate) struct PendingChanges {
+    accounts: Vec<AccountId>,
+    sinks: Arc<ChangeSinks>,
+}
+
+impl PendingChanges {
+    pub(crate) fn new(sinks: &Arc<ChangeSinks>) -> Self {
+        Self {
+            accounts: Vec::new(),
+            sinks: sinks.clone(),
+        }
+    }
+
+    pub(crate) fn note(&mut self, account: &AccountId) {
+        if !self.accounts.contains(account) {
+            self.accounts.push(account.clone());
+        }
+    }
+
+    /// Called once the commit has answered, whatever it answered: a commit whose answer was
+    /// lost may have happened, and forgetting what is kept costs only a read. (A transaction
+    /// dropped without committing reports nothing.)
+    pub(crate) fn report(self) {
+        self.sinks.report(&self.accounts);
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use crate::change_feed::ChangeSinks;
+use crate::change_feed::{ChangeSinks, PendingChanges};
 use crate::{StoreInfo, db_error};
 use latchkey_domain::AccountId;
 use latchkey_domain::audit_chain::ChainKey;
@@ -30,9 +30,8 @@ pub struct PgStore {
 pub(crate) struct PgTx {
     inner: sqlx::Transaction<'static, sqlx::Postgres>,
     chain: ChainKey,
-    /// The accounts this transaction changed, reported to `sinks` once it commits.
-    changes: Vec<AccountId>,
-    sinks: Arc<ChangeSinks>,
+    /// The accounts this transaction changes, reported once it commits.
+    changes: PendingChanges,
 }
 
 impl std::ops::Deref for PgTx {
@@ -54,17 +53,13 @@ impl PgTx {
     /// caller hears whether it committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         let committed = self.inner.commit().await;
-        // Reported even when the commit failed: a commit whose answer was lost may have
-        // happened, and forgetting what is kept costs only a read.
-        self.sinks.report(&self.changes);
+        self.changes.report();
         committed
     }
 
     /// Notes that this transaction changes `account`.
     pub(crate) fn note_change(&mut self, account: &AccountId) {
-        if !self.changes.contains(account) {
-            self.changes.push(account.clone());
-        }
+        self.changes.note(account);
     }
 
     pub(crate) fn chain_key(&self) -> &ChainKey {
@@ -140,8 +135,7 @@ impl PgStore {
         Ok(PgTx {
             inner: self.pool.begin().await.map_err(db_error)?,
             chain: self.chain.clone(),
-            changes: Vec::new(),
-            sinks: self.sinks.clone(),
+            changes: PendingChanges::new(&self.sinks),
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::change_feed::ChangeSinks;
+use crate::change_feed::{ChangeSinks, PendingChanges};
 use crate::{StoreInfo, db_error};
 use latchkey_domain::AccountId;
 use latchkey_domain::audit_chain::ChainKey;
@@ -50,9 +50,8 @@ pub struct SqliteStore {
 pub(crate) struct SqliteTx {
     inner: sqlx::Transaction<'static, sqlx::Sqlite>,
     chain: ChainKey,
-    /// The accounts this transaction changed, reported to `sinks` once it commits.
-    changes: Vec<AccountId>,
-    sinks: Arc<ChangeSinks>,
+    /// The accounts this transaction changes, reported once it commits.
+    changes: PendingChanges,
     _turn: Slot,
 }
 
@@ -75,17 +74,13 @@ impl SqliteTx {
     /// caller hears whether it committed.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         let committed = self.inner.commit().await;
-        // Reported even when the commit failed: a commit whose answer was lost may have
-        // happened, and forgetting what is kept costs only a read.
-        self.sinks.report(&self.changes);
+        self.changes.report();
         committed
     }
 
     /// Notes that this transaction changes `account`.
     pub(crate) fn note_change(&mut self, account: &AccountId) {
-        if !self.changes.contains(account) {
-            self.changes.push(account.clone());
-        }
+        self.changes.note(account);
     }
 
     /// The key the audit records this transaction appends are chained with.
@@ -212,8 +207,7 @@ impl SqliteStore {
         Ok(SqliteTx {
             inner,
             chain: self.chain.clone(),
-            changes: Vec::new(),
-            sinks: self.sinks.clone(),
+            changes: PendingChanges::new(&self.sinks),
             _turn: turn,
         })
     }
