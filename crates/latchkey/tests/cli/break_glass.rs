@@ -302,7 +302,12 @@ fn reset_mfa_removes_every_device_signs_out_and_says_what_it_removed() {
             token.device_id.is_none(),
             "the token is back in the inventory"
         );
-        let session = store.session(&session.hash()).await.unwrap().unwrap();
+        let session = store
+            .session_identity(&session.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .session;
         assert!(session.revoked_at.is_some());
         let account = store.account_by_id(&id).await.unwrap().unwrap();
         assert_eq!(

@@ -344,8 +344,9 @@ impl<O: Send + Sync> SessionCache<O> {
         );
     }
 
-    /// How many sessions and overviews are kept, for tests and the design's claims.
-    pub fn len(&self) -> (usize, usize) {
+    /// How many sessions and overviews are kept.
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
         let maps = self.maps();
         (maps.sessions.entries.len(), maps.overviews.len())
     }

@@ -107,8 +107,6 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<SessionStart>;
 
-    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
-
     async fn touch_session(&self, token_hash: &TokenHash, now: Timestamp) -> StoreResult<()>;
 
     /// The account's unrevoked, unexpired sessions, newest first (at most

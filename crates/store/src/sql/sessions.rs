@@ -171,18 +171,6 @@ impl SessionStore for Backend {
         Ok(SessionStart::Started)
     }
 
-    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT token_hash, account_id, kind, created_at, last_seen_at, \
-             expires_at, revoked_at, mfa_device_id FROM sessions WHERE token_hash = $1",
-        )
-        .bind(token_hash.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.as_ref().map(session_from_row).transpose()
-    }
-
     async fn account_sessions(
         &self,
         account: &AccountId,

@@ -128,7 +128,7 @@ async fn a_disable_ends_everything_under_way_and_no_session_is_issued_until_enab
             "{name}: {refused:?}"
         );
         assert!(
-            store.session(&new.token_hash).await.unwrap().is_none(),
+            stored_session(&store, &new.token_hash).await.is_none(),
             "{name}"
         );
         assert_eq!(

@@ -499,7 +499,7 @@ async fn a_password_reset_changes_the_hash_clears_failures_and_revokes_every_ses
         );
         for s in [s1, s2] {
             assert_eq!(
-                store.session(&s.hash()).await.unwrap().unwrap().revoked_at,
+                stored_session(&store, &s.hash()).await.unwrap().revoked_at,
                 Some(later),
                 "{name}"
             );

@@ -427,7 +427,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
             "{name}"
         );
         for token in [&by_device, &by_password] {
-            let session = store.session(&token.hash()).await.unwrap().unwrap();
+            let session = stored_session(&store, &token.hash()).await.unwrap();
             assert_eq!(session.revoked_at, Some(now), "{name}");
         }
         assert!(
@@ -495,7 +495,7 @@ async fn an_mfa_reset_removes_every_device_ends_every_session_and_lifts_the_bloc
 
         // The other account is untouched.
         assert_eq!(store.mfa_devices(&bob).await.unwrap().len(), 1, "{name}");
-        let session = store.session(&bobs.hash()).await.unwrap().unwrap();
+        let session = stored_session(&store, &bobs.hash()).await.unwrap();
         assert!(session.revoked_at.is_none(), "{name}");
 
         // An account without devices can be reset too (sessions, attempts); one that does
@@ -615,10 +615,8 @@ async fn an_unblock_lifts_only_a_block_and_commits_with_its_record_and_notice() 
             "{name}"
         );
         assert!(
-            store
-                .session(&session.hash())
+            stored_session(&store, &session.hash())
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_some(),

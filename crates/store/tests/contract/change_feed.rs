@@ -173,10 +173,8 @@ async fn a_sign_in_that_replaces_another_accounts_session_reports_both_accounts(
         new.replaces = Some(before.clone());
         start(&store, &new).await;
         assert!(
-            store
-                .session(&before)
+            stored_session(&store, &before)
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_some(),

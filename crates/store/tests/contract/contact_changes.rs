@@ -357,10 +357,8 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
         );
         assert_eq!(reverted.replaced_email, "evil@example.com", "{name}");
         assert!(
-            store
-                .session(&asker)
+            stored_session(&store, &asker)
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_some(),

@@ -38,6 +38,16 @@ use latchkey_service::{SecretToken, TokenHash};
 use latchkey_test_support::{Backend, backends};
 use std::sync::Arc;
 
+/// The stored session whose token hashes to `hash`, whatever its state, as every check of a
+/// session reads it (with its account's identity).
+async fn stored_session(store: &Arc<dyn Store>, hash: &TokenHash) -> Option<SessionRecord> {
+    store
+        .session_identity(hash)
+        .await
+        .unwrap()
+        .map(|found| found.session)
+}
+
 /// The account's password generation now, as a sign-in reads it before its hash.
 async fn generation(store: &Arc<dyn Store>, id: &AccountId) -> i64 {
     store

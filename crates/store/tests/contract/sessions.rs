@@ -29,7 +29,7 @@ async fn a_sign_in_checked_against_a_password_since_changed_issues_nothing() {
             "{name}"
         );
         assert!(
-            store.session(&new.token_hash).await.unwrap().is_none(),
+            stored_session(&store, &new.token_hash).await.is_none(),
             "{name}"
         );
         let attempt = SecretToken::generate();
@@ -82,7 +82,7 @@ async fn sessions_are_touched_and_revoked_once() {
             )
             .await
             .unwrap();
-        let record = store.session(&secret.hash()).await.unwrap().unwrap();
+        let record = stored_session(&store, &secret.hash()).await.unwrap();
         assert_eq!(record.account_id, id, "{name}");
         assert_eq!(record.kind, SessionKind::Full, "{name}");
         assert_eq!(record.last_seen_at, T0, "{name}");
@@ -92,10 +92,8 @@ async fn sessions_are_touched_and_revoked_once() {
         // A touch never moves time backwards.
         store.touch_session(&secret.hash(), T0).await.unwrap();
         assert_eq!(
-            store
-                .session(&secret.hash())
+            stored_session(&store, &secret.hash())
                 .await
-                .unwrap()
                 .unwrap()
                 .last_seen_at,
             later,
@@ -117,10 +115,8 @@ async fn sessions_are_touched_and_revoked_once() {
             "{name}"
         );
         assert!(
-            store
-                .session(&TokenHash("0".repeat(64)))
+            stored_session(&store, &TokenHash("0".repeat(64)))
                 .await
-                .unwrap()
                 .is_none(),
             "{name}"
         );
@@ -210,10 +206,8 @@ async fn one_session_is_ended_by_its_public_id_once_and_only_by_its_account() {
             .unwrap();
         assert_eq!(by_b, None, "{name}");
         assert!(
-            store
-                .session(&target.token_hash)
+            stored_session(&store, &target.token_hash)
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_none(),
@@ -265,10 +259,8 @@ async fn one_session_is_ended_by_its_public_id_once_and_only_by_its_account() {
             "{name}"
         );
         assert!(
-            store
-                .session(&b_session)
+            stored_session(&store, &b_session)
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_none(),

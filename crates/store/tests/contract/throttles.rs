@@ -108,20 +108,16 @@ async fn twenty_concurrent_attempts_are_reserved_one_after_the_other() {
             .unwrap();
         assert_eq!(failures_of(&store, &id, "*").await, 0, "{name}");
         assert!(
-            store
-                .session(&old.hash())
+            stored_session(&store, &old.hash())
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_some(),
             "{name}"
         );
         assert!(
-            store
-                .session(&new.hash())
+            stored_session(&store, &new.hash())
                 .await
-                .unwrap()
                 .unwrap()
                 .revoked_at
                 .is_none(),

@@ -483,10 +483,11 @@ async fn every_sign_in_path_revokes_the_session_the_browser_held() {
             let store = app.store.clone();
             async move {
                 store
-                    .session(&hash)
+                    .session_identity(&hash)
                     .await
                     .unwrap()
                     .unwrap()
+                    .session
                     .revoked_at
                     .is_some()
             }
