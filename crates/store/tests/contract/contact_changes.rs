@@ -284,16 +284,7 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
         let id = active_account(&store, 74, "old@example.com").await;
         let asker = live_session(&store, &id).await;
         // The owner allowed an application long before; the intruder, signed in, another.
-        for (client_id, at) in [("lk-owners", T0 - Duration::hours(1)), ("lk-intruders", T0)] {
-            store
-                .insert_oidc_client(&super::oidc::client(client_id, false), &audit(None, "x"))
-                .await
-                .unwrap();
-            store
-                .grant_oidc_consent(&id, client_id, "openid", at, &audit(Some(&id), "x"))
-                .await
-                .unwrap();
-        }
+        super::oidc::consents_given(&store, &id, T0 - Duration::hours(1), T0).await;
         // The intruder changes the address, then the number (its notice goes to their address).
         let email = change(&id, 6, ContactKind::Email, "evil@example.com");
         begin(&store, &asker, &email).await;
@@ -372,18 +363,10 @@ async fn this_wasnt_me_puts_back_every_change_since_signs_out_and_works_once() {
                 .is_none(),
             "{name}: waiting change cancelled"
         );
-        assert!(
-            store
-                .oidc_consent(&id, "lk-owners")
-                .await
-                .unwrap()
-                .is_some(),
-            "{name}"
-        );
         assert_eq!(
-            store.oidc_consent(&id, "lk-intruders").await.unwrap(),
-            None,
-            "{name}: the intruder's consent is withdrawn"
+            super::oidc::consents_left(&store, &id).await,
+            (true, false),
+            "{name}: the intruder's consent is withdrawn, the owner's kept"
         );
         // The audit record names the account, though only the token did.
         let records = store.recent_audit(Some(&id), 1).await.unwrap();

@@ -72,12 +72,99 @@ async fn revoked(store: &Arc<dyn Store>, hash: &str) -> bool {
         .is_some()
 }
 
+/// An active account signed in once: its id and its session.
+async fn signed_in(store: &Arc<dyn Store>, n: u64, email: &str) -> (AccountId, NewSession) {
+    let id = active_account(store, n, email).await;
+    let (_, new) = session(&id);
+    start(store, &new).await;
+    (id, new)
+}
+
+async fn add_client(store: &Arc<dyn Store>, id: &str) {
+    store
+        .insert_oidc_client(&client(id, false), &audit(None, "x"))
+        .await
+        .unwrap();
+}
+
+async fn add_code(store: &Arc<dyn Store>, code: &OidcCode) {
+    store
+        .insert_oidc_code(code, &audit(Some(&code.account_id), "x"))
+        .await
+        .unwrap();
+}
+
+/// Exchanges code `hash` for `client` at `at`, issuing `tokens` (the account `id`'s).
+async fn exchange(
+    store: &Arc<dyn Store>,
+    hash: &str,
+    client: &str,
+    at: Timestamp,
+    tokens: &[OidcToken],
+    id: &AccountId,
+) -> CodeExchange {
+    store
+        .exchange_oidc_code(
+            &TokenHash(hash.to_owned()),
+            client,
+            at,
+            tokens,
+            &audit(Some(id), "i"),
+            &audit(Some(id), "r"),
+        )
+        .await
+        .unwrap()
+}
+
+/// Rotates refresh token `hash` of `client` at `at` into `tokens`.
+async fn rotate(
+    store: &Arc<dyn Store>,
+    hash: &str,
+    client: &str,
+    at: Timestamp,
+    tokens: &[OidcToken],
+    id: &AccountId,
+) -> RefreshRotation {
+    store
+        .rotate_oidc_refresh(
+            &TokenHash(hash.to_owned()),
+            client,
+            at,
+            tokens,
+            &audit(Some(id), "i"),
+            &audit(Some(id), "r"),
+        )
+        .await
+        .unwrap()
+}
+
+/// The owner allowed application `lk-owners` at `owners`, an intruder `lk-intruders` at
+/// `intruders`: what an undo must tell apart.
+pub(super) async fn consents_given(
+    store: &Arc<dyn Store>,
+    id: &AccountId,
+    owners: Timestamp,
+    intruders: Timestamp,
+) {
+    for (client_id, at) in [("lk-owners", owners), ("lk-intruders", intruders)] {
+        add_client(store, client_id).await;
+        store
+            .grant_oidc_consent(id, client_id, "openid", at, &audit(Some(id), "x"))
+            .await
+            .unwrap();
+    }
+}
+
+/// Whether the owner's consent and the intruder's are still there.
+pub(super) async fn consents_left(store: &Arc<dyn Store>, id: &AccountId) -> (bool, bool) {
+    let left = async |client| store.oidc_consent(id, client).await.unwrap().is_some();
+    (left("lk-owners").await, left("lk-intruders").await)
+}
+
 #[tokio::test]
 async fn clients_round_trip_and_removal_revokes_their_tokens() {
     for Backend { name, store, .. } in backends().await {
-        let id = active_account(&store, 150, "apps@example.com").await;
-        let (_, new) = session(&id);
-        start(&store, &new).await;
+        let (id, new) = signed_in(&store, 150, "apps@example.com").await;
         let a = client("lk-a", false);
         store
             .insert_oidc_client(&a, &audit(None, "oidc_client_registered"))
@@ -110,26 +197,10 @@ async fn clients_round_trip_and_removal_revokes_their_tokens() {
                 .unwrap(),
             "{name}"
         );
-        store
-            .insert_oidc_code(
-                &code("c1", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
+        add_code(&store, &code("c1", "lk-a", &id, &new.token_hash)).await;
         let t = token("t1", OidcTokenKind::Access, "c1", &id, &new.token_hash);
         assert_eq!(
-            store
-                .exchange_oidc_code(
-                    &TokenHash("c1".into()),
-                    "lk-a",
-                    T0,
-                    &[t],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            exchange(&store, "c1", "lk-a", T0, &[t], &id).await,
             CodeExchange::Issued,
             "{name}"
         );
@@ -156,37 +227,13 @@ async fn clients_round_trip_and_removal_revokes_their_tokens() {
 #[tokio::test]
 async fn a_code_is_spent_once_and_its_replay_revokes_what_it_issued() {
     for Backend { name, store, .. } in backends().await {
-        let id = active_account(&store, 151, "codes@example.com").await;
-        let (_, new) = session(&id);
-        start(&store, &new).await;
-        store
-            .insert_oidc_client(&client("lk-a", false), &audit(None, "x"))
-            .await
-            .unwrap();
-        store
-            .insert_oidc_client(&client("lk-other", false), &audit(None, "x"))
-            .await
-            .unwrap();
-        store
-            .insert_oidc_code(
-                &code("race", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
+        let (id, new) = signed_in(&store, 151, "codes@example.com").await;
+        add_client(&store, "lk-a").await;
+        add_client(&store, "lk-other").await;
+        add_code(&store, &code("race", "lk-a", &id, &new.token_hash)).await;
         // Another client's attempt neither spends nor revokes anything.
         assert_eq!(
-            store
-                .exchange_oidc_code(
-                    &TokenHash("race".into()),
-                    "lk-other",
-                    T0,
-                    &[],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            exchange(&store, "race", "lk-other", T0, &[], &id).await,
             CodeExchange::Refused,
             "{name}"
         );
@@ -227,26 +274,10 @@ async fn a_code_is_spent_once_and_its_replay_revokes_what_it_issued() {
             "{name}: the replays revoked the winner's token"
         );
         // Expired before use: refused, nothing revoked.
-        store
-            .insert_oidc_code(
-                &code("late", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
+        add_code(&store, &code("late", "lk-a", &id, &new.token_hash)).await;
         let later = T0 + latchkey_domain::Duration::seconds(60);
         assert_eq!(
-            store
-                .exchange_oidc_code(
-                    &TokenHash("late".into()),
-                    "lk-a",
-                    later,
-                    &[],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            exchange(&store, "late", "lk-a", later, &[], &id).await,
             CodeExchange::Refused,
             "{name}"
         );
@@ -256,32 +287,11 @@ async fn a_code_is_spent_once_and_its_replay_revokes_what_it_issued() {
 #[tokio::test]
 async fn a_refresh_token_rotates_once_and_its_reuse_revokes_the_family() {
     for Backend { name, store, .. } in backends().await {
-        let id = active_account(&store, 152, "refresh@example.com").await;
-        let (_, new) = session(&id);
-        start(&store, &new).await;
-        store
-            .insert_oidc_client(&client("lk-a", false), &audit(None, "x"))
-            .await
-            .unwrap();
-        store
-            .insert_oidc_code(
-                &code("fam", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
+        let (id, new) = signed_in(&store, 152, "refresh@example.com").await;
+        add_client(&store, "lk-a").await;
+        add_code(&store, &code("fam", "lk-a", &id, &new.token_hash)).await;
         let first = token("r1", OidcTokenKind::Refresh, "fam", &id, &new.token_hash);
-        store
-            .exchange_oidc_code(
-                &TokenHash("fam".into()),
-                "lk-a",
-                T0,
-                &[first],
-                &audit(Some(&id), "i"),
-                &audit(Some(&id), "r"),
-            )
-            .await
-            .unwrap();
+        exchange(&store, "fam", "lk-a", T0, &[first], &id).await;
         let results = race(|n| {
             let store = store.clone();
             let (id, session) = (id.clone(), new.token_hash.clone());
@@ -314,17 +324,7 @@ async fn a_refresh_token_rotates_once_and_its_reuse_revokes_the_family() {
             "{name}: reuse revoked the family"
         );
         assert_eq!(
-            store
-                .rotate_oidc_refresh(
-                    &TokenHash("r2-x".into()),
-                    "lk-a",
-                    T0,
-                    &[],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            rotate(&store, "r2-x", "lk-a", T0, &[], &id).await,
             RefreshRotation::Refused,
             "{name}: unknown"
         );
@@ -379,27 +379,10 @@ async fn instances_starting_together_generate_one_set_of_signing_keys() {
 #[tokio::test]
 async fn nothing_is_issued_from_a_session_signed_out_before_the_write() {
     for Backend { name, store, .. } in backends().await {
-        let id = active_account(&store, 153, "gone@example.com").await;
-        let (_, new) = session(&id);
-        start(&store, &new).await;
-        store
-            .insert_oidc_client(&client("lk-a", false), &audit(None, "x"))
-            .await
-            .unwrap();
-        store
-            .insert_oidc_code(
-                &code("after", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
-        store
-            .insert_oidc_code(
-                &code("before", "lk-a", &id, &new.token_hash),
-                &audit(Some(&id), "x"),
-            )
-            .await
-            .unwrap();
+        let (id, new) = signed_in(&store, 153, "gone@example.com").await;
+        add_client(&store, "lk-a").await;
+        add_code(&store, &code("after", "lk-a", &id, &new.token_hash)).await;
+        add_code(&store, &code("before", "lk-a", &id, &new.token_hash)).await;
         let refresh = token(
             "r-live",
             OidcTokenKind::Refresh,
@@ -407,17 +390,7 @@ async fn nothing_is_issued_from_a_session_signed_out_before_the_write() {
             &id,
             &new.token_hash,
         );
-        store
-            .exchange_oidc_code(
-                &TokenHash("before".into()),
-                "lk-a",
-                T0,
-                &[refresh],
-                &audit(Some(&id), "i"),
-                &audit(Some(&id), "r"),
-            )
-            .await
-            .unwrap();
+        exchange(&store, "before", "lk-a", T0, &[refresh], &id).await;
         // The service saw the session live; a sign-out commits before the exchange writes.
         assert!(
             store
@@ -433,17 +406,7 @@ async fn nothing_is_issued_from_a_session_signed_out_before_the_write() {
             &new.token_hash,
         );
         assert_eq!(
-            store
-                .exchange_oidc_code(
-                    &TokenHash("after".into()),
-                    "lk-a",
-                    T0,
-                    &[t],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            exchange(&store, "after", "lk-a", T0, &[t], &id).await,
             CodeExchange::Refused,
             "{name}"
         );
@@ -463,17 +426,7 @@ async fn nothing_is_issued_from_a_session_signed_out_before_the_write() {
             &new.token_hash,
         );
         assert_eq!(
-            store
-                .rotate_oidc_refresh(
-                    &TokenHash("r-live".into()),
-                    "lk-a",
-                    T0,
-                    &[next],
-                    &audit(Some(&id), "i"),
-                    &audit(Some(&id), "r")
-                )
-                .await
-                .unwrap(),
+            rotate(&store, "r-live", "lk-a", T0, &[next], &id).await,
             RefreshRotation::Refused,
             "{name}"
         );

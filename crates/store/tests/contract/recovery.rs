@@ -168,22 +168,13 @@ async fn a_report_of_a_later_flow_undoes_an_earlier_completed_one_whose_link_it_
             .await
             .unwrap();
         // The owner allowed an application before; the intruder, signed in, another after.
-        for (client_id, at) in [("lk-owners", 5), ("lk-intruders", 60)] {
-            store
-                .insert_oidc_client(&super::oidc::client(client_id, false), &audit(None, "x"))
-                .await
-                .unwrap();
-            store
-                .grant_oidc_consent(
-                    &id,
-                    client_id,
-                    "openid",
-                    T0 + Duration::seconds(at),
-                    &audit(Some(&id), "x"),
-                )
-                .await
-                .unwrap();
-        }
+        super::oidc::consents_given(
+            &store,
+            &id,
+            T0 + Duration::seconds(5),
+            T0 + Duration::seconds(60),
+        )
+        .await;
         mark_completed(&backend, "rec-1", T0 + Duration::seconds(50)).await;
         device_at(&store, &id, "dev-intruder", T0 + Duration::seconds(60)).await;
         store
@@ -211,18 +202,10 @@ async fn a_report_of_a_later_flow_undoes_an_earlier_completed_one_whose_link_it_
             .map(|d| d.id)
             .collect();
         assert_eq!(left, ["dev-owner"], "{name}");
-        assert!(
-            store
-                .oidc_consent(&id, "lk-owners")
-                .await
-                .unwrap()
-                .is_some(),
-            "{name}"
-        );
         assert_eq!(
-            store.oidc_consent(&id, "lk-intruders").await.unwrap(),
-            None,
-            "{name}: the intruder's consent goes with its devices"
+            super::oidc::consents_left(&store, &id).await,
+            (true, false),
+            "{name}: the intruder's consent goes with its devices, the owner's stays"
         );
     }
 }
